@@ -1,0 +1,1 @@
+"""subscriptions: the billing engine behind a SaaS self-service billing center."""

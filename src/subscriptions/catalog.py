@@ -1,0 +1,192 @@
+"""The product catalog: products, plan levels with a rank, per-seat prices.
+
+A catalog is checked when it is built: unknown currencies, negative prices, duplicate
+ids, a plan without any price or a price with more digits than its currency's minor
+unit cannot exist as values.
+
+>>> from decimal import Decimal
+>>> catalog = Catalog(products=[
+...     Product(id="remote-support", name="Remote Support", trial_days=14, plans=[
+...         Plan(id="standard", name="Standard", rank=1, prices=[
+...             Price(currency="EUR", frequency=Frequency.MONTHLY, amount=Decimal("30.00")),
+...         ]),
+...     ]),
+... ])
+>>> catalog.plan("remote-support", "standard").price(Frequency.MONTHLY, "EUR")
+Decimal('30.00')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .errors import CatalogError, PriceNotOffered, UnknownPlan, UnknownProduct
+from .money import check_currency, round_amount, to_decimal
+from .periods import Frequency, parse_frequency
+
+__all__ = ["Catalog", "Plan", "Price", "Product"]
+
+
+def _amount(value: object) -> Decimal:
+    return to_decimal(value, what="price")
+
+
+def _currency(value: object) -> str:
+    return check_currency(value)
+
+
+@attrs.frozen(kw_only=True)
+class Price:
+    """The price of one seat for one period of ``frequency``, in ``currency``."""
+
+    currency: str = attrs.field(converter=_currency)
+    frequency: Frequency = attrs.field(converter=parse_frequency)
+    amount: Decimal = attrs.field(converter=_amount)
+
+    def __attrs_post_init__(self) -> None:
+        if self.amount < 0:
+            raise CatalogError(
+                f"price {self.amount} {self.currency} {self.frequency.value} is negative; "
+                "prices are zero or more (use a credit or a discount for reductions)"
+            )
+        if round_amount(self.amount, self.currency) != self.amount:
+            raise CatalogError(
+                f"price {self.amount} {self.currency} has more digits than the currency's "
+                "minor unit; round it to the minor unit"
+            )
+
+
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes, Mapping)):
+        raise CatalogError(f"expected a list, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _check_id(kind: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogError(f"{kind} id {value!r} must be a non-empty string")
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """A plan level of a product. A higher ``rank`` is a higher level."""
+
+    id: str
+    name: str
+    rank: int
+    prices: tuple[Price, ...] = attrs.field(converter=_tuple)
+    _index: dict[tuple[Frequency, str], Decimal] = attrs.field(
+        init=False, repr=False, eq=False, hash=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        _check_id("plan", self.id)
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int):
+            raise CatalogError(f"plan {self.id!r} rank {self.rank!r} must be a whole number")
+        if not self.prices:
+            raise CatalogError(
+                f"plan {self.id!r} has no price; give it at least one price per frequency"
+            )
+        index: dict[tuple[Frequency, str], Decimal] = {}
+        for price in self.prices:
+            if not isinstance(price, Price):
+                raise CatalogError(f"plan {self.id!r}: {price!r} is not a Price")
+            key = (price.frequency, price.currency)
+            if key in index:
+                raise CatalogError(
+                    f"plan {self.id!r} has two {price.frequency.value} prices in "
+                    f"{price.currency}; keep one"
+                )
+            index[key] = price.amount
+        object.__setattr__(self, "_index", index)
+
+    def price(self, frequency: Frequency, currency: str) -> Decimal:
+        """The per-seat price for one period, or :class:`PriceNotOffered`."""
+        try:
+            return self._index[(frequency, currency)]
+        except KeyError:
+            offered = tuple(
+                sorted(f"{f.value} in {c}" for (f, c) in self._index if c == currency)
+            ) or tuple(sorted({c for (_, c) in self._index}))
+            raise PriceNotOffered(
+                self.id, f"{frequency.value} in {currency}", known=offered
+            ) from None
+
+    def offers(self, frequency: Frequency, currency: str) -> bool:
+        return (frequency, currency) in self._index
+
+    def frequencies(self, currency: str) -> tuple[Frequency, ...]:
+        return tuple(f for f in Frequency if (f, currency) in self._index)
+
+
+@attrs.frozen(kw_only=True)
+class Product:
+    """A product sold per seat in plan levels; ``trial_days`` None means no trial."""
+
+    id: str
+    name: str
+    plans: tuple[Plan, ...] = attrs.field(converter=_tuple)
+    trial_days: int | None = None
+    _index: dict[str, Plan] = attrs.field(init=False, repr=False, eq=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        _check_id("product", self.id)
+        if self.trial_days is not None and (
+            isinstance(self.trial_days, bool)
+            or not isinstance(self.trial_days, int)
+            or self.trial_days < 1
+        ):
+            raise CatalogError(
+                f"product {self.id!r} trial_days {self.trial_days!r} must be a whole "
+                "number of days >= 1, or None for no trial"
+            )
+        if not self.plans:
+            raise CatalogError(f"product {self.id!r} has no plans; give it at least one")
+        index: dict[str, Plan] = {}
+        for plan in self.plans:
+            if not isinstance(plan, Plan):
+                raise CatalogError(f"product {self.id!r}: {plan!r} is not a Plan")
+            if plan.id in index:
+                raise CatalogError(f"product {self.id!r} has two plans with id {plan.id!r}")
+            index[plan.id] = plan
+        object.__setattr__(self, "_index", index)
+
+    def plan(self, plan_id: str) -> Plan:
+        try:
+            return self._index[plan_id]
+        except (KeyError, TypeError):
+            raise UnknownPlan(self.id, str(plan_id), known=tuple(self._index)) from None
+
+
+@attrs.frozen(kw_only=True)
+class Catalog:
+    """All products on sale, looked up by id."""
+
+    products: tuple[Product, ...] = attrs.field(converter=_tuple)
+    _index: dict[str, Product] = attrs.field(init=False, repr=False, eq=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        index: dict[str, Product] = {}
+        for product in self.products:
+            if not isinstance(product, Product):
+                raise CatalogError(f"{product!r} is not a Product")
+            if product.id in index:
+                raise CatalogError(f"the catalog has two products with id {product.id!r}")
+            index[product.id] = product
+        object.__setattr__(self, "_index", index)
+
+    def product(self, product_id: str) -> Product:
+        try:
+            return self._index[product_id]
+        except (KeyError, TypeError):
+            raise UnknownProduct(str(product_id), known=tuple(self._index)) from None
+
+    def plan(self, product_id: str, plan_id: str) -> Plan:
+        return self.product(product_id).plan(plan_id)
+
+    def __contains__(self, product_id: object) -> bool:
+        return product_id in self._index

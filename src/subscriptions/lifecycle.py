@@ -1,0 +1,858 @@
+"""Subscription lifecycle as pure transitions.
+
+Each transition takes the subscription (or ``None``), the action, the instant and the
+billing context, and returns an :class:`Outcome`: the new state, the invoice it issues
+(unnumbered, before any credit balance is applied; or ``None``) and the events it
+caused. A quote is the same call as the real change, so what a customer reviews is, to
+the cent, what the order charges.
+
+States::
+
+    trialing --(trial end, policy expire)--> expired
+    trialing --(subscribe, or trial end with policy convert)--> active
+    active --(cancel at term end)--> pending_cancellation --(period end)--> canceled
+    pending_cancellation --(reactivate)--> active
+    active/pending_cancellation --(cancel immediately)--> canceled
+    expired/canceled --(subscribe)--> active
+
+Plan changes credit the charge lines they replace and charge the new terms (never a
+"difference" line), timed by policy: ``realign`` (credit the unused part, charge a
+full new period from now, move the anchor to now), ``keep_anchor`` (credit the unused
+part, charge the new terms prorated to the end of the new frequency's period that
+contains now, counted from the unchanged anchor) or ``end_of_term`` (scheduled for the
+renewal, nothing now).
+"""
+
+from __future__ import annotations
+
+import enum
+from calendar import monthrange
+from collections.abc import Sequence
+from datetime import datetime, time, tzinfo
+from decimal import Decimal, localcontext
+from fractions import Fraction
+
+import attrs
+
+from .catalog import Catalog
+from .errors import (
+    AlreadySubscribed,
+    InvalidInput,
+    InvalidSeatCount,
+    InvalidTransition,
+    NoSubscription,
+    TrialAlreadyUsed,
+)
+from .money import EXACT, check_currency
+from .periods import (
+    Frequency,
+    Period,
+    anchored_start,
+    ensure_aware,
+    first_billing_day,
+    localize,
+    parse_frequency,
+    period_containing,
+    plus_local_days,
+    zone,
+)
+from .pricing import (
+    Invoice,
+    InvoiceLine,
+    InvoiceReason,
+    LineKind,
+    TaxRounding,
+    TaxSetup,
+    build_invoice,
+)
+from .proration import CreditBasis, Granularity, ProrationPolicy, fraction, prorate
+from .vat import TaxDecision
+
+__all__ = [
+    "BillingContext",
+    "BillingPolicy",
+    "Cancel",
+    "CancelTiming",
+    "Change",
+    "ChangeKind",
+    "ChangePolicy",
+    "ChangeTiming",
+    "Event",
+    "EventKind",
+    "Outcome",
+    "Reactivate",
+    "StartTrial",
+    "Status",
+    "Subscribe",
+    "Subscription",
+    "Terms",
+    "TrialEnd",
+    "advance",
+    "apply",
+    "classify_change",
+    "next_due",
+]
+
+
+class Status(enum.Enum):
+    TRIALING = "trialing"
+    EXPIRED = "expired"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    PENDING_CANCELLATION = "pending_cancellation"
+    CANCELED = "canceled"
+
+
+_BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
+
+
+class ChangeTiming(enum.Enum):
+    REALIGN = "realign"
+    KEEP_ANCHOR = "keep_anchor"
+    END_OF_TERM = "end_of_term"
+
+
+class ChangeKind(enum.Enum):
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+
+
+class TrialEnd(enum.Enum):
+    EXPIRE = "expire"
+    CONVERT = "convert"
+
+
+class CancelTiming(enum.Enum):
+    END_OF_TERM = "end_of_term"
+    IMMEDIATE = "immediate"
+
+
+def _seats(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSeatCount(value)
+    return value
+
+
+def _currency(value: object) -> str:
+    return check_currency(value)
+
+
+@attrs.frozen(kw_only=True)
+class Terms:
+    """What a subscription bills: a plan of a product, a seat count, a frequency."""
+
+    product: str
+    plan: str
+    seats: int = attrs.field(converter=_seats)
+    frequency: Frequency = attrs.field(converter=parse_frequency)
+
+
+@attrs.frozen(kw_only=True)
+class ChangePolicy:
+    """When plan changes take effect, per kind of change.
+
+    >>> ChangePolicy(downgrade=ChangeTiming.END_OF_TERM).timing(ChangeKind.DOWNGRADE)
+    <ChangeTiming.END_OF_TERM: 'end_of_term'>
+    """
+
+    upgrade: ChangeTiming = ChangeTiming.REALIGN
+    downgrade: ChangeTiming = ChangeTiming.REALIGN
+
+    @classmethod
+    def uniform(cls, timing: ChangeTiming) -> ChangePolicy:
+        return cls(upgrade=timing, downgrade=timing)
+
+    def timing(self, kind: ChangeKind) -> ChangeTiming:
+        return self.upgrade if kind is ChangeKind.UPGRADE else self.downgrade
+
+
+@attrs.frozen(kw_only=True)
+class BillingPolicy:
+    """Every policy choice of the billing rules, with the brief's defaults."""
+
+    proration: ProrationPolicy = ProrationPolicy()
+    plan_change: ChangePolicy = ChangePolicy()
+    trial_end: TrialEnd = TrialEnd.EXPIRE
+    prices_include_tax: bool = False
+    tax_rounding: TaxRounding = TaxRounding.INVOICE
+
+
+def _zone(value: object) -> tzinfo:
+    return zone(value)  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True)
+class BillingContext:
+    """What the rules need besides the state: catalog, currency, zone, policies, tax.
+
+    ``tax`` is ``None`` when no tax is computed (no seller configured).
+    """
+
+    catalog: Catalog
+    currency: str = attrs.field(converter=_currency)
+    tz: tzinfo = attrs.field(converter=_zone)
+    policy: BillingPolicy = BillingPolicy()
+    tax: TaxSetup | None = None
+
+    def unit_price(self, terms: Terms) -> Decimal:
+        """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
+        return self.catalog.plan(terms.product, terms.plan).price(terms.frequency, self.currency)
+
+    def check(self, terms: Terms) -> Terms:
+        self.unit_price(terms)
+        return terms
+
+    def tax_at(self, instant: datetime) -> TaxDecision | None:
+        return None if self.tax is None else self.tax.decide_at(instant, self.tz)
+
+
+@attrs.frozen(kw_only=True)
+class Subscription:
+    """The state of one product's subscription for an account.
+
+    ``open_charges`` are the charge lines of the current period that have not been
+    credited: a change or an immediate cancellation credits their unused part.
+    ``billing_day`` is the day of the month the anchor bills on when it was chosen
+    (calendar billing); ``None`` means the anchor's own day.
+    """
+
+    id: str
+    terms: Terms
+    status: Status
+    trial: Period | None = None
+    anchor: datetime | None = None
+    billing_day: int | None = None
+    period_index: int = 0
+    period: Period | None = None
+    open_charges: tuple[InvoiceLine, ...] = ()
+    scheduled: Terms | None = None
+    canceled_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def product(self) -> str:
+        return self.terms.product
+
+
+class EventKind(enum.Enum):
+    TRIAL_STARTED = "trial_started"
+    TRIAL_EXPIRED = "trial_expired"
+    TRIAL_CONVERTED = "trial_converted"
+    SUBSCRIPTION_STARTED = "subscription_started"
+    SUBSCRIPTION_CHANGED = "subscription_changed"
+    CHANGE_SCHEDULED = "change_scheduled"
+    SUBSCRIPTION_RENEWED = "subscription_renewed"
+    CANCELLATION_SCHEDULED = "cancellation_scheduled"
+    SUBSCRIPTION_CANCELED = "subscription_canceled"
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A state change, as a frozen record."""
+
+    kind: EventKind
+    at: datetime
+    subscription_id: str
+    product: str
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """A transition's result: the new state, its invoice (or None) and its events."""
+
+    subscription: Subscription
+    invoice: Invoice | None
+    events: tuple[Event, ...]
+
+
+# -- actions -------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class StartTrial:
+    terms: Terms
+
+
+@attrs.frozen(kw_only=True)
+class Subscribe:
+    terms: Terms
+    billing_day: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    plan: str | None = None
+    seats: int | None = None
+    frequency: Frequency | None = None
+    timing: ChangeTiming | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Cancel:
+    timing: CancelTiming = CancelTiming.END_OF_TERM
+
+
+@attrs.frozen(kw_only=True)
+class Reactivate:
+    pass
+
+
+Action = StartTrial | Subscribe | Change | Cancel | Reactivate
+
+
+def apply(
+    subscription: Subscription | None,
+    action: Action,
+    *,
+    at: datetime,
+    context: BillingContext,
+    subscription_id: str | None = None,
+) -> Outcome:
+    """Apply ``action`` at the instant ``at``: the one entry point for every action.
+
+    ``subscription`` is the current state for the action's product (``None`` when
+    there is none yet); ``subscription_id`` names a new one (default: the product id).
+    Raises an :class:`~subscriptions.errors.ActionRefused` (or a NotFound) when the
+    action cannot be done; nothing is changed then, since nothing is mutable.
+    """
+    ensure_aware(at, what="action instant")
+    with localcontext(EXACT):
+        if isinstance(action, StartTrial):
+            return _start_trial(subscription, action, at, context, subscription_id)
+        if isinstance(action, Subscribe):
+            return _subscribe(subscription, action, at, context, subscription_id)
+        if subscription is None or subscription.status in (Status.EXPIRED, Status.CANCELED):
+            verb = type(action).__name__.lower()
+            product = subscription.product if subscription else "this product"
+            raise NoSubscription(product, verb)
+        _check_in_period(subscription, at)
+        if isinstance(action, Change):
+            return _change(subscription, action, at, context)
+        if isinstance(action, Cancel):
+            return _cancel(subscription, action, at, context)
+        if isinstance(action, Reactivate):
+            return _reactivate(subscription, at)
+    raise InvalidInput(f"{action!r} is not an action")
+
+
+def _check_in_period(sub: Subscription, at: datetime) -> None:
+    due = next_due(sub)
+    if due is not None and at >= due:
+        raise InvalidInput(
+            f"{at.isoformat()} is at or after the subscription's next automatic step "
+            f"({due.isoformat()}); apply due steps with advance() first"
+        )
+    start = sub.period.start if sub.period else (sub.trial.start if sub.trial else None)
+    if start is not None and at < start:
+        raise InvalidInput(
+            f"{at.isoformat()} is before the current period ({start.isoformat()}); "
+            "actions must be applied in time order"
+        )
+
+
+# -- lines ---------------------------------------------------------------------------
+
+
+def _charge(
+    sub_id: str,
+    terms: Terms,
+    unit_price: Decimal,
+    span: Period,
+    listed: Decimal,
+    tax: TaxDecision | None,
+) -> InvoiceLine:
+    return InvoiceLine(
+        kind=LineKind.CHARGE,
+        subscription_id=sub_id,
+        product=terms.product,
+        plan=terms.plan,
+        frequency=terms.frequency,
+        seats=terms.seats,
+        unit_price=unit_price,
+        period=span,
+        listed=listed,
+        amount=listed,
+        tax=tax,
+    )
+
+
+def _full_charge(
+    sub_id: str, terms: Terms, span: Period, at: datetime, ctx: BillingContext
+) -> InvoiceLine:
+    price = ctx.unit_price(terms)
+    return _charge(sub_id, terms, price, span, price * terms.seats, ctx.tax_at(at))
+
+
+def _partial_charge(
+    sub_id: str,
+    terms: Terms,
+    part: Period,
+    whole: Period,
+    at: datetime,
+    ctx: BillingContext,
+) -> InvoiceLine:
+    """The charge for ``part`` of the full period ``whole``, rounded once."""
+    price = ctx.unit_price(terms)
+    proration = ctx.policy.proration
+    share = fraction(part, whole, tz=ctx.tz, policy=proration, months=terms.frequency.months)
+    listed = prorate(price * terms.seats, share, ctx.currency, proration.rounding)
+    return _charge(sub_id, terms, price, part, listed, ctx.tax_at(at))
+
+
+def _is_billing_day(midnight: datetime, billing_day: int, tz: tzinfo) -> bool:
+    local = midnight.astimezone(tz)
+    return local.day == min(billing_day, monthrange(local.year, local.month)[1])
+
+
+def _anchored(sub: Subscription, n: int, frequency: Frequency | None = None) -> datetime:
+    assert sub.anchor is not None
+    tz = sub.anchor.tzinfo
+    assert tz is not None
+    return anchored_start(sub.anchor, n, frequency or sub.terms.frequency, tz, day=sub.billing_day)
+
+
+def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[InvoiceLine]:
+    """One credit line per open charge line covering ``at``, for its unused part."""
+    proration = ctx.policy.proration
+    if proration.granularity is Granularity.NONE:
+        return []
+    credits = []
+    for line in sub.open_charges:
+        if not line.period.start <= at < line.period.end:
+            continue
+        unused = Period(at, line.period.end)
+        if proration.credit is CreditBasis.PRICE and sub.period is not None:
+            current = Terms(
+                product=line.product, plan=line.plan, seats=line.seats, frequency=line.frequency
+            )
+            unit_price = ctx.unit_price(current)
+            whole = sub.period
+            months = line.frequency.months if _period_is_whole(sub, ctx) else None
+            basis = unit_price * line.seats
+            share = fraction(
+                Period(at, whole.end), whole, tz=ctx.tz, policy=proration, months=months
+            )
+        else:
+            unit_price = line.unit_price
+            months = line.frequency.months if _line_is_whole(line, ctx) else None
+            basis = line.listed
+            share = fraction(unused, line.period, tz=ctx.tz, policy=proration, months=months)
+        value = prorate(basis, share, ctx.currency, proration.rounding)
+        credits.append(
+            attrs.evolve(
+                line,
+                kind=LineKind.CREDIT,
+                unit_price=unit_price,
+                period=unused,
+                listed=-value,
+                amount=-value,
+            )
+        )
+    return credits
+
+
+def _line_is_whole(line: InvoiceLine, ctx: BillingContext) -> bool:
+    """Whether a charge line spans exactly one period of its frequency."""
+    end = anchored_start(line.period.start, 1, line.frequency, ctx.tz)
+    if end == line.period.end:
+        return True
+    # Month-end anchors: a line from Feb 28 to Mar 31 is a whole month of an anchor on
+    # the 31st; compare against the period that ends where the line ends.
+    return anchored_start(line.period.end, -1, line.frequency, ctx.tz) == line.period.start
+
+
+def _period_is_whole(sub: Subscription, ctx: BillingContext) -> bool:
+    if sub.anchor is None or sub.period is None:
+        return False
+    return _anchored(sub, sub.period_index) == sub.period.start
+
+
+def _invoice(
+    lines: Sequence[InvoiceLine], at: datetime, reason: InvoiceReason, ctx: BillingContext
+) -> Invoice | None:
+    if not lines:
+        return None
+    return build_invoice(
+        lines,
+        currency=ctx.currency,
+        issued_at=at,
+        reason=reason,
+        prices_include_tax=ctx.policy.prices_include_tax,
+        tax_rounding=ctx.policy.tax_rounding,
+        rounding=ctx.policy.proration.rounding,
+    )
+
+
+def _event(kind: EventKind, at: datetime, sub: Subscription, detail: str = "") -> Event:
+    return Event(kind=kind, at=at, subscription_id=sub.id, product=sub.product, detail=detail)
+
+
+# -- transitions ---------------------------------------------------------------------
+
+
+def _start_trial(
+    existing: Subscription | None,
+    action: StartTrial,
+    at: datetime,
+    ctx: BillingContext,
+    sub_id: str | None,
+) -> Outcome:
+    terms = ctx.check(action.terms)
+    product = ctx.catalog.product(terms.product)
+    if existing is not None:
+        if existing.trial is not None:
+            raise TrialAlreadyUsed(terms.product)
+        raise InvalidTransition(
+            f"{terms.product!r} was already subscribed to; trials are for new customers: "
+            "subscribe instead"
+        )
+    if product.trial_days is None:
+        raise InvalidTransition(f"{terms.product!r} offers no free trial; subscribe to it instead")
+    end = plus_local_days(at, product.trial_days, ctx.tz)
+    sub = Subscription(
+        id=sub_id or terms.product, terms=terms, status=Status.TRIALING, trial=Period(at, end)
+    )
+    return Outcome(
+        subscription=sub,
+        invoice=None,
+        events=(_event(EventKind.TRIAL_STARTED, at, sub, f"ends {end.isoformat()}"),),
+    )
+
+
+def _subscribe(
+    existing: Subscription | None,
+    action: Subscribe,
+    at: datetime,
+    ctx: BillingContext,
+    sub_id: str | None,
+) -> Outcome:
+    terms = ctx.check(action.terms)
+    events: list[Event] = []
+    trial = None
+    version = 0
+    if existing is not None:
+        if existing.status in _BILLING:
+            raise AlreadySubscribed(terms.product, existing.status.value)
+        if existing.status is Status.TRIALING:
+            assert existing.trial is not None
+            if at < existing.trial.start:
+                raise InvalidInput("cannot subscribe before the trial started")
+            trial = Period(existing.trial.start, at)
+            events.append(_event(EventKind.TRIAL_CONVERTED, at, existing))
+        else:
+            trial = existing.trial
+        sub_id = existing.id
+        version = existing.version + 1
+    sub_id = sub_id or terms.product
+    tz = ctx.tz
+    billing_day = action.billing_day
+    lines: list[InvoiceLine] = []
+    if billing_day is not None:
+        anchor = first_billing_day(at, billing_day, tz)
+        midnight = localize(datetime.combine(at.astimezone(tz).date(), time()), tz)
+        if midnight < at and _is_billing_day(midnight, billing_day, tz):
+            # Subscribing later on a billing day itself: no stub, the period runs
+            # from that day's midnight.
+            anchor = midnight
+        if anchor > at:
+            basis = Period(anchored_start(anchor, -1, terms.frequency, tz, day=billing_day), anchor)
+            stub = Period(at, anchor)
+            if ctx.policy.proration.granularity is not Granularity.NONE:
+                lines.append(_partial_charge(sub_id, terms, stub, basis, at, ctx))
+            period, index = stub, -1
+        else:
+            end = anchored_start(anchor, 1, terms.frequency, tz, day=billing_day)
+            period, index = Period(anchor, end), 0
+            lines.append(_full_charge(sub_id, terms, period, at, ctx))
+    else:
+        anchor = at
+        period, index = Period(at, anchored_start(at, 1, terms.frequency, tz)), 0
+        lines.append(_full_charge(sub_id, terms, period, at, ctx))
+    sub = Subscription(
+        id=sub_id,
+        terms=terms,
+        status=Status.ACTIVE,
+        trial=trial,
+        anchor=anchor,
+        billing_day=billing_day,
+        period_index=index,
+        period=period,
+        open_charges=tuple(lines),
+        version=version,
+    )
+    events.append(_event(EventKind.SUBSCRIPTION_STARTED, at, sub))
+    return Outcome(
+        subscription=sub,
+        invoice=_invoice(lines, at, InvoiceReason.SUBSCRIBE, ctx),
+        events=tuple(events),
+    )
+
+
+def classify_change(old: Terms, new: Terms, *, catalog: Catalog, currency: str) -> ChangeKind:
+    """Upgrade or downgrade, decided explicitly (DESIGN.md, "Plan changes").
+
+    A higher plan rank is an upgrade and a lower one a downgrade. At the same rank,
+    more seats or a longer frequency (a longer commitment) is an upgrade, fewer seats
+    or a shorter frequency a downgrade; a mix is decided by value per day (per-seat
+    price x seats / months); equal value counts as an upgrade.
+    """
+    old_rank = catalog.plan(old.product, old.plan).rank
+    new_rank = catalog.plan(new.product, new.plan).rank
+    if new_rank != old_rank:
+        return ChangeKind.UPGRADE if new_rank > old_rank else ChangeKind.DOWNGRADE
+    seats = (new.seats > old.seats) - (new.seats < old.seats)
+    months = (new.frequency.months > old.frequency.months) - (
+        new.frequency.months < old.frequency.months
+    )
+    if seats >= 0 and months >= 0 and (seats or months):
+        return ChangeKind.UPGRADE
+    if seats <= 0 and months <= 0 and (seats or months):
+        return ChangeKind.DOWNGRADE
+
+    def per_day(terms: Terms) -> Fraction:
+        price = catalog.plan(terms.product, terms.plan).price(terms.frequency, currency)
+        return Fraction(price) * terms.seats / terms.frequency.months
+
+    return ChangeKind.DOWNGRADE if per_day(new) < per_day(old) else ChangeKind.UPGRADE
+
+
+def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext) -> Outcome:
+    if sub.status is Status.TRIALING:
+        raise InvalidTransition(
+            f"{sub.product!r} is on a free trial; subscribe with the plan, seats and "
+            "frequency you want instead of changing the trial"
+        )
+    if sub.status is Status.PENDING_CANCELLATION:
+        raise InvalidTransition(
+            f"{sub.product!r} is set to cancel at the end of its term; reactivate it "
+            "before changing it"
+        )
+    old = sub.terms
+    new = Terms(
+        product=old.product,
+        plan=old.plan if action.plan is None else action.plan,
+        seats=old.seats if action.seats is None else action.seats,
+        frequency=old.frequency if action.frequency is None else action.frequency,
+    )
+    ctx.check(new)
+    if new == old:
+        raise InvalidTransition(
+            f"the change leaves {sub.product!r} exactly as it is "
+            f"({old.plan}, {old.seats} seats, {old.frequency.value}); name a different "
+            "plan, seat count or frequency"
+        )
+    kind = classify_change(old, new, catalog=ctx.catalog, currency=ctx.currency)
+    timing = action.timing or ctx.policy.plan_change.timing(kind)
+    assert sub.anchor is not None
+    assert sub.period is not None
+    version = sub.version + 1
+    detail = f"{kind.value}, {timing.value}"
+    if timing is ChangeTiming.END_OF_TERM:
+        changed = attrs.evolve(sub, scheduled=new, version=version)
+        return Outcome(
+            subscription=changed,
+            invoice=None,
+            events=(_event(EventKind.CHANGE_SCHEDULED, at, changed, detail),),
+        )
+    proration = ctx.policy.proration
+    tz = ctx.tz
+    credits = _credits(sub, at, ctx)
+    if timing is ChangeTiming.REALIGN:
+        period = Period(at, anchored_start(at, 1, new.frequency, tz))
+        charge = _full_charge(sub.id, new, period, at, ctx)
+        changed = attrs.evolve(
+            sub,
+            terms=new,
+            anchor=at,
+            billing_day=None,
+            period_index=0,
+            period=period,
+            open_charges=(charge,),
+            scheduled=None,
+            version=version,
+        )
+        lines = [*credits, charge]
+    elif proration.granularity is Granularity.NONE:
+        # No partial charge or credit: the new terms apply now and bill from the
+        # next renewal (a new frequency re-anchors there).
+        changed = attrs.evolve(sub, terms=new, scheduled=None, version=version)
+        lines = []
+    else:
+        index, whole = period_containing(sub.anchor, at, new.frequency, tz, day=sub.billing_day)
+        charge = _partial_charge(sub.id, new, Period(at, whole.end), whole, at, ctx)
+        # During a calendar-billing stub the period still starts when the stub did.
+        start = sub.period.start if whole.start < sub.period.start else whole.start
+        changed = attrs.evolve(
+            sub,
+            terms=new,
+            period_index=index,
+            period=Period(start, whole.end),
+            open_charges=(charge,),
+            scheduled=None,
+            version=version,
+        )
+        lines = [*credits, charge]
+    return Outcome(
+        subscription=changed,
+        invoice=_invoice(lines, at, InvoiceReason.CHANGE, ctx),
+        events=(_event(EventKind.SUBSCRIPTION_CHANGED, at, changed, detail),),
+    )
+
+
+def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext) -> Outcome:
+    if sub.status is Status.TRIALING:
+        assert sub.trial is not None
+        raise InvalidTransition(
+            f"a free trial has no cancel action; the trial of {sub.product!r} ends by "
+            f"itself on {sub.trial.end.isoformat()} without any charge"
+        )
+    assert sub.period is not None
+    version = sub.version + 1
+    if action.timing is CancelTiming.END_OF_TERM:
+        if sub.status is Status.PENDING_CANCELLATION:
+            raise InvalidTransition(
+                f"{sub.product!r} is already set to cancel at the end of its term "
+                f"({sub.period.end.isoformat()})"
+            )
+        changed = attrs.evolve(
+            sub, status=Status.PENDING_CANCELLATION, scheduled=None, version=version
+        )
+        return Outcome(
+            subscription=changed,
+            invoice=None,
+            events=(
+                _event(EventKind.CANCELLATION_SCHEDULED, at, changed, sub.period.end.isoformat()),
+            ),
+        )
+    credits = _credits(sub, at, ctx)
+    changed = attrs.evolve(
+        sub,
+        status=Status.CANCELED,
+        period=Period(sub.period.start, at) if at > sub.period.start else sub.period,
+        open_charges=(),
+        scheduled=None,
+        canceled_at=at,
+        version=version,
+    )
+    if at <= sub.period.start:
+        changed = attrs.evolve(changed, period=None)
+    return Outcome(
+        subscription=changed,
+        invoice=_invoice(credits, at, InvoiceReason.CANCEL, ctx),
+        events=(_event(EventKind.SUBSCRIPTION_CANCELED, at, changed, "immediate"),),
+    )
+
+
+def _reactivate(sub: Subscription, at: datetime) -> Outcome:
+    if sub.status is not Status.PENDING_CANCELLATION:
+        raise InvalidTransition(
+            f"{sub.product!r} is {sub.status.value}, not set to cancel; there is nothing "
+            "to reactivate"
+        )
+    changed = attrs.evolve(sub, status=Status.ACTIVE, version=sub.version + 1)
+    return Outcome(
+        subscription=changed,
+        invoice=None,
+        events=(_event(EventKind.SUBSCRIPTION_REACTIVATED, at, changed),),
+    )
+
+
+# -- automatic steps -----------------------------------------------------------------
+
+
+def next_due(sub: Subscription) -> datetime | None:
+    """When the subscription's next automatic step is due, or ``None``."""
+    if sub.status is Status.TRIALING:
+        return sub.trial.end if sub.trial is not None else None
+    if sub.status in _BILLING and sub.period is not None:
+        return sub.period.end
+    return None
+
+
+def advance(sub: Subscription, *, context: BillingContext) -> Outcome:
+    """Apply the automatic step due at :func:`next_due`: a trial's end, a renewal
+    (with any scheduled change), or an end-of-term cancellation."""
+    due = next_due(sub)
+    if due is None:
+        raise InvalidTransition(f"{sub.product!r} ({sub.status.value}) has nothing due")
+    with localcontext(EXACT):
+        if sub.status is Status.TRIALING:
+            return _end_trial(sub, due, context)
+        if sub.status is Status.PENDING_CANCELLATION:
+            changed = attrs.evolve(
+                sub,
+                status=Status.CANCELED,
+                open_charges=(),
+                canceled_at=due,
+                version=sub.version + 1,
+            )
+            return Outcome(
+                subscription=changed,
+                invoice=None,
+                events=(_event(EventKind.SUBSCRIPTION_CANCELED, due, changed, "end of term"),),
+            )
+        return _renew(sub, due, context)
+
+
+def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
+    if ctx.policy.trial_end is TrialEnd.EXPIRE:
+        changed = attrs.evolve(sub, status=Status.EXPIRED, version=sub.version + 1)
+        return Outcome(
+            subscription=changed,
+            invoice=None,
+            events=(_event(EventKind.TRIAL_EXPIRED, due, changed),),
+        )
+    terms = sub.terms
+    period = Period(due, anchored_start(due, 1, terms.frequency, ctx.tz))
+    charge = _full_charge(sub.id, terms, period, due, ctx)
+    changed = attrs.evolve(
+        sub,
+        status=Status.ACTIVE,
+        anchor=due,
+        billing_day=None,
+        period_index=0,
+        period=period,
+        open_charges=(charge,),
+        version=sub.version + 1,
+    )
+    return Outcome(
+        subscription=changed,
+        invoice=_invoice([charge], due, InvoiceReason.CONVERSION, ctx),
+        events=(_event(EventKind.TRIAL_CONVERTED, due, changed, "automatic"),),
+    )
+
+
+def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
+    assert sub.anchor is not None
+    terms = sub.scheduled or sub.terms
+    tz = ctx.tz
+    anchor, day, index = sub.anchor, sub.billing_day, sub.period_index + 1
+    start = anchored_start(anchor, index, terms.frequency, tz, day=day)
+    if start != due:
+        # A new frequency (or terms billed from a different anchor) starts its own
+        # sequence here, keeping the old anchor's day of the month.
+        day = day or sub.anchor.astimezone(tz).day
+        anchor, index, start = due, 0, due
+    period = Period(start, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
+    charge = _full_charge(sub.id, terms, period, due, ctx)
+    changed = Subscription(
+        id=sub.id,
+        terms=terms,
+        status=Status.ACTIVE,
+        trial=sub.trial,
+        anchor=anchor,
+        billing_day=day,
+        period_index=index,
+        period=period,
+        open_charges=(charge,),
+        scheduled=None,
+        canceled_at=None,
+        version=sub.version + 1,
+    )
+    return Outcome(
+        subscription=changed,
+        invoice=_invoice([charge], due, InvoiceReason.RENEWAL, ctx),
+        events=(_event(EventKind.SUBSCRIPTION_RENEWED, due, changed),),
+    )

@@ -1,0 +1,266 @@
+"""Exact money: decimal amounts, minor units, named rounding, allocation.
+
+The library keeps amounts as :class:`decimal.Decimal` inside and hands out
+:class:`moneyed.Money` at its public edge. It never relies on py-moneyed's own
+rounding or formatting, nor on the ambient ``decimal`` context: every rounding names
+its mode and rounds to the currency's minor unit as Babel knows it (EUR 2, JPY 0,
+BHD 3).
+
+>>> from decimal import Decimal
+>>> round_amount(Decimal("-0.125"), "EUR")
+Decimal('-0.13')
+>>> round_amount(Decimal("0.125"), "EUR", Rounding.HALF_EVEN)
+Decimal('0.12')
+>>> allocate(Decimal("100.00"), [1, 1, 1], "EUR")
+(Decimal('33.34'), Decimal('33.33'), Decimal('33.33'))
+>>> to_decimal(0.1)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+subscriptions.errors.FloatRefused: amount 0.1 is a float; pass a decimal.Decimal or ...
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from decimal import (
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
+from fractions import Fraction
+from functools import cache, lru_cache
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+from moneyed import Money
+
+from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency
+
+__all__ = [
+    "EXACT",
+    "Rounding",
+    "allocate",
+    "check_currency",
+    "format_amount",
+    "format_money",
+    "from_money",
+    "minor_digits",
+    "quantum",
+    "round_amount",
+    "round_fraction",
+    "split_evenly",
+    "to_decimal",
+    "to_money",
+]
+
+
+#: The decimal context for every sum and product of amounts: wide enough that
+#: additions and multiplications of real-world amounts are exact, whatever context
+#: the host application has set. Rounding never happens through it, only through
+#: :func:`round_amount` and :func:`round_fraction` with a named mode.
+EXACT = Context(prec=64, traps=[InvalidOperation, DivisionByZero, Overflow])
+
+
+class Rounding(enum.Enum):
+    """How an amount is rounded to the currency's minor unit."""
+
+    #: Ties away from zero: 0.125 -> 0.13 and -0.125 -> -0.13 (the default).
+    HALF_UP = "half_up"
+    #: Ties to the even digit (banker's rounding): 0.125 -> 0.12, 0.135 -> 0.14.
+    HALF_EVEN = "half_even"
+
+    @property
+    def decimal_mode(self) -> str:
+        return ROUND_HALF_UP if self is Rounding.HALF_UP else ROUND_HALF_EVEN
+
+
+@cache
+def _known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+@lru_cache(maxsize=512)
+def check_currency(code: object) -> str:
+    """Return ``code`` if it is an ISO 4217 currency Babel knows, else raise.
+
+    >>> check_currency("EUR")
+    'EUR'
+    """
+    if not isinstance(code, str) or code not in _known_currencies():
+        raise UnknownCurrency(str(code))
+    return code
+
+
+@lru_cache(maxsize=512)
+def minor_digits(currency: str) -> int:
+    """Digits after the decimal point of the currency's minor unit.
+
+    >>> minor_digits("EUR"), minor_digits("JPY"), minor_digits("BHD")
+    (2, 0, 3)
+    """
+    return int(get_currency_precision(check_currency(currency)))
+
+
+@lru_cache(maxsize=512)
+def quantum(currency: str) -> Decimal:
+    """The currency's minor unit as a Decimal exponent: ``Decimal('0.01')`` for EUR."""
+    return Decimal(1).scaleb(-minor_digits(currency))
+
+
+def to_decimal(value: object, *, what: str = "amount") -> Decimal:
+    """Turn a ``Decimal``, an ``int`` or a numeric string into a finite ``Decimal``.
+
+    A ``float`` is refused with :class:`~subscriptions.errors.FloatRefused`; so are
+    booleans, NaN and infinities.
+    """
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise InvalidInput(f"{what} {value!r} is a boolean; pass a decimal amount")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        raise FloatRefused(value, what=what)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidInput(
+                f"{what} {value!r} is not a number; write it like '249.95'"
+            ) from None
+    else:
+        raise InvalidInput(
+            f"{what} {value!r} ({type(value).__name__}) is not an amount; "
+            "pass a decimal.Decimal, an int or a string such as '249.95'"
+        )
+    if not result.is_finite():
+        raise InvalidInput(f"{what} {value!r} is not a finite number")
+    return result
+
+
+def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_UP) -> Decimal:
+    """Round ``amount`` to the currency's minor unit with the named mode."""
+    result = amount.quantize(quantum(currency), rounding=mode.decimal_mode, context=EXACT)
+    # A negative amount that rounds to zero must not print as "-0.00".
+    return result.copy_abs() if result.is_zero() else result
+
+
+def round_fraction(value: Fraction, currency: str, mode: Rounding = Rounding.HALF_UP) -> Decimal:
+    """Round an exact rational amount to the minor unit, exactly.
+
+    Proration multiplies a price by a fraction of a period (``150 x 20/28``); the result
+    is rounded once, from the exact value, never from a truncated decimal expansion.
+    """
+    digits = minor_digits(currency)
+    minor = _round_ratio(value.numerator * 10**digits, value.denominator, mode)
+    return Decimal(minor).scaleb(-digits) if digits else Decimal(minor)
+
+
+def _round_ratio(numerator: int, denominator: int, mode: Rounding) -> int:
+    """``numerator / denominator`` rounded to an integer; ties per ``mode``."""
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    negative = numerator < 0
+    quotient, remainder = divmod(abs(numerator), denominator)
+    twice = 2 * remainder
+    if twice > denominator or (
+        twice == denominator and (mode is Rounding.HALF_UP or quotient % 2 == 1)
+    ):
+        quotient += 1
+    return -quotient if negative else quotient
+
+
+def allocate(
+    amount: Decimal, ratios: Sequence[Decimal | int], currency: str
+) -> tuple[Decimal, ...]:
+    """Split ``amount`` over parts in proportion to ``ratios``, losing no minor unit.
+
+    Each part gets its exact share rounded down to the minor unit; the units left
+    over go, one each, to the parts with the largest remainders (earlier parts first
+    on ties). The parts always add up to ``amount`` exactly.
+
+    >>> allocate(Decimal("10.00"), [Decimal("0.7"), Decimal("0.3")], "EUR")
+    (Decimal('7.00'), Decimal('3.00'))
+    >>> allocate(Decimal("-0.05"), [1, 1], "EUR")
+    (Decimal('-0.03'), Decimal('-0.02'))
+    """
+    if not ratios:
+        raise InvalidInput("cannot allocate over no parts; pass at least one ratio")
+    checked = [to_decimal(r, what="ratio") for r in ratios]
+    if any(r < 0 for r in checked):
+        raise InvalidInput(f"ratios must not be negative, got {[str(r) for r in checked]}")
+    total_ratio = sum(checked, Decimal(0))
+    if total_ratio == 0:
+        raise InvalidInput("ratios add up to zero; give at least one part a positive ratio")
+    amount = to_decimal(amount)
+    if round_amount(amount, currency) != amount:
+        raise InvalidInput(f"{amount} has more digits than {currency}'s minor unit; round it first")
+    digits = minor_digits(currency)
+    minor_total = int(amount.scaleb(digits))
+    exact = [Fraction(minor_total) * Fraction(r) / Fraction(total_ratio) for r in checked]
+    shares = largest_remainder(minor_total, exact)
+    return tuple(Decimal(s).scaleb(-digits) if digits else Decimal(s) for s in shares)
+
+
+def largest_remainder(total: int, exact: Sequence[Fraction]) -> list[int]:
+    """Integers close to ``exact`` that add up to ``total`` (largest remainder method).
+
+    Works for any signs: each share starts at the floor of its exact value, and the
+    difference to ``total`` is handed out one unit at a time to the largest
+    fractional parts (or taken from the smallest, when the floors overshoot).
+    """
+    floors = [v.numerator // v.denominator for v in exact]
+    left = total - sum(floors)
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floors[i]), i))
+    if left >= 0:
+        for k in range(left):
+            floors[order[k % len(order)]] += 1
+    else:
+        for k in range(-left):
+            floors[order[-1 - (k % len(order))]] -= 1
+    return floors
+
+
+def split_evenly(amount: Decimal, parts: int, currency: str) -> tuple[Decimal, ...]:
+    """Split ``amount`` into ``parts`` shares as even as the minor unit allows.
+
+    >>> split_evenly(Decimal("10"), 3, "JPY")
+    (Decimal('4'), Decimal('3'), Decimal('3'))
+    """
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise InvalidInput(f"cannot split into {parts!r} parts; pass a whole number >= 1")
+    return allocate(amount, [1] * parts, currency)
+
+
+def to_money(amount: Decimal, currency: str) -> Money:
+    """Wrap an exact amount in a py-moneyed ``Money`` for the public edge."""
+    return Money(amount, check_currency(currency))
+
+
+def from_money(value: Money, *, currency: str | None = None) -> Decimal:
+    """The exact amount of a ``Money``, checking its currency when one is expected."""
+    if not isinstance(value, Money):
+        raise InvalidInput(f"{value!r} is not a moneyed.Money")
+    code = str(value.currency.code)
+    if currency is not None and code != currency:
+        raise CurrencyMismatch(code, currency)
+    return to_decimal(value.amount)
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """A plain string with exactly the minor unit's digits: ``'249.90'``, ``'1200'``."""
+    rounded = round_amount(amount, currency)
+    return f"{rounded:f}"
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """A localized amount for people, e.g. ``'1.234,56\\xa0€'`` in ``it_IT``.
+
+    >>> format_money(Decimal("1234.56"), "EUR", "it_IT")
+    '1.234,56\\xa0€'
+    """
+    return str(format_currency(amount, currency, locale=locale))

@@ -1,0 +1,237 @@
+"""Billing dates: frequencies, anchored periods, local calendar days.
+
+Rules (DESIGN.md section 3, "Time" and "Billing dates"):
+
+* Instants are aware datetimes; a naive one is refused.
+* Periods are half-open, ``[start, end)``.
+* Period *n* of a subscription starts at ``anchor + n x interval``, computed from the
+  anchor every time (never by adding a month to the previous date), on the anchor's
+  wall-clock time in the account's time zone, with the day clamped to the month's end:
+  an anchor on the 31st bills Jan 31, Feb 28 (29), Mar 31, Apr 30.
+* A wall time that does not exist (a DST gap) moves forward by the gap; an ambiguous
+  one takes its first occurrence.
+* Day counts are taken on local calendar dates, so a DST change never makes a day 23
+  or 25 hours long.
+
+>>> from zoneinfo import ZoneInfo
+>>> rome = ZoneInfo("Europe/Rome")
+>>> anchor = datetime(2026, 1, 31, tzinfo=rome)
+>>> [anchored_start(anchor, n, Frequency.MONTHLY, rome).date().isoformat() for n in range(4)]
+['2026-01-31', '2026-02-28', '2026-03-31', '2026-04-30']
+"""
+
+from __future__ import annotations
+
+import enum
+from calendar import monthrange
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from .errors import InvalidInput, NaiveDatetime
+
+__all__ = [
+    "Frequency",
+    "Period",
+    "anchored_start",
+    "ensure_aware",
+    "first_billing_day",
+    "local_date",
+    "localize",
+    "period_containing",
+    "plus_local_days",
+    "zone",
+]
+
+
+class Frequency(enum.Enum):
+    """How often a subscription bills, in whole months."""
+
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    SEMIANNUAL = "semiannual"
+    ANNUAL = "annual"
+    BIENNIAL = "biennial"
+
+    @property
+    def months(self) -> int:
+        return _MONTHS[self]
+
+    @classmethod
+    def parse(cls, value: object) -> Frequency:
+        """The frequency named ``value`` (``"monthly"``...), or a clear error."""
+        if isinstance(value, Frequency):
+            return value
+        if not isinstance(value, str):
+            raise InvalidInput(f"billing frequency {value!r} must be a name such as 'monthly'")
+        try:
+            return cls(value)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown billing frequency {value!r}; use one of "
+                + ", ".join(f.value for f in cls)
+            ) from None
+
+
+def parse_frequency(value: object) -> Frequency:
+    """Converter form of :meth:`Frequency.parse`."""
+    return Frequency.parse(value)
+
+
+_MONTHS = {
+    Frequency.MONTHLY: 1,
+    Frequency.QUARTERLY: 3,
+    Frequency.SEMIANNUAL: 6,
+    Frequency.ANNUAL: 12,
+    Frequency.BIENNIAL: 24,
+}
+
+
+def ensure_aware(value: object, *, what: str = "instant") -> datetime:
+    """Return ``value`` if it is an aware datetime; refuse naive ones and non-datetimes."""
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{what} {value!r} is not a datetime; pass an aware datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise NaiveDatetime(value, what=what)
+    return value
+
+
+def zone(name: str | tzinfo) -> tzinfo:
+    """The time zone named ``name`` (an IANA name such as ``"Europe/Rome"``)."""
+    if isinstance(name, tzinfo):
+        return name
+    if not isinstance(name, str) or not name:
+        raise InvalidInput(f"time zone {name!r} is not an IANA name such as 'Europe/Rome'")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Rome' or 'UTC'"
+        ) from None
+
+
+def localize(wall: datetime, tz: tzinfo) -> datetime:
+    """Attach ``tz`` to a wall-clock datetime, resolving DST gaps and folds.
+
+    A wall time in a gap (02:30 on a spring-forward night) moves forward by the gap
+    (03:30); an ambiguous one (02:30 on a fall-back night) takes the first occurrence.
+    """
+    candidate = wall.replace(tzinfo=tz, fold=0)
+    # Round-tripping through UTC normalizes a non-existent wall time forward.
+    return candidate.astimezone(UTC).astimezone(tz)
+
+
+def local_date(instant: datetime, tz: tzinfo) -> date:
+    """The calendar date of ``instant`` in ``tz``."""
+    return instant.astimezone(tz).date()
+
+
+def plus_local_days(instant: datetime, days: int, tz: tzinfo) -> datetime:
+    """``days`` local calendar days after ``instant``, at the same wall time."""
+    wall = instant.astimezone(tz).replace(tzinfo=None) + timedelta(days=days)
+    return localize(wall, tz)
+
+
+def _add_months(wall: datetime, months: int, day: int) -> datetime:
+    index = wall.year * 12 + wall.month - 1 + months
+    year, month0 = divmod(index, 12)
+    month = month0 + 1
+    last = monthrange(year, month)[1]
+    return wall.replace(year=year, month=month, day=day if day <= last else last)
+
+
+def anchored_start(
+    anchor: datetime,
+    n: int,
+    frequency: Frequency,
+    tz: tzinfo,
+    *,
+    day: int | None = None,
+) -> datetime:
+    """The start of period ``n`` counted from ``anchor`` (``n`` may be negative).
+
+    ``day`` is the billing day of the month (1 to 31; default: the anchor's own local
+    day), clamped to each month's last day.
+    """
+    wall = anchor.astimezone(tz).replace(tzinfo=None)
+    return localize(_add_months(wall, n * frequency.months, day or wall.day), tz)
+
+
+@attrs.frozen(repr=False)
+class Period:
+    """A half-open span of time ``[start, end)`` between two aware instants."""
+
+    start: datetime
+    end: datetime
+
+    def __attrs_post_init__(self) -> None:
+        ensure_aware(self.start, what="period start")
+        ensure_aware(self.end, what="period end")
+        if not self.start < self.end:
+            raise InvalidInput(
+                f"a period must end after it starts, got {self.start.isoformat()} to "
+                f"{self.end.isoformat()}"
+            )
+
+    def __repr__(self) -> str:
+        return f"Period({self.start.isoformat()} -> {self.end.isoformat()})"
+
+    def __contains__(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+
+def period_containing(
+    anchor: datetime,
+    at: datetime,
+    frequency: Frequency,
+    tz: tzinfo,
+    *,
+    day: int | None = None,
+) -> tuple[int, Period]:
+    """The index and span of the anchored period that contains ``at``.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> utc = ZoneInfo("UTC")
+    >>> n, p = period_containing(
+    ...     datetime(2026, 1, 12, tzinfo=utc), datetime(2026, 2, 20, tzinfo=utc),
+    ...     Frequency.ANNUAL, utc)
+    >>> n, p
+    (0, Period(2026-01-12T00:00:00+00:00 -> 2027-01-12T00:00:00+00:00))
+    """
+    a_wall = anchor.astimezone(tz)
+    t_wall = at.astimezone(tz)
+    months = (t_wall.year - a_wall.year) * 12 + (t_wall.month - a_wall.month)
+    n = months // frequency.months
+    start = anchored_start(anchor, n, frequency, tz, day=day)
+    while start > at:
+        n -= 1
+        start = anchored_start(anchor, n, frequency, tz, day=day)
+    end = anchored_start(anchor, n + 1, frequency, tz, day=day)
+    while end <= at:
+        n += 1
+        start, end = end, anchored_start(anchor, n + 1, frequency, tz, day=day)
+    return n, Period(start, end)
+
+
+def first_billing_day(at: datetime, billing_day: int, tz: tzinfo) -> datetime:
+    """The first local midnight on or after ``at`` that falls on ``billing_day``.
+
+    The day is clamped to short months: billing day 31 falls on Feb 28 (or 29).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> rome = ZoneInfo("Europe/Rome")
+    >>> first_billing_day(datetime(2026, 2, 10, 9, tzinfo=rome), 31, rome).isoformat()
+    '2026-02-28T00:00:00+01:00'
+    """
+    if isinstance(billing_day, bool) or not isinstance(billing_day, int):
+        raise InvalidInput(f"billing day {billing_day!r} must be a whole number from 1 to 31")
+    if not 1 <= billing_day <= 31:
+        raise InvalidInput(f"billing day {billing_day} is out of range; use 1 to 31")
+    local = at.astimezone(tz)
+    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    for months in (0, 1):
+        candidate = localize(_add_months(month_start, months, billing_day), tz)
+        if candidate >= at:
+            return candidate
+    raise AssertionError("unreachable: next month's billing day is always after `at`")

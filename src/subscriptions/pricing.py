@@ -1,0 +1,308 @@
+"""Invoices from priced lines: net amounts, VAT per rate, totals that add up exactly.
+
+Every line is priced once (a prorated amount rounded once to the minor unit) and
+carries the tax decision of the supply it belongs to: a charge is taxed at the rate in
+force on its local issue date; a credit keeps the rate and treatment of the charge it
+reverses. :func:`build_invoice` then groups the lines by (rate, treatment):
+
+* tax-exclusive prices (the default): tax = round(base x rate / 100), once per invoice
+  and rate, or per line with ``TaxRounding.LINE``;
+* tax-inclusive prices: the lines are gross; tax = round(gross x rate / (100 + rate))
+  per rate (or per line), and each line's net amount is its gross less its share of
+  that tax, shared by largest remainder so the net lines add up exactly.
+
+In both cases ``subtotal`` is the sum of the lines and ``total = subtotal + taxes``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+
+import attrs
+
+from .errors import InvalidInput
+from .money import EXACT, Rounding, largest_remainder, minor_digits, round_amount, round_fraction
+from .periods import Frequency, Period
+from .vat import (
+    EU_VAT_RATES,
+    RateProvider,
+    TaxDecision,
+    TaxTreatment,
+    VatNumber,
+    decide_tax,
+)
+
+__all__ = [
+    "Customer",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceReason",
+    "LineKind",
+    "TaxLine",
+    "TaxRounding",
+    "TaxSetup",
+    "apply_credit",
+    "build_invoice",
+]
+
+_ZERO = Decimal(0)
+
+
+class TaxRounding(enum.Enum):
+    INVOICE = "invoice"
+    LINE = "line"
+
+
+class LineKind(enum.Enum):
+    CHARGE = "charge"
+    CREDIT = "credit"
+
+
+class InvoiceReason(enum.Enum):
+    SUBSCRIBE = "subscribe"
+    CONVERSION = "conversion"
+    CHANGE = "change"
+    RENEWAL = "renewal"
+    CANCEL = "cancel"
+    ORDER = "order"
+
+
+@attrs.frozen(kw_only=True)
+class Customer:
+    """Where and who the customer is, for tax: country, region and a valid VAT number.
+
+    ``vat_number`` is a number already judged valid (offline, or online when a
+    verifier is plugged in); ``None`` taxes the customer as a consumer.
+    """
+
+    country: str
+    region: str | None = None
+    vat_number: VatNumber | None = None
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class TaxSetup:
+    """How an account's invoices are taxed: seller, customer, rates, rounding."""
+
+    seller_country: str
+    customer: Customer
+    rates: RateProvider = EU_VAT_RATES
+    micro_seller: bool = False
+    _cache: dict[date, TaxDecision] = attrs.field(init=False, factory=dict, repr=False)
+
+    def decide(self, on: date) -> TaxDecision:
+        """The treatment and rate of a supply on the local date ``on``."""
+        decision = self._cache.get(on)
+        if decision is None:
+            decision = decide_tax(
+                seller_country=self.seller_country,
+                customer_country=self.customer.country,
+                customer_region=self.customer.region,
+                vat_number=self.customer.vat_number,
+                on=on,
+                rates=self.rates,
+                micro_seller=self.micro_seller,
+            )
+            self._cache[on] = decision
+        return decision
+
+    def decide_at(self, instant: datetime, tz: tzinfo) -> TaxDecision:
+        return self.decide(instant.astimezone(tz).date())
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceLine:
+    """One line of an invoice: a charge for a span, or a credit for its unused part.
+
+    ``listed`` is the amount as priced (gross when prices include tax); ``amount`` is
+    the net amount the invoice shows. They are equal for tax-exclusive prices.
+    """
+
+    kind: LineKind
+    subscription_id: str
+    product: str
+    plan: str
+    frequency: Frequency
+    seats: int
+    unit_price: Decimal
+    period: Period
+    listed: Decimal
+    amount: Decimal
+    tax: TaxDecision | None = None
+
+    @property
+    def covers(self) -> Period:
+        return self.period
+
+
+@attrs.frozen(kw_only=True)
+class TaxLine:
+    """The tax of one (rate, treatment) group of an invoice."""
+
+    rate: Decimal
+    treatment: TaxTreatment
+    base: Decimal
+    amount: Decimal
+    mention: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Invoice:
+    """An invoice (or, with a negative total, a credit note) before or after numbering."""
+
+    currency: str
+    issued_at: datetime
+    reason: InvoiceReason
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal
+    taxes: tuple[TaxLine, ...]
+    total: Decimal
+    prices_include_tax: bool = False
+    credit_applied: Decimal = _ZERO
+    number: str | None = None
+
+    @property
+    def document(self) -> str:
+        """``"credit_note"`` for a negative total, else ``"invoice"``."""
+        return "credit_note" if self.total < 0 else "invoice"
+
+    @property
+    def tax_total(self) -> Decimal:
+        return sum((t.amount for t in self.taxes), _ZERO)
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What the customer pays: the total less the credit balance applied."""
+        return max(self.total - self.credit_applied, _ZERO)
+
+    @property
+    def mentions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.mention for t in self.taxes if t.mention))
+
+
+def _tax_key(line: InvoiceLine) -> tuple[Decimal, TaxTreatment, str | None]:
+    assert line.tax is not None
+    return (line.tax.rate, line.tax.treatment, line.tax.mention)
+
+
+def build_invoice(
+    lines: Sequence[InvoiceLine],
+    *,
+    currency: str,
+    issued_at: datetime,
+    reason: InvoiceReason,
+    prices_include_tax: bool = False,
+    tax_rounding: TaxRounding = TaxRounding.INVOICE,
+    rounding: Rounding = Rounding.HALF_UP,
+) -> Invoice:
+    """Group priced lines into an invoice with its VAT, exactly.
+
+    Lines without a tax decision (no seller configured) are untaxed. Mixing taxed and
+    untaxed lines on one invoice is refused.
+    """
+    if not lines:
+        raise InvalidInput("an invoice needs at least one line")
+    taxed = [line for line in lines if line.tax is not None]
+    if taxed and len(taxed) != len(lines):
+        raise InvalidInput("either every line of an invoice is taxed or none is")
+    groups: dict[tuple[Decimal, TaxTreatment, str | None], list[int]] = {}
+    for i, line in enumerate(taxed):
+        groups.setdefault(_tax_key(line), []).append(i)
+
+    amounts = [line.listed for line in lines]
+    taxes: list[TaxLine] = []
+    for (rate, treatment, mention), members in groups.items():
+        listed = [lines[i].listed for i in members]
+        if prices_include_tax:
+            shares = _inclusive_shares(listed, rate, currency, tax_rounding, rounding)
+            for i, share in zip(members, shares, strict=True):
+                amounts[i] = lines[i].listed - share
+            tax = sum(shares, _ZERO)
+            base = sum(listed, _ZERO) - tax
+        else:
+            base = sum(listed, _ZERO)
+            if tax_rounding is TaxRounding.LINE:
+                tax = sum(
+                    (
+                        round_fraction(Fraction(x) * Fraction(rate) / 100, currency, rounding)
+                        for x in listed
+                    ),
+                    _ZERO,
+                )
+            else:
+                tax = round_fraction(Fraction(base) * Fraction(rate) / 100, currency, rounding)
+        taxes.append(
+            TaxLine(
+                rate=rate,
+                treatment=treatment,
+                base=round_amount(base, currency),
+                amount=round_amount(tax, currency),
+                mention=mention,
+            )
+        )
+    final = tuple(
+        line if line.amount == amount else attrs.evolve(line, amount=amount)
+        for line, amount in zip(lines, amounts, strict=True)
+    )
+    subtotal = round_amount(sum(amounts, _ZERO), currency)
+    total = round_amount(subtotal + sum((t.amount for t in taxes), _ZERO), currency)
+    return Invoice(
+        currency=currency,
+        issued_at=issued_at,
+        reason=reason,
+        lines=final,
+        subtotal=subtotal,
+        taxes=tuple(taxes),
+        total=total,
+        prices_include_tax=prices_include_tax,
+    )
+
+
+def _exclusive_tax(base: Decimal, rate: Decimal, currency: str, rounding: Rounding) -> Decimal:
+    # base x rate / 100 is a finite decimal: exact in the EXACT context, rounded once.
+    return round_amount(EXACT.multiply(base, rate).scaleb(-2), currency, rounding)
+
+
+def _inclusive_shares(
+    gross: Sequence[Decimal],
+    rate: Decimal,
+    currency: str,
+    tax_rounding: TaxRounding,
+    rounding: Rounding,
+) -> list[Decimal]:
+    """Each gross line's share of the tax it contains, in minor units, exactly."""
+    digits = minor_digits(currency)
+    scale = 10**digits
+    factor = Fraction(rate) / (100 + Fraction(rate))
+    exact = [Fraction(g) * factor * scale for g in gross]
+    if tax_rounding is TaxRounding.LINE:
+        minor = [int(round_fraction(e / scale, currency, rounding).scaleb(digits)) for e in exact]
+    else:
+        total = int(
+            round_fraction(sum(exact, Fraction(0)) / scale, currency, rounding).scaleb(digits)
+        )
+        minor = largest_remainder(total, exact)
+    return [Decimal(m).scaleb(-digits) if digits else Decimal(m) for m in minor]
+
+
+def apply_credit(invoice: Invoice, balance: Decimal) -> tuple[Invoice, Decimal]:
+    """Settle ``invoice`` against an account's credit ``balance``.
+
+    A negative total (a credit note) adds its absolute value to the balance; a
+    positive total uses ``min(balance, total)``. Returns the settled invoice and the
+    balance left.
+    """
+    if balance < 0:
+        raise InvalidInput(f"credit balance {balance} is negative; it is never below zero")
+    if invoice.total < 0:
+        return attrs.evolve(invoice, credit_applied=_ZERO), balance - invoice.total
+    used = min(balance, invoice.total)
+    return attrs.evolve(invoice, credit_applied=used), balance - used
+
+
+def lines_total(lines: Iterable[InvoiceLine]) -> Decimal:
+    return sum((line.amount for line in lines), _ZERO)

@@ -1,0 +1,161 @@
+"""Proration: what part of a billed span a sub-span is, as an exact fraction.
+
+Policies, not hard-coded rules (DESIGN.md section 3, "Proration"):
+
+* ``Granularity.DAY`` (default) counts whole local calendar days; the day of the
+  action counts as unused. ``Granularity.SECOND`` counts elapsed seconds.
+  ``Granularity.NONE`` gives no partial credit or charge at all.
+* ``DayCount.ACTUAL`` counts real days; ``DayCount.FIXED_30`` counts every month as 30
+  days: a whole period of *n* months counts ``30 x n``; a part counts its actual days,
+  less ``days in the month - 30`` for each month end it crosses, never more than the
+  whole period.
+
+The fraction is exact (:class:`fractions.Fraction`); amounts are rounded once, after
+multiplying (:func:`prorate`), never on a per-day price.
+
+>>> from datetime import datetime
+>>> from zoneinfo import ZoneInfo
+>>> from decimal import Decimal
+>>> rome = ZoneInfo("Europe/Rome")
+>>> billed = Period(datetime(2026, 2, 12, tzinfo=rome), datetime(2026, 3, 12, tzinfo=rome))
+>>> unused = Period(datetime(2026, 2, 20, tzinfo=rome), billed.end)
+>>> fraction(unused, billed, tz=rome, policy=ProrationPolicy())
+Fraction(5, 7)
+>>> prorate(Decimal("150.00"), fraction(unused, billed, tz=rome, policy=ProrationPolicy()), "EUR")
+Decimal('107.14')
+"""
+
+from __future__ import annotations
+
+import enum
+from calendar import monthrange
+from datetime import date, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+
+import attrs
+
+from .money import Rounding, round_fraction
+from .periods import Period
+
+__all__ = [
+    "CreditBasis",
+    "DayCount",
+    "Granularity",
+    "ProrationPolicy",
+    "fixed_30_days",
+    "fraction",
+    "prorate",
+]
+
+
+class Granularity(enum.Enum):
+    DAY = "day"
+    SECOND = "second"
+    NONE = "none"
+
+
+class DayCount(enum.Enum):
+    ACTUAL = "actual"
+    FIXED_30 = "fixed_30"
+
+
+class CreditBasis(enum.Enum):
+    """What a credit for unused time is worth.
+
+    ``BILLED`` (default, ledger-based): the amount actually billed for the reversed
+    line times the unused part of that line's own span. ``PRICE`` (Stripe's classic
+    mode): the current price times the unused part of the current period; it over- or
+    under-credits after discounts, price changes or earlier prorations.
+    """
+
+    BILLED = "billed"
+    PRICE = "price"
+
+
+@attrs.frozen(kw_only=True)
+class ProrationPolicy:
+    granularity: Granularity = Granularity.DAY
+    day_count: DayCount = DayCount.ACTUAL
+    credit: CreditBasis = CreditBasis.BILLED
+    rounding: Rounding = Rounding.HALF_UP
+
+
+def _month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def fixed_30_days(start: date, end: date) -> int:
+    """Days from ``start`` to ``end`` (exclusive) with every month counted as 30 days.
+
+    A month end is crossed when the span runs past its last day, that is when the
+    first of the next month lies in ``(start, end]``.
+
+    >>> fixed_30_days(date(2023, 5, 23), date(2023, 6, 15))
+    22
+    >>> fixed_30_days(date(2023, 2, 23), date(2023, 3, 15))
+    22
+    >>> fixed_30_days(date(2023, 6, 15), date(2023, 6, 23))
+    8
+    """
+    days = (end - start).days
+    for index in range(_month_index(start), _month_index(end)):
+        year, month0 = divmod(index, 12)
+        days -= monthrange(year, month0 + 1)[1] - 30
+    return days
+
+
+def _units(part: Period, tz: tzinfo, policy: ProrationPolicy) -> int:
+    if policy.granularity is Granularity.SECOND:
+        return int((part.end - part.start).total_seconds())
+    start = part.start.astimezone(tz).date()
+    end = part.end.astimezone(tz).date()
+    if policy.day_count is DayCount.FIXED_30:
+        return fixed_30_days(start, end)
+    return (end - start).days
+
+
+def fraction(
+    part: Period,
+    whole: Period,
+    *,
+    tz: tzinfo,
+    policy: ProrationPolicy,
+    months: int | None = None,
+) -> Fraction:
+    """The part of ``whole`` that ``part`` covers, between 0 and 1.
+
+    ``part`` must lie inside ``whole``. ``months`` says that ``whole`` is one full
+    billing period of that many months (fixed 30-day counting then counts it as
+    ``30 x months`` days); leave it out when ``whole`` is itself a part of a period,
+    such as a prorated line's own span. With ``Granularity.NONE`` the fraction is 0
+    for a strict sub-span and 1 for the whole span.
+    """
+    if not (whole.start <= part.start and part.end <= whole.end):
+        raise ValueError(f"{part!r} does not lie inside {whole!r}")
+    if part == whole:
+        return Fraction(1)
+    if policy.granularity is Granularity.NONE:
+        return Fraction(0)
+    if (
+        months is not None
+        and policy.granularity is Granularity.DAY
+        and (policy.day_count is DayCount.FIXED_30)
+    ):
+        total = 30 * months
+    else:
+        total = _units(whole, tz, policy)
+    if total <= 0:
+        return Fraction(0)
+    used = max(0, min(_units(part, tz, policy), total))
+    return Fraction(used, total)
+
+
+def prorate(
+    amount: Decimal,
+    share: Fraction,
+    currency: str,
+    rounding: Rounding = Rounding.HALF_UP,
+) -> Decimal:
+    """``amount x share`` rounded once to the currency's minor unit."""
+    return round_fraction(Fraction(amount) * share, currency, rounding)
