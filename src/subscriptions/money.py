@@ -201,8 +201,11 @@ def allocate(
         raise InvalidInput(f"{amount} has more digits than {currency}'s minor unit; round it first")
     digits = minor_digits(currency)
     minor_total = int(amount.scaleb(digits))
-    exact = [Fraction(minor_total) * Fraction(r) / Fraction(total_ratio) for r in checked]
-    shares = largest_remainder(minor_total, exact)
+    # Allocate the magnitude and restore the sign, so that a negative amount splits
+    # as the mirror image of the positive one.
+    sign = -1 if minor_total < 0 else 1
+    exact = [Fraction(abs(minor_total)) * Fraction(r) / Fraction(total_ratio) for r in checked]
+    shares = [sign * share for share in largest_remainder(abs(minor_total), exact)]
     return tuple(Decimal(s).scaleb(-digits) if digits else Decimal(s) for s in shares)
 
 

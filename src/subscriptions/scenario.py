@@ -25,7 +25,12 @@ import attrs
 from dateutil.parser import isoparse
 
 from .catalog import Catalog, Plan, Price, Product
-from .errors import CorporateSelfServiceRefused, ScenarioError, SubscriptionsError
+from .errors import (
+    CorporateSelfServiceRefused,
+    InvalidSeatCount,
+    ScenarioError,
+    SubscriptionsError,
+)
 from .lifecycle import (
     Action,
     BillingContext,
@@ -413,23 +418,24 @@ def _action(
         if kind == "change":
             if not {"plan", "seats", "frequency"} & doc.keys():
                 raise _fail(path, "a change needs at least one of 'plan', 'seats', 'frequency'")
-            plan = None if doc.get("plan") is None else _str(doc["plan"], f"{path}.plan")
-            seats = None if doc.get("seats") is None else _int(doc["seats"], f"{path}.seats")
-            freq_text = doc.get("frequency")
+            new_plan = None if doc.get("plan") is None else _str(doc["plan"], f"{path}.plan")
+            new_seats = None if doc.get("seats") is None else _int(doc["seats"], f"{path}.seats")
+            new_frequency = (
+                None
+                if doc.get("frequency") is None
+                else Frequency.parse(_str(doc["frequency"], f"{path}.frequency"))
+            )
             timing = doc.get("timing")
             timing_value = (
                 None
                 if timing is None
                 else _choice(timing, f"{path}.timing", ChangeTiming, _values(ChangeTiming))
             )
-            if seats is not None and seats < 1:
-                from .errors import InvalidSeatCount
-
-                return None, InvalidSeatCount(seats)
-            frequency = (
-                None if freq_text is None else Frequency.parse(_str(freq_text, f"{path}.frequency"))
-            )
-            return Change(plan=plan, seats=seats, frequency=frequency, timing=timing_value), None
+            if new_seats is not None and new_seats < 1:
+                raise InvalidSeatCount(new_seats)
+            return Change(
+                plan=new_plan, seats=new_seats, frequency=new_frequency, timing=timing_value
+            ), None
         if kind == "cancel":
             timing = doc.get("timing", "end_of_term")
             return Cancel(
