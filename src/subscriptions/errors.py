@@ -224,6 +224,6 @@ class NoRateForDate(TaxRuleError, LookupError):
         self.country = country
         self.on = on
         super().__init__(
-            f"no VAT rate for {country} on {on.isoformat()}; the built-in table starts "
-            "on 2024-01-01: pass a rate provider that covers earlier dates"
+            f"no VAT rate for {country} on {on.isoformat()}: the rate table starts later; "
+            "pass a rate provider whose table covers that date"
         )

@@ -28,11 +28,12 @@ from __future__ import annotations
 import enum
 from calendar import monthrange
 from collections.abc import Sequence
-from datetime import datetime, time, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import attrs
+from moneyed import Money
 
 from .catalog import Catalog
 from .errors import (
@@ -63,9 +64,9 @@ from .pricing import (
     LineKind,
     TaxRounding,
     TaxSetup,
-    build_invoice,
+    invoice_from_lines,
 )
-from .proration import CreditBasis, Granularity, ProrationPolicy, fraction, prorate
+from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy, prorate_ratio, ratio
 from .vat import TaxDecision
 
 __all__ = [
@@ -80,6 +81,8 @@ __all__ = [
     "Event",
     "EventKind",
     "Outcome",
+    "Quote",
+    "QuoteLine",
     "Reactivate",
     "StartTrial",
     "Status",
@@ -91,6 +94,7 @@ __all__ = [
     "apply",
     "classify_change",
     "next_due",
+    "quote",
 ]
 
 
@@ -317,7 +321,8 @@ def apply(
     Raises an :class:`~subscriptions.errors.ActionRefused` (or a NotFound) when the
     action cannot be done; nothing is changed then, since nothing is mutable.
     """
-    ensure_aware(at, what="action instant")
+    # Every instant is kept in UTC inside the core: see subscriptions.periods.
+    at = ensure_aware(at, what="action instant").astimezone(UTC)
     with localcontext(EXACT):
         if isinstance(action, StartTrial):
             return _start_trial(subscription, action, at, context, subscription_id)
@@ -388,17 +393,21 @@ def _full_charge(
 def _partial_charge(
     sub_id: str,
     terms: Terms,
-    part: Period,
+    start: datetime,
     whole: Period,
     at: datetime,
     ctx: BillingContext,
 ) -> InvoiceLine:
-    """The charge for ``part`` of the full period ``whole``, rounded once."""
+    """The charge for ``[start, whole.end)`` of the full period ``whole``, rounded once."""
     price = ctx.unit_price(terms)
     proration = ctx.policy.proration
-    share = fraction(part, whole, tz=ctx.tz, policy=proration, months=terms.frequency.months)
-    listed = prorate(price * terms.seats, share, ctx.currency, proration.rounding)
-    return _charge(sub_id, terms, price, part, listed, ctx.tax_at(at))
+    end = whole.end
+    num, den = ratio(
+        start, end, whole.start, end, tz=ctx.tz, policy=proration, months=terms.frequency.months
+    )
+    listed = prorate_ratio(price * terms.seats, num, den, ctx.currency, proration.rounding)
+    span = whole if start == whole.start else Period(start, end)
+    return _charge(sub_id, terms, price, span, listed, ctx.tax_at(at))
 
 
 def _is_billing_day(midnight: datetime, billing_day: int, tz: tzinfo) -> bool:
@@ -418,36 +427,44 @@ def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[Invoi
     proration = ctx.policy.proration
     if proration.granularity is Granularity.NONE:
         return []
+    # Fixed 30-day months count a whole period as 30 x months days, so only then does
+    # it matter whether a span is a whole period.
+    fixed_30 = proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
     credits = []
     for line in sub.open_charges:
-        if not line.period.start <= at < line.period.end:
+        span = line.period
+        if not span.start <= at < span.end:
             continue
-        unused = Period(at, line.period.end)
         if proration.credit is CreditBasis.PRICE and sub.period is not None:
             current = Terms(
                 product=line.product, plan=line.plan, seats=line.seats, frequency=line.frequency
             )
             unit_price = ctx.unit_price(current)
             whole = sub.period
-            months = line.frequency.months if _period_is_whole(sub, ctx) else None
+            months = line.frequency.months if fixed_30 and sub.period_index >= 0 else None
             basis = unit_price * line.seats
-            share = fraction(
-                Period(at, whole.end), whole, tz=ctx.tz, policy=proration, months=months
-            )
         else:
             unit_price = line.unit_price
-            months = line.frequency.months if _line_is_whole(line, ctx) else None
+            whole = span
+            months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
             basis = line.listed
-            share = fraction(unused, line.period, tz=ctx.tz, policy=proration, months=months)
-        value = prorate(basis, share, ctx.currency, proration.rounding)
+        num, den = ratio(
+            at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=proration, months=months
+        )
+        value = -prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
         credits.append(
-            attrs.evolve(
-                line,
+            InvoiceLine(
                 kind=LineKind.CREDIT,
+                subscription_id=line.subscription_id,
+                product=line.product,
+                plan=line.plan,
+                frequency=line.frequency,
+                seats=line.seats,
                 unit_price=unit_price,
-                period=unused,
-                listed=-value,
-                amount=-value,
+                period=Period(at, span.end),
+                listed=value,
+                amount=value,
+                tax=line.tax,
             )
         )
     return credits
@@ -463,18 +480,12 @@ def _line_is_whole(line: InvoiceLine, ctx: BillingContext) -> bool:
     return anchored_start(line.period.end, -1, line.frequency, ctx.tz) == line.period.start
 
 
-def _period_is_whole(sub: Subscription, ctx: BillingContext) -> bool:
-    if sub.anchor is None or sub.period is None:
-        return False
-    return _anchored(sub, sub.period_index) == sub.period.start
-
-
 def _invoice(
     lines: Sequence[InvoiceLine], at: datetime, reason: InvoiceReason, ctx: BillingContext
 ) -> Invoice | None:
     if not lines:
         return None
-    return build_invoice(
+    return invoice_from_lines(
         lines,
         currency=ctx.currency,
         issued_at=at,
@@ -551,7 +562,7 @@ def _subscribe(
     lines: list[InvoiceLine] = []
     if billing_day is not None:
         anchor = first_billing_day(at, billing_day, tz)
-        midnight = localize(datetime.combine(at.astimezone(tz).date(), time()), tz)
+        midnight = localize(datetime.combine(at.astimezone(tz).date(), time()), tz).astimezone(UTC)
         if midnight < at and _is_billing_day(midnight, billing_day, tz):
             # Subscribing later on a billing day itself: no stub, the period runs
             # from that day's midnight.
@@ -560,7 +571,7 @@ def _subscribe(
             basis = Period(anchored_start(anchor, -1, terms.frequency, tz, day=billing_day), anchor)
             stub = Period(at, anchor)
             if ctx.policy.proration.granularity is not Granularity.NONE:
-                lines.append(_partial_charge(sub_id, terms, stub, basis, at, ctx))
+                lines.append(_partial_charge(sub_id, terms, at, basis, at, ctx))
             period, index = stub, -1
         else:
             end = anchored_start(anchor, 1, terms.frequency, tz, day=billing_day)
@@ -624,11 +635,7 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
             f"{sub.product!r} is on a free trial; subscribe with the plan, seats and "
             "frequency you want instead of changing the trial"
         )
-    if sub.status is Status.PENDING_CANCELLATION:
-        raise InvalidTransition(
-            f"{sub.product!r} is set to cancel at the end of its term; reactivate it "
-            "before changing it"
-        )
+
     old = sub.terms
     new = Terms(
         product=old.product,
@@ -650,11 +657,17 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
     version = sub.version + 1
     detail = f"{kind.value}, {timing.value}"
     if timing is ChangeTiming.END_OF_TERM:
-        changed = attrs.evolve(sub, scheduled=new, version=version)
+        # A later schedule replaces an earlier one, a scheduled cancellation included.
+        changed = attrs.evolve(sub, status=Status.ACTIVE, scheduled=new, version=version)
         return Outcome(
             subscription=changed,
             invoice=None,
             events=(_event(EventKind.CHANGE_SCHEDULED, at, changed, detail),),
+        )
+    if sub.status is Status.PENDING_CANCELLATION:
+        raise InvalidTransition(
+            f"{sub.product!r} is set to cancel at the end of its term; reactivate it "
+            "before changing it now, or schedule the change for the end of the term"
         )
     proration = ctx.policy.proration
     tz = ctx.tz
@@ -676,21 +689,44 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
         lines = [*credits, charge]
     elif proration.granularity is Granularity.NONE:
         # No partial charge or credit: the new terms apply now and bill from the
-        # next renewal (a new frequency re-anchors there).
-        changed = attrs.evolve(sub, terms=new, scheduled=None, version=version)
+        # next renewal. A new frequency's sequence starts at that renewal, so the
+        # current period becomes the stub before it.
+        if new.frequency is old.frequency:
+            changed = attrs.evolve(sub, terms=new, scheduled=None, version=version)
+        else:
+            changed = attrs.evolve(
+                sub,
+                terms=new,
+                anchor=sub.period.end,
+                billing_day=sub.billing_day or sub.anchor.astimezone(tz).day,
+                period_index=-1,
+                scheduled=None,
+                version=version,
+            )
         lines = []
     else:
-        index, whole = period_containing(sub.anchor, at, new.frequency, tz, day=sub.billing_day)
-        charge = _partial_charge(sub.id, new, Period(at, whole.end), whole, at, ctx)
-        # During a calendar-billing stub the period still starts when the stub did.
-        start = sub.period.start if whole.start < sub.period.start else whole.start
-        changed = attrs.evolve(
-            sub,
+        period = sub.period
+        if new.frequency is old.frequency and sub.period_index >= 0:
+            # The period that contains `at` is the current one.
+            index, whole = sub.period_index, period
+        else:
+            index, whole = period_containing(sub.anchor, at, new.frequency, tz, day=sub.billing_day)
+        charge = _partial_charge(sub.id, new, at, whole, at, ctx)
+        if sub.period_index < 0 and whole.start < period.start:
+            # During a calendar-billing stub the period still starts when the stub did.
+            whole = Period(period.start, whole.end)
+        changed = Subscription(
+            id=sub.id,
             terms=new,
+            status=sub.status,
+            trial=sub.trial,
+            anchor=sub.anchor,
+            billing_day=sub.billing_day,
             period_index=index,
-            period=Period(start, whole.end),
+            period=whole,
             open_charges=(charge,),
             scheduled=None,
+            canceled_at=sub.canceled_at,
             version=version,
         )
         lines = [*credits, charge]
@@ -829,13 +865,13 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
     terms = sub.scheduled or sub.terms
     tz = ctx.tz
     anchor, day, index = sub.anchor, sub.billing_day, sub.period_index + 1
-    start = anchored_start(anchor, index, terms.frequency, tz, day=day)
-    if start != due:
-        # A new frequency (or terms billed from a different anchor) starts its own
-        # sequence here, keeping the old anchor's day of the month.
+    if terms.frequency is not sub.terms.frequency:
+        # A new frequency starts its own sequence at the renewal, keeping the old
+        # anchor's day of the month (an anchor on the 31st keeps billing month ends).
         day = day or sub.anchor.astimezone(tz).day
-        anchor, index, start = due, 0, due
-    period = Period(start, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
+        anchor, index = due, 0
+    # Invariant: the current period ends where the anchor's next period starts.
+    period = Period(due, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
     charge = _full_charge(sub.id, terms, period, due, ctx)
     changed = Subscription(
         id=sub.id,
@@ -856,3 +892,117 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
         invoice=_invoice([charge], due, InvoiceReason.RENEWAL, ctx),
         events=(_event(EventKind.SUBSCRIPTION_RENEWED, due, changed),),
     )
+
+
+# -- quotes: the same call, with Money at the edge ---------------------------------
+
+
+@attrs.frozen
+class QuoteLine:
+    """A line of a quote, with its amounts as ``Money``."""
+
+    line: InvoiceLine
+    currency: str
+
+    @property
+    def kind(self) -> LineKind:
+        return self.line.kind
+
+    @property
+    def period(self) -> Period:
+        return self.line.period
+
+    @property
+    def unit_price(self) -> Money:
+        return Money(self.line.unit_price, self.currency)
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.line.amount, self.currency)
+
+
+@attrs.frozen
+class Quote:
+    """What an action would bill, priced by the very call that commits it.
+
+    Amounts are ``Money``; :attr:`outcome` holds the state, invoice and events that
+    committing the action produces (exactly these, if nothing changed meanwhile).
+    """
+
+    outcome: Outcome
+    currency: str
+
+    @property
+    def invoice(self) -> Invoice | None:
+        return self.outcome.invoice
+
+    def _money(self, amount: Decimal) -> Money:
+        return Money(amount, self.currency)
+
+    @property
+    def lines(self) -> tuple[QuoteLine, ...]:
+        invoice = self.outcome.invoice
+        if invoice is None:
+            return ()
+        return tuple(QuoteLine(line, self.currency) for line in invoice.lines)
+
+    @property
+    def subtotal(self) -> Money:
+        invoice = self.outcome.invoice
+        return self._money(invoice.subtotal if invoice else _ZERO)
+
+    @property
+    def tax(self) -> Money:
+        invoice = self.outcome.invoice
+        return self._money(invoice.tax_total if invoice else _ZERO)
+
+    @property
+    def total(self) -> Money:
+        invoice = self.outcome.invoice
+        return self._money(invoice.total if invoice else _ZERO)
+
+    @property
+    def credits(self) -> Money:
+        """The sum of the credit lines (zero or negative)."""
+        return self._money(self._sum(LineKind.CREDIT))
+
+    @property
+    def charges(self) -> Money:
+        """The sum of the charge lines."""
+        return self._money(self._sum(LineKind.CHARGE))
+
+    def _sum(self, kind: LineKind) -> Decimal:
+        invoice = self.outcome.invoice
+        if invoice is None:
+            return _ZERO
+        return sum((line.amount for line in invoice.lines if line.kind is kind), _ZERO)
+
+
+_ZERO = Decimal(0)
+
+
+def quote(
+    subscription: Subscription | None,
+    action: Action,
+    *,
+    at: datetime,
+    context: BillingContext,
+    subscription_id: str | None = None,
+) -> Quote:
+    """Price ``action`` without committing anything: :func:`apply`, seen in ``Money``.
+
+    >>> from subscriptions.catalog import Catalog, Plan, Price, Product
+    >>> from datetime import datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> rome = ZoneInfo("Europe/Rome")
+    >>> catalog = Catalog(products=[Product(id="app", name="App", plans=[
+    ...     Plan(id="basic", name="Basic", rank=1,
+    ...          prices=[Price(currency="EUR", frequency="monthly", amount="10.00")])])])
+    >>> context = BillingContext(catalog=catalog, currency="EUR", tz=rome)
+    >>> terms = Terms(product="app", plan="basic", seats=3, frequency="monthly")
+    >>> quote(None, Subscribe(terms=terms), at=datetime(2026, 1, 5, tzinfo=rome),
+    ...       context=context).total
+    Money('30.00', 'EUR')
+    """
+    outcome = apply(subscription, action, at=at, context=context, subscription_id=subscription_id)
+    return Quote(outcome, context.currency)

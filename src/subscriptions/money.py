@@ -52,6 +52,7 @@ __all__ = [
     "quantum",
     "round_amount",
     "round_fraction",
+    "round_ratio",
     "split_evenly",
     "to_decimal",
     "to_money",
@@ -156,12 +157,18 @@ def round_fraction(value: Fraction, currency: str, mode: Rounding = Rounding.HAL
     is rounded once, from the exact value, never from a truncated decimal expansion.
     """
     digits = minor_digits(currency)
-    minor = _round_ratio(value.numerator * 10**digits, value.denominator, mode)
-    return Decimal(minor).scaleb(-digits) if digits else Decimal(minor)
+    minor = round_ratio(value.numerator * 10**digits, value.denominator, mode)
+    return Decimal(minor).scaleb(-digits, EXACT) if digits else Decimal(minor)
 
 
-def _round_ratio(numerator: int, denominator: int, mode: Rounding) -> int:
-    """``numerator / denominator`` rounded to an integer; ties per ``mode``."""
+def round_ratio(numerator: int, denominator: int, mode: Rounding) -> int:
+    """``numerator / denominator`` rounded to an integer; ties per ``mode``.
+
+    >>> round_ratio(5, 2, Rounding.HALF_UP), round_ratio(-5, 2, Rounding.HALF_UP)
+    (3, -3)
+    >>> round_ratio(5, 2, Rounding.HALF_EVEN)
+    2
+    """
     if denominator < 0:
         numerator, denominator = -numerator, -denominator
     negative = numerator < 0
@@ -200,13 +207,13 @@ def allocate(
     if round_amount(amount, currency) != amount:
         raise InvalidInput(f"{amount} has more digits than {currency}'s minor unit; round it first")
     digits = minor_digits(currency)
-    minor_total = int(amount.scaleb(digits))
+    minor_total = int(amount.scaleb(digits, EXACT))
     # Allocate the magnitude and restore the sign, so that a negative amount splits
     # as the mirror image of the positive one.
     sign = -1 if minor_total < 0 else 1
     exact = [Fraction(abs(minor_total)) * Fraction(r) / Fraction(total_ratio) for r in checked]
     shares = [sign * share for share in largest_remainder(abs(minor_total), exact)]
-    return tuple(Decimal(s).scaleb(-digits) if digits else Decimal(s) for s in shares)
+    return tuple(Decimal(s).scaleb(-digits, EXACT) if digits else Decimal(s) for s in shares)
 
 
 def largest_remainder(total: int, exact: Sequence[Fraction]) -> list[int]:
@@ -241,7 +248,7 @@ def split_evenly(amount: Decimal, parts: int, currency: str) -> tuple[Decimal, .
 
 def to_money(amount: Decimal, currency: str) -> Money:
     """Wrap an exact amount in a py-moneyed ``Money`` for the public edge."""
-    return Money(amount, check_currency(currency))
+    return Money(to_decimal(amount), check_currency(currency))
 
 
 def from_money(value: Money, *, currency: str | None = None) -> Decimal:

@@ -2,7 +2,9 @@
 
 Rules (DESIGN.md section 3, "Time" and "Billing dates"):
 
-* Instants are aware datetimes; a naive one is refused.
+* Instants are aware datetimes; a naive one is refused. Computed instants are
+  returned in UTC, so that comparing and subtracting them is exact even across DST
+  changes (Python compares two datetimes that share a tzinfo by wall time).
 * Periods are half-open, ``[start, end)``.
 * Period *n* of a subscription starts at ``anchor + n x interval``, computed from the
   anchor every time (never by adding a month to the previous date), on the anchor's
@@ -16,7 +18,8 @@ Rules (DESIGN.md section 3, "Time" and "Billing dates"):
 >>> from zoneinfo import ZoneInfo
 >>> rome = ZoneInfo("Europe/Rome")
 >>> anchor = datetime(2026, 1, 31, tzinfo=rome)
->>> [anchored_start(anchor, n, Frequency.MONTHLY, rome).date().isoformat() for n in range(4)]
+>>> starts = [anchored_start(anchor, n, Frequency.MONTHLY, rome) for n in range(4)]
+>>> [start.astimezone(rome).date().isoformat() for start in starts]
 ['2026-01-31', '2026-02-28', '2026-03-31', '2026-04-30']
 """
 
@@ -130,7 +133,7 @@ def local_date(instant: datetime, tz: tzinfo) -> date:
 def plus_local_days(instant: datetime, days: int, tz: tzinfo) -> datetime:
     """``days`` local calendar days after ``instant``, at the same wall time."""
     wall = instant.astimezone(tz).replace(tzinfo=None) + timedelta(days=days)
-    return localize(wall, tz)
+    return localize(wall, tz).astimezone(UTC)
 
 
 def _add_months(wall: datetime, months: int, day: int) -> datetime:
@@ -155,7 +158,7 @@ def anchored_start(
     day), clamped to each month's last day.
     """
     wall = anchor.astimezone(tz).replace(tzinfo=None)
-    return localize(_add_months(wall, n * frequency.months, day or wall.day), tz)
+    return localize(_add_months(wall, n * frequency.months, day or wall.day), tz).astimezone(UTC)
 
 
 @attrs.frozen(repr=False)
@@ -166,9 +169,12 @@ class Period:
     end: datetime
 
     def __attrs_post_init__(self) -> None:
-        ensure_aware(self.start, what="period start")
-        ensure_aware(self.end, what="period end")
-        if not self.start < self.end:
+        start, end = self.start, self.end
+        if type(start) is not datetime or start.tzinfo is None or start.utcoffset() is None:
+            ensure_aware(start, what="period start")
+        if type(end) is not datetime or end.tzinfo is None or end.utcoffset() is None:
+            ensure_aware(end, what="period end")
+        if not start < end:
             raise InvalidInput(
                 f"a period must end after it starts, got {self.start.isoformat()} to "
                 f"{self.end.isoformat()}"
@@ -222,7 +228,7 @@ def first_billing_day(at: datetime, billing_day: int, tz: tzinfo) -> datetime:
     >>> from zoneinfo import ZoneInfo
     >>> rome = ZoneInfo("Europe/Rome")
     >>> first_billing_day(datetime(2026, 2, 10, 9, tzinfo=rome), 31, rome).isoformat()
-    '2026-02-28T00:00:00+01:00'
+    '2026-02-27T23:00:00+00:00'
     """
     if isinstance(billing_day, bool) or not isinstance(billing_day, int):
         raise InvalidInput(f"billing day {billing_day!r} must be a whole number from 1 to 31")
@@ -233,5 +239,5 @@ def first_billing_day(at: datetime, billing_day: int, tz: tzinfo) -> datetime:
     for months in (0, 1):
         candidate = localize(_add_months(month_start, months, billing_day), tz)
         if candidate >= at:
-            return candidate
+            return candidate.astimezone(UTC)
     raise AssertionError("unreachable: next month's billing day is always after `at`")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import attrs
@@ -47,6 +47,7 @@ __all__ = [
     "TaxSetup",
     "apply_credit",
     "build_invoice",
+    "invoice_from_lines",
 ]
 
 _ZERO = Decimal(0)
@@ -184,11 +185,6 @@ class Invoice:
         return tuple(dict.fromkeys(t.mention for t in self.taxes if t.mention))
 
 
-def _tax_key(line: InvoiceLine) -> tuple[Decimal, TaxTreatment, str | None]:
-    assert line.tax is not None
-    return (line.tax.rate, line.tax.treatment, line.tax.mention)
-
-
 def build_invoice(
     lines: Sequence[InvoiceLine],
     *,
@@ -206,17 +202,50 @@ def build_invoice(
     """
     if not lines:
         raise InvalidInput("an invoice needs at least one line")
-    taxed = [line for line in lines if line.tax is not None]
-    if taxed and len(taxed) != len(lines):
-        raise InvalidInput("either every line of an invoice is taxed or none is")
+    with localcontext(EXACT):
+        return invoice_from_lines(
+            lines,
+            currency=currency,
+            issued_at=issued_at,
+            reason=reason,
+            prices_include_tax=prices_include_tax,
+            tax_rounding=tax_rounding,
+            rounding=rounding,
+        )
+
+
+def invoice_from_lines(
+    lines: Sequence[InvoiceLine],
+    *,
+    currency: str,
+    issued_at: datetime,
+    reason: InvoiceReason,
+    prices_include_tax: bool,
+    tax_rounding: TaxRounding,
+    rounding: Rounding,
+) -> Invoice:
+    """:func:`build_invoice` for callers already inside the ``EXACT`` decimal context."""
     groups: dict[tuple[Decimal, TaxTreatment, str | None], list[int]] = {}
-    for i, line in enumerate(taxed):
-        groups.setdefault(_tax_key(line), []).append(i)
+    untaxed = 0
+    for i, line in enumerate(lines):
+        decision = line.tax
+        if decision is None:
+            untaxed += 1
+        else:
+            key = (decision.rate, decision.treatment, decision.mention)
+            members = groups.get(key)
+            if members is None:
+                groups[key] = [i]
+            else:
+                members.append(i)
+    if untaxed and groups:
+        raise InvalidInput("either every line of an invoice is taxed or none is")
 
     amounts = [line.listed for line in lines]
     taxes: list[TaxLine] = []
+    tax_sum = _ZERO
     for (rate, treatment, mention), members in groups.items():
-        listed = [lines[i].listed for i in members]
+        listed = [amounts[i] for i in members]
         if prices_include_tax:
             shares = _inclusive_shares(listed, rate, currency, tax_rounding, rounding)
             for i, share in zip(members, shares, strict=True):
@@ -226,30 +255,21 @@ def build_invoice(
         else:
             base = sum(listed, _ZERO)
             if tax_rounding is TaxRounding.LINE:
-                tax = sum(
-                    (
-                        round_fraction(Fraction(x) * Fraction(rate) / 100, currency, rounding)
-                        for x in listed
-                    ),
-                    _ZERO,
-                )
+                tax = sum((_exclusive_tax(x, rate, currency, rounding) for x in listed), _ZERO)
             else:
-                tax = round_fraction(Fraction(base) * Fraction(rate) / 100, currency, rounding)
+                tax = _exclusive_tax(base, rate, currency, rounding)
+        tax_sum += tax
         taxes.append(
-            TaxLine(
-                rate=rate,
-                treatment=treatment,
-                base=round_amount(base, currency),
-                amount=round_amount(tax, currency),
-                mention=mention,
-            )
+            TaxLine(rate=rate, treatment=treatment, base=base, amount=tax, mention=mention)
         )
-    final = tuple(
-        line if line.amount == amount else attrs.evolve(line, amount=amount)
-        for line, amount in zip(lines, amounts, strict=True)
-    )
-    subtotal = round_amount(sum(amounts, _ZERO), currency)
-    total = round_amount(subtotal + sum((t.amount for t in taxes), _ZERO), currency)
+    if prices_include_tax:
+        final = tuple(
+            line if line.amount == amount else attrs.evolve(line, amount=amount)
+            for line, amount in zip(lines, amounts, strict=True)
+        )
+    else:
+        final = tuple(lines)
+    subtotal = sum(amounts, _ZERO)
     return Invoice(
         currency=currency,
         issued_at=issued_at,
@@ -257,7 +277,7 @@ def build_invoice(
         lines=final,
         subtotal=subtotal,
         taxes=tuple(taxes),
-        total=total,
+        total=subtotal + tax_sum,
         prices_include_tax=prices_include_tax,
     )
 
@@ -286,7 +306,7 @@ def _inclusive_shares(
             round_fraction(sum(exact, Fraction(0)) / scale, currency, rounding).scaleb(digits)
         )
         minor = largest_remainder(total, exact)
-    return [Decimal(m).scaleb(-digits) if digits else Decimal(m) for m in minor]
+    return [Decimal(m).scaleb(-digits, EXACT) if digits else Decimal(m) for m in minor]
 
 
 def apply_credit(invoice: Invoice, balance: Decimal) -> tuple[Invoice, Decimal]:

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import enum
 from calendar import monthrange
-from datetime import date, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
 import attrs
 
-from .money import Rounding, round_fraction
+from .money import EXACT, Rounding, minor_digits, round_amount, round_ratio
 from .periods import Period
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "fixed_30_days",
     "fraction",
     "prorate",
+    "prorate_ratio",
+    "ratio",
 ]
 
 
@@ -105,14 +107,55 @@ def fixed_30_days(start: date, end: date) -> int:
     return days
 
 
-def _units(part: Period, tz: tzinfo, policy: ProrationPolicy) -> int:
+def _units(start: datetime, end: datetime, tz: tzinfo, policy: ProrationPolicy) -> int:
     if policy.granularity is Granularity.SECOND:
-        return int((part.end - part.start).total_seconds())
-    start = part.start.astimezone(tz).date()
-    end = part.end.astimezone(tz).date()
+        return (end.astimezone(UTC) - start.astimezone(UTC)) // _SECOND
+    first = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
     if policy.day_count is DayCount.FIXED_30:
-        return fixed_30_days(start, end)
-    return (end - start).days
+        return fixed_30_days(first, last)
+    return (last - first).days
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def ratio(
+    start: datetime,
+    end: datetime,
+    whole_start: datetime,
+    whole_end: datetime,
+    *,
+    tz: tzinfo,
+    policy: ProrationPolicy,
+    months: int | None = None,
+) -> tuple[int, int]:
+    """:func:`fraction` as ``(numerator, denominator)`` integers, for the hot path.
+
+    The pair is not reduced; ``denominator`` is never zero.
+    """
+    if not (whole_start <= start and end <= whole_end):
+        raise ValueError(
+            f"{start.isoformat()}..{end.isoformat()} does not lie inside "
+            f"{whole_start.isoformat()}..{whole_end.isoformat()}"
+        )
+    if start == whole_start and end == whole_end:
+        return 1, 1
+    granularity = policy.granularity
+    if granularity is Granularity.NONE:
+        return 0, 1
+    if (
+        months is not None
+        and granularity is Granularity.DAY
+        and policy.day_count is DayCount.FIXED_30
+    ):
+        total = 30 * months
+    else:
+        total = _units(whole_start, whole_end, tz, policy)
+    if total <= 0:
+        return 0, 1
+    used = _units(start, end, tz, policy)
+    return (0 if used < 0 else total if used > total else used), total
 
 
 def fraction(
@@ -131,24 +174,10 @@ def fraction(
     such as a prorated line's own span. With ``Granularity.NONE`` the fraction is 0
     for a strict sub-span and 1 for the whole span.
     """
-    if not (whole.start <= part.start and part.end <= whole.end):
-        raise ValueError(f"{part!r} does not lie inside {whole!r}")
-    if part == whole:
-        return Fraction(1)
-    if policy.granularity is Granularity.NONE:
-        return Fraction(0)
-    if (
-        months is not None
-        and policy.granularity is Granularity.DAY
-        and (policy.day_count is DayCount.FIXED_30)
-    ):
-        total = 30 * months
-    else:
-        total = _units(whole, tz, policy)
-    if total <= 0:
-        return Fraction(0)
-    used = max(0, min(_units(part, tz, policy), total))
-    return Fraction(used, total)
+    num, den = ratio(
+        part.start, part.end, whole.start, whole.end, tz=tz, policy=policy, months=months
+    )
+    return Fraction(num, den)
 
 
 def prorate(
@@ -158,4 +187,20 @@ def prorate(
     rounding: Rounding = Rounding.HALF_UP,
 ) -> Decimal:
     """``amount x share`` rounded once to the currency's minor unit."""
-    return round_fraction(Fraction(amount) * share, currency, rounding)
+    return prorate_ratio(amount, share.numerator, share.denominator, currency, rounding)
+
+
+def prorate_ratio(
+    amount: Decimal,
+    numerator: int,
+    denominator: int,
+    currency: str,
+    rounding: Rounding = Rounding.HALF_UP,
+) -> Decimal:
+    """``amount x numerator / denominator``, rounded once, in exact integer arithmetic."""
+    if numerator == denominator:
+        return round_amount(amount, currency, rounding)
+    top, bottom = amount.as_integer_ratio()
+    digits = minor_digits(currency)
+    minor = round_ratio(top * numerator * 10**digits, bottom * denominator, rounding)
+    return Decimal(minor).scaleb(-digits, EXACT) if digits else Decimal(minor)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -173,7 +173,7 @@ def _instant(value: object, path: str, tz: tzinfo) -> datetime:
     text = _str(value, path)
     try:
         if _DATE_ONLY.fullmatch(text):
-            return localize(datetime.combine(date.fromisoformat(text), time()), tz)
+            return localize(datetime.combine(date.fromisoformat(text), time()), tz).astimezone(UTC)
         parsed = isoparse(text)
     except ValueError:
         raise _fail(path, f"{text!r} is not an ISO date or datetime") from None
@@ -183,7 +183,7 @@ def _instant(value: object, path: str, tz: tzinfo) -> datetime:
             f"{text!r} has a time but no UTC offset; write it with one "
             "(2026-01-05T09:00:00+01:00) or give a plain date",
         )
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 # -- loading ---------------------------------------------------------------------
