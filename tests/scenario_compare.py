@@ -43,9 +43,9 @@ def differences(expected: Any, got: Any, path: str = "$") -> list[str]:
         and isinstance(got, str)
         and _INSTANT.fullmatch(expected)
         and _INSTANT.fullmatch(got)
+        and datetime.fromisoformat(expected) == datetime.fromisoformat(got)
     ):
-        if datetime.fromisoformat(expected) == datetime.fromisoformat(got):
-            return []
+        return []
     if expected != got or type(expected) is not type(got):
         return [f"{path}: expected {expected!r}, got {got!r}"]
     return []

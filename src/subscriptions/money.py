@@ -145,6 +145,8 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
 
 def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_UP) -> Decimal:
     """Round ``amount`` to the currency's minor unit with the named mode."""
+    if type(amount) is not Decimal:
+        amount = to_decimal(amount)
     result = amount.quantize(quantum(currency), rounding=mode.decimal_mode, context=EXACT)
     # A negative amount that rounds to zero must not print as "-0.00".
     return result.copy_abs() if result.is_zero() else result
@@ -200,7 +202,7 @@ def allocate(
     checked = [to_decimal(r, what="ratio") for r in ratios]
     if any(r < 0 for r in checked):
         raise InvalidInput(f"ratios must not be negative, got {[str(r) for r in checked]}")
-    total_ratio = sum(checked, Decimal(0))
+    total_ratio = sum((Fraction(r) for r in checked), Fraction(0))
     if total_ratio == 0:
         raise InvalidInput("ratios add up to zero; give at least one part a positive ratio")
     amount = to_decimal(amount)
@@ -211,7 +213,7 @@ def allocate(
     # Allocate the magnitude and restore the sign, so that a negative amount splits
     # as the mirror image of the positive one.
     sign = -1 if minor_total < 0 else 1
-    exact = [Fraction(abs(minor_total)) * Fraction(r) / Fraction(total_ratio) for r in checked]
+    exact = [Fraction(abs(minor_total)) * Fraction(r) / total_ratio for r in checked]
     shares = [sign * share for share in largest_remainder(abs(minor_total), exact)]
     return tuple(Decimal(s).scaleb(-digits, EXACT) if digits else Decimal(s) for s in shares)
 
@@ -273,4 +275,4 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     >>> format_money(Decimal("1234.56"), "EUR", "it_IT")
     '1.234,56\\xa0€'
     """
-    return str(format_currency(amount, currency, locale=locale))
+    return str(format_currency(to_decimal(amount), check_currency(currency), locale=locale))

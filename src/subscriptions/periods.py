@@ -100,6 +100,12 @@ def ensure_aware(value: object, *, what: str = "instant") -> datetime:
     return value
 
 
+def _aware(value: datetime) -> None:
+    # The hot-path form of ensure_aware: one call when the value is fine.
+    if type(value) is not datetime or value.utcoffset() is None:
+        ensure_aware(value)
+
+
 def zone(name: str | tzinfo) -> tzinfo:
     """The time zone named ``name`` (an IANA name such as ``"Europe/Rome"``)."""
     if isinstance(name, tzinfo):
@@ -114,24 +120,27 @@ def zone(name: str | tzinfo) -> tzinfo:
         ) from None
 
 
-def localize(wall: datetime, tz: tzinfo) -> datetime:
+def localize(wall: datetime, tz: tzinfo, *, fold: int = 0) -> datetime:
     """Attach ``tz`` to a wall-clock datetime, resolving DST gaps and folds.
 
     A wall time in a gap (02:30 on a spring-forward night) moves forward by the gap
-    (03:30); an ambiguous one (02:30 on a fall-back night) takes the first occurrence.
+    (03:30); an ambiguous one (02:30 on a fall-back night) takes the first occurrence,
+    unless ``fold=1`` asks for the second.
     """
-    candidate = wall.replace(tzinfo=tz, fold=0)
+    candidate = wall.replace(tzinfo=tz, fold=fold)
     # Round-tripping through UTC normalizes a non-existent wall time forward.
     return candidate.astimezone(UTC).astimezone(tz)
 
 
 def local_date(instant: datetime, tz: tzinfo) -> date:
     """The calendar date of ``instant`` in ``tz``."""
+    _aware(instant)
     return instant.astimezone(tz).date()
 
 
 def plus_local_days(instant: datetime, days: int, tz: tzinfo) -> datetime:
     """``days`` local calendar days after ``instant``, at the same wall time."""
+    _aware(instant)
     wall = instant.astimezone(tz).replace(tzinfo=None) + timedelta(days=days)
     return localize(wall, tz).astimezone(UTC)
 
@@ -157,24 +166,35 @@ def anchored_start(
     ``day`` is the billing day of the month (1 to 31; default: the anchor's own local
     day), clamped to each month's last day.
     """
-    wall = anchor.astimezone(tz).replace(tzinfo=None)
-    return localize(_add_months(wall, n * frequency.months, day or wall.day), tz).astimezone(UTC)
+    _aware(anchor)
+    local = anchor.astimezone(tz)
+    wall = local.replace(tzinfo=None, fold=0)
+    moved = _add_months(wall, n * frequency.months, day or wall.day)
+    return localize(moved, tz, fold=local.fold).astimezone(UTC)
+
+
+def _utc_start(value: datetime) -> datetime:
+    return ensure_aware(value, what="period start").astimezone(UTC)
+
+
+def _utc_end(value: datetime) -> datetime:
+    return ensure_aware(value, what="period end").astimezone(UTC)
 
 
 @attrs.frozen(repr=False)
 class Period:
-    """A half-open span of time ``[start, end)`` between two aware instants."""
+    """A half-open span of time ``[start, end)`` between two aware instants.
 
-    start: datetime
-    end: datetime
+    Both ends are kept in UTC, so that comparisons are by instant (two datetimes that
+    share a tzinfo are otherwise compared by wall time, which goes wrong in the hour
+    a DST change repeats).
+    """
+
+    start: datetime = attrs.field(converter=_utc_start)
+    end: datetime = attrs.field(converter=_utc_end)
 
     def __attrs_post_init__(self) -> None:
-        start, end = self.start, self.end
-        if type(start) is not datetime or start.tzinfo is None or start.utcoffset() is None:
-            ensure_aware(start, what="period start")
-        if type(end) is not datetime or end.tzinfo is None or end.utcoffset() is None:
-            ensure_aware(end, what="period end")
-        if not start < end:
+        if not self.start < self.end:
             raise InvalidInput(
                 f"a period must end after it starts, got {self.start.isoformat()} to "
                 f"{self.end.isoformat()}"
@@ -205,6 +225,8 @@ def period_containing(
     >>> n, p
     (0, Period(2026-01-12T00:00:00+00:00 -> 2027-01-12T00:00:00+00:00))
     """
+    _aware(anchor)
+    _aware(at)
     a_wall = anchor.astimezone(tz)
     t_wall = at.astimezone(tz)
     months = (t_wall.year - a_wall.year) * 12 + (t_wall.month - a_wall.month)
@@ -230,6 +252,7 @@ def first_billing_day(at: datetime, billing_day: int, tz: tzinfo) -> datetime:
     >>> first_billing_day(datetime(2026, 2, 10, 9, tzinfo=rome), 31, rome).isoformat()
     '2026-02-27T23:00:00+00:00'
     """
+    _aware(at)
     if isinstance(billing_day, bool) or not isinstance(billing_day, int):
         raise InvalidInput(f"billing day {billing_day!r} must be a whole number from 1 to 31")
     if not 1 <= billing_day <= 31:

@@ -35,7 +35,8 @@ from fractions import Fraction
 
 import attrs
 
-from .money import EXACT, Rounding, minor_digits, round_amount, round_ratio
+from .errors import InvalidInput
+from .money import EXACT, Rounding, minor_digits, round_amount, round_ratio, to_decimal
 from .periods import Period
 
 __all__ = [
@@ -109,7 +110,9 @@ def fixed_30_days(start: date, end: date) -> int:
 
 def _units(start: datetime, end: datetime, tz: tzinfo, policy: ProrationPolicy) -> int:
     if policy.granularity is Granularity.SECOND:
-        return (end.astimezone(UTC) - start.astimezone(UTC)) // _SECOND
+        # Elapsed time, counted in microseconds so that a period split anywhere adds
+        # up exactly; instants on whole seconds give the same shares as seconds.
+        return (end.astimezone(UTC) - start.astimezone(UTC)) // _MICROSECOND
     first = start.astimezone(tz).date()
     last = end.astimezone(tz).date()
     if policy.day_count is DayCount.FIXED_30:
@@ -117,7 +120,7 @@ def _units(start: datetime, end: datetime, tz: tzinfo, policy: ProrationPolicy) 
     return (last - first).days
 
 
-_SECOND = timedelta(seconds=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def ratio(
@@ -135,7 +138,7 @@ def ratio(
     The pair is not reduced; ``denominator`` is never zero.
     """
     if not (whole_start <= start and end <= whole_end):
-        raise ValueError(
+        raise InvalidInput(
             f"{start.isoformat()}..{end.isoformat()} does not lie inside "
             f"{whole_start.isoformat()}..{whole_end.isoformat()}"
         )
@@ -198,6 +201,8 @@ def prorate_ratio(
     rounding: Rounding = Rounding.HALF_UP,
 ) -> Decimal:
     """``amount x numerator / denominator``, rounded once, in exact integer arithmetic."""
+    if type(amount) is not Decimal:
+        amount = to_decimal(amount)
     if numerator == denominator:
         return round_amount(amount, currency, rounding)
     top, bottom = amount.as_integer_ratio()

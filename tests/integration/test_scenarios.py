@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.scenario_compare import differences
 
 from subscriptions.scenario import run
-from tests.scenario_compare import differences
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 CASES = sorted(p.name.removesuffix(".expected.json") for p in SCENARIOS.glob("*.expected.json"))
