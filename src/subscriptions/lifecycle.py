@@ -26,9 +26,8 @@ renewal, nothing now).
 from __future__ import annotations
 
 import enum
-from calendar import monthrange
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -51,7 +50,6 @@ from .periods import (
     anchored_start,
     ensure_aware,
     first_billing_day,
-    localize,
     parse_frequency,
     period_containing,
     plus_local_days,
@@ -78,6 +76,7 @@ __all__ = [
     "ChangeKind",
     "ChangePolicy",
     "ChangeTiming",
+    "Dunning",
     "Event",
     "EventKind",
     "Outcome",
@@ -211,6 +210,16 @@ class BillingContext:
 
 
 @attrs.frozen(kw_only=True)
+class Dunning:
+    """An unpaid renewal being retried: which invoice, since when, what comes next."""
+
+    invoice_id: str
+    failed_at: datetime
+    attempts: int
+    next_retry_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
 class Subscription:
     """The state of one product's subscription for an account.
 
@@ -231,6 +240,8 @@ class Subscription:
     open_charges: tuple[InvoiceLine, ...] = ()
     scheduled: Terms | None = None
     canceled_at: datetime | None = None
+    account_id: str | None = None
+    dunning: Dunning | None = None
     version: int = 0
 
     @property
@@ -313,11 +324,13 @@ def apply(
     at: datetime,
     context: BillingContext,
     subscription_id: str | None = None,
+    account_id: str | None = None,
 ) -> Outcome:
     """Apply ``action`` at the instant ``at``: the one entry point for every action.
 
     ``subscription`` is the current state for the action's product (``None`` when
-    there is none yet); ``subscription_id`` names a new one (default: the product id).
+    there is none yet); ``subscription_id`` and ``account_id`` name a new one (default
+    id: the product id).
     Raises an :class:`~subscriptions.errors.ActionRefused` (or a NotFound) when the
     action cannot be done; nothing is changed then, since nothing is mutable.
     """
@@ -325,9 +338,9 @@ def apply(
     at = ensure_aware(at, what="action instant").astimezone(UTC)
     with localcontext(EXACT):
         if isinstance(action, StartTrial):
-            return _start_trial(subscription, action, at, context, subscription_id)
+            return _start_trial(subscription, action, at, context, subscription_id, account_id)
         if isinstance(action, Subscribe):
-            return _subscribe(subscription, action, at, context, subscription_id)
+            return _subscribe(subscription, action, at, context, subscription_id, account_id)
         if subscription is None or subscription.status in (Status.EXPIRED, Status.CANCELED):
             verb = type(action).__name__.lower()
             product = subscription.product if subscription else "this product"
@@ -408,11 +421,6 @@ def _partial_charge(
     listed = prorate_ratio(price * terms.seats, num, den, ctx.currency, proration.rounding)
     span = whole if start == whole.start else Period(start, end)
     return _charge(sub_id, terms, price, span, listed, ctx.tax_at(at))
-
-
-def _is_billing_day(midnight: datetime, billing_day: int, tz: tzinfo) -> bool:
-    local = midnight.astimezone(tz)
-    return local.day == min(billing_day, monthrange(local.year, local.month)[1])
 
 
 def _anchored(sub: Subscription, n: int, frequency: Frequency | None = None) -> datetime:
@@ -509,6 +517,7 @@ def _start_trial(
     at: datetime,
     ctx: BillingContext,
     sub_id: str | None,
+    account_id: str | None,
 ) -> Outcome:
     terms = ctx.check(action.terms)
     product = ctx.catalog.product(terms.product)
@@ -523,7 +532,11 @@ def _start_trial(
         raise InvalidTransition(f"{terms.product!r} offers no free trial; subscribe to it instead")
     end = plus_local_days(at, product.trial_days, ctx.tz)
     sub = Subscription(
-        id=sub_id or terms.product, terms=terms, status=Status.TRIALING, trial=Period(at, end)
+        id=sub_id or terms.product,
+        terms=terms,
+        status=Status.TRIALING,
+        trial=Period(at, end),
+        account_id=account_id,
     )
     return Outcome(
         subscription=sub,
@@ -538,6 +551,7 @@ def _subscribe(
     at: datetime,
     ctx: BillingContext,
     sub_id: str | None,
+    account_id: str | None,
 ) -> Outcome:
     terms = ctx.check(action.terms)
     events: list[Event] = []
@@ -561,12 +575,9 @@ def _subscribe(
     billing_day = action.billing_day
     lines: list[InvoiceLine] = []
     if billing_day is not None:
+        # The anchor is the first billing-day midnight on or after `at`; subscribing
+        # at that very midnight needs no stub.
         anchor = first_billing_day(at, billing_day, tz)
-        midnight = localize(datetime.combine(at.astimezone(tz).date(), time()), tz).astimezone(UTC)
-        if midnight < at and _is_billing_day(midnight, billing_day, tz):
-            # Subscribing later on a billing day itself: no stub, the period runs
-            # from that day's midnight.
-            anchor = midnight
         if anchor > at:
             basis = Period(anchored_start(anchor, -1, terms.frequency, tz, day=billing_day), anchor)
             stub = Period(at, anchor)
@@ -591,6 +602,7 @@ def _subscribe(
         period_index=index,
         period=period,
         open_charges=tuple(lines),
+        account_id=existing.account_id if existing is not None else account_id,
         version=version,
     )
     events.append(_event(EventKind.SUBSCRIPTION_STARTED, at, sub))
@@ -727,6 +739,8 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
             open_charges=(charge,),
             scheduled=None,
             canceled_at=sub.canceled_at,
+            account_id=sub.account_id,
+            dunning=sub.dunning,
             version=version,
         )
         lines = [*credits, charge]
@@ -885,6 +899,8 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
         open_charges=(charge,),
         scheduled=None,
         canceled_at=None,
+        account_id=sub.account_id,
+        dunning=sub.dunning,
         version=sub.version + 1,
     )
     return Outcome(

@@ -46,6 +46,7 @@ Decimal('25.5')
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import unicodedata
 from bisect import bisect_right
@@ -55,6 +56,7 @@ from decimal import Decimal
 from typing import Protocol
 
 import attrs
+from babel import Locale
 from stdnum.eu import vat as _stdnum_vat
 from stdnum.exceptions import (
     InvalidChecksum,
@@ -180,8 +182,22 @@ def normalize_country(code: str) -> str:
             f"country {code!r} is not an ISO 3166-1 alpha-2 code; "
             "pass two letters such as 'IT', 'DE' or 'US'"
         )
-    upper = text.upper()
-    return _COUNTRY_ALIASES.get(upper, upper)
+    upper = _COUNTRY_ALIASES.get(text.upper(), text.upper())
+    if upper not in _known_countries():
+        raise InvalidInput(
+            f"country {code!r} is not an ISO 3166-1 alpha-2 code; check for a typo "
+            "(for example 'DE' for Germany, 'GR' for Greece, 'GB' for the United Kingdom)"
+        )
+    return upper
+
+
+@functools.lru_cache(maxsize=1)
+def _known_countries() -> frozenset[str]:
+    """ISO 3166-1 alpha-2 codes as Babel's CLDR data knows them, plus ``XI``
+    (Northern Ireland, as used for VAT), without CLDR's groupings such as ``EU``."""
+    territories = Locale("en").territories
+    codes = {code for code in territories if len(code) == 2 and code.isalpha()}
+    return frozenset(codes - {"EU", "EZ", "QO", "UN", "ZZ"} | {"XI"})
 
 
 @attrs.frozen(kw_only=True)
