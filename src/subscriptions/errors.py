@@ -29,9 +29,18 @@ catches them.
     │   ├── CorporateSelfServiceRefused
     │   ├── NotPermitted
     │   └── InvalidTransition
-    └── TaxRuleError
-        ├── SellerOutsideEU
-        └── NoRateForDate
+    ├── TaxRuleError
+    │   ├── SellerOutsideEU
+    │   └── NoRateForDate
+    ├── ConcurrencyConflict
+    ├── QuoteChanged
+    │   └── QuoteExpired
+    ├── IdempotencyKeyReused
+    ├── PaymentFailed
+    │   ├── PaymentDeclined
+    │   └── PaymentActionRequired
+    ├── GatewayUnavailable
+    └── VatCheckFailed
 """
 
 from __future__ import annotations
@@ -227,3 +236,77 @@ class NoRateForDate(TaxRuleError, LookupError):
             f"no VAT rate for {country} on {on.isoformat()}: the rate table starts later; "
             "pass a rate provider whose table covers that date"
         )
+
+
+class ConcurrencyConflict(SubscriptionsError):
+    """Someone else changed the record first; reload and try again."""
+
+    def __init__(self, what: str, record_id: str, *, expected: int, found: int | None) -> None:
+        self.what = what
+        self.record_id = record_id
+        self.expected = expected
+        self.found = found
+        state = "was removed" if found is None else f"is now at version {found}"
+        super().__init__(
+            f"{what} {record_id!r} changed while this request was working on version "
+            f"{expected} (it {state}); reload it and try again"
+        )
+
+
+class QuoteChanged(SubscriptionsError):
+    """Something the quote pinned has changed; the customer must review a new quote."""
+
+    def __init__(self, quote_id: str, reason: str) -> None:
+        self.quote_id = quote_id
+        self.reason = reason
+        super().__init__(
+            f"quote {quote_id!r} is no longer valid: {reason}; ask for a new quote and "
+            "review it before ordering"
+        )
+
+
+class QuoteExpired(QuoteChanged):
+    pass
+
+
+class IdempotencyKeyReused(SubscriptionsError, ValueError):
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was already used for {detail}; use a new key for a "
+            "new order, or the same key only to retry the same order"
+        )
+
+
+class PaymentFailed(SubscriptionsError):
+    """The payment did not go through; nothing was changed."""
+
+    def __init__(self, message: str, *, order_id: str | None, code: str | None) -> None:
+        self.order_id = order_id
+        self.code = code
+        super().__init__(message)
+
+
+class PaymentDeclined(PaymentFailed):
+    pass
+
+
+class PaymentActionRequired(PaymentFailed):
+    """The customer must complete an action (3-D Secure) before the order completes."""
+
+    def __init__(self, message: str, *, order_id: str | None, next_action: str | None) -> None:
+        self.next_action = next_action
+        super().__init__(message, order_id=order_id, code="requires_action")
+
+
+class GatewayUnavailable(SubscriptionsError):
+    """The payment gateway did not answer in time; the outcome is unknown."""
+
+
+class VatCheckFailed(SubscriptionsError, ValueError):
+    """The online VAT check refused the number, or could not be made and policy says so."""
+
+    def __init__(self, number: str, reason: str) -> None:
+        self.number = number
+        self.reason = reason
+        super().__init__(f"VAT number {number!r} could not be accepted: {reason}")

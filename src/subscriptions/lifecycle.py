@@ -260,6 +260,19 @@ class EventKind(enum.Enum):
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     SUBSCRIPTION_CANCELED = "subscription_canceled"
     SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
+    SUBSCRIPTION_PAST_DUE = "subscription_past_due"
+    SUBSCRIPTION_RECOVERED = "subscription_recovered"
+    SUBSCRIPTION_LAPSED = "subscription_lapsed"
+    ACCOUNT_OPENED = "account_opened"
+    ACCOUNT_UPDATED = "account_updated"
+    ORDER_PLACED = "order_placed"
+    ORDER_FAILED = "order_failed"
+    ORDER_REFUNDED = "order_refunded"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    INVOICE_ISSUED = "invoice_issued"
+    SEATS_ASSIGNED = "seats_assigned"
+    SEATS_UNASSIGNED = "seats_unassigned"
 
 
 @attrs.frozen(kw_only=True)
@@ -268,8 +281,8 @@ class Event:
 
     kind: EventKind
     at: datetime
-    subscription_id: str
-    product: str
+    subscription_id: str | None = None
+    product: str | None = None
     detail: str = ""
 
 

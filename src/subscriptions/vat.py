@@ -196,7 +196,9 @@ def _known_countries() -> frozenset[str]:
     """ISO 3166-1 alpha-2 codes as Babel's CLDR data knows them, plus ``XI``
     (Northern Ireland, as used for VAT), without CLDR's groupings such as ``EU``."""
     territories = Locale("en").territories
-    codes = {code for code in territories if len(code) == 2 and code.isalpha()}
+    codes = {
+        code for code in territories if isinstance(code, str) and len(code) == 2 and code.isalpha()
+    }
     return frozenset(codes - {"EU", "EZ", "QO", "UN", "ZZ"} | {"XI"})
 
 

@@ -1,0 +1,277 @@
+"""The cart and its priced quote, as pure values and functions.
+
+"Subscribe now" puts a product in an empty cart; "add to cart" adds another product;
+each item's plan level, seats and billing frequency can be edited, and items removed.
+:func:`price_cart` prices the whole cart at one instant by calling, for each item, the
+same lifecycle transition that placing the order commits (a subscription for a new
+product, a plan change for a subscribed one), so the quote is, to the cent, what the
+order charges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal, localcontext
+
+import attrs
+
+from .accounts import Account
+from .errors import ActionRefused, InvalidInput, InvalidSeatCount
+from .lifecycle import (
+    BillingContext,
+    Change,
+    Outcome,
+    Status,
+    Subscribe,
+    Subscription,
+    Terms,
+    apply,
+)
+from .money import EXACT
+from .periods import Frequency
+from .pricing import Invoice, InvoiceLine, InvoiceReason, apply_credit, invoice_from_lines
+
+__all__ = [
+    "Cart",
+    "CartItem",
+    "CartItemExists",
+    "CartNotEmpty",
+    "EmptyCart",
+    "NotInCart",
+    "PricedCart",
+    "QuoteItem",
+    "add_to_cart",
+    "edit_item",
+    "price_cart",
+    "remove_item",
+    "subscribe_now",
+]
+
+_BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
+
+
+class CartNotEmpty(ActionRefused):
+    def __init__(self, product: str) -> None:
+        self.product = product
+        super().__init__(
+            f"the cart already holds items; add {product!r} to the cart instead of "
+            "subscribing to it on its own"
+        )
+
+
+class CartItemExists(ActionRefused):
+    def __init__(self, product: str) -> None:
+        self.product = product
+        super().__init__(
+            f"{product!r} is already in the cart; edit that item instead of adding it again"
+        )
+
+
+class NotInCart(ActionRefused):
+    def __init__(self, product: str) -> None:
+        self.product = product
+        super().__init__(f"{product!r} is not in the cart; add it first")
+
+
+class EmptyCart(ActionRefused):
+    def __init__(self) -> None:
+        super().__init__("the cart is empty; add a product before asking for a quote")
+
+
+def _seats(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSeatCount(value)
+    return value
+
+
+def _frequency(value: object) -> Frequency:
+    return Frequency.parse(value)
+
+
+@attrs.frozen(kw_only=True)
+class CartItem:
+    product: str
+    plan: str
+    seats: int = attrs.field(converter=_seats)
+    frequency: Frequency = attrs.field(converter=_frequency)
+
+    @property
+    def terms(self) -> Terms:
+        return Terms(
+            product=self.product, plan=self.plan, seats=self.seats, frequency=self.frequency
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Cart:
+    account_id: str
+    items: tuple[CartItem, ...] = ()
+    version: int = 0
+
+    def item(self, product: str) -> CartItem:
+        for item in self.items:
+            if item.product == product:
+                return item
+        raise NotInCart(product)
+
+    def __contains__(self, product: object) -> bool:
+        return any(item.product == product for item in self.items)
+
+
+def subscribe_now(cart: Cart, item: CartItem) -> Cart:
+    """Put ``item`` in an empty cart ("Subscribe now")."""
+    if cart.items:
+        raise CartNotEmpty(item.product)
+    return attrs.evolve(cart, items=(item,), version=cart.version + 1)
+
+
+def add_to_cart(cart: Cart, item: CartItem) -> Cart:
+    """Add ``item`` to the cart ("Add to cart"); one item per product."""
+    if item.product in cart:
+        raise CartItemExists(item.product)
+    return attrs.evolve(cart, items=(*cart.items, item), version=cart.version + 1)
+
+
+def edit_item(
+    cart: Cart,
+    product: str,
+    *,
+    plan: str | None = None,
+    seats: int | None = None,
+    frequency: Frequency | str | None = None,
+) -> Cart:
+    """Change an item's plan level, seats or billing frequency."""
+    current = cart.item(product)
+    if plan is None and seats is None and frequency is None:
+        raise InvalidInput("name a plan, a seat count or a frequency to change the item")
+    edited = CartItem(
+        product=product,
+        plan=current.plan if plan is None else plan,
+        seats=current.seats if seats is None else seats,
+        frequency=current.frequency if frequency is None else Frequency.parse(frequency),
+    )
+    items = tuple(edited if i.product == product else i for i in cart.items)
+    return attrs.evolve(cart, items=items, version=cart.version + 1)
+
+
+def remove_item(cart: Cart, product: str) -> Cart:
+    cart.item(product)
+    items = tuple(i for i in cart.items if i.product != product)
+    return attrs.evolve(cart, items=items, version=cart.version + 1)
+
+
+@attrs.frozen(kw_only=True)
+class QuoteItem:
+    """What the order does to one product, as priced."""
+
+    product: str
+    subscription_id: str
+    action: str  # "subscribe" or "change"
+    terms: Terms
+    previous: Terms | None
+    pinned_version: int | None
+    seats_added: int
+    next_billing_at: datetime | None
+    scheduled: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class PricedCart:
+    """The result of :func:`price_cart`: items, the invoice and what is due."""
+
+    at: datetime
+    expires_at: datetime
+    items: tuple[QuoteItem, ...]
+    invoice: Invoice | None
+    outcomes: tuple[Outcome, ...]
+    credit_applied: Decimal
+    amount_due: Decimal
+
+
+def price_cart(
+    account: Account,
+    cart: Cart,
+    subscriptions: Mapping[str, Subscription],
+    *,
+    at: datetime,
+    context: BillingContext,
+    subscription_id: Callable[[str], str],
+    ttl: timedelta = timedelta(minutes=30),
+) -> PricedCart:
+    """Price every item of ``cart`` at ``at`` with the lifecycle transitions.
+
+    ``subscriptions`` maps a product id to the account's subscription record for it;
+    ``subscription_id`` names the record of a product subscribed for the first time.
+    Raises the transition's own error when an item cannot be ordered.
+    """
+    if not cart.items:
+        raise EmptyCart()
+    items: list[QuoteItem] = []
+    outcomes: list[Outcome] = []
+    lines: list[InvoiceLine] = []
+    for item in cart.items:
+        existing = subscriptions.get(item.product)
+        terms = item.terms
+        if existing is not None and existing.status in _BILLING:
+            outcome = apply(
+                existing,
+                Change(plan=terms.plan, seats=terms.seats, frequency=terms.frequency),
+                at=at,
+                context=context,
+            )
+            action, previous = "change", existing.terms
+        else:
+            outcome = apply(
+                existing,
+                Subscribe(terms=terms),
+                at=at,
+                context=context,
+                subscription_id=subscription_id(item.product),
+                account_id=account.id,
+            )
+            action, previous = "subscribe", None
+        sub = outcome.subscription
+        scheduled = sub.scheduled is not None and sub.terms != terms
+        items.append(
+            QuoteItem(
+                product=item.product,
+                subscription_id=sub.id,
+                action=action,
+                terms=terms,
+                previous=previous,
+                pinned_version=None if existing is None else existing.version,
+                seats_added=max(0, terms.seats - (previous.seats if previous else 0)),
+                next_billing_at=None if sub.period is None else sub.period.end,
+                scheduled=scheduled,
+            )
+        )
+        outcomes.append(outcome)
+        if outcome.invoice is not None:
+            lines.extend(outcome.invoice.lines)
+    invoice = None
+    credit_applied = Decimal(0)
+    amount_due = Decimal(0)
+    if lines:
+        with localcontext(EXACT):
+            invoice = invoice_from_lines(
+                lines,
+                currency=context.currency,
+                issued_at=at,
+                reason=InvoiceReason.ORDER,
+                prices_include_tax=context.policy.prices_include_tax,
+                tax_rounding=context.policy.tax_rounding,
+                rounding=context.policy.proration.rounding,
+            )
+            invoice, _ = apply_credit(invoice, account.credit_balance)
+        credit_applied = invoice.credit_applied
+        amount_due = invoice.amount_due
+    return PricedCart(
+        at=at,
+        expires_at=at + ttl,
+        items=tuple(items),
+        invoice=invoice,
+        outcomes=tuple(outcomes),
+        credit_applied=credit_applied,
+        amount_due=amount_due,
+    )

@@ -1,0 +1,670 @@
+"""Complete in-memory adapters: what test suites and notebooks plug in.
+
+* :class:`InMemoryStore`: transactional storage. A unit of work sees the committed
+  state plus its own writes, rolls back unless committed, and checks versions at
+  commit (optimistic concurrency), so two units of work updating one record cannot
+  both win. Records are frozen values, so nothing a caller holds can change behind
+  the store's back.
+* :class:`FakeGateway`: a payment gateway scripted by documented test tokens or by a
+  handler function; it records every request and honours idempotency keys.
+* :class:`FakeVatVerifier`: a VIES-like registry of valid numbers.
+* :class:`InMemoryNotifier` keeps what it was asked to send; :class:`ManualClock` is
+  a clock that tests move forward.
+
+Test tokens understood by :class:`FakeGateway`:
+
+==========================  ===========================================================
+``tok_visa``                succeeds
+``tok_declined``            declined (``card_declined``)
+``tok_insufficient_funds``  declined (``insufficient_funds``)
+``tok_3ds``                 requires customer action (3-D Secure); completes when
+                            :meth:`FakeGateway.complete_action` is called
+``tok_transient``           transient error every time, nothing charged
+``tok_timeout``             charges, then times out (:class:`GatewayUnavailable`)
+==========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+from moneyed import Money
+
+from .accounts import Account, VatCheck, VatCheckStatus
+from .cart import Cart
+from .errors import ConcurrencyConflict, GatewayUnavailable, IdempotencyKeyReused, InvalidInput
+from .lifecycle import Event, Status, Subscription, next_due
+from .messages import Message
+from .orders import IssuedInvoice, Order, OrderState, Quote
+from .periods import ensure_aware
+from .ports import (
+    ChargeRequest,
+    OutboxEntry,
+    PaymentResult,
+    PaymentStatus,
+    RefundRequest,
+)
+from .seats import SeatAssignments
+from .vat import VatNumber
+
+__all__ = [
+    "FakeGateway",
+    "FakeVatVerifier",
+    "InMemoryNotifier",
+    "InMemoryStore",
+    "ManualClock",
+]
+
+_Key = tuple[str, str]
+
+
+class _Data:
+    """The committed state of an :class:`InMemoryStore`."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, Any]] = {
+            name: {}
+            for name in (
+                "accounts",
+                "subscriptions",
+                "carts",
+                "quotes",
+                "orders",
+                "invoices",
+                "seats",
+                "idempotency",
+                "outbox",
+                "events",
+                "series",
+            )
+        }
+        self.lock = threading.Lock()
+
+
+def _version(record: Any) -> int | None:
+    return getattr(record, "version", None)
+
+
+class _Table:
+    def __init__(self, uow: InMemoryUnitOfWork, name: str, label: str) -> None:
+        self._uow = uow
+        self._name = name
+        self._label = label
+
+    def _committed(self) -> dict[str, Any]:
+        return self._uow._data.tables[self._name]
+
+    def _get(self, key: str) -> Any:
+        writes = self._uow._writes
+        if (self._name, key) in writes:
+            return writes[(self._name, key)]
+        return self._committed().get(key)
+
+    def _keys(self) -> set[str]:
+        keys = set(self._committed())
+        keys.update(k for (t, k) in self._uow._writes if t == self._name)
+        return keys
+
+    def _add(self, key: str, record: Any) -> None:
+        self._uow._check_open()
+        if self._get(key) is not None:
+            raise InvalidInput(f"{self._label} {key!r} already exists")
+        self._uow._write(self._name, key, record, base=None)
+
+    def _update(self, key: str, record: Any) -> None:
+        self._uow._check_open()
+        current = self._get(key)
+        found = None if current is None else _version(current)
+        expected = _version(record)
+        assert expected is not None
+        if found != expected - 1:
+            raise ConcurrencyConflict(self._label, key, expected=expected - 1, found=found)
+        self._uow._write(self._name, key, record, base=found)
+
+    def _put(self, key: str, record: Any) -> None:
+        current = self._get(key)
+        if current is None:
+            # A record that does not exist yet may be created at version 0, or at
+            # version 1 when it was edited from an implicit empty version 0.
+            expected = _version(record)
+            if expected not in (0, 1, None):
+                raise ConcurrencyConflict(self._label, key, expected=expected - 1, found=None)
+            self._uow._check_open()
+            self._uow._write(self._name, key, record, base=None)
+        else:
+            self._update(key, record)
+
+
+class _Accounts(_Table):
+    def get(self, account_id: str) -> Account | None:
+        result: Account | None = self._get(account_id)
+        return result
+
+    def add(self, account: Account) -> None:
+        self._add(account.id, account)
+
+    def update(self, account: Account) -> None:
+        self._update(account.id, account)
+
+
+class _Subscriptions(_Table):
+    def get(self, subscription_id: str) -> Subscription | None:
+        result: Subscription | None = self._get(subscription_id)
+        return result
+
+    def add(self, subscription: Subscription) -> None:
+        self._add(subscription.id, subscription)
+
+    def update(self, subscription: Subscription) -> None:
+        self._update(subscription.id, subscription)
+
+    def for_account(self, account_id: str) -> list[Subscription]:
+        subs = [self._get(k) for k in self._keys()]
+        return sorted(
+            (s for s in subs if s is not None and s.account_id == account_id),
+            key=lambda s: s.id,
+        )
+
+    def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
+        found = []
+        for key in sorted(self._keys()):
+            if after is not None and key <= after:
+                continue
+            sub: Subscription | None = self._get(key)
+            if sub is not None and _is_due(sub, before):
+                found.append(key)
+                if len(found) >= limit:
+                    break
+        return found
+
+
+def _is_due(sub: Subscription, before: datetime) -> bool:
+    if sub.status is Status.PAST_DUE and sub.dunning is not None:
+        retry = sub.dunning.next_retry_at
+        if retry is not None and retry <= before:
+            return True
+    due = next_due(sub)
+    return due is not None and due <= before
+
+
+class _Carts(_Table):
+    def get(self, account_id: str) -> Cart | None:
+        result: Cart | None = self._get(account_id)
+        return result
+
+    def put(self, cart: Cart) -> None:
+        self._put(cart.account_id, cart)
+
+
+class _Quotes(_Table):
+    def get(self, quote_id: str) -> Quote | None:
+        result: Quote | None = self._get(quote_id)
+        return result
+
+    def add(self, quote: Quote) -> None:
+        self._add(quote.id, quote)
+
+
+class _Orders(_Table):
+    def get(self, order_id: str) -> Order | None:
+        result: Order | None = self._get(order_id)
+        return result
+
+    def add(self, order: Order) -> None:
+        self._add(order.id, order)
+
+    def update(self, order: Order) -> None:
+        self._update(order.id, order)
+
+    def unresolved(self) -> list[str]:
+        states = (OrderState.PENDING, OrderState.UNKNOWN)
+        return sorted(
+            k for k in self._keys() if (o := self._get(k)) is not None and o.state in states
+        )
+
+
+class _Invoices(_Table):
+    def get(self, invoice_id: str) -> IssuedInvoice | None:
+        result: IssuedInvoice | None = self._get(invoice_id)
+        return result
+
+    def add(self, invoice: IssuedInvoice) -> None:
+        self._add(invoice.id, invoice)
+
+    def update(self, invoice: IssuedInvoice) -> None:
+        self._update(invoice.id, invoice)
+
+    def for_account(self, account_id: str) -> list[IssuedInvoice]:
+        found = [self._get(k) for k in self._keys()]
+        return sorted(
+            (i for i in found if i is not None and i.account_id == account_id),
+            key=lambda i: (i.series, i.sequence),
+        )
+
+    def next_number(self, series: str) -> int:
+        self._uow._check_open()
+        current = self._uow._read("series", series) or 0
+        committed = self._uow._data.tables["series"].get(series) or 0
+        number = int(current) + 1
+        self._uow._write("series", series, number, base=committed, counter=True)
+        return number
+
+
+class _Seats(_Table):
+    def get(self, subscription_id: str) -> SeatAssignments | None:
+        result: SeatAssignments | None = self._get(subscription_id)
+        return result
+
+    def put(self, seats: SeatAssignments) -> None:
+        self._put(seats.subscription_id, seats)
+
+
+class _Idempotency(_Table):
+    def get(self, scope: str, key: str) -> str | None:
+        result: str | None = self._get(f"{scope}\x00{key}")
+        return result
+
+    def put(self, scope: str, key: str, value: str) -> None:
+        self._uow._check_open()
+        full = f"{scope}\x00{key}"
+        if self._get(full) is not None:
+            raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
+        self._uow._write(self._name, full, value, base=None)
+
+
+class _Outbox(_Table):
+    def add(self, entry: OutboxEntry) -> None:
+        self._add(entry.id, entry)
+
+    def pending(self, limit: int) -> list[OutboxEntry]:
+        entries = [self._get(k) for k in self._keys()]
+        waiting = sorted(
+            (e for e in entries if e is not None and e.sent_at is None),
+            key=lambda e: (e.created_at, e.id),
+        )
+        return waiting[:limit]
+
+    def mark_sent(self, entry_id: str, at: datetime) -> None:
+        self._uow._check_open()
+        entry: OutboxEntry | None = self._get(entry_id)
+        if entry is None:
+            raise InvalidInput(f"no outbox entry {entry_id!r}")
+        self._uow._write(self._name, entry_id, attrs.evolve(entry, sent_at=at), base=None)
+
+
+class _Events(_Table):
+    def add(self, account_id: str, event: Event) -> None:
+        self._uow._check_open()
+        key = f"{account_id}\x00{self._uow._next_seq()}"
+        self._uow._write(self._name, key, (account_id, event), base=None, append=True)
+
+    def for_account(self, account_id: str) -> list[Event]:
+        rows = [self._get(k) for k in self._keys()]
+        return [
+            event
+            for _, (acc, event) in sorted(
+                ((int(k.split("\x00")[1]), r) for k, r in zip(self._keys(), rows, strict=True)),
+                key=lambda item: item[0],
+            )
+            if acc == account_id
+        ]
+
+
+_sequence = itertools.count(1)
+
+
+class InMemoryUnitOfWork:
+    """A transaction over an :class:`InMemoryStore`; rolls back unless committed."""
+
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+        self._writes: dict[_Key, Any] = {}
+        self._bases: dict[_Key, tuple[int | None, bool, bool]] = {}
+        self._done = False
+        self.accounts = _Accounts(self, "accounts", "account")
+        self.subscriptions = _Subscriptions(self, "subscriptions", "subscription")
+        self.carts = _Carts(self, "carts", "cart")
+        self.quotes = _Quotes(self, "quotes", "quote")
+        self.orders = _Orders(self, "orders", "order")
+        self.invoices = _Invoices(self, "invoices", "invoice")
+        self.seats = _Seats(self, "seats", "seat assignments")
+        self.idempotency = _Idempotency(self, "idempotency", "idempotency key")
+        self.outbox = _Outbox(self, "outbox", "outbox entry")
+        self.events = _Events(self, "events", "event")
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise InvalidInput(
+                "this unit of work is already committed or rolled back; start a new one"
+            )
+
+    def _next_seq(self) -> int:
+        return next(_sequence)
+
+    def _read(self, table: str, key: str) -> Any:
+        if (table, key) in self._writes:
+            return self._writes[(table, key)]
+        return self._data.tables[table].get(key)
+
+    def _write(
+        self,
+        table: str,
+        key: str,
+        record: Any,
+        *,
+        base: int | None,
+        counter: bool = False,
+        append: bool = False,
+    ) -> None:
+        if (table, key) not in self._bases:
+            self._bases[(table, key)] = (base, counter, append)
+        self._writes[(table, key)] = record
+
+    def commit(self) -> None:
+        self._check_open()
+        with self._data.lock:
+            for (table, key), (base, counter, append) in self._bases.items():
+                if append:
+                    continue
+                committed = self._data.tables[table].get(key)
+                if counter:
+                    found = committed or 0
+                    if found != base:
+                        raise ConcurrencyConflict(
+                            "invoice series", key, expected=base or 0, found=found
+                        )
+                    continue
+                found = None if committed is None else _version(committed)
+                if table in ("outbox",) and committed is not None:
+                    continue
+                if base is None and committed is not None:
+                    raise ConcurrencyConflict(
+                        table.rstrip("s"), key, expected=0, found=found if found is not None else 0
+                    )
+                if base is not None and found != base:
+                    raise ConcurrencyConflict(table.rstrip("s"), key, expected=base, found=found)
+            for (table, key), record in self._writes.items():
+                self._data.tables[table][key] = record
+        self._done = True
+
+    def rollback(self) -> None:
+        self._writes.clear()
+        self._bases.clear()
+        self._done = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._done:
+            self.rollback()
+
+
+class InMemoryStore:
+    """Transactional in-memory storage (see the module documentation)."""
+
+    def __init__(self) -> None:
+        self._data = _Data()
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self._data)
+
+
+# -- payments ------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _Charge:
+    request: ChargeRequest
+    result: PaymentResult
+    refunded: Decimal = Decimal(0)
+
+
+_DECLINES: Mapping[str, tuple[str, str]] = {
+    "tok_declined": ("card_declined", "the card was declined"),
+    "tok_insufficient_funds": ("insufficient_funds", "the card has insufficient funds"),
+}
+
+Handler = Callable[[ChargeRequest], PaymentResult]
+
+
+class FakeGateway:
+    """A scripted payment gateway (see the module documentation for its test tokens).
+
+    ``handler``, when given, decides every charge instead of the tokens. It records
+    every request in :attr:`requests` and honours idempotency keys: the same key
+    returns the recorded result and never charges again; the same key with another
+    amount or payment method is refused with :class:`IdempotencyKeyReused`.
+    """
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self._handler = handler
+        self._lock = threading.Lock()
+        self._charges: dict[str, _Charge] = {}
+        self._refunds: dict[str, PaymentResult] = {}
+        self._ids = itertools.count(1)
+        self.requests: list[ChargeRequest | RefundRequest] = []
+
+    def charge(self, request: ChargeRequest) -> PaymentResult:
+        with self._lock:
+            self.requests.append(request)
+            known = self._charges.get(request.idempotency_key)
+            if known is not None:
+                if (known.request.amount, known.request.payment_method) != (
+                    request.amount,
+                    request.payment_method,
+                ):
+                    raise IdempotencyKeyReused(
+                        request.idempotency_key,
+                        f"a charge of {known.request.amount.amount} "
+                        f"{known.request.amount.currency.code}",
+                    )
+                return known.result
+            if request.payment_method == "tok_timeout":
+                result = self._succeed(request)
+                self._charges[request.idempotency_key] = _Charge(request=request, result=result)
+                raise GatewayUnavailable(
+                    "the payment gateway timed out; the charge may have gone through: "
+                    "reconcile the order to find out"
+                )
+            result = self._decide(request)
+            if result.status is not PaymentStatus.TRANSIENT_ERROR:
+                self._charges[request.idempotency_key] = _Charge(request=request, result=result)
+            return result
+
+    def _succeed(self, request: ChargeRequest) -> PaymentResult:
+        return PaymentResult(
+            status=PaymentStatus.SUCCEEDED,
+            charge_id=f"ch_{next(self._ids)}",
+            amount=request.amount,
+        )
+
+    def _decide(self, request: ChargeRequest) -> PaymentResult:
+        if self._handler is not None:
+            return self._handler(request)
+        token = request.payment_method
+        if token in _DECLINES:
+            code, message = _DECLINES[token]
+            return PaymentResult(
+                status=PaymentStatus.DECLINED,
+                charge_id=f"ch_{next(self._ids)}",
+                decline_code=code,
+                message=message,
+            )
+        if token == "tok_3ds":
+            if request.off_session:
+                return PaymentResult(
+                    status=PaymentStatus.DECLINED,
+                    charge_id=f"ch_{next(self._ids)}",
+                    decline_code="authentication_required",
+                    message="the bank requires the customer to authenticate the payment",
+                )
+            charge_id = f"ch_{next(self._ids)}"
+            return PaymentResult(
+                status=PaymentStatus.REQUIRES_ACTION,
+                charge_id=charge_id,
+                amount=request.amount,
+                next_action=f"https://3ds.example.test/authenticate/{charge_id}",
+            )
+        if token == "tok_transient":
+            return PaymentResult(
+                status=PaymentStatus.TRANSIENT_ERROR,
+                message="the gateway is briefly unavailable; nothing was charged",
+            )
+        return self._succeed(request)
+
+    def complete_action(self, charge_id: str, *, succeed: bool = True) -> None:
+        """Play the customer finishing (or failing) 3-D Secure for ``charge_id``."""
+        with self._lock:
+            for key, charge in self._charges.items():
+                if charge.result.charge_id == charge_id:
+                    if charge.result.status is not PaymentStatus.REQUIRES_ACTION:
+                        raise InvalidInput(f"charge {charge_id!r} is not waiting for an action")
+                    result = (
+                        attrs.evolve(
+                            charge.result, status=PaymentStatus.SUCCEEDED, next_action=None
+                        )
+                        if succeed
+                        else attrs.evolve(
+                            charge.result,
+                            status=PaymentStatus.DECLINED,
+                            decline_code="authentication_failed",
+                            message="the customer did not complete 3-D Secure",
+                            next_action=None,
+                        )
+                    )
+                    self._charges[key] = attrs.evolve(charge, result=result)
+                    return
+        raise InvalidInput(f"no charge {charge_id!r}")
+
+    def refund(self, request: RefundRequest) -> PaymentResult:
+        with self._lock:
+            self.requests.append(request)
+            known = self._refunds.get(request.idempotency_key)
+            if known is not None:
+                return known
+            for key, charge in self._charges.items():
+                if charge.result.charge_id == request.charge_id:
+                    if charge.result.status is not PaymentStatus.SUCCEEDED:
+                        raise InvalidInput(f"charge {request.charge_id!r} did not succeed")
+                    left = charge.request.amount.amount - charge.refunded
+                    if request.amount.amount > left:
+                        raise InvalidInput(
+                            f"cannot refund {request.amount.amount}: only {left} is left on "
+                            f"charge {request.charge_id!r}"
+                        )
+                    self._charges[key] = attrs.evolve(
+                        charge, refunded=charge.refunded + request.amount.amount
+                    )
+                    result = PaymentResult(
+                        status=PaymentStatus.REFUNDED,
+                        charge_id=request.charge_id,
+                        amount=request.amount,
+                    )
+                    self._refunds[request.idempotency_key] = result
+                    return result
+        raise InvalidInput(f"no charge {request.charge_id!r} to refund")
+
+    def lookup(self, idempotency_key: str) -> PaymentResult | None:
+        with self._lock:
+            charge = self._charges.get(idempotency_key)
+            return None if charge is None else charge.result
+
+    def net_charged(self, currency: str) -> Decimal:
+        """What customers paid in ``currency``: succeeded charges less refunds."""
+        with self._lock:
+            return sum(
+                (
+                    c.request.amount.amount - c.refunded
+                    for c in self._charges.values()
+                    if c.result.status is PaymentStatus.SUCCEEDED
+                    and c.request.amount.currency.code == currency
+                ),
+                Decimal(0),
+            )
+
+    @property
+    def charge_requests(self) -> list[ChargeRequest]:
+        return [r for r in self.requests if isinstance(r, ChargeRequest)]
+
+
+# -- VAT, messages, time -------------------------------------------------------------
+
+
+class FakeVatVerifier:
+    """A VIES-like registry: the numbers it knows are valid, others are not.
+
+    ``unavailable=True`` plays a registry that cannot be reached.
+    """
+
+    def __init__(
+        self, valid: Iterable[str] = (), *, unavailable: bool = False, name: str | None = None
+    ) -> None:
+        self.valid = set(valid)
+        self.unavailable = unavailable
+        self.name = name
+        self.checked: list[str] = []
+        self._ids = itertools.count(1)
+
+    def verify(self, number: VatNumber, *, at: datetime) -> VatCheck:
+        self.checked.append(str(number))
+        if self.unavailable:
+            return VatCheck(number=str(number), status=VatCheckStatus.UNAVAILABLE, checked_at=at)
+        if str(number) in self.valid:
+            return VatCheck(
+                number=str(number),
+                status=VatCheckStatus.VALID,
+                checked_at=at,
+                consultation_number=f"WAPI{next(self._ids):012d}",
+                registered_name=self.name,
+            )
+        return VatCheck(number=str(number), status=VatCheckStatus.INVALID, checked_at=at)
+
+
+class InMemoryNotifier:
+    """Keeps every message it is asked to send, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_aware(start, what="clock start")
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, instant: datetime) -> None:
+        instant = ensure_aware(instant, what="clock time")
+        if instant < self._now:
+            raise InvalidInput("a clock never goes back; set a later instant")
+        self._now = instant
+
+    def advance(self, delta: timedelta | None = None, **kwargs: float) -> datetime:
+        step = delta if delta is not None else timedelta(**kwargs)
+        if step < timedelta(0):
+            raise InvalidInput("a clock never goes back; advance by a positive duration")
+        self._now = self._now + step
+        return self._now
+
+
+def money(amount: Decimal, currency: str) -> Money:
+    return Money(amount, currency)

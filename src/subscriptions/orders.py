@@ -1,0 +1,162 @@
+"""Quotes, orders and issued invoices: the records the Billing Center keeps.
+
+A :class:`Quote` is what the customer reviewed: the cart it priced, the instant it
+pinned, the invoice it showed, the subscription versions it was computed from, the VAT
+number and treatment it assumed, and when it expires. An :class:`Order` is placed
+from a quote with an idempotency key; it is recorded (``pending``) before the gateway
+is called. An :class:`IssuedInvoice` is the numbered, immutable document; only its
+collection status changes after it is issued.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+from .accounts import Address
+from .cart import CartItem, QuoteItem
+from .pricing import Invoice, InvoiceLine, InvoiceReason, TaxLine
+
+__all__ = [
+    "InvoiceStatus",
+    "IssuedInvoice",
+    "Order",
+    "OrderState",
+    "Party",
+    "Quote",
+    "Seller",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Quote:
+    id: str
+    account_id: str
+    created_at: datetime
+    expires_at: datetime
+    currency: str
+    cart: tuple[CartItem, ...]
+    items: tuple[QuoteItem, ...]
+    invoice: Invoice | None
+    credit_applied: Decimal
+    amount_due: Decimal
+    vat_number: str | None
+    reverse_charge: bool
+    prepared_by: str
+
+    @property
+    def total(self) -> Decimal:
+        return Decimal(0) if self.invoice is None else self.invoice.total
+
+
+class OrderState(enum.Enum):
+    #: Recorded, before the gateway is called.
+    PENDING = "pending"
+    #: The customer must complete an action (3-D Secure); confirm_payment resumes it.
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: The gateway did not answer (a timeout); the reconcile use case resolves it.
+    UNKNOWN = "unknown"
+    #: A corporate order on purchase-order terms, waiting for the customer's confirmation.
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+
+    @property
+    def final(self) -> bool:
+        return self in (OrderState.SUCCEEDED, OrderState.FAILED)
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    id: str
+    account_id: str
+    quote_id: str
+    idempotency_key: str
+    state: OrderState
+    amount_due: Decimal
+    currency: str
+    placed_by: str
+    created_at: datetime
+    updated_at: datetime
+    payment_method: str | None = None
+    charge_id: str | None = None
+    next_action: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    invoice_id: str | None = None
+    refund_id: str | None = None
+    purchase_order: str | None = None
+    due_days: int | None = None
+    version: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Party:
+    """A party named on an invoice: name, postal address, VAT number."""
+
+    name: str
+    address: Address
+    vat_number: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Seller:
+    """The vendor: who issues the invoices, and the series they are numbered in."""
+
+    name: str
+    address: Address
+    vat_number: str | None = None
+    series: str = "INV"
+
+    @property
+    def country(self) -> str:
+        return self.address.country
+
+    @property
+    def party(self) -> Party:
+        return Party(name=self.name, address=self.address, vat_number=self.vat_number)
+
+
+class InvoiceStatus(enum.Enum):
+    #: Issued and waiting for payment (a purchase order, or a renewal being dunned).
+    OPEN = "open"
+    PAID = "paid"
+    #: Nothing was due (a zero total, or a credit note).
+    SETTLED = "settled"
+    #: Cancelled by a credit note (a renewal that lapsed unpaid).
+    VOID = "void"
+
+
+@attrs.frozen(kw_only=True)
+class IssuedInvoice:
+    """A numbered invoice or credit note, immutable but for its collection status."""
+
+    id: str
+    number: str
+    series: str
+    sequence: int
+    account_id: str
+    order_id: str | None
+    seller: Party
+    customer: Party
+    issued_at: datetime
+    reason: InvoiceReason
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal
+    taxes: tuple[TaxLine, ...]
+    total: Decimal
+    credit_applied: Decimal
+    amount_due: Decimal
+    mentions: tuple[str, ...] = ()
+    corrects: tuple[str, ...] = ()
+    due_at: datetime | None = None
+    status: InvoiceStatus = InvoiceStatus.OPEN
+    version: int = 0
+
+    @property
+    def document(self) -> str:
+        return "credit_note" if self.total < 0 else "invoice"
