@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
@@ -147,6 +147,9 @@ class _Accounts(_Table):
         result: Account | None = self._get(account_id)
         return result
 
+    def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
+        return {k: a for k in account_ids if (a := self._get(k)) is not None}
+
     def add(self, account: Account) -> None:
         self._add(account.id, account)
 
@@ -158,6 +161,9 @@ class _Subscriptions(_Table):
     def get(self, subscription_id: str) -> Subscription | None:
         result: Subscription | None = self._get(subscription_id)
         return result
+
+    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, Subscription]:
+        return {k: s for k in subscription_ids if (s := self._get(k)) is not None}
 
     def add(self, subscription: Subscription) -> None:
         self._add(subscription.id, subscription)
