@@ -1,8 +1,140 @@
-"""subscriptions: the billing engine behind a SaaS self-service billing center."""
+"""subscriptions: the billing engine behind a SaaS self-service billing center.
+
+The pure core (money, catalog, billing dates, proration, VAT, lifecycle transitions,
+cart, seats) needs no I/O; :class:`BillingCenter` runs the use cases over pluggable
+storage and payment ports. Adapters with optional dependencies are imported by path:
+``from subscriptions.postgres import PostgresStore``.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+
+from .accounts import Account, AccountKind, Address, VatCheck, VatCheckStatus
+from .cart import Cart, CartItem
+from .catalog import Catalog, Plan, Price, Product
+from .errors import (
+    ActionRefused,
+    ConcurrencyConflict,
+    CorporateSelfServiceRefused,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    PaymentDeclined,
+    PaymentFailed,
+    QuoteChanged,
+    QuoteExpired,
+    SubscriptionsError,
+)
+from .lifecycle import (
+    BillingContext,
+    BillingPolicy,
+    Cancel,
+    CancelTiming,
+    Change,
+    ChangeKind,
+    ChangePolicy,
+    ChangeTiming,
+    Quote,
+    Reactivate,
+    StartTrial,
+    Status,
+    Subscribe,
+    Subscription,
+    Terms,
+    TrialEnd,
+    advance,
+    apply,
+    next_due,
+    quote,
+)
+from .memory import FakeGateway, FakeVatVerifier, InMemoryNotifier, InMemoryStore, ManualClock
+from .money import Rounding, allocate, round_amount, to_money
+from .orders import IssuedInvoice, Order, OrderState, Seller
+from .periods import Frequency, Period
+from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
+from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .seats import SeatAssignments
+from .service import BillingCenter, Settings, VatUnavailable
+from .vat import TaxTreatment, VatNumber, parse_vat_number
 
 try:
     __version__ = version("subscriptions")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+__all__ = [
+    "Account",
+    "AccountKind",
+    "ActionRefused",
+    "Address",
+    "BillingCenter",
+    "BillingContext",
+    "BillingPolicy",
+    "Cancel",
+    "CancelTiming",
+    "Cart",
+    "CartItem",
+    "Catalog",
+    "Change",
+    "ChangeKind",
+    "ChangePolicy",
+    "ChangeTiming",
+    "ConcurrencyConflict",
+    "CorporateSelfServiceRefused",
+    "CreditBasis",
+    "Customer",
+    "DayCount",
+    "FakeGateway",
+    "FakeVatVerifier",
+    "Frequency",
+    "Granularity",
+    "InMemoryNotifier",
+    "InMemoryStore",
+    "InvalidInput",
+    "Invoice",
+    "InvoiceLine",
+    "IssuedInvoice",
+    "ManualClock",
+    "NotFound",
+    "NotPermitted",
+    "Order",
+    "OrderState",
+    "PaymentDeclined",
+    "PaymentFailed",
+    "Period",
+    "Plan",
+    "Price",
+    "Product",
+    "ProrationPolicy",
+    "Quote",
+    "QuoteChanged",
+    "QuoteExpired",
+    "Reactivate",
+    "Rounding",
+    "SeatAssignments",
+    "Seller",
+    "Settings",
+    "StartTrial",
+    "Status",
+    "Subscribe",
+    "Subscription",
+    "SubscriptionsError",
+    "TaxRounding",
+    "TaxSetup",
+    "TaxTreatment",
+    "Terms",
+    "TrialEnd",
+    "VatCheck",
+    "VatCheckStatus",
+    "VatNumber",
+    "VatUnavailable",
+    "__version__",
+    "advance",
+    "allocate",
+    "apply",
+    "build_invoice",
+    "next_due",
+    "parse_vat_number",
+    "quote",
+    "round_amount",
+    "to_money",
+]
