@@ -19,6 +19,8 @@ which asks the gateway, then completes the order or refunds the charge.
 from __future__ import annotations
 
 import enum
+import itertools
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -198,7 +200,12 @@ class BillRunReport:
 
 
 def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+    # Time-ordered (nanoseconds, then a per-process counter) with a random tail, so
+    # that ids made later sort later, across processes too.
+    return f"{prefix}_{time.time_ns():016x}{next(_ID_COUNTER) % 0x10000:04x}{uuid.uuid4().hex[:8]}"
+
+
+_ID_COUNTER = itertools.count()
 
 
 class BillingCenter:
@@ -1538,26 +1545,125 @@ class BillingCenter:
         balance applied and charged off-session; a failed charge makes the
         subscription ``past_due`` and is retried on ``Settings.retry_days`` before the
         subscription lapses (canceled at the end of its paid period, the unpaid
-        invoice voided by a credit note). Each subscription is one transaction, so a
-        conflict or a crash loses nothing done before it.
+        invoice voided by a credit note). Each batch of ``Settings.batch_size`` is
+        renewed in one transaction, charged, and its results recorded in another, so
+        memory stays bounded and a crash loses nothing committed before it.
         """
         at = at or self._now()
         report = BillRunReport()
-        after: str | None = None
         done = 0
         while True:
-            with self.store.unit_of_work() as uow:
-                ids = uow.subscriptions.due(at, limit=self.settings.batch_size, after=after)
-            if not ids:
-                break
-            after = ids[-1]
+            # A pass over everything due; a subscription with several periods due
+            # (a late bill run) comes back in the next pass.
+            processed = 0
+            after: str | None = None
+            while True:
+                with self.store.unit_of_work() as uow:
+                    ids = uow.subscriptions.due(at, limit=self.settings.batch_size, after=after)
+                if not ids:
+                    break
+                after = ids[-1]
+                try:
+                    report, singles = self._bill_batch(ids, at, report)
+                except ConcurrencyConflict:
+                    # Someone else changed one of them meanwhile: nothing of the batch
+                    # was kept; take them one at a time.
+                    singles = ids
+                for sub_id in singles:
+                    report = self._bill(sub_id, at, report)
+                processed += len(ids)
+                done += len(ids)
+                if progress is not None:
+                    progress(done)
+                self.deliver_outbox()
+            if processed == 0:
+                return report
+
+    def _bill_batch(
+        self, ids: Sequence[str], at: datetime, report: BillRunReport
+    ) -> tuple[BillRunReport, list[str]]:
+        """Renew a batch in one transaction, then charge, then record the results in
+        another. Returns the report and the ids left to the one-at-a-time path
+        (retries and lapses of past-due subscriptions)."""
+        singles: list[str] = []
+        counts: dict[str, int] = {}
+        to_collect: list[tuple[Subscription, Account, IssuedInvoice, datetime]] = []
+        with self.store.unit_of_work() as uow:
+            subs = uow.subscriptions.get_many(ids)
+            accounts = uow.accounts.get_many(
+                sorted({s.account_id for s in subs.values() if s.account_id is not None})
+            )
+            contexts: dict[str, BillingContext] = {}
             for sub_id in ids:
-                report = self._bill(sub_id, at, report)
-                done += 1
-            if progress is not None:
-                progress(done)
-            self.deliver_outbox()
-        return report
+                sub = subs.get(sub_id)
+                if sub is None or sub.account_id is None or sub.account_id not in accounts:
+                    continue
+                if sub.status is Status.PAST_DUE:
+                    singles.append(sub_id)
+                    continue
+                due = next_due(sub)
+                if due is None or due > at:
+                    continue
+                account = accounts[sub.account_id]
+                context = contexts.get(account.id)
+                if context is None:
+                    context = contexts[account.id] = self.context(account)
+                kind, account, new, invoice = self._renew_one(uow, account, sub, due, context)
+                accounts[account.id] = account
+                counts[kind] = counts.get(kind, 0) + 1
+                if invoice is not None and invoice.amount_due > 0:
+                    to_collect.append((new, account, invoice, due))
+            uow.commit()
+        results = [(item, self._charge_invoice(item[1], item[2], attempt=1)) for item in to_collect]
+        if results:
+            with self.store.unit_of_work() as uow:
+                for (sub, account, invoice, due), result in results:
+                    paid = self._record_collection(
+                        uow, sub, account, invoice, attempt=1, failed_at=due, result=result
+                    )
+                    key = "charged" if paid else "failed"
+                    counts[key] = counts.get(key, 0) + 1
+                uow.commit()
+        for counter, n in counts.items():
+            report = attrs.evolve(report, **{counter: getattr(report, counter) + n})
+        return report, singles
+
+    def _renew_one(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        sub: Subscription,
+        due: datetime,
+        context: BillingContext,
+    ) -> tuple[str, Account, Subscription, IssuedInvoice | None]:
+        """Apply the step due for ``sub`` inside ``uow``; returns what it was, the
+        account as updated, the new subscription state and the invoice issued."""
+        was = sub.status
+        outcome = advance(sub, context=context)
+        new = outcome.subscription
+        self._record(uow, account.id, outcome.events)
+        uow.subscriptions.update(new)
+        if outcome.invoice is None:
+            if was is Status.TRIALING:
+                self._post(uow, self._trial_expired_message(account, sub, due))
+                return "trials_expired", account, new, None
+            self._sync_seats(uow, new)
+            return "canceled", account, new, None
+        with localcontext(EXACT):
+            settled, balance = apply_credit(outcome.invoice, account.credit_balance)
+        invoice = self._issue(
+            uow,
+            account,
+            settled,
+            order_id=None,
+            status=InvoiceStatus.OPEN if settled.amount_due > 0 else None,
+        )
+        if balance != account.credit_balance:
+            account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
+            uow.accounts.update(account)
+        self._sync_seats(uow, new)
+        kind = "trials_converted" if was is Status.TRIALING else "renewed"
+        return kind, account, new, invoice
 
     def _bill(self, sub_id: str, at: datetime, report: BillRunReport) -> BillRunReport:
         """Process everything due for one subscription up to ``at``."""
@@ -1595,38 +1701,9 @@ class BillingCenter:
                 self._lapse(uow, account, sub, due)
                 uow.commit()
                 return "lapsed"
-            was = sub.status
-            outcome = advance(sub, context=context)
-            new = outcome.subscription
-            self._record(uow, account.id, outcome.events)
-            if outcome.invoice is None:
-                uow.subscriptions.update(new)
-                if was is Status.TRIALING:
-                    self._post(uow, self._trial_expired_message(account, sub, due))
-                    uow.commit()
-                    return "trials_expired"
-                self._sync_seats(uow, new)
-                uow.commit()
-                return "canceled"
-            with localcontext(EXACT):
-                settled, balance = apply_credit(outcome.invoice, account.credit_balance)
-            due_amount = settled.amount_due
-            invoice = self._issue(
-                uow,
-                account,
-                settled,
-                order_id=None,
-                status=InvoiceStatus.OPEN if due_amount > 0 else None,
-            )
-            if balance != account.credit_balance:
-                uow.accounts.update(
-                    attrs.evolve(account, credit_balance=balance, version=account.version + 1)
-                )
-            uow.subscriptions.update(new)
-            self._sync_seats(uow, new)
+            kind, account, new, invoice = self._renew_one(uow, account, sub, due, context)
             uow.commit()
-        kind = "trials_converted" if was is Status.TRIALING else "renewed"
-        if due_amount > 0:
+        if invoice is not None and invoice.amount_due > 0:
             paid = self._collect(new, account, invoice, attempt=1, failed_at=due)
             return f"{kind}+{'charged' if paid else 'failed'}"
         return kind
@@ -1638,6 +1715,26 @@ class BillingCenter:
             released = seats.users[sub.terms.seats :]
             uow.seats.put(resize(seats, sub.terms.seats, release=released))
 
+    def _charge_invoice(
+        self, account: Account, invoice: IssuedInvoice, *, attempt: int
+    ) -> PaymentResult | None:
+        """Charge an open invoice off-session; None when it could not be tried."""
+        token = account.payment_method
+        if token is None:
+            return None
+        try:
+            return self.gateway.charge(
+                ChargeRequest(
+                    idempotency_key=f"invoice:{invoice.id}:{attempt}",
+                    amount=Money(invoice.amount_due, invoice.currency),
+                    payment_method=token,
+                    description=f"Invoice {invoice.number}",
+                    off_session=True,
+                )
+            )
+        except GatewayUnavailable:
+            return None
+
     def _collect(
         self,
         sub: Subscription,
@@ -1648,116 +1745,120 @@ class BillingCenter:
         failed_at: datetime,
     ) -> bool:
         """Charge an open invoice off-session; on failure, schedule the next retry."""
-        token = account.payment_method
-        result: PaymentResult | None = None
-        if token is not None:
-            try:
-                result = self.gateway.charge(
-                    ChargeRequest(
-                        idempotency_key=f"invoice:{invoice.id}:{attempt}",
-                        amount=Money(invoice.amount_due, invoice.currency),
-                        payment_method=token,
-                        description=f"Invoice {invoice.number}",
-                        off_session=True,
-                    )
-                )
-            except GatewayUnavailable:
-                result = None
-        paid = result is not None and result.status is PaymentStatus.SUCCEEDED
-        now = self._now()
+        result = self._charge_invoice(account, invoice, attempt=attempt)
         with self.store.unit_of_work() as uow:
-            current = uow.subscriptions.get(sub.id)
-            stored = uow.invoices.get(invoice.id)
-            assert current is not None
-            assert stored is not None
-            if paid:
-                uow.invoices.update(
-                    attrs.evolve(stored, status=InvoiceStatus.PAID, version=stored.version + 1)
-                )
-                if current.status is Status.PAST_DUE:
-                    uow.subscriptions.update(
-                        attrs.evolve(
-                            current,
-                            status=Status.ACTIVE,
-                            dunning=None,
-                            version=current.version + 1,
-                        )
-                    )
-                    self._record(
-                        uow,
-                        account.id,
-                        [
-                            Event(
-                                kind=EventKind.SUBSCRIPTION_RECOVERED,
-                                at=now,
-                                subscription_id=sub.id,
-                                product=sub.product,
-                            )
-                        ],
-                    )
-                uow.commit()
-                return True
-            retry_days = self.settings.retry_days
-            next_retry = (
-                failed_at + timedelta(days=retry_days[attempt - 1])
-                if attempt <= len(retry_days)
-                else None
-            )
-            dunning = Dunning(
-                invoice_id=invoice.id,
-                failed_at=failed_at,
-                attempts=attempt,
-                next_retry_at=next_retry,
-            )
-            uow.subscriptions.update(
-                attrs.evolve(
-                    current, status=Status.PAST_DUE, dunning=dunning, version=current.version + 1
-                )
-            )
-            reason = (
-                "no payment method"
-                if token is None
-                else (
-                    "gateway unavailable" if result is None else (result.decline_code or "declined")
-                )
-            )
-            self._record(
-                uow,
-                account.id,
-                [
-                    Event(
-                        kind=EventKind.PAYMENT_FAILED,
-                        at=now,
-                        subscription_id=sub.id,
-                        product=sub.product,
-                        detail=f"{invoice.number}: {reason}",
-                    ),
-                    Event(
-                        kind=EventKind.SUBSCRIPTION_PAST_DUE,
-                        at=now,
-                        subscription_id=sub.id,
-                        product=sub.product,
-                    ),
-                ],
-            )
-            self._post(
-                uow,
-                render_payment_failed(
-                    PaymentFailure(
-                        account_name=account.name,
-                        locale=account.locale,
-                        timezone=account.timezone,
-                        product_name=self.catalog.product(sub.product).name,
-                        currency=invoice.currency,
-                        amount=invoice.amount_due,
-                        failed_at=now,
-                        next_retry_at=next_retry,
-                        ends_at=failed_at + timedelta(days=retry_days[-1]) if retry_days else None,
-                    ),
-                    to=sorted(account.billing_contacts),
-                ),
+            paid = self._record_collection(
+                uow, sub, account, invoice, attempt=attempt, failed_at=failed_at, result=result
             )
             uow.commit()
+        return paid
+
+    def _record_collection(
+        self,
+        uow: UnitOfWork,
+        sub: Subscription,
+        account: Account,
+        invoice: IssuedInvoice,
+        *,
+        attempt: int,
+        failed_at: datetime,
+        result: PaymentResult | None,
+    ) -> bool:
+        """Record a collection attempt: the invoice paid, or the next retry scheduled."""
+        token = account.payment_method
+        paid = result is not None and result.status is PaymentStatus.SUCCEEDED
+        now = self._now()
+        current = uow.subscriptions.get(sub.id)
+        stored = uow.invoices.get(invoice.id)
+        assert current is not None
+        assert stored is not None
+        if paid:
+            uow.invoices.update(
+                attrs.evolve(stored, status=InvoiceStatus.PAID, version=stored.version + 1)
+            )
+            if current.status is Status.PAST_DUE:
+                uow.subscriptions.update(
+                    attrs.evolve(
+                        current,
+                        status=Status.ACTIVE,
+                        dunning=None,
+                        version=current.version + 1,
+                    )
+                )
+                self._record(
+                    uow,
+                    account.id,
+                    [
+                        Event(
+                            kind=EventKind.SUBSCRIPTION_RECOVERED,
+                            at=now,
+                            subscription_id=sub.id,
+                            product=sub.product,
+                        )
+                    ],
+                )
+            return True
+        retry_days = self.settings.retry_days
+        next_retry = (
+            failed_at + timedelta(days=retry_days[attempt - 1])
+            if attempt <= len(retry_days)
+            else None
+        )
+        dunning = Dunning(
+            invoice_id=invoice.id,
+            failed_at=failed_at,
+            attempts=attempt,
+            next_retry_at=next_retry,
+        )
+        uow.subscriptions.update(
+            attrs.evolve(
+                current, status=Status.PAST_DUE, dunning=dunning, version=current.version + 1
+            )
+        )
+        reason = (
+            "no payment method"
+            if token is None
+            else ("gateway unavailable" if result is None else (result.decline_code or "declined"))
+        )
+        self._record(
+            uow,
+            account.id,
+            [
+                Event(
+                    kind=EventKind.PAYMENT_FAILED,
+                    at=now,
+                    subscription_id=sub.id,
+                    product=sub.product,
+                    detail=f"{invoice.number}: {reason}",
+                ),
+                Event(
+                    kind=EventKind.SUBSCRIPTION_PAST_DUE,
+                    at=now,
+                    subscription_id=sub.id,
+                    product=sub.product,
+                ),
+            ],
+        )
+        if next_retry is None:
+            # The last retry failed: the subscription lapses, and says so itself.
+            return False
+        self._post(
+            uow,
+            render_payment_failed(
+                PaymentFailure(
+                    account_name=account.name,
+                    locale=account.locale,
+                    timezone=account.timezone,
+                    product_name=self.catalog.product(sub.product).name,
+                    currency=invoice.currency,
+                    amount=invoice.amount_due,
+                    failed_at=now,
+                    next_retry_at=next_retry,
+                    ends_at=failed_at + timedelta(days=retry_days[-1]) if retry_days else None,
+                ),
+                to=sorted(account.billing_contacts),
+            ),
+        )
         return False
 
     def _retry(self, sub: Subscription, account: Account, at: datetime) -> str:
