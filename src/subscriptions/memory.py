@@ -26,11 +26,16 @@ Test tokens understood by :class:`FakeGateway`:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
+import json
+import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -446,6 +451,60 @@ _DECLINES: Mapping[str, tuple[str, str]] = {
 Handler = Callable[[ChargeRequest], PaymentResult]
 
 
+def _money_json(value: Money | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    return {"amount": str(value.amount), "currency": str(value.currency.code)}
+
+
+def _money_from(data: Mapping[str, str] | None) -> Money | None:
+    return None if data is None else Money(Decimal(data["amount"]), data["currency"])
+
+
+def _result_json(result: PaymentResult) -> dict[str, Any]:
+    return {
+        "status": result.status.value,
+        "charge_id": result.charge_id,
+        "amount": _money_json(result.amount),
+        "decline_code": result.decline_code,
+        "message": result.message,
+        "next_action": result.next_action,
+    }
+
+
+def _result_from(data: Mapping[str, Any]) -> PaymentResult:
+    return PaymentResult(
+        status=PaymentStatus(data["status"]),
+        charge_id=data["charge_id"],
+        amount=_money_from(data["amount"]),
+        decline_code=data["decline_code"],
+        message=data["message"],
+        next_action=data["next_action"],
+    )
+
+
+def _request_json(request: ChargeRequest) -> dict[str, Any]:
+    return {
+        "idempotency_key": request.idempotency_key,
+        "amount": _money_json(request.amount),
+        "payment_method": request.payment_method,
+        "description": request.description,
+        "off_session": request.off_session,
+    }
+
+
+def _request_from(data: Mapping[str, Any]) -> ChargeRequest:
+    amount = _money_from(data["amount"])
+    assert amount is not None
+    return ChargeRequest(
+        idempotency_key=data["idempotency_key"],
+        amount=amount,
+        payment_method=data["payment_method"],
+        description=data["description"],
+        off_session=data["off_session"],
+    )
+
+
 class FakeGateway:
     """A scripted payment gateway (see the module documentation for its test tokens).
 
@@ -453,18 +512,94 @@ class FakeGateway:
     every request in :attr:`requests` and honours idempotency keys: the same key
     returns the recorded result and never charges again; the same key with another
     amount or payment method is refused with :class:`IdempotencyKeyReused`.
+
+    ``journal``, a file path, makes its records survive the process: every charge,
+    refund and completed action is appended to the file (under a file lock), and
+    every call first reads what other processes appended. Crash and race tests use
+    it as the gateway's own durable memory, as a real provider has one.
     """
 
-    def __init__(self, handler: Handler | None = None) -> None:
+    def __init__(
+        self, handler: Handler | None = None, *, journal: str | os.PathLike[str] | None = None
+    ) -> None:
         self._handler = handler
         self._lock = threading.Lock()
         self._charges: dict[str, _Charge] = {}
         self._refunds: dict[str, PaymentResult] = {}
-        self._ids = itertools.count(1)
+        self._count = 0
+        self._journal = None if journal is None else Path(journal)
+        self._offset = 0
         self.requests: list[ChargeRequest | RefundRequest] = []
+        if self._journal is not None:
+            self._journal.touch(exist_ok=True)
+            with self._locked():
+                pass
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The thread lock, the journal's file lock, and the journal read up to date."""
+        with self._lock:
+            if self._journal is None:
+                yield
+                return
+            with open(self._journal, "a+", encoding="utf-8") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    handle.seek(self._offset)
+                    for line in handle.read().splitlines():
+                        if line.strip():
+                            self._replay(json.loads(line))
+                    self._offset = handle.tell()
+                    self._handle = handle
+                    yield
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    self._offset = handle.tell()
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        if self._journal is None:
+            return
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def _replay(self, record: Mapping[str, Any]) -> None:
+        op = record["op"]
+        if op == "charge":
+            self._charges[record["key"]] = _Charge(
+                request=_request_from(record["request"]), result=_result_from(record["result"])
+            )
+            self._count += 1
+        elif op == "update":
+            charge = self._charges[record["key"]]
+            self._charges[record["key"]] = attrs.evolve(
+                charge, result=_result_from(record["result"])
+            )
+        elif op == "refund":
+            charge = self._charges[record["charge_key"]]
+            self._charges[record["charge_key"]] = attrs.evolve(
+                charge, refunded=charge.refunded + Decimal(record["amount"])
+            )
+            self._refunds[record["key"]] = _result_from(record["result"])
+
+    def _store(self, key: str, charge: _Charge) -> None:
+        self._charges[key] = charge
+        self._append(
+            {
+                "op": "charge",
+                "key": key,
+                "request": _request_json(charge.request),
+                "result": _result_json(charge.result),
+            }
+        )
+
+    def _new_charge_id(self) -> str:
+        self._count += 1
+        suffix = "" if self._journal is None else f"_{os.getpid()}"
+        return f"ch_{self._count}{suffix}"
 
     def charge(self, request: ChargeRequest) -> PaymentResult:
-        with self._lock:
+        with self._locked():
             self.requests.append(request)
             known = self._charges.get(request.idempotency_key)
             if known is not None:
@@ -479,21 +614,23 @@ class FakeGateway:
                     )
                 return known.result
             if request.payment_method == "tok_timeout":
-                result = self._succeed(request)
-                self._charges[request.idempotency_key] = _Charge(request=request, result=result)
+                self._store(
+                    request.idempotency_key,
+                    _Charge(request=request, result=self._succeed(request)),
+                )
                 raise GatewayUnavailable(
                     "the payment gateway timed out; the charge may have gone through: "
                     "reconcile the order to find out"
                 )
             result = self._decide(request)
             if result.status is not PaymentStatus.TRANSIENT_ERROR:
-                self._charges[request.idempotency_key] = _Charge(request=request, result=result)
+                self._store(request.idempotency_key, _Charge(request=request, result=result))
             return result
 
     def _succeed(self, request: ChargeRequest) -> PaymentResult:
         return PaymentResult(
             status=PaymentStatus.SUCCEEDED,
-            charge_id=f"ch_{next(self._ids)}",
+            charge_id=self._new_charge_id(),
             amount=request.amount,
         )
 
@@ -505,7 +642,7 @@ class FakeGateway:
             code, message = _DECLINES[token]
             return PaymentResult(
                 status=PaymentStatus.DECLINED,
-                charge_id=f"ch_{next(self._ids)}",
+                charge_id=self._new_charge_id(),
                 decline_code=code,
                 message=message,
             )
@@ -513,11 +650,11 @@ class FakeGateway:
             if request.off_session:
                 return PaymentResult(
                     status=PaymentStatus.DECLINED,
-                    charge_id=f"ch_{next(self._ids)}",
+                    charge_id=self._new_charge_id(),
                     decline_code="authentication_required",
                     message="the bank requires the customer to authenticate the payment",
                 )
-            charge_id = f"ch_{next(self._ids)}"
+            charge_id = self._new_charge_id()
             return PaymentResult(
                 status=PaymentStatus.REQUIRES_ACTION,
                 charge_id=charge_id,
@@ -533,64 +670,75 @@ class FakeGateway:
 
     def complete_action(self, charge_id: str, *, succeed: bool = True) -> None:
         """Play the customer finishing (or failing) 3-D Secure for ``charge_id``."""
-        with self._lock:
+        with self._locked():
             for key, charge in self._charges.items():
-                if charge.result.charge_id == charge_id:
-                    if charge.result.status is not PaymentStatus.REQUIRES_ACTION:
-                        raise InvalidInput(f"charge {charge_id!r} is not waiting for an action")
-                    result = (
-                        attrs.evolve(
-                            charge.result, status=PaymentStatus.SUCCEEDED, next_action=None
-                        )
-                        if succeed
-                        else attrs.evolve(
-                            charge.result,
-                            status=PaymentStatus.DECLINED,
-                            decline_code="authentication_failed",
-                            message="the customer did not complete 3-D Secure",
-                            next_action=None,
-                        )
+                if charge.result.charge_id != charge_id:
+                    continue
+                if charge.result.status is not PaymentStatus.REQUIRES_ACTION:
+                    raise InvalidInput(f"charge {charge_id!r} is not waiting for an action")
+                if succeed:
+                    result = attrs.evolve(
+                        charge.result, status=PaymentStatus.SUCCEEDED, next_action=None
                     )
-                    self._charges[key] = attrs.evolve(charge, result=result)
-                    return
+                else:
+                    result = attrs.evolve(
+                        charge.result,
+                        status=PaymentStatus.DECLINED,
+                        decline_code="authentication_failed",
+                        message="the customer did not complete 3-D Secure",
+                        next_action=None,
+                    )
+                self._charges[key] = attrs.evolve(charge, result=result)
+                self._append({"op": "update", "key": key, "result": _result_json(result)})
+                return
         raise InvalidInput(f"no charge {charge_id!r}")
 
     def refund(self, request: RefundRequest) -> PaymentResult:
-        with self._lock:
+        with self._locked():
             self.requests.append(request)
             known = self._refunds.get(request.idempotency_key)
             if known is not None:
                 return known
             for key, charge in self._charges.items():
-                if charge.result.charge_id == request.charge_id:
-                    if charge.result.status is not PaymentStatus.SUCCEEDED:
-                        raise InvalidInput(f"charge {request.charge_id!r} did not succeed")
-                    left = charge.request.amount.amount - charge.refunded
-                    if request.amount.amount > left:
-                        raise InvalidInput(
-                            f"cannot refund {request.amount.amount}: only {left} is left on "
-                            f"charge {request.charge_id!r}"
-                        )
-                    self._charges[key] = attrs.evolve(
-                        charge, refunded=charge.refunded + request.amount.amount
+                if charge.result.charge_id != request.charge_id:
+                    continue
+                if charge.result.status is not PaymentStatus.SUCCEEDED:
+                    raise InvalidInput(f"charge {request.charge_id!r} did not succeed")
+                left = charge.request.amount.amount - charge.refunded
+                if request.amount.amount > left:
+                    raise InvalidInput(
+                        f"cannot refund {request.amount.amount}: only {left} is left on "
+                        f"charge {request.charge_id!r}"
                     )
-                    result = PaymentResult(
-                        status=PaymentStatus.REFUNDED,
-                        charge_id=request.charge_id,
-                        amount=request.amount,
-                    )
-                    self._refunds[request.idempotency_key] = result
-                    return result
+                self._charges[key] = attrs.evolve(
+                    charge, refunded=charge.refunded + request.amount.amount
+                )
+                result = PaymentResult(
+                    status=PaymentStatus.REFUNDED,
+                    charge_id=request.charge_id,
+                    amount=request.amount,
+                )
+                self._refunds[request.idempotency_key] = result
+                self._append(
+                    {
+                        "op": "refund",
+                        "key": request.idempotency_key,
+                        "charge_key": key,
+                        "amount": str(request.amount.amount),
+                        "result": _result_json(result),
+                    }
+                )
+                return result
         raise InvalidInput(f"no charge {request.charge_id!r} to refund")
 
     def lookup(self, idempotency_key: str) -> PaymentResult | None:
-        with self._lock:
+        with self._locked():
             charge = self._charges.get(idempotency_key)
             return None if charge is None else charge.result
 
     def net_charged(self, currency: str) -> Decimal:
         """What customers paid in ``currency``: succeeded charges less refunds."""
-        with self._lock:
+        with self._locked():
             return sum(
                 (
                     c.request.amount.amount - c.refunded
@@ -600,6 +748,15 @@ class FakeGateway:
                 ),
                 Decimal(0),
             )
+
+    def succeeded_charges(self) -> dict[str, ChargeRequest]:
+        """Every succeeded charge by idempotency key (across processes with a journal)."""
+        with self._locked():
+            return {
+                key: c.request
+                for key, c in self._charges.items()
+                if c.result.status is PaymentStatus.SUCCEEDED
+            }
 
     @property
     def charge_requests(self) -> list[ChargeRequest]:
