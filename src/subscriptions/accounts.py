@@ -147,6 +147,9 @@ class Account:
     vat_number: VatNumber | None = None
     vat_check: VatCheck | None = None
     credit_balance: Decimal = attrs.field(default=Decimal(0), converter=_balance)
+    #: The order being placed for the account, if any: one order at a time, so that
+    #: two concurrent orders conflict before either is charged.
+    order_in_progress: str | None = None
     version: int = 0
 
     def __attrs_post_init__(self) -> None:

@@ -33,6 +33,7 @@ catches them.
     │   ├── SellerOutsideEU
     │   └── NoRateForDate
     ├── ConcurrencyConflict
+    │   └── OrderInProgress
     ├── QuoteChanged
     │   └── QuoteExpired
     ├── IdempotencyKeyReused
@@ -310,3 +311,19 @@ class VatCheckFailed(SubscriptionsError, ValueError):
         self.number = number
         self.reason = reason
         super().__init__(f"VAT number {number!r} could not be accepted: {reason}")
+
+
+class OrderInProgress(ConcurrencyConflict):
+    """Another order is being placed for the same account."""
+
+    def __init__(self, account_id: str, order_id: str) -> None:
+        self.what = "account"
+        self.record_id = account_id
+        self.expected = 0
+        self.found = None
+        self.order_id = order_id
+        SubscriptionsError.__init__(
+            self,
+            f"order {order_id!r} is being placed for account {account_id!r}; wait for it to "
+            "finish (or its quote to expire), then ask for a new quote",
+        )

@@ -432,7 +432,7 @@ def _partial_charge(
         start, end, whole.start, end, tz=ctx.tz, policy=proration, months=terms.frequency.months
     )
     listed = prorate_ratio(price * terms.seats, num, den, ctx.currency, proration.rounding)
-    span = whole if start == whole.start else Period(start, end)
+    span = whole if start == whole.start else Period.between(start, end)
     return _charge(sub_id, terms, price, span, listed, ctx.tax_at(at))
 
 
@@ -482,7 +482,7 @@ def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[Invoi
                 frequency=line.frequency,
                 seats=line.seats,
                 unit_price=unit_price,
-                period=Period(at, span.end),
+                period=Period.between(at, span.end),
                 listed=value,
                 amount=value,
                 tax=line.tax,
@@ -548,7 +548,7 @@ def _start_trial(
         id=sub_id or terms.product,
         terms=terms,
         status=Status.TRIALING,
-        trial=Period(at, end),
+        trial=Period.between(at, end),
         account_id=account_id,
     )
     return Outcome(
@@ -577,7 +577,8 @@ def _subscribe(
             assert existing.trial is not None
             if at < existing.trial.start:
                 raise InvalidInput("cannot subscribe before the trial started")
-            trial = Period(existing.trial.start, at)
+            start = existing.trial.start
+            trial = Period.between(start, at) if at > start else existing.trial
             events.append(_event(EventKind.TRIAL_CONVERTED, at, existing))
         else:
             trial = existing.trial
@@ -592,18 +593,20 @@ def _subscribe(
         # at that very midnight needs no stub.
         anchor = first_billing_day(at, billing_day, tz)
         if anchor > at:
-            basis = Period(anchored_start(anchor, -1, terms.frequency, tz, day=billing_day), anchor)
-            stub = Period(at, anchor)
+            basis = Period.between(
+                anchored_start(anchor, -1, terms.frequency, tz, day=billing_day), anchor
+            )
+            stub = Period.between(at, anchor)
             if ctx.policy.proration.granularity is not Granularity.NONE:
                 lines.append(_partial_charge(sub_id, terms, at, basis, at, ctx))
             period, index = stub, -1
         else:
             end = anchored_start(anchor, 1, terms.frequency, tz, day=billing_day)
-            period, index = Period(anchor, end), 0
+            period, index = Period.between(anchor, end), 0
             lines.append(_full_charge(sub_id, terms, period, at, ctx))
     else:
         anchor = at
-        period, index = Period(at, anchored_start(at, 1, terms.frequency, tz)), 0
+        period, index = Period.between(at, anchored_start(at, 1, terms.frequency, tz)), 0
         lines.append(_full_charge(sub_id, terms, period, at, ctx))
     sub = Subscription(
         id=sub_id,
@@ -654,6 +657,9 @@ def classify_change(old: Terms, new: Terms, *, catalog: Catalog, currency: str) 
     return ChangeKind.DOWNGRADE if per_day(new) < per_day(old) else ChangeKind.UPGRADE
 
 
+_DETAIL = {(k, t): f"{k.value}, {t.value}" for k in ChangeKind for t in ChangeTiming}
+
+
 def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext) -> Outcome:
     if sub.status is Status.TRIALING:
         raise InvalidTransition(
@@ -680,7 +686,7 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
     assert sub.anchor is not None
     assert sub.period is not None
     version = sub.version + 1
-    detail = f"{kind.value}, {timing.value}"
+    detail = _DETAIL[kind, timing]
     if timing is ChangeTiming.END_OF_TERM:
         # A later schedule replaces an earlier one, a scheduled cancellation included.
         changed = attrs.evolve(sub, status=Status.ACTIVE, scheduled=new, version=version)
@@ -698,7 +704,7 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
     tz = ctx.tz
     credits = _credits(sub, at, ctx)
     if timing is ChangeTiming.REALIGN:
-        period = Period(at, anchored_start(at, 1, new.frequency, tz))
+        period = Period.between(at, anchored_start(at, 1, new.frequency, tz))
         charge = _full_charge(sub.id, new, period, at, ctx)
         changed = attrs.evolve(
             sub,
@@ -739,7 +745,7 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
         charge = _partial_charge(sub.id, new, at, whole, at, ctx)
         if sub.period_index < 0 and whole.start < period.start:
             # During a calendar-billing stub the period still starts when the stub did.
-            whole = Period(period.start, whole.end)
+            whole = Period.between(period.start, whole.end)
         changed = Subscription(
             id=sub.id,
             terms=new,
@@ -793,7 +799,7 @@ def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext
     changed = attrs.evolve(
         sub,
         status=Status.CANCELED,
-        period=Period(sub.period.start, at) if at > sub.period.start else sub.period,
+        period=Period.between(sub.period.start, at) if at > sub.period.start else sub.period,
         open_charges=(),
         scheduled=None,
         canceled_at=at,
@@ -868,7 +874,7 @@ def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome
             events=(_event(EventKind.TRIAL_EXPIRED, due, changed),),
         )
     terms = sub.terms
-    period = Period(due, anchored_start(due, 1, terms.frequency, ctx.tz))
+    period = Period.between(due, anchored_start(due, 1, terms.frequency, ctx.tz))
     charge = _full_charge(sub.id, terms, period, due, ctx)
     changed = attrs.evolve(
         sub,
@@ -898,7 +904,7 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
         day = day or sub.anchor.astimezone(tz).day
         anchor, index = due, 0
     # Invariant: the current period ends where the anchor's next period starts.
-    period = Period(due, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
+    period = Period.between(due, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
     charge = _full_charge(sub.id, terms, period, due, ctx)
     changed = Subscription(
         id=sub.id,

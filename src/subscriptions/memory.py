@@ -88,6 +88,7 @@ class _Data:
                 "outbox",
                 "events",
                 "series",
+                "config",
             )
         }
         self.lock = threading.Lock()
@@ -328,6 +329,17 @@ class _Events(_Table):
         ]
 
 
+class _Config(_Table):
+    def get(self, key: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self._get(key)
+        return None if value is None else json.loads(json.dumps(value))
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self._uow._check_open()
+        # Stored as a JSON round trip: a copy the caller cannot change afterwards.
+        self._uow._write(self._name, key, json.loads(json.dumps(value)), base=None, append=True)
+
+
 _sequence = itertools.count(1)
 
 
@@ -349,6 +361,7 @@ class InMemoryUnitOfWork:
         self.idempotency = _Idempotency(self, "idempotency", "idempotency key")
         self.outbox = _Outbox(self, "outbox", "outbox entry")
         self.events = _Events(self, "events", "event")
+        self.config = _Config(self, "config", "setting")
 
     def _check_open(self) -> None:
         if self._done:

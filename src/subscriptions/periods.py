@@ -200,6 +200,24 @@ class Period:
                 f"{self.end.isoformat()}"
             )
 
+    @classmethod
+    def between(cls, start: datetime, end: datetime) -> Period:
+        """A period between two instants the core computed (aware, UTC, ordered).
+
+        The hot-path constructor: it checks the order but skips the conversions that
+        the public constructor applies to arbitrary input.
+        """
+        if start.tzinfo is not UTC or end.tzinfo is not UTC:
+            return cls(start, end)
+        if not start < end:
+            raise InvalidInput(
+                f"a period must end after it starts, got {start.isoformat()} to {end.isoformat()}"
+            )
+        period = object.__new__(cls)
+        object.__setattr__(period, "start", start)
+        object.__setattr__(period, "end", end)
+        return period
+
     def __repr__(self) -> str:
         return f"Period({self.start.isoformat()} -> {self.end.isoformat()})"
 

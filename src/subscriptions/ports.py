@@ -20,7 +20,7 @@ import enum
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import attrs
 from moneyed import Money
@@ -38,6 +38,7 @@ __all__ = [
     "CartRepository",
     "ChargeRequest",
     "Clock",
+    "ConfigRepository",
     "EventRepository",
     "IdempotencyRepository",
     "InvoiceRepository",
@@ -148,6 +149,13 @@ class EventRepository(Protocol):
     def for_account(self, account_id: str) -> list[Event]: ...
 
 
+class ConfigRepository(Protocol):
+    """Small named JSON documents: the catalog and seller a command line keeps."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def put(self, key: str, value: dict[str, Any]) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolls back unless committed."""
 
@@ -161,6 +169,7 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyRepository
     outbox: OutboxRepository
     events: EventRepository
+    config: ConfigRepository
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

@@ -57,6 +57,7 @@ from .errors import (
     InvalidTransition,
     NoSubscription,
     NotFound,
+    OrderInProgress,
     PaymentDeclined,
     PaymentFailed,
     QuoteChanged,
@@ -809,6 +810,7 @@ class BillingCenter:
                         "the order has an amount due and the account has no payment method; "
                         "pass a payment-method token or add one to the account"
                     )
+                self._check_no_order_in_progress(uow, account, now)
                 order = Order(
                     id=self._new_id("ord"),
                     account_id=account_id,
@@ -824,12 +826,16 @@ class BillingCenter:
                 )
                 uow.orders.add(order)
                 uow.idempotency.put(account_id, idempotency_key, order.id)
-                if payment_method is not None and account.payment_method is None:
-                    uow.accounts.update(
-                        attrs.evolve(
-                            account, payment_method=payment_method, version=account.version + 1
-                        )
+                # Take the account's order slot (a version bump): a concurrent order
+                # conflicts here, before anything is charged.
+                uow.accounts.update(
+                    attrs.evolve(
+                        account,
+                        payment_method=account.payment_method or payment_method,
+                        order_in_progress=order.id,
+                        version=account.version + 1,
                     )
+                )
                 self._record(
                     uow,
                     account_id,
@@ -837,6 +843,17 @@ class BillingCenter:
                 )
                 uow.commit()
         return self._drive(order)
+
+    def _check_no_order_in_progress(self, uow: UnitOfWork, account: Account, now: datetime) -> None:
+        other_id = account.order_in_progress
+        if other_id is None:
+            return
+        other = uow.orders.get(other_id)
+        if other is None or other.state.final:
+            return
+        quote = uow.quotes.get(other.quote_id)
+        if quote is not None and now < quote.expires_at:
+            raise OrderInProgress(account.id, other_id)
 
     def _valid_quote(
         self, uow: UnitOfWork, account: Account, quote_id: str, now: datetime
@@ -963,6 +980,7 @@ class BillingCenter:
             )
             uow.orders.update(updated)
             if state is OrderState.FAILED:
+                self._release(uow, order)
                 self._record(
                     uow,
                     order.account_id,
@@ -976,6 +994,14 @@ class BillingCenter:
                 )
             uow.commit()
         return updated
+
+    def _release(self, uow: UnitOfWork, order: Order) -> None:
+        """Free the account's order slot held by ``order``."""
+        account = uow.accounts.get(order.account_id)
+        if account is not None and account.order_in_progress == order.id:
+            uow.accounts.update(
+                attrs.evolve(account, order_in_progress=None, version=account.version + 1)
+            )
 
     def confirm_payment(self, account_id: str, user: str, order_id: str) -> Order:
         """Resume an order waiting for 3-D Secure, once the customer has authenticated."""
@@ -1090,9 +1116,15 @@ class BillingCenter:
                 status=InvoiceStatus.OPEN if due_at is not None else None,
                 due_at=due_at,
             )
-        if balance != account.credit_balance:
+        holds = account.order_in_progress == order.id
+        if balance != account.credit_balance or holds:
             uow.accounts.update(
-                attrs.evolve(account, credit_balance=balance, version=account.version + 1)
+                attrs.evolve(
+                    account,
+                    credit_balance=balance,
+                    order_in_progress=None if holds else account.order_in_progress,
+                    version=account.version + 1,
+                )
             )
         cart = uow.carts.get(account.id)
         if cart is not None and cart.items:
