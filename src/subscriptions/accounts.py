@@ -21,7 +21,7 @@ from babel import Locale, UnknownLocaleError
 from .errors import InvalidInput, NotPermitted
 from .money import check_currency, to_decimal
 from .periods import ensure_aware, zone
-from .vat import VatNumber, normalize_location
+from .vat import VatNumber, normalize_country, normalize_location
 
 __all__ = [
     "Account",
@@ -60,7 +60,10 @@ class Address:
     region: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        country, region = normalize_location(self.country, self.region)
+        # The postal country stays as written (Monaco is Monaco on an invoice); the
+        # tax rules map it where they must (Monaco counts as France for VAT).
+        country = normalize_country(self.country)
+        _, region = normalize_location(country, self.region)
         object.__setattr__(self, "country", country)
         object.__setattr__(self, "region", region)
 
@@ -147,9 +150,6 @@ class Account:
     vat_number: VatNumber | None = None
     vat_check: VatCheck | None = None
     credit_balance: Decimal = attrs.field(default=Decimal(0), converter=_balance)
-    #: The order being placed for the account, if any: one order at a time, so that
-    #: two concurrent orders conflict before either is charged.
-    order_in_progress: str | None = None
     version: int = 0
 
     def __attrs_post_init__(self) -> None:

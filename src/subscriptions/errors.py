@@ -28,7 +28,8 @@ catches them.
     │   ├── TrialAlreadyUsed
     │   ├── CorporateSelfServiceRefused
     │   ├── NotPermitted
-    │   └── InvalidTransition
+    │   ├── InvalidTransition
+    │   └── InvoiceUnpaid
     ├── TaxRuleError
     │   ├── SellerOutsideEU
     │   └── NoRateForDate
@@ -326,4 +327,16 @@ class OrderInProgress(ConcurrencyConflict):
             self,
             f"order {order_id!r} is being placed for account {account_id!r}; wait for it to "
             "finish (or its quote to expire), then ask for a new quote",
+        )
+
+
+class InvoiceUnpaid(ActionRefused):
+    """A subscription with an unpaid renewal cannot be changed until it is paid."""
+
+    def __init__(self, product: str, invoice_number: str) -> None:
+        self.product = product
+        self.invoice_number = invoice_number
+        super().__init__(
+            f"{product!r} has an unpaid invoice ({invoice_number}); update the payment "
+            "method and pay it (pay_invoice) before changing the subscription, or cancel it"
         )

@@ -236,7 +236,7 @@ class _Orders(_Table):
         self._update(order.id, order)
 
     def unresolved(self) -> list[str]:
-        states = (OrderState.PENDING, OrderState.UNKNOWN)
+        states = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.REQUIRES_ACTION)
         return sorted(
             k for k in self._keys() if (o := self._get(k)) is not None and o.state in states
         )
@@ -288,7 +288,13 @@ class _Idempotency(_Table):
         full = f"{scope}\x00{key}"
         if self._get(full) is not None:
             raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
-        self._uow._write(self._name, full, value, base=None)
+        self._uow._write(self._name, full, value, base=None, keyed=True)
+
+    def delete(self, scope: str, key: str) -> None:
+        self._uow._check_open()
+        full = f"{scope}\x00{key}"
+        if self._get(full) is not None:
+            self._uow._write(self._name, full, None, base=None, keyed=True)
 
 
 class _Outbox(_Table):
@@ -350,6 +356,7 @@ class InMemoryUnitOfWork:
         self._data = data
         self._writes: dict[_Key, Any] = {}
         self._bases: dict[_Key, tuple[int | None, bool, bool]] = {}
+        self._keyed: dict[_Key, Any] = {}
         self._done = False
         self.accounts = _Accounts(self, "accounts", "account")
         self.subscriptions = _Subscriptions(self, "subscriptions", "subscription")
@@ -386,8 +393,14 @@ class InMemoryUnitOfWork:
         base: int | None,
         counter: bool = False,
         append: bool = False,
+        keyed: bool = False,
     ) -> None:
         if (table, key) not in self._bases:
+            if keyed:
+                # A unique key: remember whether it existed when this unit of work
+                # first touched it, and check that at commit.
+                committed = self._data.tables[table].get(key)
+                self._keyed[(table, key)] = committed
             self._bases[(table, key)] = (base, counter, append)
         self._writes[(table, key)] = record
 
@@ -395,6 +408,12 @@ class InMemoryUnitOfWork:
         self._check_open()
         with self._data.lock:
             for (table, key), (base, counter, append) in self._bases.items():
+                if (table, key) in self._keyed:
+                    if self._data.tables[table].get(key) != self._keyed[(table, key)]:
+                        raise ConcurrencyConflict(
+                            "idempotency key", key.split("\x00")[-1], expected=0, found=1
+                        )
+                    continue
                 if append:
                     continue
                 committed = self._data.tables[table].get(key)
@@ -415,7 +434,10 @@ class InMemoryUnitOfWork:
                 if base is not None and found != base:
                     raise ConcurrencyConflict(table.rstrip("s"), key, expected=base, found=found)
             for (table, key), record in self._writes.items():
-                self._data.tables[table][key] = record
+                if record is None:
+                    self._data.tables[table].pop(key, None)
+                else:
+                    self._data.tables[table][key] = record
         self._done = True
 
     def rollback(self) -> None:

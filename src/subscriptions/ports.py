@@ -97,7 +97,7 @@ class OrderRepository(Protocol):
     def add(self, order: Order) -> None: ...
     def update(self, order: Order) -> None: ...
     def unresolved(self) -> list[str]:
-        """Ids of orders left ``pending`` or ``unknown``."""
+        """Ids of orders left ``pending``, ``unknown`` or ``requires_action``."""
         ...
 
 
@@ -125,6 +125,10 @@ class IdempotencyRepository(Protocol):
 
     def put(self, scope: str, key: str, value: str) -> None:
         """Record ``key``; raises ConcurrencyConflict if it is already recorded."""
+        ...
+
+    def delete(self, scope: str, key: str) -> None:
+        """Forget ``key`` (nothing happens if it is not recorded)."""
         ...
 
 

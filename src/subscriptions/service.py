@@ -55,6 +55,7 @@ from .errors import (
     IdempotencyKeyReused,
     InvalidInput,
     InvalidTransition,
+    InvoiceUnpaid,
     NoSubscription,
     NotFound,
     OrderInProgress,
@@ -62,6 +63,7 @@ from .errors import (
     PaymentFailed,
     QuoteChanged,
     QuoteExpired,
+    SubscriptionsError,
     VatCheckFailed,
 )
 from .lifecycle import (
@@ -140,6 +142,8 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
+#: The idempotency record that holds an account's running order.
+_ORDER_SLOT = "__order_in_progress__"
 _BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
 
 
@@ -612,6 +616,10 @@ class BillingCenter:
             require_billing_contact(account, user, "edit the cart")
             cart = uow.carts.get(account_id) or Cart(account_id=account_id)
             edited = edit(cart)
+            for item in edited.items:
+                # Refuse at once what no quote could price: an unknown plan, or a
+                # frequency the plan is not offered at in the account's currency.
+                self.catalog.plan(item.product, item.plan).price(item.frequency, account.currency)
             uow.carts.put(edited)
             uow.commit()
         return edited
@@ -705,6 +713,11 @@ class BillingCenter:
             sub = subs.get(item.product)
             if sub is not None:
                 self._catch_up(sub, at)
+                if sub.status is Status.PAST_DUE and sub.dunning is not None:
+                    unpaid = uow.invoices.get(sub.dunning.invoice_id)
+                    raise InvoiceUnpaid(
+                        item.product, unpaid.number if unpaid else sub.dunning.invoice_id
+                    )
         return price_cart(
             account,
             Cart(account_id=account.id, items=tuple(cart_items)),
@@ -810,7 +823,7 @@ class BillingCenter:
                         "the order has an amount due and the account has no payment method; "
                         "pass a payment-method token or add one to the account"
                     )
-                self._check_no_order_in_progress(uow, account, now)
+                self._claim_order_slot(uow, account_id, now)
                 order = Order(
                     id=self._new_id("ord"),
                     account_id=account_id,
@@ -826,16 +839,9 @@ class BillingCenter:
                 )
                 uow.orders.add(order)
                 uow.idempotency.put(account_id, idempotency_key, order.id)
-                # Take the account's order slot (a version bump): a concurrent order
-                # conflicts here, before anything is charged.
-                uow.accounts.update(
-                    attrs.evolve(
-                        account,
-                        payment_method=account.payment_method or payment_method,
-                        order_in_progress=order.id,
-                        version=account.version + 1,
-                    )
-                )
+                # One order at a time per account: a concurrent order conflicts on
+                # this slot before anything is charged.
+                uow.idempotency.put(account_id, _ORDER_SLOT, order.id)
                 self._record(
                     uow,
                     account_id,
@@ -844,16 +850,17 @@ class BillingCenter:
                 uow.commit()
         return self._drive(order)
 
-    def _check_no_order_in_progress(self, uow: UnitOfWork, account: Account, now: datetime) -> None:
-        other_id = account.order_in_progress
+    def _claim_order_slot(self, uow: UnitOfWork, account_id: str, now: datetime) -> None:
+        """Refuse if another order of the account is still running; free a stale slot."""
+        other_id = uow.idempotency.get(account_id, _ORDER_SLOT)
         if other_id is None:
             return
         other = uow.orders.get(other_id)
-        if other is None or other.state.final:
-            return
-        quote = uow.quotes.get(other.quote_id)
-        if quote is not None and now < quote.expires_at:
-            raise OrderInProgress(account.id, other_id)
+        if other is not None and not other.state.final:
+            quote = uow.quotes.get(other.quote_id)
+            if quote is not None and now < quote.expires_at:
+                raise OrderInProgress(account_id, other_id)
+        uow.idempotency.delete(account_id, _ORDER_SLOT)
 
     def _valid_quote(
         self, uow: UnitOfWork, account: Account, quote_id: str, now: datetime
@@ -871,14 +878,21 @@ class BillingCenter:
         usable = self._usable_vat_number(account)
         if (None if usable is None else str(usable)) != quote.vat_number:
             raise QuoteChanged(quote.id, "the VAT number or its check changed")
-        priced = self._price(
-            uow, account, quote.cart, quote.created_at, quote.expires_at - quote.created_at
-        )
-        for pinned, now in zip(quote.items, priced.items, strict=True):
-            if pinned.pinned_version != now.pinned_version:
+        for pinned in quote.items:
+            current = uow.subscriptions.get(pinned.subscription_id)
+            version = None if current is None else current.version
+            if version != pinned.pinned_version:
                 raise QuoteChanged(
                     quote.id, f"the subscription to {pinned.product!r} changed since"
                 )
+        try:
+            priced = self._price(
+                uow, account, quote.cart, quote.created_at, quote.expires_at - quote.created_at
+            )
+        except QuoteChanged:
+            raise
+        except SubscriptionsError as exc:
+            raise QuoteChanged(quote.id, f"it cannot be priced any more ({exc})") from exc
         if priced.invoice != quote.invoice or priced.amount_due != quote.amount_due:
             raise QuoteChanged(
                 quote.id, "prices, taxes or the credit balance changed since it was made"
@@ -929,7 +943,7 @@ class BillingCenter:
                 order,
                 OrderState.FAILED,
                 failure_code="transient_error",
-                failure_message=result.message or "the payment gateway failed; nothing was charged",
+                failure_message=result.message or "the payment gateway failed",
             )
             raise self._failure(failed)
         failed = self._set_state(
@@ -997,11 +1011,8 @@ class BillingCenter:
 
     def _release(self, uow: UnitOfWork, order: Order) -> None:
         """Free the account's order slot held by ``order``."""
-        account = uow.accounts.get(order.account_id)
-        if account is not None and account.order_in_progress == order.id:
-            uow.accounts.update(
-                attrs.evolve(account, order_in_progress=None, version=account.version + 1)
-            )
+        if uow.idempotency.get(order.account_id, _ORDER_SLOT) == order.id:
+            uow.idempotency.delete(order.account_id, _ORDER_SLOT)
 
     def confirm_payment(self, account_id: str, user: str, order_id: str) -> Order:
         """Resume an order waiting for 3-D Secure, once the customer has authenticated."""
@@ -1030,7 +1041,7 @@ class BillingCenter:
         """Commit what the order bought; refund the charge if that is not possible."""
         try:
             return self._commit_order(order, charge)
-        except (QuoteChanged, ConcurrencyConflict) as exc:
+        except SubscriptionsError as exc:
             refund_id = None
             if charge is not None and charge.charge_id is not None:
                 refund = self.gateway.refund(
@@ -1116,16 +1127,20 @@ class BillingCenter:
                 status=InvoiceStatus.OPEN if due_at is not None else None,
                 due_at=due_at,
             )
-        holds = account.order_in_progress == order.id
-        if balance != account.credit_balance or holds:
+        # A card that paid is kept for the renewals when the account had none.
+        payment_method = account.payment_method or (
+            order.payment_method if order.charge_id or order.amount_due > 0 else None
+        )
+        if balance != account.credit_balance or payment_method != account.payment_method:
             uow.accounts.update(
                 attrs.evolve(
                     account,
                     credit_balance=balance,
-                    order_in_progress=None if holds else account.order_in_progress,
+                    payment_method=payment_method,
                     version=account.version + 1,
                 )
             )
+        self._release(uow, order)
         cart = uow.carts.get(account.id)
         if cart is not None and cart.items:
             uow.carts.put(attrs.evolve(cart, items=(), version=cart.version + 1))
@@ -1143,6 +1158,8 @@ class BillingCenter:
         corrects: tuple[str, ...] = (),
     ) -> IssuedInvoice:
         """Number and store an invoice in this transaction (gapless per series)."""
+        if not corrects and any(line.kind is LineKind.CREDIT for line in invoice.lines):
+            corrects = self._corrected(uow, account.id, invoice.lines)
         series = self.seller.series
         sequence = uow.invoices.next_number(series)
         if status is None:
@@ -1184,6 +1201,27 @@ class BillingCenter:
             [Event(kind=EventKind.INVOICE_ISSUED, at=invoice.issued_at, detail=issued.number)],
         )
         return issued
+
+    def _corrected(
+        self, uow: UnitOfWork, account_id: str, lines: Sequence[InvoiceLine]
+    ) -> tuple[str, ...]:
+        """The numbers of the invoices whose charges these credit lines reverse."""
+        credits = [line for line in lines if line.kind is LineKind.CREDIT]
+        found: dict[str, None] = {}
+        for issued in reversed(uow.invoices.for_account(account_id)):
+            for charge in issued.lines:
+                if charge.kind is not LineKind.CHARGE:
+                    continue
+                for credit in credits:
+                    if (
+                        charge.subscription_id == credit.subscription_id
+                        and charge.period.end == credit.period.end
+                        and charge.period.start <= credit.period.start
+                    ):
+                        found[issued.number] = None
+            if len(found) >= len(credits):
+                break
+        return tuple(found)
 
     def _confirmation(
         self,
@@ -1352,13 +1390,15 @@ class BillingCenter:
     # -- reconcile ---------------------------------------------------------------------
 
     def reconcile(self, order_id: str | None = None) -> list[Order]:
-        """Resolve orders left ``pending`` or ``unknown`` (a crash, a timeout).
+        """Resolve orders left ``pending``, ``unknown`` or ``requires_action``.
 
         For each, the gateway is asked by the order's idempotency key: nothing
         charged -> the order fails; charged -> the order is completed, or the charge
         refunded when it cannot be (the quote expired, the subscription moved on).
         ``pending`` orders younger than ``Settings.reconcile_after`` are left alone
-        (their request may still be running).
+        (their request may still be running); an order still waiting for 3-D Secure
+        is failed as abandoned once its quote has expired. One order's trouble never
+        stops the others from being resolved.
         """
         with self.store.unit_of_work() as uow:
             ids = [order_id] if order_id is not None else uow.orders.unresolved()
@@ -1370,12 +1410,16 @@ class BillingCenter:
                 order_id is None and now - order.updated_at < self.settings.reconcile_after
             ):
                 continue
-            if order.state not in (OrderState.PENDING, OrderState.UNKNOWN):
+            if order.state not in (
+                OrderState.PENDING,
+                OrderState.UNKNOWN,
+                OrderState.REQUIRES_ACTION,
+            ):
                 results.append(order)
                 continue
             try:
                 results.append(self._resolve(order))
-            except (PaymentFailed, QuoteChanged):
+            except SubscriptionsError:
                 with self.store.unit_of_work() as uow:
                     final = uow.orders.get(order.id)
                     assert final is not None
@@ -1401,6 +1445,17 @@ class BillingCenter:
                     final = uow.orders.get(order.id)
                     assert final is not None
                 return final
+        if result.status is PaymentStatus.REQUIRES_ACTION:
+            with self.store.unit_of_work() as uow:
+                quote = uow.quotes.get(order.quote_id)
+            if quote is not None and self._now() >= quote.expires_at:
+                return self._set_state(
+                    order,
+                    OrderState.FAILED,
+                    failure_code="abandoned",
+                    failure_message="the customer never completed 3-D Secure; nothing was charged",
+                )
+            return order
         return self._after_charge(order, result)
 
     # -- seats -------------------------------------------------------------------------
@@ -1517,6 +1572,13 @@ class BillingCenter:
                 raise CorporateSelfServiceRefused(f"account {account.name!r}")
             sub = self._find_subscription(uow, account_id, product)
             now = self._now()
+            if sub.status is Status.PAST_DUE and sub.dunning is not None:
+                # Its last period was never paid: it ends where the paid one did, the
+                # unpaid invoice is voided, and no credit is due.
+                lapsed = self._lapse(uow, account, sub, now)
+                uow.commit()
+                self.deliver_outbox()
+                return lapsed
             self._catch_up(sub, now)
             outcome = apply(sub, Cancel(timing=timing), at=now, context=self.context(account))
             uow.subscriptions.update(outcome.subscription)
@@ -1548,6 +1610,85 @@ class BillingCenter:
         return outcome.subscription
 
     # -- invoices ----------------------------------------------------------------------
+
+    def pay_invoice(
+        self, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
+    ) -> IssuedInvoice:
+        """Pay an open invoice now with the account's payment method (after updating
+        it, typically): a past-due subscription becomes active again. Idempotent per
+        key; a declined payment raises :class:`PaymentDeclined` and changes nothing."""
+        if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+            raise InvalidInput("an idempotency key (a non-empty string) is required")
+        with self.store.unit_of_work() as uow:
+            account = self._account(uow, account_id)
+            require_billing_contact(account, user, "pay invoices")
+            invoice = uow.invoices.get(invoice_id)
+            if invoice is None or invoice.account_id != account_id:
+                raise NotFound(f"no invoice {invoice_id!r} for account {account_id!r}")
+            if invoice.status is not InvoiceStatus.OPEN or invoice.amount_due <= 0:
+                raise InvalidTransition(
+                    f"invoice {invoice.number} is {invoice.status.value}; there is nothing to pay"
+                )
+            if account.payment_method is None:
+                raise InvalidInput(
+                    "the account has no payment method; add one with update_payment_method"
+                )
+            subs = [
+                s
+                for s in uow.subscriptions.for_account(account_id)
+                if s.dunning is not None and s.dunning.invoice_id == invoice_id
+            ]
+        result = self.gateway.charge(
+            ChargeRequest(
+                idempotency_key=f"invoice:{invoice.id}:pay:{idempotency_key}",
+                amount=Money(invoice.amount_due, invoice.currency),
+                payment_method=account.payment_method,
+                description=f"Invoice {invoice.number}",
+            )
+        )
+        if result.status is not PaymentStatus.SUCCEEDED:
+            raise PaymentDeclined(
+                f"the payment of invoice {invoice.number} did not go through "
+                f"({result.decline_code or result.status.value}: {result.message}); nothing "
+                "changed: update the payment method and try again",
+                order_id=None,
+                code=result.decline_code or result.status.value,
+            )
+        now = self._now()
+        with self.store.unit_of_work() as uow:
+            stored = uow.invoices.get(invoice_id)
+            assert stored is not None
+            if stored.status is not InvoiceStatus.OPEN:
+                return stored
+            paid = attrs.evolve(stored, status=InvoiceStatus.PAID, version=stored.version + 1)
+            uow.invoices.update(paid)
+            for sub in subs:
+                current = uow.subscriptions.get(sub.id)
+                if current is not None and current.status is Status.PAST_DUE:
+                    uow.subscriptions.update(
+                        attrs.evolve(
+                            current, status=Status.ACTIVE, dunning=None, version=current.version + 1
+                        )
+                    )
+                    self._record(
+                        uow,
+                        account_id,
+                        [
+                            Event(
+                                kind=EventKind.SUBSCRIPTION_RECOVERED,
+                                at=now,
+                                subscription_id=sub.id,
+                                product=sub.product,
+                            )
+                        ],
+                    )
+            self._record(
+                uow,
+                account_id,
+                [Event(kind=EventKind.PAYMENT_SUCCEEDED, at=now, detail=invoice.number)],
+            )
+            uow.commit()
+        return paid
 
     def invoices(self, account_id: str, user: str) -> list[IssuedInvoice]:
         """The account's invoices and credit notes, in number order."""
@@ -1911,7 +2052,9 @@ class BillingCenter:
                 return "retried+lapsed"
         return "retried"
 
-    def _lapse(self, uow: UnitOfWork, account: Account, sub: Subscription, at: datetime) -> None:
+    def _lapse(
+        self, uow: UnitOfWork, account: Account, sub: Subscription, at: datetime
+    ) -> Subscription:
         """End an unpaid subscription at the end of its paid period; void the unpaid
         invoice with a credit note (the credit balance it used comes back)."""
         assert sub.dunning is not None
@@ -1966,6 +2109,17 @@ class BillingCenter:
             version=sub.version + 1,
         )
         uow.subscriptions.update(lapsed)
+        self._post_lapse(uow, account, sub, at, ended_at)
+        return lapsed
+
+    def _post_lapse(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        sub: Subscription,
+        at: datetime,
+        ended_at: datetime,
+    ) -> None:
         self._record(
             uow,
             account.id,

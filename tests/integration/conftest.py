@@ -1,0 +1,237 @@
+"""Fixtures for the Billing Center tests: a two-product catalog, an Italian seller, a
+manual clock, the fake gateway and notifier, and a factory of Billing Centers over one
+in-memory store (optionally with a VAT verifier, settings or billing policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from subscriptions.accounts import Account, AccountKind, Address
+from subscriptions.catalog import Catalog, Plan, Price, Product
+from subscriptions.errors import SubscriptionsError
+from subscriptions.lifecycle import BillingPolicy
+from subscriptions.memory import (
+    FakeGateway,
+    FakeVatVerifier,
+    InMemoryNotifier,
+    InMemoryStore,
+    ManualClock,
+)
+from subscriptions.orders import Seller
+from subscriptions.service import BillingCenter, Settings
+
+ROME = ZoneInfo("Europe/Rome")
+BERLIN = ZoneInfo("Europe/Berlin")
+#: 1 November 2026, 09:00 in Rome: where every test's clock starts.
+START = datetime(2026, 11, 1, 9, 0, tzinfo=ROME)
+
+#: Valid VAT numbers (format and check digits) for the customers.
+IT_VAT = "IT02114460963"
+DE_VAT = "DE136695976"
+SELLER_VAT = "IT00743110157"
+
+CONTACT = "anna"
+OTHER_USER = "mallory"
+
+
+def _prices(monthly: str, annual: str) -> list[Price]:
+    return [
+        Price(currency="EUR", frequency="monthly", amount=monthly),
+        Price(currency="EUR", frequency="annual", amount=annual),
+    ]
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return Catalog(
+        products=[
+            Product(
+                id="remote-support",
+                name="Remote Support",
+                trial_days=14,
+                plans=[
+                    Plan(id="standard", name="Standard", rank=1, prices=_prices("30.00", "300.00")),
+                    Plan(id="premium", name="Premium", rank=2, prices=_prices("50.00", "500.00")),
+                ],
+            ),
+            Product(
+                id="monitoring",
+                name="Monitoring",
+                trial_days=30,
+                plans=[Plan(id="basic", name="Basic", rank=1, prices=_prices("10.00", "100.00"))],
+            ),
+        ]
+    )
+
+
+@pytest.fixture
+def seller() -> Seller:
+    return Seller(
+        name="Vendor S.r.l.",
+        vat_number=SELLER_VAT,
+        address=Address(line1="Via Roma 1", city="Milano", postal_code="20121", country="IT"),
+    )
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def notifier() -> InMemoryNotifier:
+    return InMemoryNotifier()
+
+
+@pytest.fixture
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+class CenterFactory(Protocol):
+    def __call__(
+        self,
+        *,
+        verifier: FakeVatVerifier | None = ...,
+        settings: Settings | None = ...,
+        policy: BillingPolicy = ...,
+    ) -> BillingCenter: ...
+
+
+@pytest.fixture
+def make_center(
+    catalog: Catalog,
+    seller: Seller,
+    store: InMemoryStore,
+    gateway: FakeGateway,
+    clock: ManualClock,
+    notifier: InMemoryNotifier,
+) -> CenterFactory:
+    """Billing Centers over the same store, gateway, clock and notifier."""
+
+    def factory(
+        *,
+        verifier: FakeVatVerifier | None = None,
+        settings: Settings | None = None,
+        policy: BillingPolicy = BillingPolicy(),
+    ) -> BillingCenter:
+        return BillingCenter(
+            catalog=catalog,
+            seller=seller,
+            store=store,
+            gateway=gateway,
+            clock=clock,
+            notifier=notifier,
+            vat_verifier=verifier,
+            settings=settings or Settings(),
+            policy=policy,
+        )
+
+    return factory
+
+
+@pytest.fixture
+def center(make_center: CenterFactory) -> BillingCenter:
+    """A Billing Center without a VAT verifier, with the default settings and policy."""
+    return make_center()
+
+
+ITALY = Address(line1="Via Po 2", city="Torino", postal_code="10123", country="IT")
+GERMANY = Address(line1="Unter den Linden 5", city="Berlin", postal_code="10117", country="DE")
+
+
+def open_account(
+    center: BillingCenter,
+    *,
+    country: str = "IT",
+    kind: AccountKind = AccountKind.SELF_SERVICE,
+    payment_method: str | None = "tok_visa",
+    account_id: str | None = None,
+    name: str | None = None,
+) -> Account:
+    """An Italian (``country="IT"``) or German (``"DE"``) customer account whose only
+    billing contact is :data:`CONTACT`."""
+    italian = country == "IT"
+    return center.open_account(
+        name=name or ("Rossi S.r.l." if italian else "Müller GmbH"),
+        address=ITALY if italian else GERMANY,
+        timezone="Europe/Rome" if italian else "Europe/Berlin",
+        locale="it_IT" if italian else "de_DE",
+        currency="EUR",
+        billing_contacts=[CONTACT],
+        kind=kind,
+        payment_method=payment_method,
+        account_id=account_id,
+    )
+
+
+@pytest.fixture
+def open_customer(center: BillingCenter) -> Callable[..., Account]:
+    """Open a customer account on :func:`center` (see :func:`open_account`)."""
+    return lambda **kwargs: open_account(center, **kwargs)
+
+
+def account_fields(account: Account) -> Account:
+    """The account as its owner sees it: without the bookkeeping of optimistic
+    concurrency (``version``) and of the order slot (``order_in_progress``)."""
+    bookkeeping: dict[str, Any] = {"version": 0}
+    if hasattr(account, "order_in_progress"):
+        bookkeeping["order_in_progress"] = None
+    return attrs.evolve(account, **bookkeeping)
+
+
+@attrs.frozen
+class Snapshot:
+    """Everything a refusal must leave exactly as it was."""
+
+    account: Account
+    subscriptions: Any
+    cart: Any
+    invoices: Any
+    seats: Any
+    events: Any
+    charge_requests: Any
+    net_charged: Decimal
+    requests: int
+
+
+def take_snapshot(
+    center: BillingCenter, gateway: FakeGateway, account_id: str, user: str = CONTACT
+) -> Snapshot:
+    """The account's stored records, read through the public API, and the charges."""
+    subs = center.subscriptions(account_id)
+    seats = {}
+    for sub in subs:
+        try:
+            seats[sub.product] = center.seats(account_id, user, sub.product)
+        except SubscriptionsError as exc:
+            seats[sub.product] = type(exc).__name__
+    return Snapshot(
+        account=center.account(account_id),
+        subscriptions=subs,
+        cart=center.cart(account_id),
+        invoices=center.invoices(account_id, user),
+        seats=seats,
+        events=center.events(account_id),
+        charge_requests=list(gateway.charge_requests),
+        net_charged=gateway.net_charged("EUR"),
+        requests=len(gateway.requests),
+    )
+
+
+@pytest.fixture
+def snapshot(center: BillingCenter, gateway: FakeGateway) -> Callable[..., Snapshot]:
+    """``snapshot(account_id)``: the account's records and the gateway's charges."""
+    return lambda account_id, user=CONTACT: take_snapshot(center, gateway, account_id, user)
