@@ -781,10 +781,8 @@ def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext
     version = sub.version + 1
     if action.timing is CancelTiming.END_OF_TERM:
         if sub.status is Status.PENDING_CANCELLATION:
-            raise InvalidTransition(
-                f"{sub.product!r} is already set to cancel at the end of its term "
-                f"({sub.period.end.isoformat()})"
-            )
+            # Already scheduled: asking again changes nothing (and is no error).
+            return Outcome(subscription=sub, invoice=None, events=())
         changed = attrs.evolve(
             sub, status=Status.PENDING_CANCELLATION, scheduled=None, version=version
         )

@@ -1581,6 +1581,8 @@ class BillingCenter:
                 return lapsed
             self._catch_up(sub, now)
             outcome = apply(sub, Cancel(timing=timing), at=now, context=self.context(account))
+            if outcome.subscription is sub:
+                return sub  # already set to cancel at the end of its term
             uow.subscriptions.update(outcome.subscription)
             self._record(uow, account_id, outcome.events)
             if outcome.invoice is not None:
