@@ -1,29 +1,539 @@
-"""The ``subscriptions`` command line.
+"""The ``subscriptions`` command line: an operator's Billing Center over a database.
 
-``subscriptions simulate FILE.json`` replays a scenario and prints its invoices and
-final state as JSON (``--format table`` for people); ``subscriptions simulate
---example brief`` runs one of the examples bundled with the library, and
-``subscriptions examples`` lists them. An invalid document prints one line on stderr
-and exits with status 2.
+The database is chosen by ``--db`` or the ``SUBSCRIPTIONS_DB`` environment variable:
+a SQLite file (the default, ``subscriptions.sqlite3`` in the current folder) or a
+``postgresql://`` URL. Payments go through the fake gateway, whose test tokens
+(``tok_visa``, ``tok_declined``, ``tok_3ds``...) and records live in a journal file
+beside the database. Output is a human-readable table, or JSON with ``--json``;
+errors are one line on stderr with exit status 2.
+
+``subscriptions demo`` runs the brief's journey end to end on a fresh SQLite file and
+prints the Italian order confirmation; ``subscriptions simulate FILE.json`` replays a
+scenario document.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
-from .errors import SubscriptionsError
-from .scenario import run
+import attrs
+from dateutil.parser import isoparse
 
-__all__ = ["main"]
+from . import __version__
+from .accounts import Account, AccountKind, Address
+from .catalog import Catalog, catalog_from_dict, catalog_to_dict
+from .clocks import SystemClock
+from .errors import SubscriptionsError
+from .memory import FakeGateway, InMemoryNotifier, ManualClock
+from .messages import Message
+from .money import format_amount
+from .orders import Seller
+from .ports import Clock, Store
+from .scenario import run
+from .service import BillingCenter
+
+__all__ = ["main", "open_store"]
 
 EXIT_OK = 0
 EXIT_INVALID = 2
+DEFAULT_DB = "subscriptions.sqlite3"
+
+
+class UsageError(Exception):
+    """A one-line error for the user; the command exits with status 2."""
+
+
+# -- stores ------------------------------------------------------------------------
+
+
+def open_store(url: str) -> Store:
+    """Open the store named by ``url``: a SQLite path (or ``sqlite:///path``), or a
+    ``postgresql://`` URL (needs the ``postgres`` extra)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise UsageError(
+                "PostgreSQL needs the optional dependency: pip install 'subscriptions[postgres]'"
+            ) from exc
+        return PostgresStore(url)
+    from .sqlite import SQLiteStore
+
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return SQLiteStore(path)
+
+
+def _journal_for(url: str) -> Path:
+    if url.startswith(("postgresql://", "postgres://")):
+        return Path(os.environ.get("SUBSCRIPTIONS_GATEWAY_JOURNAL", "subscriptions-gateway.jsonl"))
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return Path(f"{path}.gateway.jsonl")
+
+
+def _close(store: Store) -> None:
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()
+
+
+# -- catalog and seller, kept in the database ----------------------------------------
+
+
+def _seller_from(data: Any) -> Seller:
+    if not isinstance(data, dict):
+        raise UsageError("the catalog file needs a [seller] table with name, country and address")
+    address = data.get("address", {})
+    try:
+        return Seller(
+            name=data["name"],
+            vat_number=data.get("vat_number"),
+            series=data.get("series", "INV"),
+            address=Address(
+                line1=address["line1"],
+                line2=address.get("line2"),
+                city=address["city"],
+                postal_code=address["postal_code"],
+                country=data.get("country", address.get("country")),
+                region=address.get("region"),
+            ),
+        )
+    except KeyError as exc:
+        raise UsageError(f"the [seller] table is missing {exc.args[0]!r}") from None
+
+
+def _seller_to(seller: Seller) -> dict[str, Any]:
+    a = seller.address
+    return {
+        "name": seller.name,
+        "country": a.country,
+        "vat_number": seller.vat_number,
+        "series": seller.series,
+        "address": {
+            "line1": a.line1,
+            "line2": a.line2,
+            "city": a.city,
+            "postal_code": a.postal_code,
+            "region": a.region,
+        },
+    }
+
+
+def _read_structured(path: str) -> dict[str, Any]:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    toml = path.endswith(".toml")
+    try:
+        data = tomllib.loads(raw.decode("utf-8")) if toml else json.loads(raw)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold an object with 'seller' and 'products'")
+    return data
+
+
+class _Env:
+    """What one command runs against: the store, the center, the clock, the output."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
+        self.store = open_store(self.url)
+        self.clock: Clock = ManualClock(_instant(args.now)) if args.now else SystemClock()
+        self.gateway = FakeGateway(journal=_journal_for(self.url))
+        self.notifier = InMemoryNotifier()
+        self._center: BillingCenter | None = None
+
+    def center(self) -> BillingCenter:
+        if self._center is None:
+            with self.store.unit_of_work() as uow:
+                catalog_doc = uow.config.get("catalog")
+                seller_doc = uow.config.get("seller")
+            if catalog_doc is None or seller_doc is None:
+                raise UsageError(
+                    "no catalog in this database yet; load one with "
+                    "'subscriptions catalog load FILE.toml'"
+                )
+            self._center = BillingCenter(
+                catalog=catalog_from_dict(catalog_doc),
+                seller=_seller_from(seller_doc),
+                store=self.store,
+                gateway=self.gateway,
+                clock=self.clock,
+                notifier=self.notifier,
+            )
+        return self._center
+
+    def close(self) -> None:
+        _close(self.store)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = isoparse(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not an ISO date or datetime") from None
+    if value.tzinfo is None:
+        raise UsageError(f"{text!r} has no UTC offset; write it like 2026-11-27T09:00:00+01:00")
+    return value
+
+
+# -- output --------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return {
+            f.name.lstrip("_"): _jsonable(getattr(value, f.name))
+            for f in attrs.fields(type(value))
+            if f.init
+        }
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "value") and hasattr(type(value), "__members__"):
+        return value.value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def _table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def _emit(env: _Env, value: Any, human: Callable[[], str]) -> None:
+    if env.args.json:
+        env.out.write(json.dumps(_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    else:
+        env.out.write(human())
+    for message in env.notifier.sent:
+        if not env.args.json:
+            env.out.write(
+                f"\nMessage to {', '.join(message.to)}: {message.subject}\n\n{message.text}\n"
+            )
+
+
+def _account_text(account: Account) -> str:
+    rows = [
+        ("id", account.id),
+        ("name", account.name),
+        ("kind", account.kind.value),
+        ("address", ", ".join(account.address.lines())),
+        ("time zone", account.timezone),
+        ("locale", account.locale),
+        ("currency", account.currency),
+        ("billing contacts", ", ".join(sorted(account.billing_contacts))),
+        ("payment method", account.payment_method or "-"),
+        ("VAT number", str(account.vat_number) if account.vat_number else "-"),
+        ("credit balance", format_amount(account.credit_balance, account.currency)),
+    ]
+    return _table(rows, ("field", "value"))
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def _cmd_catalog_load(env: _Env) -> None:
+    data = _read_structured(env.args.file)
+    seller = _seller_from(data.pop("seller", None))
+    catalog = catalog_from_dict(data)
+    with env.store.unit_of_work() as uow:
+        uow.config.put("catalog", catalog_to_dict(catalog))
+        uow.config.put("seller", _seller_to(seller))
+        uow.commit()
+    _emit(
+        env,
+        {"seller": _seller_to(seller), **catalog_to_dict(catalog)},
+        lambda: _catalog_text(catalog, seller),
+    )
+
+
+def _catalog_text(catalog: Catalog, seller: Seller | None = None) -> str:
+    rows = [
+        (
+            p.id,
+            p.name,
+            p.trial_days or "-",
+            plan.id,
+            plan.rank,
+            price.frequency.value,
+            f"{price.amount:f} {price.currency}",
+        )
+        for p in catalog.products
+        for plan in p.plans
+        for price in plan.prices
+    ]
+    head = f"Seller: {seller.name} ({seller.country})\n" if seller else ""
+    return head + _table(
+        rows, ("product", "name", "trial days", "plan", "rank", "frequency", "price")
+    )
+
+
+def _cmd_catalog_show(env: _Env) -> None:
+    center = env.center()
+    _emit(
+        env, catalog_to_dict(center.catalog), lambda: _catalog_text(center.catalog, center.seller)
+    )
+
+
+def _cmd_account_create(env: _Env) -> None:
+    a = env.args
+    account = env.center().open_account(
+        account_id=a.id,
+        name=a.name,
+        address=Address(
+            line1=a.line1,
+            city=a.city,
+            postal_code=a.postal_code,
+            country=a.country,
+            region=a.region,
+        ),
+        timezone=a.timezone,
+        locale=a.locale,
+        currency=a.currency,
+        billing_contacts=a.contact,
+        kind=AccountKind.CORPORATE if a.corporate else AccountKind.SELF_SERVICE,
+        payment_method=a.payment_method,
+    )
+    _emit(env, account, lambda: _account_text(account))
+
+
+def _cmd_account_show(env: _Env) -> None:
+    center = env.center()
+    account = center.account(env.args.account)
+    subs = center.subscriptions(account.id)
+
+    def human() -> str:
+        text = _account_text(account)
+        if subs:
+            text += "\n" + _subs_table(subs)
+        return text
+
+    _emit(env, {"account": account, "subscriptions": subs}, human)
+
+
+def _subs_table(subs: Sequence[Any]) -> str:
+    rows = [
+        (
+            s.product,
+            s.status.value,
+            s.terms.plan,
+            s.terms.seats,
+            s.terms.frequency.value,
+            s.period.end.isoformat() if s.period else (s.trial.end.isoformat() if s.trial else "-"),
+        )
+        for s in subs
+    ]
+    return _table(rows, ("product", "status", "plan", "seats", "frequency", "next date"))
+
+
+def _cmd_account_vat(env: _Env) -> None:
+    number = None if env.args.number in ("", "none") else env.args.number
+    account = env.center().set_vat_number(env.args.account, env.args.user, number)
+    _emit(env, account, lambda: _account_text(account))
+
+
+def _cmd_account_payment(env: _Env) -> None:
+    account = env.center().update_payment_method(env.args.account, env.args.user, env.args.token)
+    _emit(env, account, lambda: _account_text(account))
+
+
+def _cmd_trial_start(env: _Env) -> None:
+    a = env.args
+    sub = env.center().start_trial(
+        a.account, a.user, a.product, plan=a.plan, seats=a.seats or 1, frequency=a.frequency
+    )
+    _emit(env, sub, lambda: _subs_table([sub]))
+
+
+def _cmd_trials_expire(env: _Env) -> None:
+    at = _instant(env.args.at) if env.args.at else None
+    count = env.center().expire_trials(at)
+    _emit(env, {"expired": count}, lambda: f"Expired {count} trial(s).\n")
+
+
+def _cart_text(cart: Any) -> str:
+    if not cart.items:
+        return "The cart is empty.\n"
+    rows = [(i.product, i.plan, i.seats, i.frequency.value) for i in cart.items]
+    return _table(rows, ("product", "plan", "seats", "frequency"))
+
+
+def _cmd_cart(env: _Env) -> None:
+    a = env.args
+    center = env.center()
+    if a.cart_command == "show":
+        cart = center.cart(a.account)
+    elif a.cart_command == "remove":
+        cart = center.remove_cart_item(a.account, a.user, a.product)
+    else:
+        operation = {
+            "subscribe-now": center.subscribe_now,
+            "add": center.add_to_cart,
+            "edit": center.edit_cart_item,
+        }[a.cart_command]
+        cart = operation(
+            a.account, a.user, a.product, plan=a.plan, seats=a.seats, frequency=a.frequency
+        )
+    _emit(env, cart, lambda: _cart_text(cart))
+
+
+def _quote_text(quote: Any) -> str:
+    lines: list[tuple[object, ...]] = []
+    if quote.invoice is not None:
+        for line in quote.invoice.lines:
+            lines.append(
+                (
+                    line.kind.value,
+                    f"{line.product}/{line.plan}",
+                    line.seats,
+                    line.frequency.value,
+                    f"{line.period.start.date()} .. {line.period.end.date()}",
+                    f"{line.amount:f}",
+                )
+            )
+    text = f"Quote {quote.id} (valid until {quote.expires_at.isoformat()})\n"
+    text += _table(lines, ("kind", "item", "seats", "frequency", "period", "amount"))
+    if quote.invoice is not None:
+        text += f"subtotal {quote.invoice.subtotal:f}\n"
+        for tax in quote.invoice.taxes:
+            text += f"VAT {tax.rate}% {tax.treatment.value} on {tax.base:f}: {tax.amount:f}\n"
+        text += f"total {quote.invoice.total:f}\n"
+    text += f"credit applied {format_amount(quote.credit_applied, quote.currency)}\n"
+    text += f"amount due {format_amount(quote.amount_due, quote.currency)} {quote.currency}\n"
+    for item in quote.items:
+        if item.next_billing_at is not None:
+            text += f"{item.product}: next billing date {item.next_billing_at.isoformat()}\n"
+    return text
+
+
+def _cmd_quote(env: _Env) -> None:
+    quote = env.center().quote(env.args.account, env.args.user)
+    _emit(env, quote, lambda: _quote_text(quote))
+
+
+def _cmd_checkout(env: _Env) -> None:
+    a = env.args
+    center = env.center()
+    order = center.place_order(
+        a.account, a.user, a.quote, idempotency_key=a.key, payment_method=a.token
+    )
+    _emit(
+        env,
+        order,
+        lambda: _table(
+            [
+                (
+                    order.id,
+                    order.state.value,
+                    f"{order.amount_due:f} {order.currency}",
+                    order.invoice_id or "-",
+                )
+            ],
+            ("order", "state", "amount due", "invoice"),
+        ),
+    )
+
+
+def _cmd_seats(env: _Env) -> None:
+    a = env.args
+    center = env.center()
+    if a.seats_command == "assign":
+        seats = center.assign_seats(a.account, a.user, a.product, a.users)
+    elif a.seats_command == "unassign":
+        seats = center.unassign_seats(a.account, a.user, a.product, a.users)
+    else:
+        seats = center.seats(a.account, a.user, a.product)
+
+    def human() -> str:
+        rows = [(i + 1, u) for i, u in enumerate(seats.users)]
+        return f"{seats.in_use} of {seats.seats} seats assigned\n" + (
+            _table(rows, ("seat", "user")) if rows else ""
+        )
+
+    _emit(env, seats, human)
+
+
+def _cmd_invoices(env: _Env) -> None:
+    invoices = env.center().invoices(env.args.account, env.args.user)
+    rows = [
+        (
+            i.number,
+            i.document,
+            i.reason.value,
+            i.issued_at.date(),
+            f"{i.total:f}",
+            f"{i.amount_due:f}",
+            i.status.value,
+        )
+        for i in invoices
+    ]
+    _emit(
+        env,
+        invoices,
+        lambda: _table(rows, ("number", "document", "reason", "issued", "total", "due", "status")),
+    )
+
+
+def _cmd_renew(env: _Env) -> None:
+    until = _instant(env.args.until) if env.args.until else None
+    show = sys.stderr.isatty() and not env.args.json
+
+    def progress(done: int) -> None:
+        if show:
+            sys.stderr.write(f"\rRenewing: {done} subscription(s) processed")
+            sys.stderr.flush()
+
+    report = env.center().run_renewals(until, progress=progress)
+    if show:
+        sys.stderr.write("\n")
+    rows = [(f.name, getattr(report, f.name)) for f in attrs.fields(type(report))]
+    _emit(env, report, lambda: _table(rows, ("step", "count")))
+
+
+def _cmd_reconcile(env: _Env) -> None:
+    orders = env.center().reconcile()
+    rows = [(o.id, o.state.value, o.failure_code or "-") for o in orders]
+    _emit(env, orders, lambda: _table(rows, ("order", "state", "outcome")))
+
+
+def _cmd_simulate(env_args: argparse.Namespace, out: TextIO) -> None:
+    doc = _read_scenario(env_args)
+    result = run(doc)
+    if env_args.format == "table" and not env_args.json:
+        out.write(render_table(result))
+    else:
+        out.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 def _examples() -> dict[str, str]:
@@ -35,63 +545,11 @@ def _examples() -> dict[str, str]:
     }
 
 
-class _Invalid(Exception):
-    """A one-line error for the user; the command exits with status 2."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="subscriptions",
-        description="Billing engine for SaaS subscriptions: scenarios, quotes and invoices.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    simulate = commands.add_parser(
-        "simulate",
-        help="replay a scenario file and print its invoices",
-        description="Replay a scenario document (format 1) and print every invoice and "
-        "the final state.",
-    )
-    source = simulate.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="scenario JSON file ('-' reads stdin)")
-    source.add_argument("--example", metavar="NAME", help="run a bundled example instead")
-    simulate.add_argument(
-        "--format", choices=["json", "table"], default="json", help="output format"
-    )
-
-    commands.add_parser("examples", help="list the bundled example scenarios")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    out = stdout or sys.stdout
-    args = _parser().parse_args(argv)
-    try:
-        if args.command == "examples":
-            for name, text in _examples().items():
-                events = len(json.loads(text).get("events", []))
-                out.write(f"{name}\t{events} events\n")
-            return EXIT_OK
-        doc = _read_document(args)
-        result = run(doc)
-    except (_Invalid, SubscriptionsError) as exc:
-        message = " ".join(str(exc).split())
-        sys.stderr.write(f"subscriptions: error: {message}\n")
-        return EXIT_INVALID
-    if args.format == "table":
-        out.write(render_table(result))
-    else:
-        out.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    return EXIT_OK
-
-
-def _read_document(args: argparse.Namespace) -> Any:
+def _read_scenario(args: argparse.Namespace) -> Any:
     if args.example is not None:
         examples = _examples()
         if args.example not in examples:
-            raise _Invalid(
+            raise UsageError(
                 f"no bundled example {args.example!r}; choose one of {', '.join(examples)}"
             )
         text, name = examples[args.example], f"example {args.example}"
@@ -102,12 +560,12 @@ def _read_document(args: argparse.Namespace) -> Any:
             with open(args.file, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
-            raise _Invalid(f"cannot read {args.file}: {exc.strerror}") from None
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
         name = args.file
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _Invalid(
+        raise UsageError(
             f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
 
@@ -120,21 +578,21 @@ def render_table(result: dict[str, Any]) -> str:
         lines.append(f"{title} {invoice['number']}  {invoice['issued_at']}  ({invoice['reason']})")
         for line in invoice["lines"]:
             span = f"{line['period_start'][:10]} .. {line['period_end'][:10]}"
-            lines.append(
-                f"  {line['kind']:<6} {line['product']}/{line['plan']} {line['frequency']}"
-                f" x{line['seats']} @ {line['unit_price']}  {span}  {line['amount']:>12}"
+            item = (
+                f"{line['kind']:<6} {line['product']}/{line['plan']} {line['frequency']} "
+                f"x{line['seats']} @ {line['unit_price']}"
             )
-        lines.append(f"  {'subtotal':<60}{invoice['subtotal']:>12}")
+            lines.append(f"  {item:<58} {span}  {line['amount']:>12}")
+        lines.append(f"  {'subtotal':<84}{invoice['subtotal']:>12}")
         for tax in invoice["taxes"]:
             label = f"VAT {tax['rate']}% {tax['treatment']} on {tax['base']}"
-            lines.append(f"  {label:<60}{tax['amount']:>12}")
-        lines.append(f"  {'total':<60}{invoice['total']:>12}")
-        if invoice["credit_applied"] not in ("0", "0.00", "0.000"):
-            lines.append(f"  {'credit applied':<60}{'-' + invoice['credit_applied']:>12}")
+            lines.append(f"  {label:<84}{tax['amount']:>12}")
+        lines.append(f"  {'total':<84}{invoice['total']:>12}")
+        if Decimal(invoice["credit_applied"]) != 0:
+            lines.append(f"  {'credit applied':<84}{'-' + invoice['credit_applied']:>12}")
         lines.append("")
     if not result["invoices"]:
-        lines.append("No invoices.")
-        lines.append("")
+        lines.extend(["No invoices.", ""])
     lines.append("Subscriptions:")
     for sub in result["subscriptions"]:
         period = (
@@ -150,6 +608,313 @@ def render_table(result: dict[str, Any]) -> str:
     for refusal in result["refused"]:
         lines.append(f"Refused event {refusal['event']}: {refusal['error']}: {refusal['message']}")
     return "\n".join(lines) + "\n"
+
+
+# -- the demo ------------------------------------------------------------------------
+
+DEMO_CATALOG = """
+currency = "EUR"
+
+[seller]
+name = "Remote Tools S.r.l."
+country = "IT"
+vat_number = "IT00743110157"
+address = { line1 = "Via Roma 1", city = "Milano", postal_code = "20121" }
+
+[[products]]
+id = "remote-support"
+name = "Remote Support"
+trial_days = 14
+
+  [[products.plans]]
+  id = "standard"
+  name = "Standard"
+  rank = 1
+  prices = { monthly = "30.00", annual = "300.00" }
+
+  [[products.plans]]
+  id = "premium"
+  name = "Premium"
+  rank = 2
+  prices = { monthly = "50.00", annual = "500.00" }
+
+[[products]]
+id = "monitoring"
+name = "Monitoring"
+trial_days = 30
+
+  [[products.plans]]
+  id = "basic"
+  name = "Basic"
+  rank = 1
+  prices = { monthly = "10.00", annual = "100.00" }
+"""
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
+    """The brief's journey, end to end, on a fresh SQLite file."""
+    from .sqlite import SQLiteStore
+
+    if args.db:
+        db = Path(args.db)
+        if db.exists():
+            raise UsageError(f"{db} already exists; the demo needs a fresh SQLite file")
+    else:
+        db = Path(tempfile.mkdtemp(prefix="subscriptions-demo-")) / "demo.sqlite3"
+    store = SQLiteStore(db)
+    try:
+        clock = ManualClock(_instant("2026-11-02T09:30:00+01:00"))
+        notifier = InMemoryNotifier()
+        data = tomllib.loads(DEMO_CATALOG)
+        seller = _seller_from(data.pop("seller"))
+        with store.unit_of_work() as uow:
+            uow.config.put("catalog", catalog_to_dict(catalog_from_dict(data)))
+            uow.config.put("seller", _seller_to(seller))
+            uow.commit()
+        center = BillingCenter(
+            catalog=catalog_from_dict(data),
+            seller=seller,
+            store=store,
+            gateway=FakeGateway(journal=f"{db}.gateway.jsonl"),
+            clock=clock,
+            notifier=notifier,
+        )
+        say = _narrator(out)
+        account = center.open_account(
+            name="Studio Rossi S.r.l.",
+            address=Address(line1="Via Po 2", city="Torino", postal_code="10123", country="IT"),
+            timezone="Europe/Rome",
+            locale="it_IT",
+            currency="EUR",
+            billing_contacts=["giulia@studiorossi.example"],
+        )
+        contact = "giulia@studiorossi.example"
+        say(f"Opened account {account.name} ({account.id}), billing contact {contact}.")
+        center.start_trial(account.id, "marco@studiorossi.example", "remote-support")
+        say("Marco started a 14-day free trial of Remote Support.")
+        clock.advance(days=15)
+        expired = center.expire_trials()
+        say(f"15 days later the trial expired ({expired} trial), nothing charged.")
+        clock.advance(days=3)
+        center.subscribe_now(account.id, contact, "remote-support")
+        center.edit_cart_item(account.id, contact, "remote-support", plan="premium", seats=5)
+        center.add_to_cart(account.id, contact, "monitoring", seats=5, frequency="annual")
+        say("Giulia pressed 'Subscribe now', chose Premium with 5 seats, and added Monitoring.")
+        quote = center.quote(account.id, contact)
+        say(f"Quote {quote.id}: amount due {quote.amount_due:f} EUR (VAT 22% included).")
+        order = center.place_order(
+            account.id, contact, quote.id, idempotency_key="demo-order-1", payment_method="tok_visa"
+        )
+        say(f"Order {order.id}: {order.state.value}; invoice issued.")
+        users = [
+            "marco@studiorossi.example",
+            "sara@studiorossi.example",
+            "luca@studiorossi.example",
+        ]
+        seats = center.assign_seats(account.id, contact, "remote-support", users)
+        say(f"Seats assigned: {seats.in_use} of {seats.seats} ({', '.join(seats.users)}).")
+        invoice = center.invoices(account.id, contact)[0]
+        say(
+            f"Invoice {invoice.number}: total {invoice.total:f} EUR, status {invoice.status.value}."
+        )
+        message = next(m for m in notifier.sent if m.kind == "order_confirmation")
+        out.write("\n" + _message_text(message))
+        out.write(f"\nDatabase: {db}\n")
+    finally:
+        _close(store)
+
+
+def _narrator(out: TextIO) -> Callable[[str], None]:
+    def say(text: str) -> None:
+        out.write(f"- {text}\n")
+
+    return say
+
+
+def _message_text(message: Message) -> str:
+    return f"To: {', '.join(message.to)}\nSubject: {message.subject}\n\n{message.text}\n"
+
+
+# -- parser --------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="subscriptions",
+        description="The billing engine's command line: a Billing Center over a database, "
+        "scenario replays and a demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--db",
+        help=f"SQLite file or postgresql:// URL (default: $SUBSCRIPTIONS_DB or {DEFAULT_DB})",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    parser.add_argument("--now", help="act as if it were this instant (ISO 8601 with offset)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    simulate = commands.add_parser("simulate", help="replay a scenario file and print its invoices")
+    source = simulate.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="scenario JSON file ('-' reads stdin)")
+    source.add_argument("--example", metavar="NAME", help="run a bundled example instead")
+    simulate.add_argument("--format", choices=["json", "table"], default="json")
+
+    commands.add_parser("examples", help="list the bundled example scenarios")
+    demo = commands.add_parser("demo", help="run the brief's journey on a fresh SQLite file")
+    demo.set_defaults(demo=True)
+
+    catalog = commands.add_parser("catalog", help="load or show the catalog and seller")
+    catalog_cmds = catalog.add_subparsers(dest="catalog_command", required=True)
+    load = catalog_cmds.add_parser("load", help="load a TOML or JSON catalog file")
+    load.add_argument("file")
+    catalog_cmds.add_parser("show", help="show the catalog")
+
+    account = commands.add_parser("account", help="create and show accounts")
+    account_cmds = account.add_subparsers(dest="account_command", required=True)
+    create = account_cmds.add_parser("create", help="open an account")
+    create.add_argument("--id")
+    create.add_argument("--name", required=True)
+    create.add_argument("--line1", required=True, help="street address")
+    create.add_argument("--city", required=True)
+    create.add_argument("--postal-code", required=True)
+    create.add_argument("--country", required=True, help="ISO 3166-1 alpha-2")
+    create.add_argument("--region", help="ISO 3166-2, e.g. ES-CN")
+    create.add_argument("--timezone", default="UTC")
+    create.add_argument("--locale", default="en")
+    create.add_argument("--currency", default="EUR")
+    create.add_argument("--contact", action="append", required=True, help="billing contact user id")
+    create.add_argument("--corporate", action="store_true")
+    create.add_argument("--payment-method", help="gateway token, e.g. tok_visa")
+    show = account_cmds.add_parser("show", help="show an account and its subscriptions")
+    show.add_argument("account")
+    vat = account_cmds.add_parser("vat", help="set (or clear with 'none') the VAT number")
+    vat.add_argument("account")
+    vat.add_argument("number")
+    vat.add_argument("--user", required=True)
+    pay = account_cmds.add_parser("payment-method", help="replace the payment method")
+    pay.add_argument("account")
+    pay.add_argument("token")
+    pay.add_argument("--user", required=True)
+
+    def terms(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--plan")
+        sub.add_argument("--seats", type=int)
+        sub.add_argument("--frequency")
+
+    trial = commands.add_parser("trial", help="start a free trial")
+    trial_cmds = trial.add_subparsers(dest="trial_command", required=True)
+    start = trial_cmds.add_parser("start")
+    start.add_argument("account")
+    start.add_argument("product")
+    start.add_argument("--user", required=True)
+    terms(start)
+    trials = commands.add_parser("trials", help="expire due trials")
+    trials_cmds = trials.add_subparsers(dest="trials_command", required=True)
+    expire = trials_cmds.add_parser("expire")
+    expire.add_argument("--at")
+
+    cart = commands.add_parser("cart", help="manage an account's cart")
+    cart_cmds = cart.add_subparsers(dest="cart_command", required=True)
+    for name in ("subscribe-now", "add", "edit"):
+        sub = cart_cmds.add_parser(name)
+        sub.add_argument("account")
+        sub.add_argument("product")
+        sub.add_argument("--user", required=True)
+        terms(sub)
+    remove = cart_cmds.add_parser("remove")
+    remove.add_argument("account")
+    remove.add_argument("product")
+    remove.add_argument("--user", required=True)
+    cart_show = cart_cmds.add_parser("show")
+    cart_show.add_argument("account")
+
+    quote = commands.add_parser("quote", help="price the cart")
+    quote.add_argument("account")
+    quote.add_argument("--user", required=True)
+    checkout = commands.add_parser("checkout", help="place the order of a quote")
+    checkout.add_argument("account")
+    checkout.add_argument("quote")
+    checkout.add_argument("--user", required=True)
+    checkout.add_argument("--key", required=True, help="idempotency key")
+    checkout.add_argument("--token", help="payment token (tok_visa, tok_declined, tok_3ds...)")
+
+    seats = commands.add_parser("seats", help="assign and list seats")
+    seats_cmds = seats.add_subparsers(dest="seats_command", required=True)
+    for name in ("assign", "unassign"):
+        sub = seats_cmds.add_parser(name)
+        sub.add_argument("account")
+        sub.add_argument("product")
+        sub.add_argument("users", nargs="+")
+        sub.add_argument("--user", required=True)
+    seats_list = seats_cmds.add_parser("list")
+    seats_list.add_argument("account")
+    seats_list.add_argument("product")
+    seats_list.add_argument("--user", required=True)
+
+    invoices = commands.add_parser("invoices", help="list an account's invoices")
+    invoices.add_argument("account")
+    invoices.add_argument("--user", required=True)
+    renew = commands.add_parser("renew", help="run renewals up to a date")
+    renew.add_argument("--until", help="ISO instant (default: now)")
+    commands.add_parser("reconcile", help="resolve orders left pending or unknown")
+    return parser
+
+
+_HANDLERS: dict[str, Callable[[_Env], None]] = {
+    "catalog.load": _cmd_catalog_load,
+    "catalog.show": _cmd_catalog_show,
+    "account.create": _cmd_account_create,
+    "account.show": _cmd_account_show,
+    "account.vat": _cmd_account_vat,
+    "account.payment-method": _cmd_account_payment,
+    "trial.start": _cmd_trial_start,
+    "trials.expire": _cmd_trials_expire,
+    "cart": _cmd_cart,
+    "quote": _cmd_quote,
+    "checkout": _cmd_checkout,
+    "seats": _cmd_seats,
+    "invoices": _cmd_invoices,
+    "renew": _cmd_renew,
+    "reconcile": _cmd_reconcile,
+}
+
+
+def _handler(args: argparse.Namespace) -> Callable[[_Env], None]:
+    sub = getattr(args, f"{args.command}_command", None)
+    key = f"{args.command}.{sub}" if f"{args.command}.{sub}" in _HANDLERS else args.command
+    return _HANDLERS[key]
+
+
+@contextmanager
+def _environment(args: argparse.Namespace, out: TextIO) -> Iterator[_Env]:
+    env = _Env(args, out)
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    out = stdout or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "examples":
+            for name, text in _examples().items():
+                events = len(json.loads(text).get("events", []))
+                out.write(f"{name}\t{events} events\n")
+        elif args.command == "simulate":
+            _cmd_simulate(args, out)
+        elif args.command == "demo":
+            _cmd_demo(args, out)
+        else:
+            with _environment(args, out) as env:
+                _handler(args)(env)
+    except (UsageError, SubscriptionsError) as exc:
+        message = " ".join(str(exc).split())
+        sys.stderr.write(f"subscriptions: error: {message}\n")
+        return EXIT_INVALID
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,965 @@
+"""The unit of work shared by the SQL stores (:mod:`subscriptions.sqlite`,
+:mod:`subscriptions.postgres`), and the storage errors.
+
+A :class:`SqlUnitOfWork` is one database transaction, begun on first use and rolled
+back unless committed. It keeps an identity map of the records it has read or written
+(so it sees its own writes, and reads a record once), and queues its writes: they go
+to the database in one batch per table and statement, at commit or before any query
+that must see them. Optimistic versions are checked twice: at once against the
+records this unit of work already holds, and in the database by the
+``UPDATE ... WHERE version = ?`` itself, so a conflicting write by another process is
+reported (:class:`~subscriptions.errors.ConcurrencyConflict`) by ``update`` or, at the
+latest, by ``commit``.
+
+Invoice numbers come from the ``invoice_series`` table: the first number a unit of
+work takes from a series increments the row in the database (which holds that row's
+lock, or SQLite's write lock, until the transaction ends), the next ones count on in
+memory and the last is written back before commit. A rolled-back transaction gives
+its numbers back, so a series has no gaps.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import attrs
+
+from . import codec, ports
+from .accounts import Account
+from .cart import Cart
+from .errors import ConcurrencyConflict, InvalidInput, SubscriptionsError
+from .lifecycle import Event, Status, Subscription, next_due
+from .orders import IssuedInvoice, Order, Quote
+from .seats import SeatAssignments
+
+__all__ = [
+    "Backend",
+    "DatabaseConflict",
+    "Dialect",
+    "DuplicateRecord",
+    "SqlUnitOfWork",
+    "StorageError",
+    "due_at",
+]
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class StorageError(SubscriptionsError):
+    """The database failed: it cannot be reached or opened, the disk is full, the
+    schema is newer than this library, or it refused a write for another reason than
+    a conflict. The transaction was rolled back; nothing of it was kept."""
+
+
+class DatabaseConflict(ConcurrencyConflict):
+    """The database refused the transaction because of a concurrent one: a lock held
+    longer than the store's timeout, a deadlock it broke, a serialization failure.
+    Nothing was changed; try again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("database", "", expected=0, found=None)
+        self.detail = detail
+        self.args = (
+            f"the database refused this transaction because of a concurrent one "
+            f"({detail}); nothing was changed: try again",
+        )
+
+
+class DuplicateRecord(ConcurrencyConflict, InvalidInput):
+    """``add`` of a record whose id (or unique number) is already stored.
+
+    A :class:`~subscriptions.errors.ConcurrencyConflict` (another request may have
+    added it at the same moment) and an :class:`~subscriptions.errors.InvalidInput`
+    (as the in-memory store reports a duplicate it can see), so either ``except``
+    catches it.
+    """
+
+    def __init__(self, what: str, record_id: str, *, hint: str = "") -> None:
+        super().__init__(what, record_id, expected=0, found=0)
+        self.args = (
+            f"{what} {record_id!r} already exists{hint} (another request may have added "
+            "it at the same time); load it instead of adding it again",
+        )
+
+
+# -- the backend seam --------------------------------------------------------------------
+
+
+class Backend(abc.ABC):
+    """One open transaction on one connection; every method translates the
+    database's errors into the library's."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of a SELECT (or of a statement with RETURNING)."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+
+    @abc.abstractmethod
+    def execute_counted(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Run ``sql`` once per row of parameters; how many rows each run changed."""
+
+    @abc.abstractmethod
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql`` once per row of parameters."""
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """End the transaction, never raising: a connection that cannot roll back is
+        broken, and its release discards it."""
+
+
+class Dialect(abc.ABC):
+    """What differs between the SQL databases: SQL details and the connections."""
+
+    #: The parameter placeholder (``?`` or ``%s``).
+    placeholder: ClassVar[str]
+    #: Whether counted statements need ``RETURNING`` (PostgreSQL's executemany).
+    counts_by_returning: ClassVar[bool]
+    #: The clause that makes ``pending()`` skip rows another transaction delivers.
+    lock_pending: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._statement_cache: dict[str, _Statements] = {}
+        self._sql_cache: dict[str, str] = {}
+
+    @staticmethod
+    @abc.abstractmethod
+    def load_doc(value: Any) -> Any:
+        """A document column's value as JSON data."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def instant(value: datetime) -> Any:
+        """An aware datetime as a column value that compares exactly."""
+
+    @abc.abstractmethod
+    def select_many(
+        self, sql_prefix: str, key: str, keys: Sequence[str]
+    ) -> Iterable[tuple[str, Sequence[Any]]]:
+        """Statements ``<sql_prefix> WHERE <key> IN keys``, with their parameters."""
+
+    @abc.abstractmethod
+    def acquire(self) -> Backend:
+        """A backend with its transaction begun."""
+
+    @abc.abstractmethod
+    def release(self, backend: Backend) -> None:
+        """Give the backend's connection back (its transaction is over)."""
+
+    def statements(self, spec: _Spec) -> _Statements:
+        known = self._statement_cache.get(spec.table)
+        if known is None:
+            known = self._statement_cache[spec.table] = _Statements(spec, self)
+        return known
+
+    def sql(self, text: str) -> str:
+        """``text`` with this database's placeholders (cached: called per statement)."""
+        known = self._sql_cache.get(text)
+        if known is None:
+            known = self._sql_cache[text] = text.replace("?", self.placeholder)
+        return known
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+def due_at(subscription: Subscription) -> datetime | None:
+    """When ``subscription`` is next due for the bill run: its next automatic step,
+    or its next payment retry when it is past due and that comes first."""
+    due = next_due(subscription)
+    dunning = subscription.dunning
+    if subscription.status is Status.PAST_DUE and dunning is not None:
+        retry = dunning.next_retry_at
+        if retry is not None and (due is None or retry < due):
+            return retry
+    return due
+
+
+@attrs.frozen
+class _Spec:
+    """A table of documents: its key, its extra columns and how a record fills them."""
+
+    table: str
+    label: str
+    key: str
+    cls: type
+    versioned: bool
+    columns: tuple[str, ...] = ()
+    values: Callable[[Any, Callable[[datetime], Any]], tuple[Any, ...]] | None = None
+    hint: str = ""
+
+
+def _subscription_values(sub: Subscription, instant: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    due = due_at(sub)
+    return (sub.account_id, None if due is None else instant(due))
+
+
+def _outbox_values(entry: ports.OutboxEntry, instant: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    sent = entry.sent_at
+    return (instant(entry.created_at), None if sent is None else instant(sent))
+
+
+def _quote_values(quote: Quote, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    return (quote.account_id,)
+
+
+def _order_values(order: Order, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    return (order.account_id, order.state.value)
+
+
+def _invoice_values(invoice: IssuedInvoice, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    return (invoice.account_id, invoice.series, invoice.sequence)
+
+
+_ACCOUNTS = _Spec("accounts", "account", "id", Account, True)
+_SUBSCRIPTIONS = _Spec(
+    "subscriptions",
+    "subscription",
+    "id",
+    Subscription,
+    True,
+    ("account_id", "due_at"),
+    _subscription_values,
+)
+_CARTS = _Spec("carts", "cart", "account_id", Cart, True)
+_QUOTES = _Spec("quotes", "quote", "id", Quote, False, ("account_id",), _quote_values)
+_ORDERS = _Spec("orders", "order", "id", Order, True, ("account_id", "state"), _order_values)
+_INVOICES = _Spec(
+    "invoices",
+    "invoice",
+    "id",
+    IssuedInvoice,
+    True,
+    ("account_id", "series", "sequence"),
+    _invoice_values,
+    hint=", or its number was already issued",
+)
+_SEATS = _Spec("seats", "seat assignments", "subscription_id", SeatAssignments, True)
+_OUTBOX = _Spec(
+    "outbox",
+    "outbox entry",
+    "id",
+    ports.OutboxEntry,
+    False,
+    ("created_at", "sent_at"),
+    _outbox_values,
+)
+
+
+class _Statements:
+    """The SQL of one table in one dialect, and its document decoder."""
+
+    def __init__(self, spec: _Spec, dialect: Dialect) -> None:
+        t, k = spec.table, spec.key
+        ret = " RETURNING 1" if dialect.counts_by_returning else ""
+        columns = [k, *(["version"] if spec.versioned else []), *spec.columns, "doc"]
+        marks = ", ".join("?" * len(columns))
+        names = ", ".join(columns)
+        sql = dialect.sql
+        self.get = sql(f"SELECT doc FROM {t} WHERE {k} = ?")
+        self.many_prefix = f"SELECT {k}, doc FROM {t}"
+        self.insert = sql(f"INSERT INTO {t} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING{ret}")
+        sets = ", ".join(f"{c} = ?" for c in ["version", *spec.columns, "doc"])
+        self.update = sql(f"UPDATE {t} SET {sets} WHERE {k} = ? AND version = ?{ret}")
+        excluded = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        self.upsert = sql(
+            f"INSERT INTO {t} ({names}) VALUES ({marks}) ON CONFLICT ({k}) DO UPDATE "
+            f"SET {excluded} WHERE {t}.version = ?{ret}"
+        )
+        self.version = sql(f"SELECT version FROM {t} WHERE {k} = ?")
+        load, cls = dialect.load_doc, spec.cls
+        self.decode: Callable[[Any], Any] = lambda value: codec.decode(cls, load(value))
+
+
+_UNSEEN: Any = object()
+_INSERT, _UPDATE, _UPSERT = 0, 1, 2
+
+
+class _Op:
+    """A queued write: insert, update (from version ``base``) or upsert."""
+
+    __slots__ = ("base", "kind", "record")
+
+    def __init__(self, kind: int, record: Any, base: int | None) -> None:
+        self.kind = kind
+        self.record = record
+        self.base = base
+
+
+# -- repositories ------------------------------------------------------------------------
+
+
+class _Table:
+    """Documents of one record type: the identity map, the queued writes, the SQL."""
+
+    __slots__ = ("_decode", "_pending", "_seen", "_sql", "_uow", "spec")
+
+    def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
+        self._uow = uow
+        self.spec = spec
+        self._sql = uow._dialect.statements(spec)
+        self._decode = self._sql.decode
+        #: key -> the record as this unit of work knows it (None: known to be missing)
+        self._seen: dict[str, Any] = {}
+        self._pending: dict[str, _Op] = {}
+        uow._tables.append(self)
+
+    def _get(self, key: str) -> Any:
+        record = self._seen.get(key, _UNSEEN)
+        if record is _UNSEEN:
+            rows = self._uow._db().query(self._sql.get, (key,))
+            record = self._decode(rows[0][0]) if rows else None
+            self._seen[key] = record
+        return record
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored records of ``keys`` (those that exist), in one query."""
+        return self._get_many(keys)
+
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        seen = self._seen
+        missing = [k for k in dict.fromkeys(keys) if k not in seen]
+        if missing:
+            db = self._uow._db()
+            decode = self._decode
+            for sql, params in self._uow._dialect.select_many(
+                self._sql.many_prefix, self.spec.key, missing
+            ):
+                for key, doc in db.query(sql, params):
+                    seen[key] = decode(doc)
+            for key in missing:
+                seen.setdefault(key, None)
+        return {k: r for k in keys if (r := seen[k]) is not None}
+
+    def _rows(self, rows: Iterable[tuple[str, Any]]) -> list[Any]:
+        """Records from (key, doc) rows; a record this unit of work holds wins."""
+        seen, decode = self._seen, self._decode
+        found = []
+        for key, doc in rows:
+            record = seen.get(key)
+            if record is None:
+                record = seen[key] = decode(doc)
+            found.append(record)
+        return found
+
+    def _add(self, key: str, record: Any) -> None:
+        self._uow._check_open()
+        if self._seen.get(key) is not None:
+            raise InvalidInput(f"{self.spec.label} {key!r} already exists")
+        self._pending[key] = _Op(_INSERT, record, None)
+        self._seen[key] = record
+
+    def _update(self, key: str, record: Any) -> None:
+        self._uow._check_open()
+        expected = record.version - 1
+        current = self._seen.get(key, _UNSEEN)
+        if current is not _UNSEEN:
+            found = None if current is None else current.version
+            if found != expected:
+                raise ConcurrencyConflict(self.spec.label, key, expected=expected, found=found)
+        op = self._pending.get(key)
+        if op is None:
+            self._pending[key] = _Op(_UPDATE, record, expected)
+        else:
+            op.record = record
+        self._seen[key] = record
+
+    def _put(self, key: str, record: Any) -> None:
+        self._uow._check_open()
+        version = record.version
+        current = self._seen.get(key, _UNSEEN)
+        if current is _UNSEEN:
+            # Created at version 0 (or 1, edited from an implicit empty version 0) if
+            # missing, else updated from the version before: one upsert decides.
+            kind = _UPSERT if version in (0, 1) else _UPDATE
+            self._pending[key] = _Op(kind, record, version - 1)
+            self._seen[key] = record
+        elif current is None:
+            if version not in (0, 1):
+                raise ConcurrencyConflict(self.spec.label, key, expected=version - 1, found=None)
+            self._pending[key] = _Op(_INSERT, record, None)
+            self._seen[key] = record
+        else:
+            self._update(key, record)
+
+    def _flush(self, db: Backend) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        spec, sql = self.spec, self._sql
+        values, instant = spec.values, self._uow._dialect.instant
+        dumps, versioned = codec.dumps, spec.versioned
+        batches: tuple[list[tuple[str, _Op]], ...] = ([], [], [])
+        # Sorted, so that concurrent transactions lock rows in the same order.
+        for key in sorted(pending):
+            op = pending[key]
+            batches[op.kind].append((key, op))
+        pending.clear()
+        for kind, batch in enumerate(batches):
+            if not batch:
+                continue
+            rows: list[tuple[Any, ...]] = []
+            for key, op in batch:
+                record = op.record
+                extra = () if values is None else values(record, instant)
+                if kind == _UPDATE:
+                    rows.append((record.version, *extra, dumps(record), key, op.base))
+                elif kind == _UPSERT:
+                    rows.append((key, record.version, *extra, dumps(record), op.base))
+                elif versioned:
+                    rows.append((key, record.version, *extra, dumps(record)))
+                else:
+                    rows.append((key, *extra, dumps(record)))
+            statement = (sql.insert, sql.update, sql.upsert)[kind]
+            counts = db.execute_counted(statement, rows)
+            for (key, op), count in zip(batch, counts, strict=True):
+                if count:
+                    continue
+                if kind == _INSERT:
+                    raise DuplicateRecord(spec.label, key, hint=spec.hint)
+                found_rows = db.query(sql.version, (key,))
+                found = found_rows[0][0] if found_rows else None
+                assert op.base is not None
+                raise ConcurrencyConflict(spec.label, key, expected=op.base, found=found)
+
+    def _reset(self) -> None:
+        self._seen.clear()
+        self._pending.clear()
+
+
+class _Accounts(_Table):
+    __slots__ = ()
+
+    def get(self, account_id: str) -> Account | None:
+        result: Account | None = self._get(account_id)
+        return result
+
+    def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
+        return self._get_many(account_ids)
+
+    def add(self, account: Account) -> None:
+        self._add(account.id, account)
+
+    def update(self, account: Account) -> None:
+        self._update(account.id, account)
+
+
+class _Subscriptions(_Table):
+    __slots__ = ()
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        result: Subscription | None = self._get(subscription_id)
+        return result
+
+    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, Subscription]:
+        return self._get_many(subscription_ids)
+
+    def add(self, subscription: Subscription) -> None:
+        self._add(subscription.id, subscription)
+
+    def update(self, subscription: Subscription) -> None:
+        self._update(subscription.id, subscription)
+
+    def for_account(self, account_id: str) -> list[Subscription]:
+        db = self._uow._flushed()
+        rows = db.query(
+            self._uow._dialect.sql(
+                "SELECT id, doc FROM subscriptions WHERE account_id = ? ORDER BY id"
+            ),
+            (account_id,),
+        )
+        return self._rows(rows)
+
+    def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
+        db = self._uow._flushed()
+        dialect = self._uow._dialect
+        instant = dialect.instant(before)
+        if after is None:
+            rows = db.query(
+                dialect.sql("SELECT id FROM subscriptions WHERE due_at <= ? ORDER BY id LIMIT ?"),
+                (instant, limit),
+            )
+        else:
+            rows = db.query(
+                dialect.sql(
+                    "SELECT id FROM subscriptions WHERE id > ? AND due_at <= ? ORDER BY id LIMIT ?"
+                ),
+                (after, instant, limit),
+            )
+        return [row[0] for row in rows]
+
+
+class _Carts(_Table):
+    __slots__ = ()
+
+    def get(self, account_id: str) -> Cart | None:
+        result: Cart | None = self._get(account_id)
+        return result
+
+    def put(self, cart: Cart) -> None:
+        self._put(cart.account_id, cart)
+
+
+class _Quotes(_Table):
+    __slots__ = ()
+
+    def get(self, quote_id: str) -> Quote | None:
+        result: Quote | None = self._get(quote_id)
+        return result
+
+    def add(self, quote: Quote) -> None:
+        self._add(quote.id, quote)
+
+
+class _Orders(_Table):
+    __slots__ = ()
+
+    def get(self, order_id: str) -> Order | None:
+        result: Order | None = self._get(order_id)
+        return result
+
+    def add(self, order: Order) -> None:
+        self._add(order.id, order)
+
+    def update(self, order: Order) -> None:
+        self._update(order.id, order)
+
+    def unresolved(self) -> list[str]:
+        db = self._uow._flushed()
+        # The same predicate as the partial index orders_unresolved.
+        rows = db.query(
+            "SELECT id FROM orders WHERE state IN ('pending', 'unknown', 'requires_action') "
+            "ORDER BY id"
+        )
+        return [row[0] for row in rows]
+
+
+class _Invoices(_Table):
+    __slots__ = ("_series",)
+
+    def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
+        super().__init__(uow, spec)
+        #: series -> [the last number taken, the last number written]
+        self._series: dict[str, list[int]] = {}
+
+    def get(self, invoice_id: str) -> IssuedInvoice | None:
+        result: IssuedInvoice | None = self._get(invoice_id)
+        return result
+
+    def add(self, invoice: IssuedInvoice) -> None:
+        self._add(invoice.id, invoice)
+
+    def update(self, invoice: IssuedInvoice) -> None:
+        self._update(invoice.id, invoice)
+
+    def for_account(self, account_id: str) -> list[IssuedInvoice]:
+        db = self._uow._flushed()
+        rows = db.query(
+            self._uow._dialect.sql(
+                "SELECT id, doc FROM invoices WHERE account_id = ? ORDER BY series, sequence"
+            ),
+            (account_id,),
+        )
+        return self._rows(rows)
+
+    def next_number(self, series: str) -> int:
+        self._uow._check_open()
+        counter = self._series.get(series)
+        if counter is not None:
+            counter[0] += 1
+            return counter[0]
+        rows = self._uow._db().query(
+            self._uow._dialect.sql(
+                "INSERT INTO invoice_series (series, last) VALUES (?, 1) "
+                "ON CONFLICT (series) DO UPDATE SET last = invoice_series.last + 1 "
+                "RETURNING last"
+            ),
+            (series,),
+        )
+        number = int(rows[0][0])
+        self._series[series] = [number, number]
+        return number
+
+    def _flush(self, db: Backend) -> None:
+        changed = [(c[0], s) for s, c in sorted(self._series.items()) if c[0] != c[1]]
+        if changed:
+            db.execute_many(
+                self._uow._dialect.sql("UPDATE invoice_series SET last = ? WHERE series = ?"),
+                changed,
+            )
+            for last, series in changed:
+                self._series[series][1] = last
+        super()._flush(db)
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._series.clear()
+
+
+class _Seats(_Table):
+    __slots__ = ()
+
+    def get(self, subscription_id: str) -> SeatAssignments | None:
+        result: SeatAssignments | None = self._get(subscription_id)
+        return result
+
+    def put(self, seats: SeatAssignments) -> None:
+        self._put(seats.subscription_id, seats)
+
+
+class _Outbox(_Table):
+    __slots__ = ("_marks",)
+
+    def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
+        super().__init__(uow, spec)
+        self._marks: dict[str, datetime] = {}
+
+    def add(self, entry: ports.OutboxEntry) -> None:
+        self._add(entry.id, entry)
+
+    def pending(self, limit: int) -> list[ports.OutboxEntry]:
+        db = self._uow._flushed()
+        dialect = self._uow._dialect
+        rows = db.query(
+            dialect.sql(
+                "SELECT id, doc FROM outbox WHERE sent_at IS NULL ORDER BY created_at, id "
+                f"LIMIT ?{dialect.lock_pending}"
+            ),
+            (limit,),
+        )
+        return self._rows(rows)
+
+    def mark_sent(self, entry_id: str, at: datetime) -> None:
+        uow = self._uow
+        uow._check_open()
+        op = self._pending.get(entry_id)
+        if op is not None:
+            op.record = self._seen[entry_id] = attrs.evolve(op.record, sent_at=at)
+            return
+        if self._seen.get(entry_id) is not None:
+            self._marks[entry_id] = at
+            return
+        changed = uow._db().execute(
+            uow._dialect.sql("UPDATE outbox SET sent_at = ? WHERE id = ?"),
+            (uow._dialect.instant(at), entry_id),
+        )
+        if not changed:
+            raise InvalidInput(f"no outbox entry {entry_id!r}")
+
+    def _flush(self, db: Backend) -> None:
+        super()._flush(db)
+        if self._marks:
+            instant = self._uow._dialect.instant
+            db.execute_many(
+                self._uow._dialect.sql("UPDATE outbox SET sent_at = ? WHERE id = ?"),
+                [(instant(at), key) for key, at in sorted(self._marks.items())],
+            )
+            self._marks.clear()
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._marks.clear()
+
+
+class _Idempotency:
+    __slots__ = ("_deletes", "_pending", "_seen", "_uow")
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._seen: dict[tuple[str, str], str | None] = {}
+        self._pending: dict[tuple[str, str], str] = {}
+        #: keys to delete -> the value they held when this unit of work read them
+        self._deletes: dict[tuple[str, str], str] = {}
+
+    def get(self, scope: str, key: str) -> str | None:
+        full = (scope, key)
+        value = self._seen.get(full, _UNSEEN)
+        if value is _UNSEEN:
+            rows = self._uow._db().query(
+                self._uow._dialect.sql("SELECT value FROM idempotency WHERE scope = ? AND key = ?"),
+                full,
+            )
+            value = self._seen[full] = rows[0][0] if rows else None
+        result: str | None = value
+        return result
+
+    def put(self, scope: str, key: str, value: str) -> None:
+        self._uow._check_open()
+        full = (scope, key)
+        if self._seen.get(full) is not None:
+            raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
+        self._pending[full] = value
+        self._seen[full] = value
+
+    def delete(self, scope: str, key: str) -> None:
+        self._uow._check_open()
+        full = (scope, key)
+        if self._pending.pop(full, None) is not None:
+            # Recorded by this unit of work only: nothing to delete in the database.
+            self._seen[full] = None
+            return
+        value = self.get(scope, key)
+        if value is not None:
+            # Deleted only if it still holds what this unit of work saw.
+            self._deletes[full] = value
+            self._seen[full] = None
+
+    def _flush(self, db: Backend) -> None:
+        dialect = self._uow._dialect
+        ret = " RETURNING 1" if dialect.counts_by_returning else ""
+        if self._deletes:
+            rows = [(s, k, v) for (s, k), v in sorted(self._deletes.items())]
+            self._deletes.clear()
+            counts = db.execute_counted(
+                dialect.sql(
+                    f"DELETE FROM idempotency WHERE scope = ? AND key = ? AND value = ?{ret}"
+                ),
+                rows,
+            )
+            for (_, key, _), count in zip(rows, counts, strict=True):
+                if not count:
+                    raise ConcurrencyConflict("idempotency key", key, expected=1, found=0)
+        if not self._pending:
+            return
+        rows = [(scope, key, value) for (scope, key), value in sorted(self._pending.items())]
+        self._pending.clear()
+        counts = db.execute_counted(
+            dialect.sql(
+                "INSERT INTO idempotency (scope, key, value) VALUES (?, ?, ?) "
+                f"ON CONFLICT DO NOTHING{ret}"
+            ),
+            rows,
+        )
+        for (_, key, _), count in zip(rows, counts, strict=True):
+            if not count:
+                raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
+
+    def _reset(self) -> None:
+        self._seen.clear()
+        self._pending.clear()
+        self._deletes.clear()
+
+
+class _Config:
+    """Named JSON documents (the catalog and seller a command line keeps); the last
+    ``put`` wins, as in the in-memory store."""
+
+    __slots__ = ("_pending", "_seen", "_uow")
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._seen: dict[str, Any] = {}
+        self._pending: dict[str, str] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._seen.get(key, _UNSEEN)
+        if value is _UNSEEN:
+            dialect = self._uow._dialect
+            rows = self._uow._db().query(
+                dialect.sql("SELECT doc FROM config WHERE key = ?"), (key,)
+            )
+            value = self._seen[key] = dialect.load_doc(rows[0][0]) if rows else None
+        # A copy: what the caller changes is not what is stored.
+        return None if value is None else codec._json_decode(codec._json_encode(value))
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self._uow._check_open()
+        text = codec._json_encode(value)
+        self._pending[key] = text
+        self._seen[key] = codec._json_decode(text)
+
+    def _flush(self, db: Backend) -> None:
+        if self._pending:
+            db.execute_many(
+                self._uow._dialect.sql(
+                    "INSERT INTO config (key, doc) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
+                ),
+                sorted(self._pending.items()),
+            )
+            self._pending.clear()
+
+    def _reset(self) -> None:
+        self._seen.clear()
+        self._pending.clear()
+
+
+class _Events:
+    __slots__ = ("_pending", "_uow")
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._pending: list[tuple[str, str]] = []
+
+    def add(self, account_id: str, event: Event) -> None:
+        self._uow._check_open()
+        self._pending.append((account_id, codec.dumps(event)))
+
+    def for_account(self, account_id: str) -> list[Event]:
+        db = self._uow._flushed()
+        dialect = self._uow._dialect
+        rows = db.query(
+            dialect.sql("SELECT doc FROM events WHERE account_id = ? ORDER BY seq"),
+            (account_id,),
+        )
+        load = dialect.load_doc
+        return [codec.decode(Event, load(row[0])) for row in rows]
+
+    def _flush(self, db: Backend) -> None:
+        if self._pending:
+            db.execute_many(
+                self._uow._dialect.sql("INSERT INTO events (account_id, doc) VALUES (?, ?)"),
+                self._pending,
+            )
+            self._pending.clear()
+
+    def _reset(self) -> None:
+        self._pending.clear()
+
+
+# -- the unit of work --------------------------------------------------------------------
+
+
+class SqlUnitOfWork:
+    """One transaction over every repository; rolls back unless committed.
+
+    The transaction begins with the first read or write and ends with
+    :meth:`commit`, :meth:`rollback` or the end of the ``with`` block. Reads after
+    the end run in a new short transaction, ended with the ``with`` block.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._backend: Backend | None = None
+        self._done = False
+        self._tables: list[_Table] = []
+        # Typed as the ports (whose members are settable, hence invariant).
+        self.accounts: ports.AccountRepository = _Accounts(self, _ACCOUNTS)
+        self.subscriptions: ports.SubscriptionRepository = _Subscriptions(self, _SUBSCRIPTIONS)
+        self.carts: ports.CartRepository = _Carts(self, _CARTS)
+        self.quotes: ports.QuoteRepository = _Quotes(self, _QUOTES)
+        self.orders: ports.OrderRepository = _Orders(self, _ORDERS)
+        self._invoices = _Invoices(self, _INVOICES)
+        self.invoices: ports.InvoiceRepository = self._invoices
+        self.seats: ports.SeatRepository = _Seats(self, _SEATS)
+        self._outbox = _Outbox(self, _OUTBOX)
+        self.outbox: ports.OutboxRepository = self._outbox
+        self._idempotency = _Idempotency(self)
+        self._events = _Events(self)
+        self._config = _Config(self)
+        self.idempotency: ports.IdempotencyRepository = self._idempotency
+        self.events: ports.EventRepository = self._events
+        self.config: ports.ConfigRepository = self._config
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise InvalidInput(
+                "this unit of work is already committed or rolled back; start a new one"
+            )
+
+    def _db(self) -> Backend:
+        backend = self._backend
+        if backend is None:
+            backend = self._backend = self._dialect.acquire()
+        return backend
+
+    def _flushed(self) -> Backend:
+        """The backend, once every queued write has reached it."""
+        db = self._db()
+        if not self._done:
+            try:
+                self._flush(db)
+            except BaseException:
+                self._end(commit=False)
+                raise
+        return db
+
+    def _flush(self, db: Backend) -> None:
+        for table in self._tables:
+            table._flush(db)
+        self._idempotency._flush(db)
+        self._events._flush(db)
+        self._config._flush(db)
+
+    def _queued(self) -> bool:
+        """Whether writes wait to be sent (before any read, so no counter is taken)."""
+        return bool(
+            any(table._pending for table in self._tables)
+            or self._outbox._marks
+            or self._idempotency._pending
+            or self._events._pending
+            or self._config._pending
+        )
+
+    def _reset(self) -> None:
+        for table in self._tables:
+            table._reset()
+        self._idempotency._reset()
+        self._events._reset()
+        self._config._reset()
+
+    def _end(self, *, commit: bool) -> None:
+        backend, self._backend = self._backend, None
+        self._done = True
+        self._reset()
+        if backend is None:
+            return
+        try:
+            if not commit:
+                backend.rollback()
+                return
+            try:
+                backend.commit()
+            except BaseException:
+                # A commit the database refused (a deferred foreign key, a lost
+                # connection) leaves nothing behind.
+                backend.rollback()
+                raise
+        finally:
+            self._dialect.release(backend)
+
+    def flush(self) -> None:
+        """Send the queued writes to the database now (``commit`` does it anyway);
+        a version conflict is raised here at the latest."""
+        self._check_open()
+        self._flushed()
+
+    def commit(self) -> None:
+        self._check_open()
+        if self._backend is None and not self._queued():
+            # Nothing read, nothing written: no transaction to open.
+            self._end(commit=True)
+            return
+        db = self._db()
+        try:
+            self._flush(db)
+        except BaseException:
+            self._end(commit=False)
+            raise
+        self._end(commit=True)
+
+    def rollback(self) -> None:
+        self._end(commit=False)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._done or self._backend is not None:
+            self._end(commit=False)

@@ -1,0 +1,513 @@
+"""Exact JSON encoding of the stored records, and back.
+
+The storage adapters keep every record as a JSON document. The encoding is exact, so
+decoding gives a value equal to the one encoded:
+
+* ``Decimal`` amounts are strings (``"249.90"``, exponent and trailing zeros kept),
+  never floats;
+* aware datetimes are ISO 8601 with their offset; a datetime in an IANA zone also
+  keeps the zone's name (``"2026-11-01T09:00:00+01:00[Europe/Rome]"``, as in RFC 9557),
+  so it decodes to the same wall time in the same zone, and any other one decodes to
+  the same instant;
+* enums by value, tuples and frozensets as lists (frozensets of strings sorted),
+  ``Money`` as ``{"amount": "...", "currency": "EUR"}``, nested ``attrs`` classes as
+  objects keyed by their field names.
+
+The codec is driven by the ``attrs`` fields and type hints of each class. It sits on
+the hot path of a bill run (every renewal reads and writes a few records), so each
+class is compiled once, from generated source, into plain functions that encode a
+value as a dict (:func:`encode`), as JSON text directly (:func:`dumps`: the same text
+``json.dumps`` writes for the dict, without building it) and decode it; no
+reflection happens per call. Decoding trusts the document: it was encoded from a
+valid value, so slotted classes are rebuilt by setting their fields, without running
+the validators again (a class with computed or cached state goes through its
+constructor). A field added later with a default decodes old documents that lack
+it; keys the class no longer has are ignored.
+
+>>> from decimal import Decimal
+>>> from subscriptions.pricing import TaxLine
+>>> from subscriptions.vat import TaxTreatment
+>>> line = TaxLine(rate=Decimal("22"), treatment=TaxTreatment.STANDARD,
+...                base=Decimal("100.00"), amount=Decimal("22.00"))
+>>> dumps(line)
+'{"rate":"22","treatment":"standard","base":"100.00","amount":"22.00","mention":null}'
+>>> loads(TaxLine, dumps(line)) == line
+True
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import attrs
+from moneyed import Money
+
+from .errors import InvalidInput
+
+__all__ = ["CodecError", "decode", "dumps", "encode", "loads"]
+
+T = TypeVar("T")
+
+_Encoder = Callable[[Any], Any]
+_Decoder = Callable[[Any], Any]
+
+
+class CodecError(InvalidInput):
+    """A document does not decode into the class asked for (a missing or malformed
+    field), or a class has a field type the codec does not know."""
+
+
+# -- scalar helpers --------------------------------------------------------------------
+
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_json_encode = _JSON.encode
+_json_decode = json.JSONDecoder().decode
+
+
+def _encode_datetime(value: datetime) -> str:
+    tz = value.tzinfo
+    if tz is UTC:
+        # Most stored instants are UTC (the core keeps them so) and repeat (a period's
+        # ends appear in its lines too): keep their text.
+        text = _UTC_TEXT.get(value)
+        if text is None:
+            if len(_UTC_TEXT) >= _CACHE_SIZE:
+                _UTC_TEXT.clear()
+            text = _UTC_TEXT[value] = value.isoformat()
+        return text
+    if tz is None or value.utcoffset() is None:
+        raise CodecError(
+            f"cannot store the naive datetime {value!r}; every stored instant is aware"
+        )
+    text = value.isoformat()
+    if type(tz) is ZoneInfo and tz.key:
+        return f"{text}[{tz.key}]"
+    return text
+
+
+#: Text of UTC instants, and instants of texts, both bounded.
+_CACHE_SIZE = 50_000
+_UTC_TEXT: dict[datetime, str] = {}
+_INSTANTS: dict[str, datetime] = {}
+
+
+_ZONES: dict[str, ZoneInfo] = {}
+
+
+def _decode_datetime(text: str) -> datetime:
+    value = _INSTANTS.get(text)
+    if value is not None:
+        return value
+    if text[-1] == "]":
+        cut = text.index("[")
+        key = text[cut + 1 : -1]
+        tz = _ZONES.get(key)
+        if tz is None:
+            tz = _ZONES[key] = ZoneInfo(key)
+        # The same wall time and fold in the same zone, not just the same instant (so
+        # that it compares equal even to a wall time the zone skips).
+        local = datetime.fromisoformat(text[:cut])
+        offset = local.utcoffset()
+        value = local.replace(tzinfo=tz)
+        if value.utcoffset() != offset:
+            value = value.replace(fold=1)
+            if value.utcoffset() != offset:
+                # The zone's rules changed since it was written: keep the instant.
+                value = local.astimezone(tz)
+    else:
+        value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            raise CodecError(f"stored instant {text!r} has no offset")
+    if len(_INSTANTS) >= _CACHE_SIZE:
+        _INSTANTS.clear()
+    _INSTANTS[text] = value
+    return value
+
+
+def _encode_money(value: Money) -> dict[str, str]:
+    return {"amount": str(value.amount), "currency": value.currency.code}
+
+
+def _decode_money(data: Mapping[str, str]) -> Money:
+    return Money(Decimal(data["amount"]), data["currency"])
+
+
+# -- compilation -------------------------------------------------------------------------
+
+_IDENTITY = (str, int, bool, type(None))
+_FACTORY: Any = type(attrs.Factory(list))
+
+
+def _optional(tp: Any, args: tuple[Any, ...]) -> Any:
+    """X of ``X | None``; other unions are not stored."""
+    rest = [a for a in args if a is not type(None)]
+    if len(rest) != 1 or len(args) != 2:
+        raise CodecError(f"cannot store a field of type {tp!r}: only X | None unions")
+    return rest[0]
+
+
+def _sequence(origin: Any, args: tuple[Any, ...]) -> bool:
+    """Whether a type is ``list[X]`` or ``tuple[X, ...]``."""
+    return origin is list or (origin is tuple and len(args) == 2 and args[1] is ...)
+
+
+#: A piece of generated JSON text: (True, literal text) or (False, an expression).
+_Part = tuple[bool, str]
+
+
+def _render(parts: list[_Part]) -> str:
+    """One expression that concatenates ``parts`` (adjacent literals merged)."""
+    merged: list[_Part] = []
+    for literal, text in parts:
+        if literal and merged and merged[-1][0]:
+            merged[-1] = (True, merged[-1][1] + text)
+        else:
+            merged.append((literal, text))
+    pieces = [repr(text) if literal else text for literal, text in merged]
+    if len(pieces) == 1:
+        return pieces[0]
+    if len(pieces) <= 4:
+        return "(" + " + ".join(pieces) + ")"
+    return '"".join((' + ", ".join(pieces) + "))"
+
+
+class _Compiler:
+    """Generates, once per attrs class, the functions that encode a value as a dict,
+    encode it as JSON text directly (what the stores write: no intermediate dicts),
+    and decode it."""
+
+    def __init__(self) -> None:
+        self.encoders: dict[type, _Encoder] = {}
+        self.text_encoders: dict[type, Callable[[Any], str]] = {}
+        self.decoders: dict[type, _Decoder] = {}
+        self._names = itertools.count()
+        self._namespace: dict[str, Any] = {
+            "Decimal": Decimal,
+            "_enc_dt": _encode_datetime,
+            "_dec_dt": _decode_datetime,
+            "_enc_money": _encode_money,
+            "_dec_money": _decode_money,
+            "_date": date.fromisoformat,
+            "_MISSING": attrs.NOTHING,
+            "_new": object.__new__,
+            "_set": object.__setattr__,
+            "_esc": encode_basestring,
+            "_json": _json_encode,
+        }
+
+    def _name(self, prefix: str, value: Any) -> str:
+        name = f"{prefix}{next(self._names)}"
+        self._namespace[name] = value
+        return name
+
+    def _var(self) -> str:
+        return f"v{next(self._names)}"
+
+    # Each rule returns an expression over ``expr`` (a plain name or attribute access,
+    # cheap to evaluate twice), or None when the value passes through unchanged.
+
+    def encode_expr(self, tp: Any, expr: str) -> str | None:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if tp in _IDENTITY:
+            return None
+        if origin in (types.UnionType, typing.Union):
+            inner = self.encode_expr(_optional(tp, args), expr)
+            return None if inner is None else f"(None if {expr} is None else {inner})"
+        if tp is Decimal:
+            return f"str({expr})"
+        if tp is datetime:
+            return f"_enc_dt({expr})"
+        if tp is date:
+            return f"{expr}.isoformat()"
+        if tp is Money:
+            return f"_enc_money({expr})"
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            # ``_value_`` is a plain attribute; ``.value`` goes through a descriptor.
+            return f"{expr}._value_"
+        if isinstance(tp, type) and attrs.has(tp):
+            return f"{self._name('enc_', self.encoder(tp))}({expr})"
+        if _sequence(origin, args):
+            var = self._var()
+            inner = self.encode_expr(args[0], var)
+            return f"list({expr})" if inner is None else f"[{inner} for {var} in {expr}]"
+        if origin in (frozenset, set):
+            var = self._var()
+            inner = self.encode_expr(args[0], var)
+            if inner is None:
+                return f"sorted({expr})"
+            return f"[{inner} for {var} in {expr}]"
+        if origin is dict and args[0] is str:
+            var = self._var()
+            inner = self.encode_expr(args[1], var)
+            if inner is None:
+                return f"dict({expr})"
+            return f"{{k: {inner} for k, {var} in {expr}.items()}}"
+        raise CodecError(f"cannot store a field of type {tp!r}")
+
+    def text_parts(self, tp: Any, expr: str) -> list[_Part]:
+        """The JSON text of a value of type ``tp``, as parts (see :func:`_render`);
+        the same text ``json`` writes for the dict form."""
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if tp is str:
+            return [(False, f"_esc({expr})")]
+        if tp is bool:
+            return [(False, f"('true' if {expr} else 'false')")]
+        if tp is int:
+            return [(False, f"int.__repr__({expr})")]
+        if tp is type(None):
+            return [(True, "null")]
+        if origin in (types.UnionType, typing.Union):
+            inner = _render(self.text_parts(_optional(tp, args), expr))
+            return [(False, f"('null' if {expr} is None else {inner})")]
+        if tp is Decimal:
+            return [(True, '"'), (False, f"str({expr})"), (True, '"')]
+        if tp is datetime:
+            return [(True, '"'), (False, f"_enc_dt({expr})"), (True, '"')]
+        if tp is date:
+            return [(True, '"'), (False, f"{expr}.isoformat()"), (True, '"')]
+        if tp is Money:
+            return [(False, f"_json(_enc_money({expr}))")]
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            texts = {member._value_: _json_encode(member._value_) for member in tp}
+            return [(False, f"{self._name('texts_', texts)}[{expr}._value_]")]
+        if isinstance(tp, type) and attrs.has(tp):
+            return [(False, f"{self._name('text_', self.text_encoder(tp))}({expr})")]
+        if _sequence(origin, args) or origin in (frozenset, set):
+            element = args[0]
+            items = (
+                f"sorted({expr})" if origin in (frozenset, set) and element in _IDENTITY else expr
+            )
+            if element is str:
+                joined = f"','.join(map(_esc, {items}))"
+            elif isinstance(element, type) and attrs.has(element):
+                function = self._name("text_", self.text_encoder(element))
+                joined = f"','.join(map({function}, {items}))"
+            else:
+                var = self._var()
+                inner = _render(self.text_parts(element, var))
+                joined = f"','.join([{inner} for {var} in {items}])"
+            return [(True, "["), (False, joined), (True, "]")]
+        dict_form = self.encode_expr(tp, expr) or expr
+        return [(False, f"_json({dict_form})")]
+
+    def text_encoder(self, cls: type) -> Callable[[Any], str]:
+        known = self.text_encoders.get(cls)
+        if known is not None:
+            return known
+        self.text_encoders[cls] = lambda value: self.text_encoders[cls](value)
+        parts: list[_Part] = [(True, "{")]
+        for index, (field, tp) in enumerate(self._fields(cls)):
+            key = encode_basestring(field.alias or field.name)
+            parts.append((True, f"{',' if index else ''}{key}:"))
+            parts.extend(self.text_parts(tp, f"o.{field.name}"))
+        parts.append((True, "}"))
+        source = f"def encode_text(o):\n    return {_render(parts)}\n"
+        function: Callable[[Any], str] = self._compile(source, "encode_text", cls)
+        self.text_encoders[cls] = function
+        return function
+
+    def decode_expr(self, tp: Any, expr: str) -> str | None:
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if tp in _IDENTITY:
+            return None
+        if origin in (types.UnionType, typing.Union):
+            inner = self.decode_expr(_optional(tp, args), expr)
+            return None if inner is None else f"(None if {expr} is None else {inner})"
+        if tp is Decimal:
+            return f"Decimal({expr})"
+        if tp is datetime:
+            return f"_dec_dt({expr})"
+        if tp is date:
+            return f"_date({expr})"
+        if tp is Money:
+            return f"_dec_money({expr})"
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            members = {member.value: member for member in tp}
+            return f"{self._name('members_', members)}[{expr}]"
+        if isinstance(tp, type) and attrs.has(tp):
+            return f"{self._name('dec_', self.decoder(tp))}({expr})"
+        if _sequence(origin, args):
+            var = self._var()
+            inner = self.decode_expr(args[0], var)
+            kind = "tuple" if origin is tuple else "list"
+            return f"{kind}({expr})" if inner is None else f"{kind}([{inner} for {var} in {expr}])"
+        if origin in (frozenset, set):
+            var = self._var()
+            inner = self.decode_expr(args[0], var)
+            kind = origin.__name__
+            return f"{kind}({expr})" if inner is None else f"{kind}([{inner} for {var} in {expr}])"
+        if origin is dict:
+            var = self._var()
+            inner = self.decode_expr(args[1], var)
+            if inner is None:
+                return f"dict({expr})"
+            return f"{{k: {inner} for k, {var} in {expr}.items()}}"
+        raise CodecError(f"cannot load a field of type {tp!r}")
+
+    def _fields(self, cls: type) -> list[tuple[attrs.Attribute[Any], Any]]:
+        try:
+            hints = typing.get_type_hints(cls)
+        except NameError as exc:
+            raise CodecError(f"cannot resolve the field types of {cls.__qualname__}") from exc
+        return [(f, hints[f.name]) for f in attrs.fields(cls) if f.init]
+
+    def encoder(self, cls: type) -> _Encoder:
+        known = self.encoders.get(cls)
+        if known is not None:
+            return known
+        # Registered before compiling, so that a class nested in itself resolves.
+        self.encoders[cls] = lambda value: self.encoders[cls](value)
+        items = []
+        for field, tp in self._fields(cls):
+            access = f"o.{field.name}"
+            expr = self.encode_expr(tp, access) or access
+            items.append(f"{field.alias or field.name!r}: {expr}")
+        source = f"def encode(o):\n    return {{{', '.join(items)}}}\n"
+        function: _Encoder = self._compile(source, "encode", cls)
+        self.encoders[cls] = function
+        return function
+
+    def decoder(self, cls: type) -> _Decoder:
+        known = self.decoders.get(cls)
+        if known is not None:
+            return known
+        self.decoders[cls] = lambda data: self.decoders[cls](data)
+        lines = ["def decode(d):"]
+        arguments = []
+        for index, (field, tp) in enumerate(self._fields(cls)):
+            local = f"a{index}"
+            key = field.alias or field.name
+            convert = self.decode_expr(tp, local)
+            default: Any = field.default
+            if default is attrs.NOTHING:
+                lines.append(f"    {local} = d[{key!r}]")
+                if convert is not None:
+                    lines.append(f"    {local} = {convert}")
+            else:
+                if isinstance(default, _FACTORY):
+                    factory = default.factory
+                    if default.takes_self:
+                        raise CodecError(f"cannot load {cls.__qualname__}.{field.name}")
+                    fallback = f"{self._name('factory_', factory)}()"
+                else:
+                    fallback = self._name("default_", default)
+                lines.append(f"    {local} = d.get({key!r}, _MISSING)")
+                lines.append(f"    if {local} is _MISSING:")
+                lines.append(f"        {local} = {fallback}")
+                if convert is not None:
+                    lines.append("    else:")
+                    lines.append(f"        {local} = {convert}")
+            arguments.append(f"{key}={local}")
+        target = self._name("cls_", cls)
+        if self._trusted(cls):
+            lines.append(f"    o = _new({target})")
+            for index, (field, _) in enumerate(self._fields(cls)):
+                lines.append(f"    _set(o, {field.name!r}, a{index})")
+            lines.append("    return o")
+        else:
+            lines.append(f"    return {target}({', '.join(arguments)})")
+        function: _Decoder = self._compile("\n".join(lines) + "\n", "decode", cls)
+        self.decoders[cls] = function
+        return function
+
+    @staticmethod
+    def _trusted(cls: type) -> bool:
+        """Whether a value of ``cls`` can be rebuilt by setting its fields.
+
+        A stored document was encoded from a valid value, so decoding it need not run
+        the validators, converters and post-init checks again (a bill run reads a
+        hundred thousand records). Classes whose instances hold anything besides
+        their init fields (a cached hash, a computed index) go through ``__init__``.
+        """
+        fields = attrs.fields(cls)
+        if any(not field.init for field in fields) or "__slots__" not in cls.__dict__:
+            return False
+        slots: set[str] = set()
+        for klass in cls.__mro__:
+            declared = klass.__dict__.get("__slots__", ())
+            slots.update((declared,) if isinstance(declared, str) else declared)
+        return slots - {"__weakref__"} == {field.name for field in fields}
+
+    def _compile(self, source: str, name: str, cls: type) -> Any:
+        scope: dict[str, Any] = {}
+        code = compile(source, f"<subscriptions.codec {name} {cls.__qualname__}>", "exec")
+        exec(code, self._namespace, scope)
+        return scope[name]
+
+
+_COMPILER = _Compiler()
+_ENCODERS = _COMPILER.encoders
+_TEXT_ENCODERS = _COMPILER.text_encoders
+_DECODERS = _COMPILER.decoders
+
+
+def encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """The compiled encoder of ``cls`` (compiled on first use, then cached)."""
+    return _ENCODERS.get(cls) or _COMPILER.encoder(cls)
+
+
+def decoder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
+    """The compiled decoder of ``cls`` (compiled on first use, then cached)."""
+    return _DECODERS.get(cls) or _COMPILER.decoder(cls)
+
+
+def encode(record: Any) -> dict[str, Any]:
+    """``record`` (an attrs value) as a JSON-able dict."""
+    cls = type(record)
+    if not attrs.has(cls):
+        raise CodecError(f"cannot encode {record!r}: not an attrs value")
+    function = _ENCODERS.get(cls) or _COMPILER.encoder(cls)
+    result: dict[str, Any] = function(record)
+    return result
+
+
+def decode(cls: type[T], data: Mapping[str, Any]) -> T:
+    """The ``cls`` value that ``data`` (from :func:`encode`) encodes."""
+    function = _DECODERS.get(cls) or _COMPILER.decoder(cls)
+    try:
+        result: T = function(data)
+    except CodecError:
+        raise
+    except KeyError as exc:
+        raise CodecError(
+            f"cannot load a {cls.__qualname__}: the stored document has no field {exc}"
+        ) from exc
+    except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise CodecError(f"cannot load a {cls.__qualname__}: {exc}") from exc
+    return result
+
+
+def dumps(record: Any) -> str:
+    """``record`` as compact JSON text: ``json.dumps(encode(record),
+    separators=(",", ":"), ensure_ascii=False)``, written directly."""
+    cls = type(record)
+    function = _TEXT_ENCODERS.get(cls)
+    if function is None:
+        if not attrs.has(cls):
+            raise CodecError(f"cannot encode {record!r}: not an attrs value")
+        function = _COMPILER.text_encoder(cls)
+    return function(record)
+
+
+def loads(cls: type[T], text: str | bytes) -> T:
+    """The ``cls`` value that the JSON ``text`` (from :func:`dumps`) encodes."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        data = _json_decode(text)
+    except ValueError as exc:
+        raise CodecError(f"cannot load a {cls.__qualname__}: {exc}") from exc
+    return decode(cls, data)

@@ -1,0 +1,227 @@
+"""The storage schema, as numbered forward migrations for SQLite and PostgreSQL.
+
+Both SQL stores apply the migrations they have not applied yet when they open a
+database, in order and in one transaction (all or nothing), and record each in the
+``schema_migrations`` table (version, name, when); concurrent openers wait for each
+other (SQLite's write lock, a PostgreSQL advisory lock). Migrations only go forward: a
+released migration is never edited or removed; a change is a new migration. A store
+refuses to open a database whose schema is newer than the migrations it knows.
+
+Every record is kept as a JSON document (:mod:`subscriptions.codec`: amounts as
+decimal strings, instants with their offset) in a ``TEXT`` column (in PostgreSQL too:
+reading and writing text is several times cheaper than ``JSONB``, and ``doc::jsonb``
+still serves ad-hoc queries), next to the columns its queries need: ids,
+``account_id``, the optimistic ``version``, and the instant a subscription is next due
+(``due_at``: the earlier of its next automatic step and, when past due, its next
+payment retry). Instants in columns are exact: microseconds since the Unix epoch (UTC)
+in SQLite, ``timestamptz`` in PostgreSQL. No amount is ever a floating-point column.
+Keys compare byte by byte (SQLite's default, ``COLLATE "C"`` in PostgreSQL), so ids
+sort the same way in every store, whatever the database's locale.
+
+1. The first schema: one table per repository, the invoice series counters, the
+   idempotency keys (unique per scope), the outbox, the event log and the named
+   configuration documents.
+2. ``orders.state``, filled from the stored documents, with a partial index on the
+   orders still ``pending``, ``unknown`` or ``requires_action`` (what the reconcile
+   step looks for).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["LATEST", "MIGRATIONS", "Migration"]
+
+
+@attrs.frozen(kw_only=True)
+class Migration:
+    """One schema step: the statements that make it, per database."""
+
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+_SQLITE_1 = (
+    """CREATE TABLE accounts (
+        id TEXT NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE subscriptions (
+        id TEXT NOT NULL PRIMARY KEY,
+        account_id TEXT,
+        version INTEGER NOT NULL,
+        due_at INTEGER,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX subscriptions_account ON subscriptions (account_id, id)",
+    # Paging through due() walks this covering index in id order once per bill run.
+    "CREATE INDEX subscriptions_due ON subscriptions (id, due_at)",
+    """CREATE TABLE carts (
+        account_id TEXT NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE quotes (
+        id TEXT NOT NULL PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE orders (
+        id TEXT NOT NULL PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX orders_account ON orders (account_id)",
+    """CREATE TABLE invoices (
+        id TEXT NOT NULL PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        series TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (series, sequence)
+    )""",
+    "CREATE INDEX invoices_account ON invoices (account_id, series, sequence)",
+    """CREATE TABLE invoice_series (
+        series TEXT NOT NULL PRIMARY KEY,
+        last INTEGER NOT NULL CHECK (last >= 0)
+    )""",
+    """CREATE TABLE seats (
+        subscription_id TEXT NOT NULL PRIMARY KEY
+            REFERENCES subscriptions (id) DEFERRABLE INITIALLY DEFERRED,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE idempotency (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    )""",
+    """CREATE TABLE outbox (
+        id TEXT NOT NULL PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX outbox_pending ON outbox (created_at, id) WHERE sent_at IS NULL",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX events_account ON events (account_id, seq)",
+    """CREATE TABLE config (
+        key TEXT NOT NULL PRIMARY KEY,
+        doc TEXT NOT NULL
+    )""",
+)
+
+_POSTGRES_1 = (
+    """CREATE TABLE accounts (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE subscriptions (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C",
+        version INTEGER NOT NULL,
+        due_at TIMESTAMPTZ,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX subscriptions_account ON subscriptions (account_id, id)",
+    "CREATE INDEX subscriptions_due ON subscriptions (id, due_at)",
+    """CREATE TABLE carts (
+        account_id TEXT COLLATE "C" PRIMARY KEY,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE quotes (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE orders (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX orders_account ON orders (account_id)",
+    """CREATE TABLE invoices (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        series TEXT COLLATE "C" NOT NULL,
+        sequence BIGINT NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (series, sequence)
+    )""",
+    "CREATE INDEX invoices_account ON invoices (account_id, series, sequence)",
+    """CREATE TABLE invoice_series (
+        series TEXT COLLATE "C" PRIMARY KEY,
+        last BIGINT NOT NULL CHECK (last >= 0)
+    )""",
+    """CREATE TABLE seats (
+        subscription_id TEXT COLLATE "C" PRIMARY KEY
+            REFERENCES subscriptions (id) DEFERRABLE INITIALLY DEFERRED,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    """CREATE TABLE idempotency (
+        scope TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C" NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    )""",
+    """CREATE TABLE outbox (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        created_at TIMESTAMPTZ NOT NULL,
+        sent_at TIMESTAMPTZ,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX outbox_pending ON outbox (created_at, id) WHERE sent_at IS NULL",
+    """CREATE TABLE events (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        account_id TEXT COLLATE "C" NOT NULL,
+        doc TEXT NOT NULL
+    )""",
+    "CREATE INDEX events_account ON events (account_id, seq)",
+    """CREATE TABLE config (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        doc TEXT NOT NULL
+    )""",
+)
+
+_UNRESOLVED_INDEX = (
+    "CREATE INDEX orders_unresolved ON orders (id) "
+    "WHERE state IN ('pending', 'unknown', 'requires_action')"
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(version=1, name="first schema", sqlite=_SQLITE_1, postgres=_POSTGRES_1),
+    Migration(
+        version=2,
+        name="orders.state, with an index of unresolved orders",
+        sqlite=(
+            "ALTER TABLE orders ADD COLUMN state TEXT",
+            "UPDATE orders SET state = json_extract(doc, '$.state')",
+            _UNRESOLVED_INDEX,
+        ),
+        postgres=(
+            "ALTER TABLE orders ADD COLUMN state TEXT",
+            "UPDATE orders SET state = doc::jsonb ->> 'state'",
+            "ALTER TABLE orders ALTER COLUMN state SET NOT NULL",
+            _UNRESOLVED_INDEX,
+        ),
+    ),
+)
+"""Every migration, in order; ``MIGRATIONS[n - 1].version == n``."""
+
+LATEST: int = MIGRATIONS[-1].version
+"""The schema version this library writes."""

@@ -1,0 +1,313 @@
+"""PostgreSQL storage on psycopg 3, for applications that outgrow one machine.
+
+Install the ``postgres`` extra (``pip install 'subscriptions[postgres]'``); nothing
+else in the library imports psycopg.
+
+:class:`PostgresStore` keeps a pool of connections (``psycopg_pool``) to one
+database, optionally in a schema of its own, with the same tables, documents and
+migrations as :class:`~subscriptions.sqlite.SQLiteStore` (``timestamptz``
+instants). Migrations run when the store opens, under an advisory
+lock, so many processes may open the same database at once.
+
+Concurrency control is correct with any number of application processes: each unit
+of work is one ``READ COMMITTED`` transaction; updates are optimistic
+(``UPDATE ... WHERE id = %s AND version = %s``, which also waits for a concurrent
+writer of the row and then sees its version), so of two transactions that change
+the same record one wins and the other gets a
+:class:`~subscriptions.errors.ConcurrencyConflict`. Invoice numbers come from a
+counter row that the transaction locks, so they have no gaps. A unique violation, a
+serialization failure, a deadlock or a lock timeout raises :class:`DatabaseConflict`
+(a ``ConcurrencyConflict``); a lost connection and any other failure raise
+:class:`StorageError`. A unit of work's writes go to the server in batches
+(``executemany``, pipelined), at commit or before a query that must see them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+import psycopg_pool
+from psycopg import errors, sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from . import codec
+from ._sql import (
+    Backend,
+    DatabaseConflict,
+    Dialect,
+    DuplicateRecord,
+    SqlUnitOfWork,
+    StorageError,
+)
+from .errors import InvalidInput, SubscriptionsError
+from .migrations import LATEST, MIGRATIONS
+
+__all__ = ["DatabaseConflict", "DuplicateRecord", "PostgresStore", "StorageError"]
+
+#: The first key of the advisory lock that serializes migrations ("Subs").
+_MIGRATION_LOCK = 0x53756273
+
+_CONFLICTS = (
+    errors.UniqueViolation,
+    errors.SerializationFailure,
+    errors.DeadlockDetected,
+    errors.LockNotAvailable,
+)
+
+_Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def _redacted(dsn: str) -> str:
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the given DSN"
+    params.pop("password", None)
+    return make_conninfo("", **params)
+
+
+def _translate(exc: Exception, where: str) -> SubscriptionsError:
+    if isinstance(exc, _CONFLICTS):
+        return DatabaseConflict(f"PostgreSQL {type(exc).__name__}: {exc}".strip())
+    if isinstance(exc, errors.ForeignKeyViolation):
+        return StorageError(
+            f"PostgreSQL ({where}) refused the transaction: {exc}; a record refers to one "
+            "that is not stored (seat assignments need their subscription), store that "
+            "one first"
+        )
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return StorageError(f"no PostgreSQL connection to {where} became free in time: {exc}")
+    if isinstance(exc, psycopg_pool.PoolClosed):
+        return StorageError(f"the PostgresStore of {where} is closed")
+    if isinstance(exc, psycopg.OperationalError):
+        return StorageError(f"PostgreSQL connection to {where} failed: {exc}")
+    return StorageError(f"PostgreSQL ({where}) failed: {exc}")
+
+
+class _PostgresBackend(Backend):
+    __slots__ = ("connection", "cursor", "where")
+
+    def __init__(self, connection: _Connection, where: str) -> None:
+        self.connection = connection
+        self.cursor = connection.cursor()
+        self.where = where
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self.cursor.execute(sql, params).fetchall()
+        except psycopg.Error as exc:
+            raise _translate(exc, self.where) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return self.cursor.execute(sql, params).rowcount
+        except psycopg.Error as exc:
+            raise _translate(exc, self.where) from exc
+
+    def execute_counted(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        # The statement says RETURNING 1; executemany pipelines every row in one
+        # round trip and keeps each row's result.
+        cursor = self.cursor
+        try:
+            cursor.executemany(sql, rows, returning=True)
+            counts = [cursor.rowcount]
+            while cursor.nextset():
+                counts.append(cursor.rowcount)
+        except psycopg.Error as exc:
+            raise _translate(exc, self.where) from exc
+        return counts
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.cursor.executemany(sql, rows)
+        except psycopg.Error as exc:
+            raise _translate(exc, self.where) from exc
+
+    def commit(self) -> None:
+        try:
+            self.connection.commit()
+        except psycopg.Error as exc:
+            raise _translate(exc, self.where) from exc
+
+    def rollback(self) -> None:
+        # On a broken connection the server has ended the transaction already, and
+        # the pool discards the connection when it comes back.
+        with contextlib.suppress(psycopg.Error):
+            self.connection.rollback()
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class _PostgresDialect(Dialect):
+    placeholder = "%s"
+    counts_by_returning = True
+    lock_pending = " FOR UPDATE SKIP LOCKED"
+    # psycopg adapts aware datetimes to timestamptz, exactly.
+    instant = staticmethod(_identity)
+
+    @staticmethod
+    def load_doc(value: Any) -> Any:
+        return codec._json_decode(value)
+
+    def __init__(
+        self, pool: psycopg_pool.ConnectionPool[_Connection], where: str, timeout: float
+    ) -> None:
+        super().__init__()
+        self._pool = pool
+        self._where = where
+        self._timeout = timeout
+
+    def select_many(
+        self, sql_prefix: str, key: str, keys: Sequence[str]
+    ) -> Iterable[tuple[str, Sequence[Any]]]:
+        yield f"{sql_prefix} WHERE {key} = ANY(%s)", (list(keys),)
+
+    def acquire(self) -> Backend:
+        try:
+            connection = self._pool.getconn(timeout=self._timeout)
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise _translate(exc, self._where) from exc
+        return _PostgresBackend(connection, self._where)
+
+    def release(self, backend: Backend) -> None:
+        assert isinstance(backend, _PostgresBackend)
+        try:
+            backend.cursor.close()
+        finally:
+            self._pool.putconn(backend.connection)
+
+
+class PostgresStore:
+    """A :class:`~subscriptions.ports.Store` in a PostgreSQL database (see the module
+    documentation).
+
+    ``dsn`` is a libpq connection string or URL
+    (``postgresql://user@host:5432/db``); ``min_size`` and ``max_size`` bound the
+    pool; ``schema``, when given, is where the tables live (created if missing), else
+    the connection's default ``search_path`` decides. ``timeout`` is how many seconds
+    opening the store, or a unit of work waiting for a free connection, may take.
+    Close the store (or use it as a context manager) to close the pool.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        schema: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise InvalidInput(
+                f"pool sizes min_size={min_size}, max_size={max_size} are invalid; "
+                "use 0 <= min_size <= max_size and max_size >= 1"
+            )
+        if schema is not None and not schema.strip():
+            raise InvalidInput("schema must be a non-empty name, or None for the default")
+        self._schema = schema
+        self._where = _redacted(dsn) + (f" schema {schema}" if schema else "")
+        self._pool: psycopg_pool.ConnectionPool[_Connection] = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            configure=self._configure,
+            # A connection the server dropped (a restart, a failover) is replaced
+            # before a unit of work gets it, at the cost of one round trip per unit.
+            check=psycopg_pool.ConnectionPool.check_connection,
+            open=False,
+            name="subscriptions",
+        )
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+            self._migrate()
+        except BaseException as exc:
+            self._pool.close()
+            if isinstance(exc, psycopg.Error | psycopg_pool.PoolTimeout):
+                raise _translate(exc, self._where) from exc
+            raise
+        self._dialect = _PostgresDialect(self._pool, self._where, timeout)
+
+    def _configure(self, connection: _Connection) -> None:
+        if self._schema is not None:
+            connection.execute(
+                sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema))
+            )
+            connection.commit()
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as connection:
+            connection.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(%s, current_schema())))",
+                (_MIGRATION_LOCK, self._schema),
+            )
+            if self._schema is not None:
+                connection.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
+                )
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            row = connection.execute(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations"
+            ).fetchone()
+            assert row is not None
+            current: int = row[0]
+            if current > LATEST:
+                raise StorageError(
+                    f"the database ({self._where}) is at schema version {current}, newer "
+                    f"than this library knows ({LATEST}); upgrade subscriptions to open it"
+                )
+            for migration in MIGRATIONS[current:]:
+                for statement in migration.postgres:
+                    connection.execute(statement)
+                connection.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (migration.version, migration.name),
+                )
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """A new transaction over every repository; it rolls back unless committed."""
+        if self._pool.closed:
+            raise StorageError(f"the PostgresStore of {self._where} is closed")
+        return SqlUnitOfWork(self._dialect)
+
+    def schema_version(self) -> int:
+        """The schema version of the database."""
+        try:
+            with self._pool.connection(timeout=self._pool.timeout) as connection:
+                row = connection.execute(
+                    "SELECT coalesce(max(version), 0) FROM schema_migrations"
+                ).fetchone()
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise _translate(exc, self._where) from exc
+        assert row is not None
+        version: int = row[0]
+        return version
+
+    def close(self) -> None:
+        """Close the pool and its connections; the store cannot be used afterwards."""
+        self._pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"

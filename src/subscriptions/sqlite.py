@@ -1,0 +1,380 @@
+"""SQLite storage on the standard library's :mod:`sqlite3`: the embedded default.
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from subscriptions.sqlite import SQLiteStore
+>>> folder = tempfile.TemporaryDirectory()
+>>> with SQLiteStore(Path(folder.name) / "billing.sqlite3") as store:
+...     with store.unit_of_work() as uow:
+...         uow.invoices.next_number("INV")
+...         uow.commit()
+...     store.schema_version()
+1
+2
+>>> folder.cleanup()
+
+The database is one file in WAL mode, with foreign keys enforced and a busy timeout,
+so several threads and processes can use the same file. Its schema is versioned
+(:mod:`subscriptions.migrations`) and migrated forward when the store opens it. Each
+record is a JSON document (:mod:`subscriptions.codec`) beside the indexed columns its
+queries need.
+
+A unit of work is one ``BEGIN IMMEDIATE`` transaction on a connection of its own (the
+store keeps idle connections for reuse): it takes SQLite's write lock with its first
+read or write, so units of work queue (up to ``timeout`` seconds) rather than fail on
+a stale snapshot, and versions are still checked for changes made between two units
+of work. Plain readers of the file are never blocked (WAL). A lock not obtained in
+time raises :class:`DatabaseConflict` (a
+:class:`~subscriptions.errors.ConcurrencyConflict`); any other database failure raises
+:class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from . import codec
+from ._sql import (
+    Backend,
+    DatabaseConflict,
+    Dialect,
+    DuplicateRecord,
+    SqlUnitOfWork,
+    StorageError,
+)
+from .errors import InvalidInput, SubscriptionsError
+from .migrations import LATEST, MIGRATIONS
+
+__all__ = [
+    "DatabaseConflict",
+    "DuplicateRecord",
+    "SQLiteStore",
+    "StorageError",
+    "migrate",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+#: Keys per ``IN (...)`` list of get_many (SQLite allows 32766 parameters).
+_CHUNK = 500
+#: Idle connections a store keeps open for the next units of work.
+_IDLE = 8
+
+
+def _instant(value: datetime) -> int:
+    """Microseconds since the Unix epoch: exact, and ordered like the instants."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _translate(exc: sqlite3.Error, path: str) -> SubscriptionsError:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in _BUSY:
+        return DatabaseConflict(f"SQLite: {exc}")
+    if isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc)
+        if "FOREIGN KEY" in text:
+            return StorageError(
+                f"SQLite database {path!r} refused the transaction: {text}; a record "
+                "refers to one that is not stored (seat assignments need their "
+                "subscription), store that one first"
+            )
+        if "UNIQUE" in text or "PRIMARY KEY" in text:
+            return DatabaseConflict(f"SQLite: {text}")
+    return StorageError(f"SQLite database {path!r} failed: {exc}")
+
+
+class _SQLiteBackend(Backend):
+    __slots__ = ("broken", "connection", "cursor", "path")
+
+    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+        self.connection = connection
+        self.cursor = connection.cursor()
+        self.path = path
+        self.broken = False
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self.cursor.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return self.cursor.execute(sql, params).rowcount
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def execute_counted(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        # One execute per row (prepared once, cached by sqlite3) to learn each
+        # row's count; SQLite has no round trips to save.
+        execute = self.cursor.execute
+        try:
+            return [execute(sql, row).rowcount for row in rows]
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.cursor.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def commit(self) -> None:
+        try:
+            self.cursor.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    def rollback(self) -> None:
+        try:
+            if self.connection.in_transaction:
+                self.cursor.execute("ROLLBACK")
+        except sqlite3.Error:
+            self.broken = True
+
+
+class _SQLiteDialect(Dialect):
+    placeholder = "?"
+    counts_by_returning = False
+    lock_pending = ""
+
+    @staticmethod
+    def load_doc(value: Any) -> Any:
+        return codec._json_decode(value)
+
+    instant = staticmethod(_instant)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def select_many(
+        self, sql_prefix: str, key: str, keys: Sequence[str]
+    ) -> Iterable[tuple[str, Sequence[Any]]]:
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            yield f"{sql_prefix} WHERE {key} IN ({marks})", chunk
+
+    def acquire(self) -> Backend:
+        store = self._store
+        connection = store._checkout()
+        backend = _SQLiteBackend(connection, store._path)
+        try:
+            backend.cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            store._checkin(connection, broken=False)
+            raise _translate(exc, store._path) from exc
+        return backend
+
+    def release(self, backend: Backend) -> None:
+        assert isinstance(backend, _SQLiteBackend)
+        backend.cursor.close()
+        self._store._checkin(backend.connection, broken=backend.broken)
+
+
+def migrate(connection: sqlite3.Connection, *, target: int | None = None) -> int:
+    """Apply the migrations ``connection``'s database lacks, up to ``target``
+    (default: the latest), in one transaction; the schema version it is at now.
+
+    ``connection`` must be in autocommit mode (``isolation_level=None``). Concurrent
+    callers wait for each other on SQLite's write lock.
+    """
+    target = LATEST if target is None else target
+    if not 0 <= target <= LATEST:
+        raise InvalidInput(f"schema version {target} does not exist; the latest is {LATEST}")
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)"
+        )
+        (current,) = connection.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchone()
+        if current > LATEST:
+            raise StorageError(
+                f"the database is at schema version {current}, newer than this library "
+                f"knows ({LATEST}); upgrade subscriptions to open it"
+            )
+        for migration in MIGRATIONS[current:target]:
+            for statement in migration.sqlite:
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, datetime.now(UTC).isoformat()),
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return max(int(current), target)
+
+
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    while connections:
+        connections.pop().close()
+
+
+class SQLiteStore:
+    """A :class:`~subscriptions.ports.Store` in one SQLite file (see the module
+    documentation).
+
+    ``path`` is the database file (created if missing); ``timeout`` is how many
+    seconds a unit of work waits for another one's write lock before it raises
+    :class:`DatabaseConflict`. ``synchronous="full"`` (the default) makes every commit
+    durable through a power loss; ``"normal"`` only through a crash of the process,
+    and commits faster. Close the store (or use it as a context manager) to close its
+    connections.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        synchronous: Literal["full", "normal"] = "full",
+    ) -> None:
+        self._path = os.fspath(path)
+        if self._path == ":memory:" or self._path.startswith("file::memory:"):
+            raise InvalidInput(
+                "an SQLiteStore needs a database file that its connections share; use "
+                "InMemoryStore for a store in memory"
+            )
+        if synchronous not in ("full", "normal"):
+            raise InvalidInput(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
+        if not timeout >= 0:
+            raise InvalidInput(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        self._timeout = timeout
+        self._synchronous = synchronous
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _close_all, self._idle)
+        self._dialect = _SQLiteDialect(self)
+        connection = self._connect()
+        try:
+            migrate(connection)
+        except sqlite3.Error as exc:
+            connection.close()
+            raise _translate(exc, self._path) from exc
+        except BaseException:
+            connection.close()
+            raise
+        self._checkin(connection, broken=False)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self._path,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            mode = self._wal(connection)
+            if mode.lower() != "wal":
+                raise StorageError(
+                    f"SQLite database {self._path!r} cannot use write-ahead logging "
+                    f"(journal mode {mode!r})"
+                )
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
+        except sqlite3.Error as exc:
+            connection.close()
+            raise _translate(exc, self._path) from exc
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _wal(self, connection: sqlite3.Connection) -> str:
+        """Switch the file to WAL (once per file: the mode persists). The switch takes
+        an exclusive lock that SQLite does not wait for, so wait here."""
+        deadline = time.monotonic() + self._timeout
+        delay = 0.001
+        while True:
+            try:
+                (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+                if mode.lower() != "wal":
+                    (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+                return str(mode)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _checkout(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"the SQLiteStore of {self._path!r} is closed")
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _checkin(self, connection: sqlite3.Connection, *, broken: bool) -> None:
+        with self._lock:
+            if not (broken or self._closed) and len(self._idle) < _IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """A new transaction over every repository; it rolls back unless committed."""
+        if self._closed:
+            raise StorageError(f"the SQLiteStore of {self._path!r} is closed")
+        return SqlUnitOfWork(self._dialect)
+
+    def schema_version(self) -> int:
+        """The schema version of the database file."""
+        connection = self._checkout()
+        try:
+            (version,) = connection.execute(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._checkin(connection, broken=True)
+            raise _translate(exc, self._path) from exc
+        self._checkin(connection, broken=False)
+        return int(version)
+
+    def close(self) -> None:
+        """Close the idle connections; units of work still running close theirs
+        when they end. The store cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            _close_all(self._idle)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self._path!r})"

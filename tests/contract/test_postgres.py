@@ -1,0 +1,281 @@
+"""What only the PostgreSQL store promises: many pools (processes) on one database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+
+from subscriptions.errors import ConcurrencyConflict
+from subscriptions.migrations import LATEST, MIGRATIONS
+
+from . import records as r
+
+pytest.importorskip("psycopg", reason="the PostgreSQL tests need the 'postgres' extra")
+
+from subscriptions.postgres import (
+    DatabaseConflict,
+    PostgresStore,
+    StorageError,
+)
+
+Opener = Callable[..., PostgresStore]
+
+
+@pytest.fixture
+def open_pg(pg_schema: tuple[str, str]) -> Iterator[Opener]:
+    """Opens PostgresStores (each with a pool of its own) on this test's schema."""
+    dsn, schema = pg_schema
+    stores: list[PostgresStore] = []
+
+    def factory(**options: Any) -> PostgresStore:
+        options.setdefault("max_size", 4)
+        options.setdefault("timeout", 10.0)
+        store = PostgresStore(dsn, schema=schema, **options)
+        stores.append(store)
+        return store
+
+    try:
+        yield factory
+    finally:
+        for store in stores:
+            store.close()
+
+
+def in_threads(*work: Callable[[], None]) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+def test_two_pools_see_each_others_commits(open_pg: Opener) -> None:
+    first, second = open_pg(), open_pg()
+    account = r.italian_account()
+    with first.unit_of_work() as uow:
+        uow.accounts.add(account)
+        uow.commit()
+    with second.unit_of_work() as uow:
+        assert uow.accounts.get(account.id) == account
+        uow.accounts.update(attrs.evolve(account, credit_balance=Decimal("7.00"), version=1))
+        uow.commit()
+    with first.unit_of_work() as uow:
+        got = uow.accounts.get(account.id)
+        assert got is not None
+        assert got.credit_balance == Decimal("7.00")
+
+
+def test_concurrent_opens_migrate_once(pg_schema: tuple[str, str]) -> None:
+    dsn, schema = pg_schema
+    stores: list[PostgresStore] = []
+    start = threading.Barrier(5)
+
+    def open_one() -> None:
+        start.wait()
+        stores.append(PostgresStore(dsn, schema=schema, max_size=1, timeout=20.0))
+
+    try:
+        assert in_threads(*[open_one] * 5) == []
+        assert {store.schema_version() for store in stores} == {LATEST}
+    finally:
+        for store in stores:
+            store.close()
+    import psycopg
+
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            f'SELECT version, name FROM "{schema}".schema_migrations ORDER BY version'
+        ).fetchall()
+    assert rows == [(m.version, m.name) for m in MIGRATIONS]
+
+
+def test_two_processes_updating_one_record_one_wins(open_pg: Opener) -> None:
+    first, second = open_pg(), open_pg()
+    account = r.italian_account()
+    with first.unit_of_work() as uow:
+        uow.accounts.add(account)
+        uow.commit()
+    a, b = first.unit_of_work(), second.unit_of_work()
+    with a, b:
+        seen_a, seen_b = a.accounts.get(account.id), b.accounts.get(account.id)
+        assert seen_a == seen_b == account
+        b.accounts.update(attrs.evolve(account, credit_balance=Decimal(1), version=1))
+        b.commit()
+        with pytest.raises(ConcurrencyConflict):
+            update_and_commit(a, attrs.evolve(account, credit_balance=Decimal(2), version=1))
+    with first.unit_of_work() as uow:
+        got = uow.accounts.get(account.id)
+        assert got is not None
+        assert got.credit_balance == Decimal(1)
+
+
+def update_and_commit(uow: Any, account: Any) -> None:
+    uow.accounts.update(account)
+    uow.commit()
+
+
+def test_a_writer_waits_for_the_row_then_conflicts(open_pg: Opener) -> None:
+    first, second = open_pg(), open_pg()
+    account = r.italian_account()
+    with first.unit_of_work() as uow:
+        uow.accounts.add(account)
+        uow.commit()
+    holding = first.unit_of_work()
+    holding.accounts.update(attrs.evolve(account, credit_balance=Decimal(1), version=1))
+    holding.flush()  # the row is locked until this transaction ends
+    outcome: list[str] = []
+
+    def late_writer() -> None:
+        with second.unit_of_work() as uow:
+            uow.accounts.update(attrs.evolve(account, credit_balance=Decimal(2), version=1))
+            try:
+                uow.commit()
+                outcome.append("committed")
+            except ConcurrencyConflict:
+                outcome.append("conflict")
+
+    thread = threading.Thread(target=late_writer)
+    thread.start()
+    time.sleep(0.3)
+    assert outcome == []  # still waiting for the row lock
+    holding.commit()
+    thread.join(timeout=30)
+    assert outcome == ["conflict"]
+
+
+def test_concurrent_invoice_numbers_have_no_gaps(open_pg: Opener) -> None:
+    stores = [open_pg(), open_pg(), open_pg()]
+    committed: list[int] = []
+    lock = threading.Lock()
+
+    def issue(store: PostgresStore, n: int) -> Callable[[], None]:
+        def job() -> None:
+            for i in range(8):
+                with store.unit_of_work() as uow:
+                    number = uow.invoices.next_number("INV")
+                    if (i + n) % 3 == 0:
+                        uow.rollback()
+                        continue
+                    uow.commit()
+                with lock:
+                    committed.append(number)
+
+        return job
+
+    assert in_threads(*[issue(store, n) for n, store in enumerate(stores)]) == []
+    assert sorted(committed) == list(range(1, len(committed) + 1))
+
+
+def test_a_deadlock_is_a_conflict(open_pg: Opener) -> None:
+    store = open_pg()
+    one, two = r.italian_account("acc-1"), r.italian_account("acc-2")
+    with store.unit_of_work() as uow:
+        uow.accounts.add(one)
+        uow.accounts.add(two)
+        uow.commit()
+    locked = threading.Barrier(2)
+
+    def crosswise(first: Any, then: Any) -> Callable[[], None]:
+        def job() -> None:
+            with store.unit_of_work() as uow:
+                uow.accounts.update(attrs.evolve(first, version=1))
+                uow.flush()
+                locked.wait()
+                uow.accounts.update(attrs.evolve(then, version=1))
+                uow.commit()
+
+        return job
+
+    errors = in_threads(crosswise(one, two), crosswise(two, one))
+    assert len(errors) == 1
+    assert isinstance(errors[0], DatabaseConflict)
+    assert "DeadlockDetected" in str(errors[0])
+
+
+def test_pending_outbox_entries_are_delivered_by_one_worker(open_pg: Opener) -> None:
+    first, second = open_pg(), open_pg()
+    account = r.italian_account()
+    with first.unit_of_work() as uow:
+        for n in range(4):
+            uow.outbox.add(r.outbox_entry(account, f"m-{n}", r.START))
+        uow.commit()
+    with first.unit_of_work() as a, second.unit_of_work() as b:
+        taken = [e.id for e in a.outbox.pending(2)]
+        others = [e.id for e in b.outbox.pending(10)]
+    assert taken == ["m-0", "m-1"]
+    assert others == ["m-2", "m-3"]
+
+
+def test_a_newer_schema_is_refused(open_pg: Opener, pg_schema: tuple[str, str]) -> None:
+    store = open_pg()
+    with store.unit_of_work() as uow:
+        uow.config.put("k", {})
+        uow.commit()
+    import psycopg
+
+    dsn, schema = pg_schema
+    with psycopg.connect(dsn) as connection:
+        connection.execute(
+            f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES (%s, %s)',
+            (LATEST + 1, "from the future"),
+        )
+    with pytest.raises(StorageError, match="newer than this library"):
+        open_pg()
+
+
+def test_an_unreachable_server_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match=r"127\.0\.0\.1") as raised:
+        PostgresStore("postgresql://nobody:s3cret@127.0.0.1:1/none", timeout=0.5)
+    assert raised.value.__cause__ is not None
+    assert "s3cret" not in str(raised.value)
+
+
+def test_a_closed_store_is_refused(open_pg: Opener) -> None:
+    store = open_pg()
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.unit_of_work()
+
+
+def _terminate(dsn: str, pid: int) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_dropped_connection_is_replaced_and_a_lost_one_is_a_storage_error(
+    open_pg: Opener, pg_schema: tuple[str, str]
+) -> None:
+    dsn, _ = pg_schema
+    store = open_pg(min_size=1, max_size=1)
+    with store._pool.connection() as connection:
+        pid = connection.info.backend_pid
+    _terminate(dsn, pid)
+    # The pool checks a connection before lending it: the server's restart is unseen.
+    with store.unit_of_work() as uow:
+        uow.config.put("k", {"v": 1})
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.config.get("k") == {"v": 1}
+        _terminate(dsn, uow._db().connection.info.backend_pid)  # type: ignore[attr-defined]
+        with pytest.raises(StorageError) as raised:
+            uow.config.get("other")
+    assert raised.value.__cause__ is not None
+    with store.unit_of_work() as uow:
+        assert uow.config.get("k") == {"v": 1}

@@ -1,0 +1,416 @@
+"""What only the SQLite store promises: its file, its schema, its pragmas."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import sqlite3
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from subscriptions import codec
+from subscriptions.accounts import Account
+from subscriptions.cart import Cart
+from subscriptions.errors import ConcurrencyConflict, InvalidInput
+from subscriptions.lifecycle import Event, Subscription
+from subscriptions.migrations import LATEST, MIGRATIONS
+from subscriptions.orders import IssuedInvoice, Order, OrderState, Quote
+from subscriptions.ports import OutboxEntry
+from subscriptions.seats import SeatAssignments
+from subscriptions.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
+
+from . import records as r
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "schema1.sqlite3"
+
+
+@pytest.fixture(autouse=True)
+def _fixture_is_there(request: pytest.FixtureRequest) -> None:
+    if "fixture" in request.node.name and not FIXTURE.exists():
+        pytest.fail(
+            f"{FIXTURE} is missing: it must be committed (.gitignore ignores *.sqlite3, "
+            "so add it with git add -f); python -m tests.fixtures.make_schema1 rewrites it"
+        )
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def put_and_commit(store: SQLiteStore, seats: SeatAssignments) -> None:
+    with store.unit_of_work() as uow:
+        uow.seats.put(seats)
+        uow.commit()
+
+
+def fill(store: SQLiteStore) -> dict[str, Any]:
+    it = r.italian_account()
+    sub, invoice = r.subscribed(it)
+    issued = r.issued_invoice(it, invoice, order_id=None)
+    with store.unit_of_work() as uow:
+        uow.accounts.add(it)
+        uow.subscriptions.add(sub)
+        assert uow.invoices.next_number("INV") == 1
+        uow.invoices.add(issued)
+        uow.seats.put(r.seats(sub.id))
+        uow.orders.add(r.order(it, "ord-1", state=OrderState.PENDING))
+        uow.idempotency.put(it.id, "key", "ord-1")
+        uow.commit()
+    return {"account": it, "subscription": sub, "invoice": issued}
+
+
+def test_a_reopened_file_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    with SQLiteStore(path) as store:
+        made = fill(store)
+    with SQLiteStore(str(path)) as store, store.unit_of_work() as uow:
+        assert uow.accounts.get("acc-it") == made["account"]
+        assert uow.subscriptions.get(made["subscription"].id) == made["subscription"]
+        assert uow.invoices.get(made["invoice"].id) == made["invoice"]
+        assert uow.seats.get(made["subscription"].id) == r.seats(made["subscription"].id)
+        assert uow.orders.unresolved() == ["ord-1"]
+        assert uow.idempotency.get("acc-it", "key") == "ord-1"
+        assert uow.invoices.next_number("INV") == 2
+
+
+def test_wal_foreign_keys_and_busy_timeout_are_on(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    with SQLiteStore(path, timeout=2.5) as store:
+        connection = store._checkout()
+        try:
+            assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+            assert connection.execute("PRAGMA busy_timeout").fetchone() == (2500,)
+            assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
+        finally:
+            store._checkin(connection, broken=False)
+    # WAL is a property of the file: a plain connection sees it too.
+    with connect(path) as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    plain.close()
+
+
+def test_a_seat_assignment_needs_its_subscription(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "billing.sqlite3") as store:
+        with pytest.raises(StorageError, match="FOREIGN KEY"):
+            put_and_commit(store, SeatAssignments(subscription_id="nothing", seats=1))
+        with store.unit_of_work() as uow:
+            assert uow.seats.get("nothing") is None
+
+
+def test_migrations_are_applied_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == LATEST == len(MIGRATIONS)
+    with connect(path) as plain:
+        rows = plain.execute("SELECT version, name FROM schema_migrations ORDER BY version")
+        assert [tuple(row) for row in rows] == [(m.version, m.name) for m in MIGRATIONS]
+        columns = {row[1] for row in plain.execute("PRAGMA table_info(orders)")}
+        assert "state" in columns
+        indexes = {row[1] for row in plain.execute("PRAGMA index_list(orders)")}
+        assert "orders_unresolved" in indexes
+    plain.close()
+
+
+def test_a_version_1_database_is_migrated_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    plain = connect(path)
+    try:
+        assert migrate(plain, target=1) == 1
+        order = r.order(r.italian_account(), "ord-9", state=OrderState.UNKNOWN)
+        plain.execute(
+            "INSERT INTO orders (id, account_id, version, doc) VALUES (?, ?, ?, ?)",
+            (order.id, order.account_id, order.version, codec.dumps(order)),
+        )
+    finally:
+        plain.close()
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == 2
+        with store.unit_of_work() as uow:
+            assert uow.orders.unresolved() == ["ord-9"]
+            assert uow.orders.get("ord-9") == order
+
+
+def test_concurrent_opens_migrate_once(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            with SQLiteStore(path) as store:
+                assert store.schema_version() == LATEST
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with connect(path) as plain:
+        assert plain.execute("SELECT count(*) FROM schema_migrations").fetchone() == (LATEST,)
+    plain.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    with SQLiteStore(path):
+        pass
+    with connect(path) as plain:
+        plain.execute(
+            "INSERT INTO schema_migrations VALUES (?, 'from the future', '2030-01-01')",
+            (LATEST + 1,),
+        )
+    plain.close()
+    with pytest.raises(StorageError, match="newer than this library"):
+        SQLiteStore(path)
+
+
+def test_a_held_write_lock_times_out_as_a_conflict(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    with SQLiteStore(path, timeout=0.1) as store:
+        blocker = connect(path)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            with pytest.raises(ConcurrencyConflict) as raised, store.unit_of_work() as uow:
+                uow.accounts.get("acc-it")
+            assert isinstance(raised.value, DatabaseConflict)
+            assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+            blocker.execute("ROLLBACK")
+        finally:
+            blocker.close()
+        with store.unit_of_work() as uow:
+            assert uow.accounts.get("acc-it") is None
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite3"
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(StorageError) as raised:
+        SQLiteStore(path)
+    assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_database_in_memory_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="InMemoryStore"):
+        SQLiteStore(":memory:")
+
+
+def test_a_closed_store_is_refused(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "billing.sqlite3")
+    store.close()
+    with pytest.raises(StorageError, match="closed"):
+        store.unit_of_work()
+
+
+def _add_accounts(path: str, prefix: str, count: int) -> None:
+    with SQLiteStore(path) as store:
+        for n in range(count):
+            account = r.italian_account(f"{prefix}-{n:03d}")
+            with store.unit_of_work() as uow:
+                uow.accounts.add(account)
+                uow.invoices.next_number("INV")
+                uow.commit()
+
+
+def test_several_processes_share_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    SQLiteStore(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_add_accounts, args=(str(path), f"p{n}", 20)) for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    with SQLiteStore(path) as store, store.unit_of_work() as uow:
+        found = uow.accounts.get_many([f"p{p}-{n:03d}" for p in range(3) for n in range(20)])
+        assert len(found) == 60
+        # Every process took its numbers from one gapless series.
+        assert uow.invoices.next_number("INV") == 61
+
+
+# -- the schema-1 fixture ---------------------------------------------------------------
+
+_TABLES: dict[str, tuple[str, type]] = {
+    "accounts": ("id", Account),
+    "subscriptions": ("id", Subscription),
+    "carts": ("account_id", Cart),
+    "quotes": ("id", Quote),
+    "orders": ("id", Order),
+    "invoices": ("id", IssuedInvoice),
+    "seats": ("subscription_id", SeatAssignments),
+}
+
+
+def _raw(path: Path) -> dict[str, dict[str, Any]]:
+    plain = connect(path)
+    try:
+        assert plain.execute("SELECT max(version) FROM schema_migrations").fetchone() == (1,)
+        raw = {
+            table: {
+                key: json.loads(doc) for key, doc in plain.execute(f"SELECT {k}, doc FROM {table}")
+            }
+            for table, (k, _) in _TABLES.items()
+        }
+        raw["outbox"] = {
+            key: (json.loads(doc), sent)
+            for key, doc, sent in plain.execute("SELECT id, doc, sent_at FROM outbox")
+        }
+        raw["events"] = {
+            str(seq): (account, json.loads(doc))
+            for seq, account, doc in plain.execute("SELECT seq, account_id, doc FROM events")
+        }
+    finally:
+        plain.close()
+    return raw
+
+
+def _same(record: Any, document: dict[str, Any]) -> None:
+    """``record`` is what ``document`` encodes, field for field (a field the class
+    has dropped since is ignored; one it has gained takes its default)."""
+    assert codec.decode(type(record), document) == record
+    encoded = codec.encode(record)
+    for key, value in document.items():
+        if key in encoded:
+            assert encoded[key] == value, key
+
+
+def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) -> None:
+    path = tmp_path / "schema1.sqlite3"
+    shutil.copyfile(FIXTURE, path)
+    raw = _raw(path)
+    assert {table: len(rows) for table, rows in raw.items()} == {
+        "accounts": 2,
+        "subscriptions": 4,
+        "carts": 1,
+        "quotes": 2,
+        "orders": 4,
+        "invoices": 2,
+        "seats": 1,
+        "outbox": 2,
+        "events": 3,
+    }
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == LATEST
+        with store.unit_of_work() as uow:
+            repositories = {
+                "accounts": uow.accounts,
+                "subscriptions": uow.subscriptions,
+                "carts": uow.carts,
+                "quotes": uow.quotes,
+                "orders": uow.orders,
+                "invoices": uow.invoices,
+                "seats": uow.seats,
+            }
+            for table, rows in raw.items():
+                if table in repositories:
+                    for key, document in rows.items():
+                        record = repositories[table].get(key)
+                        assert record is not None, (table, key)
+                        _same(record, document)
+            (pending,) = uow.outbox.pending(10)
+            assert pending.id == "msg-2"
+            _same(pending, raw["outbox"]["msg-2"][0])
+            for account in ("acc-de", "acc-it"):
+                expected = [
+                    doc for _, (acc, doc) in sorted(raw["events"].items()) if acc == account
+                ]
+                events = uow.events.for_account(account)
+                assert [codec.encode(e) for e in events] == expected
+                assert all(isinstance(e, Event) for e in events)
+            # Migration 2 filled orders.state from the documents.
+            assert uow.orders.unresolved() == ["ord-2", "ord-3"]
+            assert uow.idempotency.get("acc-de", "key-ord-1") == "ord-1"
+            assert uow.config.get("seller") == {
+                "name": "Vendor S.r.l.",
+                "series": "INV",
+                "vat_number": "IT00743110157",
+            }
+            assert [i.number for i in uow.invoices.for_account("acc-de")] == ["INV-000001"]
+            assert [s.id for s in uow.subscriptions.for_account("acc-it")] == [
+                "acc-it:dunned",
+                "acc-it:monitoring",
+                "acc-it:trial",
+            ]
+            # A few values spelled out, independently of the codec.
+            de = uow.accounts.get("acc-de")
+            assert de is not None
+            assert str(de.vat_number) == "DE136695976"
+            assert de.vat_check is not None
+            assert de.vat_check.checked_at.isoformat() == "2026-10-30T16:45:12.250000+01:00"
+            invoice = uow.invoices.get("inv-1")
+            assert invoice is not None
+            assert invoice.taxes[0].treatment.value == "reverse_charge"
+            assert all(isinstance(line.amount, Decimal) for line in invoice.lines)
+            assert sum(line.amount for line in invoice.lines) == invoice.subtotal
+        with store.unit_of_work() as uow:
+            # The migrated file is used as any other: numbers continue, states move.
+            assert uow.invoices.next_number("INV") == 3
+            order = uow.orders.get("ord-2")
+            assert order is not None
+            uow.orders.update(attrs.evolve(order, state=OrderState.SUCCEEDED, version=1))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.orders.unresolved() == ["ord-3"]
+            assert uow.subscriptions.due(r.START.replace(year=2030), limit=10) == sorted(
+                raw["subscriptions"]
+            )
+
+
+def test_the_fixture_is_still_schema_1() -> None:
+    """The committed file must stay what the first schema wrote."""
+    plain = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
+    try:
+        assert plain.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        assert FIXTURE.stat().st_size < 100_000
+    finally:
+        plain.close()
+
+
+def test_outbox_entries_keep_their_instants(tmp_path: Path) -> None:
+    entry = r.outbox_entry(r.italian_account(), "m-1", r.START)
+    with SQLiteStore(tmp_path / "billing.sqlite3") as store:
+        with store.unit_of_work() as uow:
+            uow.outbox.add(entry)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            (back,) = uow.outbox.pending(1)
+    assert back == entry
+    assert back.created_at.tzinfo == entry.created_at.tzinfo
+    assert isinstance(back, OutboxEntry)
+
+
+def test_migration_1_still_writes_the_fixture_schema(tmp_path: Path) -> None:
+    """A released migration is never edited: version 1 must still make exactly the
+    tables and indexes the fixture has."""
+
+    def schema(path: Path) -> list[tuple[str, str]]:
+        plain = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = plain.execute(
+                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+            ).fetchall()
+        finally:
+            plain.close()
+        return [(name, " ".join(sql.split())) for name, sql in rows]
+
+    fresh = tmp_path / "fresh.sqlite3"
+    plain = connect(fresh)
+    try:
+        migrate(plain, target=1)
+    finally:
+        plain.close()
+    assert schema(fresh) == schema(FIXTURE)
