@@ -33,7 +33,7 @@ from .accounts import Account
 from .cart import Cart
 from .errors import ConcurrencyConflict, InvalidInput, SubscriptionsError
 from .lifecycle import Event, Status, Subscription, next_due
-from .orders import IssuedInvoice, Order, Quote
+from .orders import InvoiceStatus, IssuedInvoice, Order, Quote
 from .seats import SeatAssignments
 
 __all__ = [
@@ -128,6 +128,9 @@ class Dialect(abc.ABC):
     counts_by_returning: ClassVar[bool]
     #: The clause that makes ``pending()`` skip rows another transaction delivers.
     lock_pending: ClassVar[str]
+    #: The expression of ``doc`` with its ``status`` and ``version`` fields set to the
+    #: two parameters that follow.
+    doc_with_status: ClassVar[str]
 
     def __init__(self) -> None:
         self._statement_cache: dict[str, _Statements] = {}
@@ -278,12 +281,17 @@ class _Statements:
             f"SET {excluded} WHERE {t}.version = ?{ret}"
         )
         self.version = sql(f"SELECT version FROM {t} WHERE {k} = ?")
+        # The one change an issued document allows: its status, without re-encoding it.
+        self.status = sql(
+            f"UPDATE {t} SET version = ?, doc = {dialect.doc_with_status} "
+            f"WHERE {k} = ? AND version = ?{ret}"
+        )
         load, cls = dialect.load_doc, spec.cls
         self.decode: Callable[[Any], Any] = lambda value: codec.decode(cls, load(value))
 
 
 _UNSEEN: Any = object()
-_INSERT, _UPDATE, _UPSERT = 0, 1, 2
+_INSERT, _UPDATE, _UPSERT, _STATUS = 0, 1, 2, 3
 
 
 class _Op:
@@ -400,7 +408,7 @@ class _Table:
         spec, sql = self.spec, self._sql
         values, instant = spec.values, self._uow._dialect.instant
         dumps, versioned = codec.dumps, spec.versioned
-        batches: tuple[list[tuple[str, _Op]], ...] = ([], [], [])
+        batches: tuple[list[tuple[str, _Op]], ...] = ([], [], [], [])
         # Sorted, so that concurrent transactions lock rows in the same order.
         for key in sorted(pending):
             op = pending[key]
@@ -413,7 +421,10 @@ class _Table:
             for key, op in batch:
                 record = op.record
                 extra = () if values is None else values(record, instant)
-                if kind == _UPDATE:
+                if kind == _STATUS:
+                    status = record.status.value
+                    rows.append((record.version, status, record.version, key, op.base))
+                elif kind == _UPDATE:
                     rows.append((record.version, *extra, dumps(record), key, op.base))
                 elif kind == _UPSERT:
                     rows.append((key, record.version, *extra, dumps(record), op.base))
@@ -421,7 +432,7 @@ class _Table:
                     rows.append((key, record.version, *extra, dumps(record)))
                 else:
                     rows.append((key, *extra, dumps(record)))
-            statement = (sql.insert, sql.update, sql.upsert)[kind]
+            statement = (sql.insert, sql.update, sql.upsert, sql.status)[kind]
             counts = db.execute_counted(statement, rows)
             for (key, op), count in zip(batch, counts, strict=True):
                 if count:
@@ -562,6 +573,15 @@ class _Invoices(_Table):
 
     def update(self, invoice: IssuedInvoice) -> None:
         self._update(invoice.id, invoice)
+
+    def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
+        changed = attrs.evolve(invoice, status=status, version=invoice.version + 1)
+        queued = invoice.id in self._pending
+        self._update(invoice.id, changed)
+        if not queued:
+            # Only the status moved: write that field, not the whole document again.
+            self._pending[invoice.id].kind = _STATUS
+        return changed
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         db = self._uow._flushed()

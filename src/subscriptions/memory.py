@@ -47,7 +47,7 @@ from .cart import Cart
 from .errors import ConcurrencyConflict, GatewayUnavailable, IdempotencyKeyReused, InvalidInput
 from .lifecycle import Event, Status, Subscription, next_due
 from .messages import Message
-from .orders import IssuedInvoice, Order, OrderState, Quote
+from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from .periods import ensure_aware
 from .ports import (
     ChargeRequest,
@@ -247,11 +247,19 @@ class _Invoices(_Table):
         result: IssuedInvoice | None = self._get(invoice_id)
         return result
 
+    def get_many(self, invoice_ids: Sequence[str]) -> dict[str, IssuedInvoice]:
+        return {k: i for k in invoice_ids if (i := self._get(k)) is not None}
+
     def add(self, invoice: IssuedInvoice) -> None:
         self._add(invoice.id, invoice)
 
     def update(self, invoice: IssuedInvoice) -> None:
         self._update(invoice.id, invoice)
+
+    def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
+        changed = attrs.evolve(invoice, status=status, version=invoice.version + 1)
+        self._update(invoice.id, changed)
+        return changed
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         found = [self._get(k) for k in self._keys()]
@@ -273,6 +281,9 @@ class _Seats(_Table):
     def get(self, subscription_id: str) -> SeatAssignments | None:
         result: SeatAssignments | None = self._get(subscription_id)
         return result
+
+    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, SeatAssignments]:
+        return {k: a for k in subscription_ids if (a := self._get(k)) is not None}
 
     def put(self, seats: SeatAssignments) -> None:
         self._put(seats.subscription_id, seats)

@@ -76,7 +76,11 @@ class Rounding(enum.Enum):
 
     @property
     def decimal_mode(self) -> str:
-        return ROUND_HALF_UP if self is Rounding.HALF_UP else ROUND_HALF_EVEN
+        return _DECIMAL_MODES[self]
+
+
+#: Looked up directly on the hot path: a property of an enum member is slow to reach.
+_DECIMAL_MODES = {Rounding.HALF_UP: ROUND_HALF_UP, Rounding.HALF_EVEN: ROUND_HALF_EVEN}
 
 
 @cache
@@ -147,7 +151,7 @@ def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_
     """Round ``amount`` to the currency's minor unit with the named mode."""
     if type(amount) is not Decimal:
         amount = to_decimal(amount)
-    result = amount.quantize(quantum(currency), rounding=mode.decimal_mode, context=EXACT)
+    result = amount.quantize(quantum(currency), rounding=_DECIMAL_MODES[mode], context=EXACT)
     # A negative amount that rounds to zero must not print as "-0.00".
     return result.copy_abs() if result.is_zero() else result
 

@@ -11,6 +11,7 @@ collection status changes after it is issued.
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import datetime
 from decimal import Decimal
 
@@ -117,7 +118,12 @@ class Seller:
 
     @property
     def party(self) -> Party:
-        return Party(name=self.name, address=self.address, vat_number=self.vat_number)
+        return _seller_party(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _seller_party(seller: Seller) -> Party:
+    return Party(name=seller.name, address=seller.address, vat_number=seller.vat_number)
 
 
 class InvoiceStatus(enum.Enum):

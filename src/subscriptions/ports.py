@@ -29,7 +29,7 @@ from .accounts import Account, VatCheck
 from .cart import Cart
 from .lifecycle import Event, Subscription
 from .messages import Message
-from .orders import IssuedInvoice, Order, Quote
+from .orders import InvoiceStatus, IssuedInvoice, Order, Quote
 from .seats import SeatAssignments
 from .vat import VatNumber
 
@@ -103,8 +103,15 @@ class OrderRepository(Protocol):
 
 class InvoiceRepository(Protocol):
     def get(self, invoice_id: str) -> IssuedInvoice | None: ...
+    def get_many(self, invoice_ids: Sequence[str]) -> dict[str, IssuedInvoice]: ...
     def add(self, invoice: IssuedInvoice) -> None: ...
     def update(self, invoice: IssuedInvoice) -> None: ...
+
+    def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
+        """Change only the collection status of a stored invoice (optimistically, from
+        ``invoice.version``); returns the invoice as updated."""
+        ...
+
     def for_account(self, account_id: str) -> list[IssuedInvoice]: ...
 
     def next_number(self, series: str) -> int:
@@ -115,6 +122,7 @@ class InvoiceRepository(Protocol):
 
 class SeatRepository(Protocol):
     def get(self, subscription_id: str) -> SeatAssignments | None: ...
+    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, SeatAssignments]: ...
     def put(self, seats: SeatAssignments) -> None: ...
 
 
@@ -163,17 +171,29 @@ class ConfigRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolls back unless committed."""
 
-    accounts: AccountRepository
-    subscriptions: SubscriptionRepository
-    carts: CartRepository
-    quotes: QuoteRepository
-    orders: OrderRepository
-    invoices: InvoiceRepository
-    seats: SeatRepository
-    idempotency: IdempotencyRepository
-    outbox: OutboxRepository
-    events: EventRepository
-    config: ConfigRepository
+    # Read-only in the protocol, so that each adapter may give its own repository types.
+    @property
+    def accounts(self) -> AccountRepository: ...
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+    @property
+    def carts(self) -> CartRepository: ...
+    @property
+    def quotes(self) -> QuoteRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+    @property
+    def seats(self) -> SeatRepository: ...
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def events(self) -> EventRepository: ...
+    @property
+    def config(self) -> ConfigRepository: ...
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...

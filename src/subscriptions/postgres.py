@@ -148,6 +148,10 @@ class _PostgresDialect(Dialect):
     placeholder = "%s"
     counts_by_returning = True
     lock_pending = " FOR UPDATE SKIP LOCKED"
+    doc_with_status = (
+        "jsonb_set(jsonb_set(doc::jsonb, '{status}', to_jsonb(%s::text)), "
+        "'{version}', to_jsonb(%s::integer))::text"
+    )
     # psycopg adapts aware datetimes to timestamptz, exactly.
     instant = staticmethod(_identity)
 

@@ -226,20 +226,25 @@ def invoice_from_lines(
 ) -> Invoice:
     """:func:`build_invoice` for callers already inside the ``EXACT`` decimal context."""
     groups: dict[tuple[Decimal, TaxTreatment, str | None], list[int]] = {}
-    untaxed = 0
-    for i, line in enumerate(lines):
-        decision = line.tax
-        if decision is None:
-            untaxed += 1
-        else:
-            key = (decision.rate, decision.treatment, decision.mention)
-            members = groups.get(key)
-            if members is None:
-                groups[key] = [i]
+    first = lines[0].tax if lines else None
+    if first is not None and all(line.tax is first for line in lines):
+        # The common case (a renewal, a subscription): one decision for every line.
+        groups[(first.rate, first.treatment, first.mention)] = list(range(len(lines)))
+    else:
+        untaxed = 0
+        for i, line in enumerate(lines):
+            decision = line.tax
+            if decision is None:
+                untaxed += 1
             else:
-                members.append(i)
-    if untaxed and groups:
-        raise InvalidInput("either every line of an invoice is taxed or none is")
+                key = (decision.rate, decision.treatment, decision.mention)
+                members = groups.get(key)
+                if members is None:
+                    groups[key] = [i]
+                else:
+                    members.append(i)
+        if untaxed and groups:
+            raise InvalidInput("either every line of an invoice is taxed or none is")
 
     amounts = [line.listed for line in lines]
     taxes: list[TaxLine] = []
@@ -319,8 +324,13 @@ def apply_credit(invoice: Invoice, balance: Decimal) -> tuple[Invoice, Decimal]:
     if balance < 0:
         raise InvalidInput(f"credit balance {balance} is negative; it is never below zero")
     if invoice.total < 0:
-        return attrs.evolve(invoice, credit_applied=_ZERO), balance - invoice.total
+        settled = (
+            invoice if invoice.credit_applied == 0 else attrs.evolve(invoice, credit_applied=_ZERO)
+        )
+        return settled, balance - invoice.total
     used = min(balance, invoice.total)
+    if used == invoice.credit_applied:
+        return invoice, balance - used
     return attrs.evolve(invoice, credit_applied=used), balance - used
 
 

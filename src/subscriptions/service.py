@@ -204,6 +204,10 @@ class BillRunReport:
     conflicts: int = 0
 
 
+def _succeeded(result: PaymentResult | None) -> bool:
+    return result is not None and result.status is PaymentStatus.SUCCEEDED
+
+
 def _new_id(prefix: str) -> str:
     # Time-ordered (nanoseconds, then a per-process counter) with a random tail, so
     # that ids made later sort later, across processes too.
@@ -1662,8 +1666,7 @@ class BillingCenter:
             assert stored is not None
             if stored.status is not InvoiceStatus.OPEN:
                 return stored
-            paid = attrs.evolve(stored, status=InvoiceStatus.PAID, version=stored.version + 1)
-            uow.invoices.update(paid)
+            paid = uow.invoices.set_status(stored, InvoiceStatus.PAID)
             for sub in subs:
                 current = uow.subscriptions.get(sub.id)
                 if current is not None and current.status is Status.PAST_DUE:
@@ -1768,7 +1771,9 @@ class BillingCenter:
             accounts = uow.accounts.get_many(
                 sorted({s.account_id for s in subs.values() if s.account_id is not None})
             )
-            contexts: dict[str, BillingContext] = {}
+            # Accounts taxed alike (same currency, zone, place and VAT number) share a
+            # context, and with it the tax decisions it has made for each date.
+            contexts: dict[tuple[object, ...], BillingContext] = {}
             for sub_id in ids:
                 sub = subs.get(sub_id)
                 if sub is None or sub.account_id is None or sub.account_id not in accounts:
@@ -1780,9 +1785,16 @@ class BillingCenter:
                 if due is None or due > at:
                     continue
                 account = accounts[sub.account_id]
-                context = contexts.get(account.id)
+                key = (
+                    account.currency,
+                    account.timezone,
+                    account.country,
+                    account.region,
+                    self._usable_vat_number(account),
+                )
+                context = contexts.get(key)
                 if context is None:
-                    context = contexts[account.id] = self.context(account)
+                    context = contexts[key] = self.context(account)
                 kind, account, new, invoice = self._renew_one(uow, account, sub, due, context)
                 accounts[account.id] = account
                 counts[kind] = counts.get(kind, 0) + 1
@@ -1792,12 +1804,26 @@ class BillingCenter:
         results = [(item, self._charge_invoice(item[1], item[2], attempt=1)) for item in to_collect]
         if results:
             with self.store.unit_of_work() as uow:
+                failed = [item for item, result in results if not _succeeded(result)]
+                subs_now = uow.subscriptions.get_many([item[0].id for item in failed])
                 for (sub, account, invoice, due), result in results:
-                    paid = self._record_collection(
-                        uow, sub, account, invoice, attempt=1, failed_at=due, result=result
+                    if _succeeded(result):
+                        # Just issued by this batch: mark it paid without reading it
+                        # back (the versioned update still refuses a concurrent change).
+                        uow.invoices.set_status(invoice, InvoiceStatus.PAID)
+                        counts["charged"] = counts.get("charged", 0) + 1
+                        continue
+                    self._record_collection(
+                        uow,
+                        sub,
+                        account,
+                        invoice,
+                        attempt=1,
+                        failed_at=due,
+                        result=result,
+                        loaded=(subs_now.get(sub.id), invoice),
                     )
-                    key = "charged" if paid else "failed"
-                    counts[key] = counts.get(key, 0) + 1
+                    counts["failed"] = counts.get("failed", 0) + 1
                 uow.commit()
         for counter, n in counts.items():
             report = attrs.evolve(report, **{counter: getattr(report, counter) + n})
@@ -1822,7 +1848,6 @@ class BillingCenter:
             if was is Status.TRIALING:
                 self._post(uow, self._trial_expired_message(account, sub, due))
                 return "trials_expired", account, new, None
-            self._sync_seats(uow, new)
             return "canceled", account, new, None
         with localcontext(EXACT):
             settled, balance = apply_credit(outcome.invoice, account.credit_balance)
@@ -1836,7 +1861,7 @@ class BillingCenter:
         if balance != account.credit_balance:
             account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
             uow.accounts.update(account)
-        self._sync_seats(uow, new)
+        self._sync_seats(uow, new, sub)
         kind = "trials_converted" if was is Status.TRIALING else "renewed"
         return kind, account, new, invoice
 
@@ -1883,7 +1908,9 @@ class BillingCenter:
             return f"{kind}+{'charged' if paid else 'failed'}"
         return kind
 
-    def _sync_seats(self, uow: UnitOfWork, sub: Subscription) -> None:
+    def _sync_seats(self, uow: UnitOfWork, sub: Subscription, before: Subscription) -> None:
+        if sub.terms.seats == before.terms.seats:
+            return
         seats = uow.seats.get(sub.id)
         if seats is not None and seats.seats != sub.terms.seats and sub.status in _BILLING:
             # A scheduled reduction: the most recently assigned users are released.
@@ -1938,19 +1965,23 @@ class BillingCenter:
         attempt: int,
         failed_at: datetime,
         result: PaymentResult | None,
+        loaded: tuple[Subscription | None, IssuedInvoice | None] | None = None,
     ) -> bool:
-        """Record a collection attempt: the invoice paid, or the next retry scheduled."""
+        """Record a collection attempt: the invoice paid, or the next retry scheduled.
+
+        ``loaded`` passes the subscription and invoice already read in this unit of
+        work (a batch reads them all at once)."""
         token = account.payment_method
         paid = result is not None and result.status is PaymentStatus.SUCCEEDED
         now = self._now()
-        current = uow.subscriptions.get(sub.id)
-        stored = uow.invoices.get(invoice.id)
+        if loaded is None:
+            current, stored = uow.subscriptions.get(sub.id), uow.invoices.get(invoice.id)
+        else:
+            current, stored = loaded
         assert current is not None
         assert stored is not None
         if paid:
-            uow.invoices.update(
-                attrs.evolve(stored, status=InvoiceStatus.PAID, version=stored.version + 1)
-            )
+            uow.invoices.set_status(stored, InvoiceStatus.PAID)
             if current.status is Status.PAST_DUE:
                 uow.subscriptions.update(
                     attrs.evolve(
@@ -2065,9 +2096,7 @@ class BillingCenter:
         assert invoice is not None
         fresh = self._account(uow, account.id)
         if invoice.status is InvoiceStatus.OPEN:
-            uow.invoices.update(
-                attrs.evolve(invoice, status=InvoiceStatus.VOID, version=invoice.version + 1)
-            )
+            uow.invoices.set_status(invoice, InvoiceStatus.VOID)
             reversal = Invoice(
                 currency=invoice.currency,
                 issued_at=at,

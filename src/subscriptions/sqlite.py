@@ -146,6 +146,7 @@ class _SQLiteDialect(Dialect):
     placeholder = "?"
     counts_by_returning = False
     lock_pending = ""
+    doc_with_status = "json_set(doc, '$.status', ?, '$.version', ?)"
 
     @staticmethod
     def load_doc(value: Any) -> Any:

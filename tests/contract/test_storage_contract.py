@@ -427,6 +427,37 @@ def test_invoices_for_account_in_series_and_number_order(store: Store) -> None:
     assert read(store, lambda uow: uow.invoices.get("i-a9")) == paid
 
 
+def test_an_invoice_status_changes_alone(store: Store) -> None:
+    account = r.italian_account()
+    _, invoice = r.subscribed(account)
+    issued = r.issued_invoice(account, invoice, invoice_id="i-1")
+    save(store, lambda uow: uow.invoices.add(issued))
+    with store.unit_of_work() as uow:
+        stored = uow.invoices.get("i-1")
+        assert stored is not None
+        paid = uow.invoices.set_status(stored, InvoiceStatus.PAID)
+        assert paid == attrs.evolve(issued, status=InvoiceStatus.PAID, version=1)
+        assert uow.invoices.get("i-1") == paid
+        uow.commit()
+    assert read(store, lambda uow: uow.invoices.get("i-1")) == paid
+    # From a stale version, the change is refused (at once or at commit).
+    with pytest.raises(ConcurrencyConflict), store.unit_of_work() as uow:
+        uow.invoices.set_status(issued, InvoiceStatus.VOID)
+        uow.commit()
+    assert read(store, lambda uow: uow.invoices.get("i-1")) == paid
+
+
+def test_an_invoice_added_and_settled_in_one_unit_of_work(store: Store) -> None:
+    account = r.italian_account()
+    _, invoice = r.subscribed(account)
+    issued = r.issued_invoice(account, invoice, invoice_id="i-2")
+    with store.unit_of_work() as uow:
+        uow.invoices.add(issued)
+        voided = uow.invoices.set_status(issued, InvoiceStatus.VOID)
+        uow.commit()
+    assert read(store, lambda uow: uow.invoices.get("i-2")) == voided
+
+
 def test_series_numbers_are_gapless_across_rollbacks(store: Store) -> None:
     with store.unit_of_work() as uow:
         assert [uow.invoices.next_number("INV") for _ in range(3)] == [1, 2, 3]
