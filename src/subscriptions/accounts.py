@@ -10,7 +10,6 @@ and a credit balance that later invoices consume.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +17,7 @@ from decimal import Decimal
 import attrs
 from babel import Locale, UnknownLocaleError
 
+from ._enum import Choice
 from .errors import InvalidInput, NotPermitted
 from .money import check_currency, to_decimal
 from .periods import ensure_aware, zone
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class AccountKind(enum.Enum):
+class AccountKind(Choice):
     SELF_SERVICE = "self_service"
     CORPORATE = "corporate"
 
@@ -76,7 +76,7 @@ class Address:
         )
 
 
-class VatCheckStatus(enum.Enum):
+class VatCheckStatus(Choice):
     #: Format and check digits are right (python-stdnum); not checked online.
     OFFLINE_VALID = "offline_valid"
     #: The online registry (VIES) confirmed the number.

@@ -25,7 +25,6 @@ renewal, nothing now).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, localcontext
@@ -34,6 +33,7 @@ from fractions import Fraction
 import attrs
 from moneyed import Money
 
+from ._enum import Choice
 from .catalog import Catalog
 from .errors import (
     AlreadySubscribed,
@@ -97,7 +97,7 @@ __all__ = [
 ]
 
 
-class Status(enum.Enum):
+class Status(Choice):
     TRIALING = "trialing"
     EXPIRED = "expired"
     ACTIVE = "active"
@@ -109,23 +109,23 @@ class Status(enum.Enum):
 _BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
 
 
-class ChangeTiming(enum.Enum):
+class ChangeTiming(Choice):
     REALIGN = "realign"
     KEEP_ANCHOR = "keep_anchor"
     END_OF_TERM = "end_of_term"
 
 
-class ChangeKind(enum.Enum):
+class ChangeKind(Choice):
     UPGRADE = "upgrade"
     DOWNGRADE = "downgrade"
 
 
-class TrialEnd(enum.Enum):
+class TrialEnd(Choice):
     EXPIRE = "expire"
     CONVERT = "convert"
 
 
-class CancelTiming(enum.Enum):
+class CancelTiming(Choice):
     END_OF_TERM = "end_of_term"
     IMMEDIATE = "immediate"
 
@@ -196,10 +196,21 @@ class BillingContext:
     tz: tzinfo = attrs.field(converter=_zone)
     policy: BillingPolicy = BillingPolicy()
     tax: TaxSetup | None = None
+    # The catalog and currency never change: prices looked up once are kept.
+    _prices: dict[tuple[str, str, Frequency], Decimal] = attrs.field(
+        init=False, factory=dict, repr=False, eq=False
+    )
 
     def unit_price(self, terms: Terms) -> Decimal:
         """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
-        return self.catalog.plan(terms.product, terms.plan).price(terms.frequency, self.currency)
+        key = (terms.product, terms.plan, terms.frequency)
+        price = self._prices.get(key)
+        if price is None:
+            price = self.catalog.plan(terms.product, terms.plan).price(
+                terms.frequency, self.currency
+            )
+            self._prices[key] = price
+        return price
 
     def check(self, terms: Terms) -> Terms:
         self.unit_price(terms)
@@ -249,7 +260,7 @@ class Subscription:
         return self.terms.product
 
 
-class EventKind(enum.Enum):
+class EventKind(Choice):
     TRIAL_STARTED = "trial_started"
     TRIAL_EXPIRED = "trial_expired"
     TRIAL_CONVERTED = "trial_converted"

@@ -21,7 +21,6 @@ subscriptions.errors.FloatRefused: amount 0.1 is a float; pass a decimal.Decimal
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from decimal import (
     ROUND_HALF_EVEN,
@@ -38,6 +37,7 @@ from functools import cache, lru_cache
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 from moneyed import Money
 
+from ._enum import Choice
 from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
 EXACT = Context(prec=64, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
-class Rounding(enum.Enum):
+class Rounding(Choice):
     """How an amount is rounded to the currency's minor unit."""
 
     #: Ties away from zero: 0.125 -> 0.13 and -0.125 -> -0.13 (the default).

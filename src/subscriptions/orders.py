@@ -10,13 +10,13 @@ collection status changes after it is issued.
 
 from __future__ import annotations
 
-import enum
 import functools
 from datetime import datetime
 from decimal import Decimal
 
 import attrs
 
+from ._enum import Choice
 from .accounts import Address
 from .cart import CartItem, QuoteItem
 from .pricing import Invoice, InvoiceLine, InvoiceReason, TaxLine
@@ -53,7 +53,7 @@ class Quote:
         return Decimal(0) if self.invoice is None else self.invoice.total
 
 
-class OrderState(enum.Enum):
+class OrderState(Choice):
     #: Recorded, before the gateway is called.
     PENDING = "pending"
     #: The customer must complete an action (3-D Secure); confirm_payment resumes it.
@@ -126,7 +126,7 @@ def _seller_party(seller: Seller) -> Party:
     return Party(name=seller.name, address=seller.address, vat_number=seller.vat_number)
 
 
-class InvoiceStatus(enum.Enum):
+class InvoiceStatus(Choice):
     #: Issued and waiting for payment (a purchase order, or a renewal being dunned).
     OPEN = "open"
     PAID = "paid"

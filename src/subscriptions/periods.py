@@ -25,13 +25,13 @@ Rules (DESIGN.md section 3, "Time" and "Billing dates"):
 
 from __future__ import annotations
 
-import enum
 from calendar import monthrange
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from ._enum import Choice
 from .errors import InvalidInput, NaiveDatetime
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-class Frequency(enum.Enum):
+class Frequency(Choice):
     """How often a subscription bills, in whole months."""
 
     MONTHLY = "monthly"
@@ -168,9 +168,10 @@ def anchored_start(
     """
     _aware(anchor)
     local = anchor.astimezone(tz)
-    wall = local.replace(tzinfo=None, fold=0)
-    moved = _add_months(wall, n * frequency.months, day or wall.day)
-    return localize(moved, tz, fold=local.fold).astimezone(UTC)
+    moved = _add_months(local, n * frequency.months, day or local.day)
+    # Converting the local wall time straight to UTC is what localize() and a
+    # conversion back would give: a gap moves forward, a fold keeps its side.
+    return moved.astimezone(UTC)
 
 
 def _utc_start(value: datetime) -> datetime:

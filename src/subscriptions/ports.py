@@ -16,7 +16,6 @@ SQLite adapter and a PostgreSQL one.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -25,6 +24,7 @@ from typing import Any, Protocol, Self
 import attrs
 from moneyed import Money
 
+from ._enum import Choice
 from .accounts import Account, VatCheck
 from .cart import Cart
 from .lifecycle import Event, Subscription
@@ -213,7 +213,7 @@ class Store(Protocol):
 # -- payments ------------------------------------------------------------------------
 
 
-class PaymentStatus(enum.Enum):
+class PaymentStatus(Choice):
     SUCCEEDED = "succeeded"
     DECLINED = "declined"
     #: The customer must act (3-D Secure); look the charge up again afterwards.

@@ -16,7 +16,6 @@ In both cases ``subtotal`` is the sum of the lines and ``total = subtotal + taxe
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, localcontext
@@ -24,6 +23,7 @@ from fractions import Fraction
 
 import attrs
 
+from ._enum import Choice
 from .errors import InvalidInput
 from .money import EXACT, Rounding, largest_remainder, minor_digits, round_amount, round_fraction
 from .periods import Frequency, Period
@@ -53,17 +53,17 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
-class TaxRounding(enum.Enum):
+class TaxRounding(Choice):
     INVOICE = "invoice"
     LINE = "line"
 
 
-class LineKind(enum.Enum):
+class LineKind(Choice):
     CHARGE = "charge"
     CREDIT = "credit"
 
 
-class InvoiceReason(enum.Enum):
+class InvoiceReason(Choice):
     SUBSCRIBE = "subscribe"
     CONVERSION = "conversion"
     CHANGE = "change"

@@ -27,7 +27,6 @@ Decimal('107.14')
 
 from __future__ import annotations
 
-import enum
 from calendar import monthrange
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -35,6 +34,7 @@ from fractions import Fraction
 
 import attrs
 
+from ._enum import Choice
 from .errors import InvalidInput
 from .money import EXACT, Rounding, minor_digits, round_amount, round_ratio, to_decimal
 from .periods import Period
@@ -52,18 +52,18 @@ __all__ = [
 ]
 
 
-class Granularity(enum.Enum):
+class Granularity(Choice):
     DAY = "day"
     SECOND = "second"
     NONE = "none"
 
 
-class DayCount(enum.Enum):
+class DayCount(Choice):
     ACTUAL = "actual"
     FIXED_30 = "fixed_30"
 
 
-class CreditBasis(enum.Enum):
+class CreditBasis(Choice):
     """What a credit for unused time is worth.
 
     ``BILLED`` (default, ledger-based): the amount actually billed for the reversed

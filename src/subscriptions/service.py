@@ -18,7 +18,6 @@ which asks the gateway, then completes the order or refunds the charge.
 
 from __future__ import annotations
 
-import enum
 import itertools
 import time
 import uuid
@@ -29,6 +28,7 @@ from decimal import Decimal, localcontext
 import attrs
 from moneyed import Money
 
+from ._enum import Choice
 from .accounts import (
     Account,
     AccountKind,
@@ -147,7 +147,7 @@ _ORDER_SLOT = "__order_in_progress__"
 _BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
 
 
-class VatUnavailable(enum.Enum):
+class VatUnavailable(Choice):
     """What to do when the online VAT check cannot be made."""
 
     #: Charge VAT as for a consumer until the number is confirmed (the default).

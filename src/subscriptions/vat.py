@@ -45,7 +45,6 @@ Decimal('25.5')
 
 from __future__ import annotations
 
-import enum
 import functools
 import re
 import unicodedata
@@ -75,6 +74,8 @@ from subscriptions.errors import (
     UnknownTerritory,
 )
 
+from ._enum import Choice
+
 __all__ = [
     "EU_MEMBER_STATES",
     "EU_STANDARD_RATES",
@@ -100,7 +101,7 @@ __all__ = [
 ]
 
 
-class TaxTreatment(enum.Enum):
+class TaxTreatment(Choice):
     """How a supply is taxed; the value is the name used in scenario output."""
 
     STANDARD = "standard"
