@@ -25,7 +25,7 @@ renewal, nothing now).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -62,6 +62,7 @@ from .pricing import (
     LineKind,
     TaxRounding,
     TaxSetup,
+    exclusive_tax,
     invoice_from_lines,
 )
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy, prorate_ratio, ratio
@@ -648,57 +649,269 @@ def classify_change(old: Terms, new: Terms, *, catalog: Catalog, currency: str) 
     or a shorter frequency a downgrade; a mix is decided by value per day (per-seat
     price x seats / months); equal value counts as an upgrade.
     """
-    old_rank = catalog.plan(old.product, old.plan).rank
-    new_rank = catalog.plan(new.product, new.plan).rank
+
+    def per_day(terms: Terms) -> Callable[[], Fraction]:
+        def value() -> Fraction:
+            price = catalog.plan(terms.product, terms.plan).price(terms.frequency, currency)
+            return Fraction(price) * terms.seats / terms.frequency.months
+
+        return value
+
+    return _classify(
+        catalog.plan(old.product, old.plan).rank,
+        catalog.plan(new.product, new.plan).rank,
+        old,
+        new.seats,
+        new.frequency,
+        per_day(old),
+        per_day(new),
+    )
+
+
+def _classify(
+    old_rank: int,
+    new_rank: int,
+    old: Terms,
+    seats: int,
+    frequency: Frequency,
+    old_per_day: Callable[[], Fraction],
+    new_per_day: Callable[[], Fraction],
+) -> ChangeKind:
     if new_rank != old_rank:
         return ChangeKind.UPGRADE if new_rank > old_rank else ChangeKind.DOWNGRADE
-    seats = (new.seats > old.seats) - (new.seats < old.seats)
-    months = (new.frequency.months > old.frequency.months) - (
-        new.frequency.months < old.frequency.months
-    )
-    if seats >= 0 and months >= 0 and (seats or months):
+    more_seats = (seats > old.seats) - (seats < old.seats)
+    longer = (frequency.months > old.frequency.months) - (frequency.months < old.frequency.months)
+    if more_seats >= 0 and longer >= 0 and (more_seats or longer):
         return ChangeKind.UPGRADE
-    if seats <= 0 and months <= 0 and (seats or months):
+    if more_seats <= 0 and longer <= 0 and (more_seats or longer):
         return ChangeKind.DOWNGRADE
-
-    def per_day(terms: Terms) -> Fraction:
-        price = catalog.plan(terms.product, terms.plan).price(terms.frequency, currency)
-        return Fraction(price) * terms.seats / terms.frequency.months
-
-    return ChangeKind.DOWNGRADE if per_day(new) < per_day(old) else ChangeKind.UPGRADE
+    return ChangeKind.DOWNGRADE if new_per_day() < old_per_day() else ChangeKind.UPGRADE
 
 
 _DETAIL = {(k, t): f"{k.value}, {t.value}" for k in ChangeKind for t in ChangeTiming}
 
 
-def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext) -> Outcome:
+class _ChangePlan:
+    """What a change does, priced but not yet built into records.
+
+    :func:`quote` reads its totals without building anything; :func:`apply` builds
+    the outcome from it. Both come from :func:`_plan_change`, so a quote is, to the
+    cent, what the change commits.
+    """
+
+    __slots__ = (
+        "at",
+        "charge",
+        "credits",
+        "frequency",
+        "index",
+        "kind",
+        "plan",
+        "seats",
+        "sub",
+        "timing",
+        "whole",
+    )
+
+    def __init__(
+        self,
+        *,
+        sub: Subscription,
+        plan: str,
+        seats: int,
+        frequency: Frequency,
+        kind: ChangeKind,
+        timing: ChangeTiming,
+        at: datetime,
+    ) -> None:
+        self.sub = sub
+        self.plan = plan
+        self.seats = seats
+        self.frequency = frequency
+        self.kind = kind
+        self.timing = timing
+        self.at = at
+        #: (reversed charge line, unit price, credit amount: negative)
+        self.credits: list[tuple[InvoiceLine, Decimal, Decimal]] = []
+        #: (unit price, start, end, listed amount, tax decision), or None
+        self.charge: tuple[Decimal, datetime, datetime, Decimal, TaxDecision | None] | None = None
+        #: the new current period and its index (keep_anchor and realign)
+        self.index = 0
+        self.whole: Period | None = None
+
+    def terms(self) -> Terms:
+        return Terms(
+            product=self.sub.terms.product,
+            plan=self.plan,
+            seats=self.seats,
+            frequency=self.frequency,
+        )
+
+
+def _local_days(
+    start: datetime,
+    end: datetime,
+    whole_start: datetime,
+    whole_end: datetime,
+    ctx: BillingContext,
+    months: int | None,
+) -> tuple[int, int]:
+    """:func:`ratio` with the common case (whole local days, actual count) inlined."""
+    proration = ctx.policy.proration
+    if (
+        proration.granularity is Granularity.DAY
+        and proration.day_count is DayCount.ACTUAL
+        and whole_start <= start
+        and end <= whole_end
+    ):
+        if start == whole_start and end == whole_end:
+            return 1, 1
+        tz = ctx.tz
+        last = whole_end.astimezone(tz).date()
+        total = (last - whole_start.astimezone(tz).date()).days
+        if total <= 0:
+            return 0, 1
+        used = (
+            (last if end is whole_end else end.astimezone(tz).date()) - start.astimezone(tz).date()
+        ).days
+        return (0 if used < 0 else total if used > total else used), total
+    return ratio(start, end, whole_start, whole_end, tz=ctx.tz, policy=proration, months=months)
+
+
+def _plan_credits(plan: _ChangePlan, ctx: BillingContext) -> None:
+    """The credit of each open charge line covering the instant, for its unused part."""
+    proration = ctx.policy.proration
+    if proration.granularity is Granularity.NONE:
+        return
+    sub, at = plan.sub, plan.at
+    fixed_30 = proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
+    for line in sub.open_charges:
+        span = line.period
+        if not span.start <= at < span.end:
+            continue
+        if proration.credit is CreditBasis.PRICE and sub.period is not None:
+            current = Terms(
+                product=line.product, plan=line.plan, seats=line.seats, frequency=line.frequency
+            )
+            unit_price = ctx.unit_price(current)
+            whole = sub.period
+            months = line.frequency.months if fixed_30 and sub.period_index >= 0 else None
+            basis = unit_price * line.seats
+        else:
+            unit_price = line.unit_price
+            whole = span
+            months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
+            basis = line.listed
+        num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, months)
+        value = prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
+        plan.credits.append((line, unit_price, -value))
+
+
+def _plan_change(
+    sub: Subscription, action: Change, at: datetime, ctx: BillingContext
+) -> _ChangePlan:
     if sub.status is Status.TRIALING:
         raise InvalidTransition(
             f"{sub.product!r} is on a free trial; subscribe with the plan, seats and "
             "frequency you want instead of changing the trial"
         )
-
     old = sub.terms
-    new = Terms(
-        product=old.product,
-        plan=old.plan if action.plan is None else action.plan,
-        seats=old.seats if action.seats is None else action.seats,
-        frequency=old.frequency if action.frequency is None else action.frequency,
-    )
-    ctx.check(new)
-    if new == old:
+    plan_id = old.plan if action.plan is None else action.plan
+    seats = old.seats if action.seats is None else _seats(action.seats)
+    frequency = old.frequency if action.frequency is None else Frequency.parse(action.frequency)
+    catalog = ctx.catalog
+    new_plan = catalog.plan(old.product, plan_id)
+    price = new_plan.price(frequency, ctx.currency)
+    if plan_id == old.plan and seats == old.seats and frequency is old.frequency:
         raise InvalidTransition(
             f"the change leaves {sub.product!r} exactly as it is "
             f"({old.plan}, {old.seats} seats, {old.frequency.value}); name a different "
             "plan, seat count or frequency"
         )
-    kind = classify_change(old, new, catalog=ctx.catalog, currency=ctx.currency)
+    kind = _classify(
+        catalog.plan(old.product, old.plan).rank,
+        new_plan.rank,
+        old,
+        seats,
+        frequency,
+        lambda: Fraction(ctx.unit_price(old)) * old.seats / old.frequency.months,
+        lambda: Fraction(price) * seats / frequency.months,
+    )
     timing = action.timing or ctx.policy.plan_change.timing(kind)
+    plan = _ChangePlan(
+        sub=sub, plan=plan_id, seats=seats, frequency=frequency, kind=kind, timing=timing, at=at
+    )
+    if timing is ChangeTiming.END_OF_TERM:
+        return plan
+    if sub.status is Status.PENDING_CANCELLATION:
+        raise InvalidTransition(
+            f"{sub.product!r} is set to cancel at the end of its term; reactivate it "
+            "before changing it now, or schedule the change for the end of the term"
+        )
     assert sub.anchor is not None
     assert sub.period is not None
+    tz = ctx.tz
+    _plan_credits(plan, ctx)
+    if timing is ChangeTiming.REALIGN:
+        end = anchored_start(at, 1, frequency, tz)
+        plan.whole = Period.between(at, end)
+        plan.charge = (price, at, end, price * seats, ctx.tax_at(at))
+        return plan
+    if ctx.policy.proration.granularity is Granularity.NONE:
+        return plan
+    period = sub.period
+    if frequency is old.frequency and sub.period_index >= 0:
+        # The period that contains `at` is the current one.
+        index, whole = sub.period_index, period
+    else:
+        index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
+    num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, frequency.months)
+    proration = ctx.policy.proration
+    listed = prorate_ratio(price * seats, num, den, ctx.currency, proration.rounding)
+    plan.charge = (price, at, whole.end, listed, ctx.tax_at(at))
+    if sub.period_index < 0 and whole.start < period.start:
+        # During a calendar-billing stub the period still starts when the stub did.
+        whole = Period.between(period.start, whole.end)
+    plan.index, plan.whole = index, whole
+    return plan
+
+
+def _planned_lines(plan: _ChangePlan, new: Terms) -> list[InvoiceLine]:
+    lines = [
+        InvoiceLine(
+            kind=LineKind.CREDIT,
+            subscription_id=line.subscription_id,
+            product=line.product,
+            plan=line.plan,
+            frequency=line.frequency,
+            seats=line.seats,
+            unit_price=unit_price,
+            period=Period.between(plan.at, line.period.end),
+            listed=value,
+            amount=value,
+            tax=line.tax,
+        )
+        for line, unit_price, value in plan.credits
+    ]
+    if plan.charge is not None:
+        price, start, end, listed, tax = plan.charge
+        whole = plan.whole
+        span = (
+            whole
+            if whole is not None and whole.start == start and whole.end == end
+            else (Period.between(start, end))
+        )
+        lines.append(_charge(plan.sub.id, new, price, span, listed, tax))
+    return lines
+
+
+def _commit_change(plan: _ChangePlan, ctx: BillingContext) -> Outcome:
+    """Build the outcome of a planned change: the new state, its invoice, its event."""
+    sub, at = plan.sub, plan.at
+    new = plan.terms()
     version = sub.version + 1
-    detail = _DETAIL[kind, timing]
-    if timing is ChangeTiming.END_OF_TERM:
+    detail = _DETAIL[plan.kind, plan.timing]
+    if plan.timing is ChangeTiming.END_OF_TERM:
         # A later schedule replaces an earlier one, a scheduled cancellation included.
         changed = attrs.evolve(sub, status=Status.ACTIVE, scheduled=new, version=version)
         return Outcome(
@@ -706,57 +919,41 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
             invoice=None,
             events=(_event(EventKind.CHANGE_SCHEDULED, at, changed, detail),),
         )
-    if sub.status is Status.PENDING_CANCELLATION:
-        raise InvalidTransition(
-            f"{sub.product!r} is set to cancel at the end of its term; reactivate it "
-            "before changing it now, or schedule the change for the end of the term"
-        )
-    proration = ctx.policy.proration
-    tz = ctx.tz
-    credits = _credits(sub, at, ctx)
-    if timing is ChangeTiming.REALIGN:
-        period = Period.between(at, anchored_start(at, 1, new.frequency, tz))
-        charge = _full_charge(sub.id, new, period, at, ctx)
+    assert sub.anchor is not None
+    assert sub.period is not None
+    lines = _planned_lines(plan, new)
+    charges = tuple(line for line in lines if line.kind is LineKind.CHARGE)
+    if plan.timing is ChangeTiming.REALIGN:
+        assert plan.whole is not None
         changed = attrs.evolve(
             sub,
             terms=new,
             anchor=at,
             billing_day=None,
             period_index=0,
-            period=period,
-            open_charges=(charge,),
+            period=plan.whole,
+            open_charges=charges,
             scheduled=None,
             version=version,
         )
-        lines = [*credits, charge]
-    elif proration.granularity is Granularity.NONE:
+    elif plan.charge is None:
         # No partial charge or credit: the new terms apply now and bill from the
         # next renewal. A new frequency's sequence starts at that renewal, so the
         # current period becomes the stub before it.
-        if new.frequency is old.frequency:
+        if new.frequency is sub.terms.frequency:
             changed = attrs.evolve(sub, terms=new, scheduled=None, version=version)
         else:
             changed = attrs.evolve(
                 sub,
                 terms=new,
                 anchor=sub.period.end,
-                billing_day=sub.billing_day or sub.anchor.astimezone(tz).day,
+                billing_day=sub.billing_day or sub.anchor.astimezone(ctx.tz).day,
                 period_index=-1,
                 scheduled=None,
                 version=version,
             )
-        lines = []
     else:
-        period = sub.period
-        if new.frequency is old.frequency and sub.period_index >= 0:
-            # The period that contains `at` is the current one.
-            index, whole = sub.period_index, period
-        else:
-            index, whole = period_containing(sub.anchor, at, new.frequency, tz, day=sub.billing_day)
-        charge = _partial_charge(sub.id, new, at, whole, at, ctx)
-        if sub.period_index < 0 and whole.start < period.start:
-            # During a calendar-billing stub the period still starts when the stub did.
-            whole = Period.between(period.start, whole.end)
+        assert plan.whole is not None
         changed = Subscription(
             id=sub.id,
             terms=new,
@@ -764,21 +961,53 @@ def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext
             trial=sub.trial,
             anchor=sub.anchor,
             billing_day=sub.billing_day,
-            period_index=index,
-            period=whole,
-            open_charges=(charge,),
+            period_index=plan.index,
+            period=plan.whole,
+            open_charges=charges,
             scheduled=None,
             canceled_at=sub.canceled_at,
             account_id=sub.account_id,
             dunning=sub.dunning,
             version=version,
         )
-        lines = [*credits, charge]
     return Outcome(
         subscription=changed,
         invoice=_invoice(lines, at, InvoiceReason.CHANGE, ctx),
         events=(_event(EventKind.SUBSCRIPTION_CHANGED, at, changed, detail),),
     )
+
+
+def _plan_totals(plan: _ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal] | None:
+    """(subtotal, tax) of a planned change when one tax group covers every line and
+    tax is added to net prices once per invoice; None otherwise (build the invoice)."""
+    policy = ctx.policy
+    if policy.prices_include_tax or policy.tax_rounding is not TaxRounding.INVOICE:
+        return None
+    decision: TaxDecision | None = None
+    subtotal = _ZERO
+    for line, _, value in plan.credits:
+        tax = line.tax
+        if tax is None or (decision is not None and not _same_tax(decision, tax)):
+            return None
+        decision = tax
+        subtotal += value
+    if plan.charge is not None:
+        tax = plan.charge[4]
+        if tax is None or (decision is not None and not _same_tax(decision, tax)):
+            return None
+        decision = tax
+        subtotal += plan.charge[3]
+    if decision is None:
+        return None
+    return subtotal, exclusive_tax(subtotal, decision.rate, ctx.currency, policy.proration.rounding)
+
+
+def _same_tax(a: TaxDecision, b: TaxDecision) -> bool:
+    return a is b or (a.rate == b.rate and a.treatment is b.treatment and a.mention == b.mention)
+
+
+def _change(sub: Subscription, action: Change, at: datetime, ctx: BillingContext) -> Outcome:
+    return _commit_change(_plan_change(sub, action, at, ctx), ctx)
 
 
 def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext) -> Outcome:
@@ -941,40 +1170,112 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
 # -- quotes: the same call, with Money at the edge ---------------------------------
 
 
-@attrs.frozen
 class QuoteLine:
     """A line of a quote, with its amounts as ``Money``."""
 
-    line: InvoiceLine
-    currency: str
+    __slots__ = (
+        "_amount",
+        "_end",
+        "_start",
+        "_unit_price",
+        "currency",
+        "frequency",
+        "kind",
+        "plan",
+        "product",
+        "seats",
+    )
 
-    @property
-    def kind(self) -> LineKind:
-        return self.line.kind
+    def __init__(
+        self,
+        *,
+        kind: LineKind,
+        product: str,
+        plan: str,
+        seats: int,
+        frequency: Frequency,
+        unit_price: Decimal,
+        start: datetime,
+        end: datetime,
+        amount: Decimal,
+        currency: str,
+    ) -> None:
+        self.kind = kind
+        self.product = product
+        self.plan = plan
+        self.seats = seats
+        self.frequency = frequency
+        self._unit_price = unit_price
+        self._start = start
+        self._end = end
+        self._amount = amount
+        self.currency = currency
+
+    @classmethod
+    def of(cls, line: InvoiceLine, currency: str) -> QuoteLine:
+        return cls(
+            kind=line.kind,
+            product=line.product,
+            plan=line.plan,
+            seats=line.seats,
+            frequency=line.frequency,
+            unit_price=line.unit_price,
+            start=line.period.start,
+            end=line.period.end,
+            amount=line.amount,
+            currency=currency,
+        )
 
     @property
     def period(self) -> Period:
-        return self.line.period
+        return Period.between(self._start, self._end)
 
     @property
     def unit_price(self) -> Money:
-        return Money(self.line.unit_price, self.currency)
+        return Money(self._unit_price, self.currency)
 
     @property
     def amount(self) -> Money:
-        return Money(self.line.amount, self.currency)
+        return Money(self._amount, self.currency)
+
+    def __repr__(self) -> str:
+        return (
+            f"QuoteLine({self.kind.value} {self.product}/{self.plan} x{self.seats} "
+            f"{self._start.isoformat()} -> {self._end.isoformat()}: {self._amount} {self.currency})"
+        )
 
 
-@attrs.frozen
 class Quote:
     """What an action would bill, priced by the very call that commits it.
 
-    Amounts are ``Money``; :attr:`outcome` holds the state, invoice and events that
-    committing the action produces (exactly these, if nothing changed meanwhile).
+    Amounts are ``Money``. :attr:`outcome` is the state, invoice and events that
+    committing the action produces (exactly these, if nothing changed meanwhile); it
+    is built on first use, from the same priced plan the totals come from.
     """
 
-    outcome: Outcome
-    currency: str
+    __slots__ = ("_context", "_outcome", "_plan", "_totals", "currency")
+
+    def __init__(
+        self,
+        *,
+        context: BillingContext,
+        outcome: Outcome | None = None,
+        plan: _ChangePlan | None = None,
+        totals: tuple[Decimal, Decimal] | None = None,
+    ) -> None:
+        self._context = context
+        self._outcome = outcome
+        self._plan = plan
+        self._totals = totals
+        self.currency = context.currency
+
+    @property
+    def outcome(self) -> Outcome:
+        if self._outcome is None:
+            assert self._plan is not None
+            with localcontext(EXACT):
+                self._outcome = _commit_change(self._plan, self._context)
+        return self._outcome
 
     @property
     def invoice(self) -> Invoice | None:
@@ -985,23 +1286,65 @@ class Quote:
 
     @property
     def lines(self) -> tuple[QuoteLine, ...]:
+        plan, currency = self._plan, self.currency
+        if plan is not None and self._totals is not None:
+            # Tax-exclusive lines: their amounts are the planned ones.
+            lines = [
+                QuoteLine(
+                    kind=LineKind.CREDIT,
+                    product=line.product,
+                    plan=line.plan,
+                    seats=line.seats,
+                    frequency=line.frequency,
+                    unit_price=unit_price,
+                    start=plan.at,
+                    end=line.period.end,
+                    amount=value,
+                    currency=currency,
+                )
+                for line, unit_price, value in plan.credits
+            ]
+            if plan.charge is not None:
+                price, start, end, listed, _ = plan.charge
+                lines.append(
+                    QuoteLine(
+                        kind=LineKind.CHARGE,
+                        product=plan.sub.product,
+                        plan=plan.plan,
+                        seats=plan.seats,
+                        frequency=plan.frequency,
+                        unit_price=price,
+                        start=start,
+                        end=end,
+                        amount=listed,
+                        currency=currency,
+                    )
+                )
+            return tuple(lines)
         invoice = self.outcome.invoice
         if invoice is None:
             return ()
-        return tuple(QuoteLine(line, self.currency) for line in invoice.lines)
+        return tuple(QuoteLine.of(line, currency) for line in invoice.lines)
 
     @property
     def subtotal(self) -> Money:
+        if self._totals is not None:
+            return self._money(self._totals[0])
         invoice = self.outcome.invoice
         return self._money(invoice.subtotal if invoice else _ZERO)
 
     @property
     def tax(self) -> Money:
+        if self._totals is not None:
+            return self._money(self._totals[1])
         invoice = self.outcome.invoice
         return self._money(invoice.tax_total if invoice else _ZERO)
 
     @property
     def total(self) -> Money:
+        if self._totals is not None:
+            subtotal, tax = self._totals
+            return self._money(subtotal + tax)
         invoice = self.outcome.invoice
         return self._money(invoice.total if invoice else _ZERO)
 
@@ -1016,10 +1359,10 @@ class Quote:
         return self._money(self._sum(LineKind.CHARGE))
 
     def _sum(self, kind: LineKind) -> Decimal:
-        invoice = self.outcome.invoice
-        if invoice is None:
-            return _ZERO
-        return sum((line.amount for line in invoice.lines if line.kind is kind), _ZERO)
+        return sum((line._amount for line in self.lines if line.kind is kind), _ZERO)
+
+    def __repr__(self) -> str:
+        return f"Quote(total={self.total!r}, lines={len(self.lines)})"
 
 
 _ZERO = Decimal(0)
@@ -1048,5 +1391,16 @@ def quote(
     ...       context=context).total
     Money('30.00', 'EUR')
     """
+    if (
+        isinstance(action, Change)
+        and subscription is not None
+        and subscription.status not in (Status.EXPIRED, Status.CANCELED)
+    ):
+        # A change is priced as a plan; its records are built only if asked for.
+        at = ensure_aware(at, what="action instant").astimezone(UTC)
+        with localcontext(EXACT):
+            _check_in_period(subscription, at)
+            plan = _plan_change(subscription, action, at, context)
+            return Quote(context=context, plan=plan, totals=_plan_totals(plan, context))
     outcome = apply(subscription, action, at=at, context=context, subscription_id=subscription_id)
-    return Quote(outcome, context.currency)
+    return Quote(context=context, outcome=outcome)

@@ -47,6 +47,7 @@ __all__ = [
     "TaxSetup",
     "apply_credit",
     "build_invoice",
+    "exclusive_tax",
     "invoice_from_lines",
 ]
 
@@ -260,9 +261,9 @@ def invoice_from_lines(
         else:
             base = sum(listed, _ZERO)
             if tax_rounding is TaxRounding.LINE:
-                tax = sum((_exclusive_tax(x, rate, currency, rounding) for x in listed), _ZERO)
+                tax = sum((exclusive_tax(x, rate, currency, rounding) for x in listed), _ZERO)
             else:
-                tax = _exclusive_tax(base, rate, currency, rounding)
+                tax = exclusive_tax(base, rate, currency, rounding)
         tax_sum += tax
         taxes.append(
             TaxLine(rate=rate, treatment=treatment, base=base, amount=tax, mention=mention)
@@ -287,7 +288,8 @@ def invoice_from_lines(
     )
 
 
-def _exclusive_tax(base: Decimal, rate: Decimal, currency: str, rounding: Rounding) -> Decimal:
+def exclusive_tax(base: Decimal, rate: Decimal, currency: str, rounding: Rounding) -> Decimal:
+    """The tax on a net ``base`` at ``rate`` percent, rounded once."""
     # base x rate / 100 is a finite decimal: exact in the EXACT context, rounded once.
     return round_amount(EXACT.multiply(base, rate).scaleb(-2), currency, rounding)
 

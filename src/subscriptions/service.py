@@ -173,7 +173,7 @@ class Settings:
     trust_offline_vat: bool = False
     vat_unavailable: VatUnavailable = VatUnavailable.CHARGE_VAT
     #: Subscriptions renewed per transaction batch by the bill run.
-    batch_size: int = 200
+    batch_size: int = 500
     #: The seller's Article 59c election: home-country VAT for EU consumers.
     micro_seller: bool = False
     #: Orders left pending this long are considered abandoned by reconcile.
