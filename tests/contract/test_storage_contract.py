@@ -441,9 +441,12 @@ def test_an_invoice_status_changes_alone(store: Store) -> None:
         uow.commit()
     assert read(store, lambda uow: uow.invoices.get("i-1")) == paid
     # From a stale version, the change is refused (at once or at commit).
-    with pytest.raises(ConcurrencyConflict), store.unit_of_work() as uow:
+    def stale(uow: Any) -> None:
         uow.invoices.set_status(issued, InvoiceStatus.VOID)
         uow.commit()
+
+    with store.unit_of_work() as uow, pytest.raises(ConcurrencyConflict):
+        stale(uow)
     assert read(store, lambda uow: uow.invoices.get("i-1")) == paid
 
 
