@@ -26,7 +26,7 @@ renewal, nothing now).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -755,8 +755,10 @@ def _local_days(
     whole_end: datetime,
     ctx: BillingContext,
     months: int | None,
+    days: dict[datetime, date],
 ) -> tuple[int, int]:
-    """:func:`ratio` with the common case (whole local days, actual count) inlined."""
+    """:func:`ratio` with the common case (whole local days, actual count) inlined;
+    ``days`` keeps the local dates already computed for this plan."""
     proration = ctx.policy.proration
     if (
         proration.granularity is Granularity.DAY
@@ -767,18 +769,21 @@ def _local_days(
         if start == whole_start and end == whole_end:
             return 1, 1
         tz = ctx.tz
-        last = whole_end.astimezone(tz).date()
-        total = (last - whole_start.astimezone(tz).date()).days
+        local = []
+        for instant in (whole_end, whole_start, end, start):
+            day = days.get(instant)
+            if day is None:
+                day = days[instant] = instant.astimezone(tz).date()
+            local.append(day)
+        total = (local[0] - local[1]).days
         if total <= 0:
             return 0, 1
-        used = (
-            (last if end is whole_end else end.astimezone(tz).date()) - start.astimezone(tz).date()
-        ).days
+        used = (local[2] - local[3]).days
         return (0 if used < 0 else total if used > total else used), total
     return ratio(start, end, whole_start, whole_end, tz=ctx.tz, policy=proration, months=months)
 
 
-def _plan_credits(plan: _ChangePlan, ctx: BillingContext) -> None:
+def _plan_credits(plan: _ChangePlan, ctx: BillingContext, days: dict[datetime, date]) -> None:
     """The credit of each open charge line covering the instant, for its unused part."""
     proration = ctx.policy.proration
     if proration.granularity is Granularity.NONE:
@@ -796,13 +801,13 @@ def _plan_credits(plan: _ChangePlan, ctx: BillingContext) -> None:
             unit_price = ctx.unit_price(current)
             whole = sub.period
             months = line.frequency.months if fixed_30 and sub.period_index >= 0 else None
-            basis = unit_price * line.seats
+            basis = EXACT.multiply(unit_price, line.seats)
         else:
             unit_price = line.unit_price
             whole = span
             months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
             basis = line.listed
-        num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, months)
+        num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, months, days)
         value = prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
         plan.credits.append((line, unit_price, -value))
 
@@ -851,11 +856,12 @@ def _plan_change(
     assert sub.anchor is not None
     assert sub.period is not None
     tz = ctx.tz
-    _plan_credits(plan, ctx)
+    days: dict[datetime, date] = {}
+    _plan_credits(plan, ctx, days)
     if timing is ChangeTiming.REALIGN:
         end = anchored_start(at, 1, frequency, tz)
         plan.whole = Period.between(at, end)
-        plan.charge = (price, at, end, price * seats, ctx.tax_at(at))
+        plan.charge = (price, at, end, EXACT.multiply(price, seats), ctx.tax_at(at))
         return plan
     if ctx.policy.proration.granularity is Granularity.NONE:
         return plan
@@ -865,9 +871,9 @@ def _plan_change(
         index, whole = sub.period_index, period
     else:
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
-    num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, frequency.months)
+    num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, frequency.months, days)
     proration = ctx.policy.proration
-    listed = prorate_ratio(price * seats, num, den, ctx.currency, proration.rounding)
+    listed = prorate_ratio(EXACT.multiply(price, seats), num, den, ctx.currency, proration.rounding)
     plan.charge = (price, at, whole.end, listed, ctx.tax_at(at))
     if sub.period_index < 0 and whole.start < period.start:
         # During a calendar-billing stub the period still starts when the stub did.
@@ -990,13 +996,13 @@ def _plan_totals(plan: _ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decim
         if tax is None or (decision is not None and not _same_tax(decision, tax)):
             return None
         decision = tax
-        subtotal += value
+        subtotal = EXACT.add(subtotal, value)
     if plan.charge is not None:
         tax = plan.charge[4]
         if tax is None or (decision is not None and not _same_tax(decision, tax)):
             return None
         decision = tax
-        subtotal += plan.charge[3]
+        subtotal = EXACT.add(subtotal, plan.charge[3])
     if decision is None:
         return None
     return subtotal, exclusive_tax(subtotal, decision.rate, ctx.currency, policy.proration.rounding)
@@ -1344,7 +1350,7 @@ class Quote:
     def total(self) -> Money:
         if self._totals is not None:
             subtotal, tax = self._totals
-            return self._money(subtotal + tax)
+            return self._money(EXACT.add(subtotal, tax))
         invoice = self.outcome.invoice
         return self._money(invoice.total if invoice else _ZERO)
 
@@ -1397,10 +1403,10 @@ def quote(
         and subscription.status not in (Status.EXPIRED, Status.CANCELED)
     ):
         # A change is priced as a plan; its records are built only if asked for.
+        # Every sum and product on this path names the EXACT context itself.
         at = ensure_aware(at, what="action instant").astimezone(UTC)
-        with localcontext(EXACT):
-            _check_in_period(subscription, at)
-            plan = _plan_change(subscription, action, at, context)
-            return Quote(context=context, plan=plan, totals=_plan_totals(plan, context))
+        _check_in_period(subscription, at)
+        plan = _plan_change(subscription, action, at, context)
+        return Quote(context=context, plan=plan, totals=_plan_totals(plan, context))
     outcome = apply(subscription, action, at=at, context=context, subscription_id=subscription_id)
     return Quote(context=context, outcome=outcome)

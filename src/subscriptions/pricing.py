@@ -291,7 +291,7 @@ def invoice_from_lines(
 def exclusive_tax(base: Decimal, rate: Decimal, currency: str, rounding: Rounding) -> Decimal:
     """The tax on a net ``base`` at ``rate`` percent, rounded once."""
     # base x rate / 100 is a finite decimal: exact in the EXACT context, rounded once.
-    return round_amount(EXACT.multiply(base, rate).scaleb(-2), currency, rounding)
+    return round_amount(EXACT.multiply(base, rate).scaleb(-2, EXACT), currency, rounding)
 
 
 def _inclusive_shares(
