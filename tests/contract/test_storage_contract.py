@@ -440,6 +440,7 @@ def test_an_invoice_status_changes_alone(store: Store) -> None:
         assert uow.invoices.get("i-1") == paid
         uow.commit()
     assert read(store, lambda uow: uow.invoices.get("i-1")) == paid
+
     # From a stale version, the change is refused (at once or at commit).
     def stale(uow: Any) -> None:
         uow.invoices.set_status(issued, InvoiceStatus.VOID)
