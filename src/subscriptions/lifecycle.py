@@ -457,50 +457,10 @@ def _anchored(sub: Subscription, n: int, frequency: Frequency | None = None) -> 
 
 def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[InvoiceLine]:
     """One credit line per open charge line covering ``at``, for its unused part."""
-    proration = ctx.policy.proration
-    if proration.granularity is Granularity.NONE:
-        return []
-    # Fixed 30-day months count a whole period as 30 x months days, so only then does
-    # it matter whether a span is a whole period.
-    fixed_30 = proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
-    credits = []
-    for line in sub.open_charges:
-        span = line.period
-        if not span.start <= at < span.end:
-            continue
-        if proration.credit is CreditBasis.PRICE and sub.period is not None:
-            current = Terms(
-                product=line.product, plan=line.plan, seats=line.seats, frequency=line.frequency
-            )
-            unit_price = ctx.unit_price(current)
-            whole = sub.period
-            months = line.frequency.months if fixed_30 and sub.period_index >= 0 else None
-            basis = unit_price * line.seats
-        else:
-            unit_price = line.unit_price
-            whole = span
-            months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
-            basis = line.listed
-        num, den = ratio(
-            at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=proration, months=months
-        )
-        value = -prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
-        credits.append(
-            InvoiceLine(
-                kind=LineKind.CREDIT,
-                subscription_id=line.subscription_id,
-                product=line.product,
-                plan=line.plan,
-                frequency=line.frequency,
-                seats=line.seats,
-                unit_price=unit_price,
-                period=Period.between(at, span.end),
-                listed=value,
-                amount=value,
-                tax=line.tax,
-            )
-        )
-    return credits
+    return [
+        _credit_line(line, unit_price, value, at)
+        for line, unit_price, value in _priced_credits(sub, at, ctx, {})
+    ]
 
 
 def _line_is_whole(line: InvoiceLine, ctx: BillingContext) -> bool:
@@ -783,13 +743,16 @@ def _local_days(
     return ratio(start, end, whole_start, whole_end, tz=ctx.tz, policy=proration, months=months)
 
 
-def _plan_credits(plan: _ChangePlan, ctx: BillingContext, days: dict[datetime, date]) -> None:
-    """The credit of each open charge line covering the instant, for its unused part."""
+def _priced_credits(
+    sub: Subscription, at: datetime, ctx: BillingContext, days: dict[datetime, date]
+) -> list[tuple[InvoiceLine, Decimal, Decimal]]:
+    """The credit of each open charge line covering ``at``, for its unused part:
+    (the reversed line, the unit price credited, the credit amount, negative)."""
     proration = ctx.policy.proration
     if proration.granularity is Granularity.NONE:
-        return
-    sub, at = plan.sub, plan.at
+        return []
     fixed_30 = proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
+    credits = []
     for line in sub.open_charges:
         span = line.period
         if not span.start <= at < span.end:
@@ -809,7 +772,26 @@ def _plan_credits(plan: _ChangePlan, ctx: BillingContext, days: dict[datetime, d
             basis = line.listed
         num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, months, days)
         value = prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
-        plan.credits.append((line, unit_price, -value))
+        credits.append((line, unit_price, -value))
+    return credits
+
+
+def _credit_line(
+    line: InvoiceLine, unit_price: Decimal, value: Decimal, at: datetime
+) -> InvoiceLine:
+    return InvoiceLine(
+        kind=LineKind.CREDIT,
+        subscription_id=line.subscription_id,
+        product=line.product,
+        plan=line.plan,
+        frequency=line.frequency,
+        seats=line.seats,
+        unit_price=unit_price,
+        period=Period.between(at, line.period.end),
+        listed=value,
+        amount=value,
+        tax=line.tax,
+    )
 
 
 def _plan_change(
@@ -857,7 +839,7 @@ def _plan_change(
     assert sub.period is not None
     tz = ctx.tz
     days: dict[datetime, date] = {}
-    _plan_credits(plan, ctx, days)
+    plan.credits = _priced_credits(sub, at, ctx, days)
     if timing is ChangeTiming.REALIGN:
         end = anchored_start(at, 1, frequency, tz)
         plan.whole = Period.between(at, end)
@@ -884,20 +866,7 @@ def _plan_change(
 
 def _planned_lines(plan: _ChangePlan, new: Terms) -> list[InvoiceLine]:
     lines = [
-        InvoiceLine(
-            kind=LineKind.CREDIT,
-            subscription_id=line.subscription_id,
-            product=line.product,
-            plan=line.plan,
-            frequency=line.frequency,
-            seats=line.seats,
-            unit_price=unit_price,
-            period=Period.between(plan.at, line.period.end),
-            listed=value,
-            amount=value,
-            tax=line.tax,
-        )
-        for line, unit_price, value in plan.credits
+        _credit_line(line, unit_price, value, plan.at) for line, unit_price, value in plan.credits
     ]
     if plan.charge is not None:
         price, start, end, listed, tax = plan.charge
@@ -905,7 +874,7 @@ def _planned_lines(plan: _ChangePlan, new: Terms) -> list[InvoiceLine]:
         span = (
             whole
             if whole is not None and whole.start == start and whole.end == end
-            else (Period.between(start, end))
+            else Period.between(start, end)
         )
         lines.append(_charge(plan.sub.id, new, price, span, listed, tax))
     return lines
