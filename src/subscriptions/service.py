@@ -661,7 +661,7 @@ class BillingCenter:
         seats: int | None = None,
         frequency: Frequency | str | None = None,
     ) -> Cart:
-        """ "Subscribe now" on a product: the cart must be empty. Plan, seats and
+        """Press "Subscribe now" on a product: the cart must be empty. Plan, seats and
         frequency default to the trial's (or current subscription's) terms."""
         item = self._default_item(account_id, product, plan, seats, frequency)
         return self._edit_cart(account_id, user, lambda cart: subscribe_now(cart, item))
@@ -676,7 +676,7 @@ class BillingCenter:
         seats: int | None = None,
         frequency: Frequency | str | None = None,
     ) -> Cart:
-        """ "Add to cart": another product in the same order."""
+        """Press "Add to cart": another product in the same order."""
         item = self._default_item(account_id, product, plan, seats, frequency)
         return self._edit_cart(account_id, user, lambda cart: add_to_cart(cart, item))
 
