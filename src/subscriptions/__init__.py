@@ -33,7 +33,7 @@ from .lifecycle import (
     ChangeKind,
     ChangePolicy,
     ChangeTiming,
-    Quote,
+    Preview,
     Reactivate,
     StartTrial,
     Status,
@@ -48,7 +48,7 @@ from .lifecycle import (
 )
 from .memory import FakeGateway, FakeVatVerifier, InMemoryNotifier, InMemoryStore, ManualClock
 from .money import Rounding, allocate, round_amount, to_money
-from .orders import IssuedInvoice, Order, OrderState, Seller
+from .orders import IssuedInvoice, Order, OrderState, Quote, Seller
 from .periods import Frequency, Period
 from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
@@ -102,6 +102,7 @@ __all__ = [
     "PaymentFailed",
     "Period",
     "Plan",
+    "Preview",
     "Price",
     "Product",
     "ProrationPolicy",

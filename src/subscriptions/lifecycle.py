@@ -81,8 +81,8 @@ __all__ = [
     "Event",
     "EventKind",
     "Outcome",
-    "Quote",
-    "QuoteLine",
+    "Preview",
+    "PreviewLine",
     "Reactivate",
     "StartTrial",
     "Status",
@@ -1145,7 +1145,7 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
 # -- quotes: the same call, with Money at the edge ---------------------------------
 
 
-class QuoteLine:
+class PreviewLine:
     """A line of a quote, with its amounts as ``Money``."""
 
     __slots__ = (
@@ -1187,7 +1187,7 @@ class QuoteLine:
         self.currency = currency
 
     @classmethod
-    def of(cls, line: InvoiceLine, currency: str) -> QuoteLine:
+    def of(cls, line: InvoiceLine, currency: str) -> PreviewLine:
         return cls(
             kind=line.kind,
             product=line.product,
@@ -1215,12 +1215,12 @@ class QuoteLine:
 
     def __repr__(self) -> str:
         return (
-            f"QuoteLine({self.kind.value} {self.product}/{self.plan} x{self.seats} "
+            f"PreviewLine({self.kind.value} {self.product}/{self.plan} x{self.seats} "
             f"{self._start.isoformat()} -> {self._end.isoformat()}: {self._amount} {self.currency})"
         )
 
 
-class Quote:
+class Preview:
     """What an action would bill, priced by the very call that commits it.
 
     Amounts are ``Money``. :attr:`outcome` is the state, invoice and events that
@@ -1260,12 +1260,12 @@ class Quote:
         return Money(amount, self.currency)
 
     @property
-    def lines(self) -> tuple[QuoteLine, ...]:
+    def lines(self) -> tuple[PreviewLine, ...]:
         plan, currency = self._plan, self.currency
         if plan is not None and self._totals is not None:
             # Tax-exclusive lines: their amounts are the planned ones.
             lines = [
-                QuoteLine(
+                PreviewLine(
                     kind=LineKind.CREDIT,
                     product=line.product,
                     plan=line.plan,
@@ -1282,7 +1282,7 @@ class Quote:
             if plan.charge is not None:
                 price, start, end, listed, _ = plan.charge
                 lines.append(
-                    QuoteLine(
+                    PreviewLine(
                         kind=LineKind.CHARGE,
                         product=plan.sub.product,
                         plan=plan.plan,
@@ -1299,7 +1299,7 @@ class Quote:
         invoice = self.outcome.invoice
         if invoice is None:
             return ()
-        return tuple(QuoteLine.of(line, currency) for line in invoice.lines)
+        return tuple(PreviewLine.of(line, currency) for line in invoice.lines)
 
     @property
     def subtotal(self) -> Money:
@@ -1337,7 +1337,7 @@ class Quote:
         return sum((line._amount for line in self.lines if line.kind is kind), _ZERO)
 
     def __repr__(self) -> str:
-        return f"Quote(total={self.total!r}, lines={len(self.lines)})"
+        return f"Preview(total={self.total!r}, lines={len(self.lines)})"
 
 
 _ZERO = Decimal(0)
@@ -1350,7 +1350,7 @@ def quote(
     at: datetime,
     context: BillingContext,
     subscription_id: str | None = None,
-) -> Quote:
+) -> Preview:
     """Price ``action`` without committing anything: :func:`apply`, seen in ``Money``.
 
     >>> from subscriptions.catalog import Catalog, Plan, Price, Product
@@ -1376,6 +1376,6 @@ def quote(
         at = ensure_aware(at, what="action instant").astimezone(UTC)
         _check_in_period(subscription, at)
         plan = _plan_change(subscription, action, at, context)
-        return Quote(context=context, plan=plan, totals=_plan_totals(plan, context))
+        return Preview(context=context, plan=plan, totals=_plan_totals(plan, context))
     outcome = apply(subscription, action, at=at, context=context, subscription_id=subscription_id)
-    return Quote(context=context, outcome=outcome)
+    return Preview(context=context, outcome=outcome)

@@ -16,7 +16,7 @@ In both cases ``subtotal`` is the sum of the lines and ``total = subtotal + taxe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -135,10 +135,6 @@ class InvoiceLine:
     listed: Decimal
     amount: Decimal
     tax: TaxDecision | None = None
-
-    @property
-    def covers(self) -> Period:
-        return self.period
 
 
 @attrs.frozen(kw_only=True)
@@ -334,7 +330,3 @@ def apply_credit(invoice: Invoice, balance: Decimal) -> tuple[Invoice, Decimal]:
     if used == invoice.credit_applied:
         return invoice, balance - used
     return attrs.evolve(invoice, credit_applied=used), balance - used
-
-
-def lines_total(lines: Iterable[InvoiceLine]) -> Decimal:
-    return sum((line.amount for line in lines), _ZERO)
