@@ -575,7 +575,7 @@ class _Invoices(_Table):
         self._update(invoice.id, invoice)
 
     def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
-        changed = attrs.evolve(invoice, status=status, version=invoice.version + 1)
+        changed = invoice.with_status(status)
         queued = invoice.id in self._pending
         self._update(invoice.id, changed)
         if not queued:

@@ -257,7 +257,7 @@ class _Invoices(_Table):
         self._update(invoice.id, invoice)
 
     def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
-        changed = attrs.evolve(invoice, status=status, version=invoice.version + 1)
+        changed = invoice.with_status(status)
         self._update(invoice.id, changed)
         return changed
 

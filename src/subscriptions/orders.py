@@ -166,3 +166,17 @@ class IssuedInvoice:
     @property
     def document(self) -> str:
         return "credit_note" if self.total < 0 else "invoice"
+
+    def with_status(self, status: InvoiceStatus) -> IssuedInvoice:
+        """The same document with another collection status, one version later."""
+        # attrs.evolve rebuilds the keyword arguments of all 23 fields; the bill run
+        # does this for every renewal, so copy the slots directly.
+        changed = object.__new__(IssuedInvoice)
+        for name in _INVOICE_FIELDS:
+            object.__setattr__(changed, name, getattr(self, name))
+        object.__setattr__(changed, "status", status)
+        object.__setattr__(changed, "version", self.version + 1)
+        return changed
+
+
+_INVOICE_FIELDS = tuple(field.name for field in attrs.fields(IssuedInvoice))

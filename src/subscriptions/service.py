@@ -19,8 +19,8 @@ which asks the gateway, then completes the order or refunds the charge.
 from __future__ import annotations
 
 import itertools
+import os
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
@@ -211,7 +211,8 @@ def _succeeded(result: PaymentResult | None) -> bool:
 def _new_id(prefix: str) -> str:
     # Time-ordered (nanoseconds, then a per-process counter) with a random tail, so
     # that ids made later sort later, across processes too.
-    return f"{prefix}_{time.time_ns():016x}{next(_ID_COUNTER) % 0x10000:04x}{uuid.uuid4().hex[:8]}"
+    counter = next(_ID_COUNTER) % 0x10000
+    return f"{prefix}_{time.time_ns():016x}{counter:04x}{os.urandom(4).hex()}"
 
 
 _ID_COUNTER = itertools.count()

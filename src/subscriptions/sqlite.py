@@ -114,10 +114,21 @@ class _SQLiteBackend(Backend):
             raise _translate(exc, self.path) from exc
 
     def execute_counted(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        # One execute per row (prepared once, cached by sqlite3) to learn each
-        # row's count; SQLite has no round trips to save.
-        execute = self.cursor.execute
+        # Every row changes one row or none (a key, a version check). Run them all at
+        # once and compare the total; only when some row did not change, undo that
+        # under a savepoint and run them one at a time to learn which.
+        cursor = self.cursor
+        execute = cursor.execute
         try:
+            if len(rows) < 2:
+                return [execute(sql, row).rowcount for row in rows]
+            execute("SAVEPOINT counted")
+            cursor.executemany(sql, rows)
+            if cursor.rowcount == len(rows):
+                execute("RELEASE counted")
+                return [1] * len(rows)
+            execute("ROLLBACK TO counted")
+            execute("RELEASE counted")
             return [execute(sql, row).rowcount for row in rows]
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
