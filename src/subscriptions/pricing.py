@@ -222,6 +222,36 @@ def invoice_from_lines(
     rounding: Rounding,
 ) -> Invoice:
     """:func:`build_invoice` for callers already inside the ``EXACT`` decimal context."""
+    if len(lines) == 1 and not prices_include_tax:
+        # One tax-exclusive line (a renewal): its amount is the subtotal.
+        line = lines[0]
+        decision = line.tax
+        subtotal = line.listed
+        if decision is None:
+            one: tuple[TaxLine, ...] = ()
+            total = subtotal
+        else:
+            tax = exclusive_tax(subtotal, decision.rate, currency, rounding)
+            one = (
+                TaxLine(
+                    rate=decision.rate,
+                    treatment=decision.treatment,
+                    base=subtotal,
+                    amount=tax,
+                    mention=decision.mention,
+                ),
+            )
+            total = subtotal + tax
+        return Invoice(
+            currency=currency,
+            issued_at=issued_at,
+            reason=reason,
+            lines=(line,),
+            subtotal=subtotal,
+            taxes=one,
+            total=total,
+            prices_include_tax=False,
+        )
     groups: dict[tuple[Decimal, TaxTreatment, str | None], list[int]] = {}
     first = lines[0].tax if lines else None
     if first is not None and all(line.tax is first for line in lines):
