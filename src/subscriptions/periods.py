@@ -25,7 +25,6 @@ Rules (DESIGN.md section 3, "Time" and "Billing dates"):
 
 from __future__ import annotations
 
-from calendar import monthrange
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -145,11 +144,25 @@ def plus_local_days(instant: datetime, days: int, tz: tzinfo) -> datetime:
     return localize(wall, tz).astimezone(UTC)
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_in_month(year: int, month: int) -> int:
+    """The number of days of ``month`` (1 to 12) in ``year`` (Gregorian).
+
+    >>> days_in_month(2028, 2), days_in_month(2100, 2), days_in_month(2026, 4)
+    (29, 28, 30)
+    """
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month]
+
+
 def _add_months(wall: datetime, months: int, day: int) -> datetime:
     index = wall.year * 12 + wall.month - 1 + months
     year, month0 = divmod(index, 12)
     month = month0 + 1
-    last = monthrange(year, month)[1]
+    last = days_in_month(year, month)
     return wall.replace(year=year, month=month, day=day if day <= last else last)
 
 

@@ -585,3 +585,13 @@ def test_naive_datetimes_are_refused_by_every_calendar_function(call) -> None:  
     """DESIGN.md: aware datetimes only, a naive one is refused with a clear error."""
     with pytest.raises(NaiveDatetime):
         call()
+
+
+def test_days_in_month_agrees_with_the_calendar_module() -> None:
+    import calendar
+
+    from subscriptions.periods import days_in_month
+
+    for year in range(1600, 2401):
+        for month in range(1, 13):
+            assert days_in_month(year, month) == calendar.monthrange(year, month)[1]
