@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import tomllib
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -738,8 +739,16 @@ def _message_text(message: Message) -> str:
 # -- parser --------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, with exit status 2, like every other error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+        raise SystemExit(EXIT_INVALID)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="subscriptions",
         description="The billing engine's command line: a Billing Center over a database, "
         "scenario replays and a demo.",

@@ -245,3 +245,15 @@ def test_the_console_script(brief_file: Path, tmp_path: Path) -> None:
     assert failed.stdout == ""
     assert len(failed.stderr.splitlines()) == 1, failed.stderr
     assert "events[1].at" in failed.stderr
+
+
+def test_usage_errors_are_one_line_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from subscriptions.cli import main as cli_main
+
+    for argv in (["frobnicate"], ["cart", "add", "acct", "app", "--user", "u", "--seats", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert "--help" in err
