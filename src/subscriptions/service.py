@@ -1886,16 +1886,17 @@ class BillingCenter:
                 return None
             account = self._account(uow, sub.account_id)
             context = self.context(account)
+            due = next_due(sub)
+            retry = None if sub.dunning is None else sub.dunning.next_retry_at
             if (
                 sub.status is Status.PAST_DUE
-                and sub.dunning is not None
-                and sub.dunning.next_retry_at is not None
-                and sub.dunning.next_retry_at <= at
-                and (next_due(sub) is None or sub.dunning.next_retry_at < next_due(sub))  # type: ignore[operator]
+                and retry is not None
+                and retry <= at
+                and (due is None or retry < due)
             ):
+                # A retry comes before the end of the unpaid period.
                 uow.rollback()
                 return self._retry(sub, account, at)
-            due = next_due(sub)
             if due is None or due > at:
                 return None
             if sub.status is Status.PAST_DUE:
