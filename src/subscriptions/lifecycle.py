@@ -448,13 +448,6 @@ def _partial_charge(
     return _charge(sub_id, terms, price, span, listed, ctx.tax_at(at))
 
 
-def _anchored(sub: Subscription, n: int, frequency: Frequency | None = None) -> datetime:
-    assert sub.anchor is not None
-    tz = sub.anchor.tzinfo
-    assert tz is not None
-    return anchored_start(sub.anchor, n, frequency or sub.terms.frequency, tz, day=sub.billing_day)
-
-
 def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[InvoiceLine]:
     """One credit line per open charge line covering ``at``, for its unused part."""
     return [

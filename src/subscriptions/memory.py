@@ -873,7 +873,3 @@ class ManualClock:
             raise InvalidInput("a clock never goes back; advance by a positive duration")
         self._now = self._now + step
         return self._now
-
-
-def money(amount: Decimal, currency: str) -> Money:
-    return Money(amount, currency)

@@ -204,6 +204,14 @@ class BillRunReport:
     conflicts: int = 0
 
 
+def _check_key(idempotency_key: object) -> None:
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        raise InvalidInput(
+            "an idempotency key (a non-empty string) is required: pass one per order the "
+            "customer confirms, and the same one to retry it"
+        )
+
+
 def _succeeded(result: PaymentResult | None) -> bool:
     return result is not None and result.status is PaymentStatus.SUCCEEDED
 
@@ -806,21 +814,15 @@ class BillingCenter:
         payment raises :class:`PaymentDeclined` and changes nothing but the order's
         record; a quote whose pinned state changed raises :class:`QuoteChanged`.
         """
-        if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-            raise InvalidInput("an idempotency key (a non-empty string) is required")
+        _check_key(idempotency_key)
         now = self._now()
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
             require_billing_contact(account, user, "place orders")
             if account.corporate:
                 raise CorporateSelfServiceRefused(f"account {account.name!r}")
-            known = uow.idempotency.get(account_id, idempotency_key)
-            if known is not None:
-                order = uow.orders.get(known)
-                assert order is not None
-                if order.quote_id != quote_id:
-                    raise IdempotencyKeyReused(idempotency_key, f"order {order.id!r}")
-            else:
+            order = self._known_order(uow, account_id, idempotency_key, quote_id)
+            if order is None:
                 quote = self._valid_quote(uow, account, quote_id, now)
                 token = payment_method or account.payment_method
                 if quote.amount_due > 0 and token is None:
@@ -829,31 +831,69 @@ class BillingCenter:
                         "pass a payment-method token or add one to the account"
                     )
                 self._claim_order_slot(uow, account_id, now)
-                order = Order(
-                    id=self._new_id("ord"),
-                    account_id=account_id,
-                    quote_id=quote_id,
-                    idempotency_key=idempotency_key,
+                order = self._record_order(
+                    uow,
+                    quote,
+                    idempotency_key,
+                    now,
                     state=OrderState.PENDING,
-                    amount_due=quote.amount_due,
-                    currency=quote.currency,
                     placed_by=user,
-                    created_at=now,
-                    updated_at=now,
                     payment_method=token,
                 )
-                uow.orders.add(order)
-                uow.idempotency.put(account_id, idempotency_key, order.id)
                 # One order at a time per account: a concurrent order conflicts on
                 # this slot before anything is charged.
                 uow.idempotency.put(account_id, _ORDER_SLOT, order.id)
-                self._record(
-                    uow,
-                    account_id,
-                    [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)],
-                )
                 uow.commit()
         return self._drive(order)
+
+    def _known_order(
+        self, uow: UnitOfWork, account_id: str, idempotency_key: str, quote_id: str
+    ) -> Order | None:
+        """The order already placed with this key, if any (for the same quote only)."""
+        known = uow.idempotency.get(account_id, idempotency_key)
+        if known is None:
+            return None
+        order = uow.orders.get(known)
+        assert order is not None
+        if order.quote_id != quote_id:
+            raise IdempotencyKeyReused(idempotency_key, f"order {order.id!r}")
+        return order
+
+    def _record_order(
+        self,
+        uow: UnitOfWork,
+        quote: Quote,
+        idempotency_key: str,
+        now: datetime,
+        *,
+        state: OrderState,
+        placed_by: str,
+        payment_method: str | None = None,
+        purchase_order: str | None = None,
+        due_days: int | None = None,
+    ) -> Order:
+        """Record a new order of ``quote`` under its idempotency key."""
+        order = Order(
+            id=self._new_id("ord"),
+            account_id=quote.account_id,
+            quote_id=quote.id,
+            idempotency_key=idempotency_key,
+            state=state,
+            amount_due=quote.amount_due,
+            currency=quote.currency,
+            placed_by=placed_by,
+            created_at=now,
+            updated_at=now,
+            payment_method=payment_method,
+            purchase_order=purchase_order,
+            due_days=due_days,
+        )
+        uow.orders.add(order)
+        uow.idempotency.put(quote.account_id, idempotency_key, order.id)
+        self._record(
+            uow, quote.account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)]
+        )
+        return order
 
     def _claim_order_slot(self, uow: UnitOfWork, account_id: str, now: datetime) -> None:
         """Refuse if another order of the account is still running; free a stale slot."""
@@ -1316,6 +1356,7 @@ class BillingCenter:
     ) -> Order:
         """The vendor's staff place a corporate account's order on purchase-order
         terms: no card; an invoice due in ``due_days`` once the customer confirms."""
+        _check_key(idempotency_key)
         if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
             raise InvalidInput(f"due_days {due_days!r} must be a whole number of days >= 0")
         if not isinstance(purchase_order, str) or not purchase_order.strip():
@@ -1328,32 +1369,19 @@ class BillingCenter:
                     f"account {account.name!r} is self-service; its billing contacts order "
                     "themselves with place_order"
                 )
-            known = uow.idempotency.get(account_id, idempotency_key)
-            if known is not None:
-                existing = uow.orders.get(known)
-                assert existing is not None
-                if existing.quote_id != quote_id:
-                    raise IdempotencyKeyReused(idempotency_key, f"order {existing.id!r}")
+            existing = self._known_order(uow, account_id, idempotency_key, quote_id)
+            if existing is not None:
                 return existing
             quote = self._valid_quote(uow, account, quote_id, now)
-            order = Order(
-                id=self._new_id("ord"),
-                account_id=account_id,
-                quote_id=quote_id,
-                idempotency_key=idempotency_key,
+            order = self._record_order(
+                uow,
+                quote,
+                idempotency_key,
+                now,
                 state=OrderState.AWAITING_CONFIRMATION,
-                amount_due=quote.amount_due,
-                currency=quote.currency,
                 placed_by=f"staff:{staff_user}",
-                created_at=now,
-                updated_at=now,
                 purchase_order=purchase_order,
                 due_days=due_days,
-            )
-            uow.orders.add(order)
-            uow.idempotency.put(account_id, idempotency_key, order.id)
-            self._record(
-                uow, account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)]
             )
             uow.commit()
         return order
@@ -1624,8 +1652,7 @@ class BillingCenter:
         """Pay an open invoice now with the account's payment method (after updating
         it, typically): a past-due subscription becomes active again. Idempotent per
         key; a declined payment raises :class:`PaymentDeclined` and changes nothing."""
-        if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-            raise InvalidInput("an idempotency key (a non-empty string) is required")
+        _check_key(idempotency_key)
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
             require_billing_contact(account, user, "pay invoices")

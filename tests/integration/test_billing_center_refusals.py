@@ -278,6 +278,10 @@ def test_a_corporate_account_is_refused_self_service_but_gets_a_purchase_order(
         center.staff_place_corporate_order(
             "sam", account.id, staff_quote.id, purchase_order=" ", idempotency_key="po"
         )
+    with refused(account.id, InvalidInput, "idempotency key"):
+        center.staff_place_corporate_order(
+            "sam", account.id, staff_quote.id, purchase_order="PO-1", idempotency_key=" "
+        )
     with refused(account.id, InvalidInput, "whole number of days"):
         center.staff_place_corporate_order(
             "sam",
