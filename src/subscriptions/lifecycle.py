@@ -377,7 +377,9 @@ def apply(
             return _cancel(subscription, action, at, context)
         if isinstance(action, Reactivate):
             return _reactivate(subscription, at)
-    raise InvalidInput(f"{action!r} is not an action")
+    raise InvalidInput(
+        f"{action!r} is not an action; pass StartTrial, Subscribe, Change, Cancel or Reactivate"
+    )
 
 
 def _check_in_period(sub: Subscription, at: datetime) -> None:
@@ -1051,7 +1053,10 @@ def advance(sub: Subscription, *, context: BillingContext) -> Outcome:
     (with any scheduled change), or an end-of-term cancellation."""
     due = next_due(sub)
     if due is None:
-        raise InvalidTransition(f"{sub.product!r} ({sub.status.value}) has nothing due")
+        raise InvalidTransition(
+            f"{sub.product!r} ({sub.status.value}) has nothing due; call advance() only when "
+            "next_due() gives an instant"
+        )
     with localcontext(EXACT):
         if sub.status is Status.TRIALING:
             return _end_trial(sub, due, context)

@@ -1066,7 +1066,10 @@ class BillingCenter:
             require_billing_contact(account, user, "pay")
             order = uow.orders.get(order_id)
             if order is None or order.account_id != account_id:
-                raise NotFound(f"no order {order_id!r} for account {account_id!r}")
+                raise NotFound(
+                    f"no order {order_id!r} for account {account_id!r}; use the id that "
+                    "place_order returned for this account"
+                )
         if order.state is not OrderState.REQUIRES_ACTION:
             return self._drive(order)
         result = self.gateway.lookup(self._charge_key(order))
@@ -1339,7 +1342,10 @@ class BillingCenter:
             require_billing_contact(account, user, "see orders")
             order = uow.orders.get(order_id)
             if order is None or order.account_id != account_id:
-                raise NotFound(f"no order {order_id!r} for account {account_id!r}")
+                raise NotFound(
+                    f"no order {order_id!r} for account {account_id!r}; use the id that "
+                    "place_order returned for this account"
+                )
             return order
 
     # -- corporate orders --------------------------------------------------------------
@@ -1395,11 +1401,17 @@ class BillingCenter:
             require_billing_contact(account, user, "confirm orders")
             order = uow.orders.get(order_id)
             if order is None or order.account_id != account_id:
-                raise NotFound(f"no order {order_id!r} for account {account_id!r}")
+                raise NotFound(
+                    f"no order {order_id!r} for account {account_id!r}; use the id that "
+                    "place_order returned for this account"
+                )
             if order.state is OrderState.SUCCEEDED:
                 return order
             if order.state is not OrderState.AWAITING_CONFIRMATION:
-                raise InvalidTransition(f"order {order_id!r} is {order.state.value}")
+                raise InvalidTransition(
+                    f"order {order_id!r} is {order.state.value}, not a purchase order waiting "
+                    "for confirmation; only orders placed by the vendor's staff are confirmed"
+                )
             quote = uow.quotes.get(order.quote_id)
             assert quote is not None
             if now >= quote.expires_at:
@@ -1658,7 +1670,10 @@ class BillingCenter:
             require_billing_contact(account, user, "pay invoices")
             invoice = uow.invoices.get(invoice_id)
             if invoice is None or invoice.account_id != account_id:
-                raise NotFound(f"no invoice {invoice_id!r} for account {account_id!r}")
+                raise NotFound(
+                    f"no invoice {invoice_id!r} for account {account_id!r}; list the "
+                    "account's invoices to find its id"
+                )
             if invoice.status is not InvoiceStatus.OPEN or invoice.amount_due <= 0:
                 raise InvalidTransition(
                     f"invoice {invoice.number} is {invoice.status.value}; there is nothing to pay"
@@ -1736,7 +1751,10 @@ class BillingCenter:
             require_billing_contact(account, user, "see invoices")
             invoice = uow.invoices.get(invoice_id)
             if invoice is None or invoice.account_id != account_id:
-                raise NotFound(f"no invoice {invoice_id!r} for account {account_id!r}")
+                raise NotFound(
+                    f"no invoice {invoice_id!r} for account {account_id!r}; list the "
+                    "account's invoices to find its id"
+                )
             return invoice
 
     # -- bill run ----------------------------------------------------------------------
@@ -1904,7 +1922,10 @@ class BillingCenter:
                 return report
             for counter in step.split("+"):
                 report = attrs.evolve(report, **{counter: getattr(report, counter) + 1})
-        raise InvalidTransition(f"subscription {sub_id!r} keeps having steps due")
+        raise InvalidTransition(
+            f"subscription {sub_id!r} still has steps due after 10,000 renewals; check its "
+            "anchor and frequency"
+        )
 
     def _bill_step(self, sub_id: str, at: datetime) -> str | None:
         with self.store.unit_of_work() as uow:
