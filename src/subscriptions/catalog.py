@@ -168,6 +168,8 @@ class Catalog:
 
     products: tuple[Product, ...] = attrs.field(converter=_tuple)
     _index: dict[str, Product] = attrs.field(init=False, repr=False, eq=False, hash=False)
+    # (product id, plan id) -> plan: one lookup on the hot path.
+    _plans: dict[tuple[str, str], Plan] = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
         index: dict[str, Product] = {}
@@ -178,6 +180,8 @@ class Catalog:
                 raise CatalogError(f"the catalog has two products with id {product.id!r}")
             index[product.id] = product
         object.__setattr__(self, "_index", index)
+        plans = {(product.id, plan.id): plan for product in self.products for plan in product.plans}
+        object.__setattr__(self, "_plans", plans)
 
     def product(self, product_id: str) -> Product:
         try:
@@ -186,7 +190,11 @@ class Catalog:
             raise UnknownProduct(str(product_id), known=tuple(self._index)) from None
 
     def plan(self, product_id: str, plan_id: str) -> Plan:
-        return self.product(product_id).plan(plan_id)
+        try:
+            return self._plans[product_id, plan_id]
+        except (KeyError, TypeError):
+            # The product's own lookups name what is unknown.
+            return self.product(product_id).plan(plan_id)
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._index

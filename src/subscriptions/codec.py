@@ -53,6 +53,7 @@ import attrs
 from moneyed import Money
 
 from .errors import InvalidInput
+from .money import money_currency
 
 __all__ = ["CodecError", "decode", "dumps", "encode", "loads"]
 
@@ -139,7 +140,7 @@ def _encode_money(value: Money) -> dict[str, str]:
 
 
 def _decode_money(data: Mapping[str, str]) -> Money:
-    return Money(Decimal(data["amount"]), data["currency"])
+    return Money(Decimal(data["amount"]), money_currency(data["currency"]))
 
 
 # -- compilation -------------------------------------------------------------------------

@@ -25,13 +25,13 @@ renewal, nothing now).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import attrs
-from moneyed import Money
+from moneyed import Currency, Money
 
 from ._enum import Choice
 from .catalog import Catalog
@@ -43,7 +43,7 @@ from .errors import (
     NoSubscription,
     TrialAlreadyUsed,
 )
-from .money import EXACT, check_currency
+from .money import EXACT, Rounding, check_currency, minor_digits, money_currency, quantum
 from .periods import (
     Frequency,
     Period,
@@ -62,7 +62,6 @@ from .pricing import (
     LineKind,
     TaxRounding,
     TaxSetup,
-    exclusive_tax,
     invoice_from_lines,
 )
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy, prorate_ratio, ratio
@@ -201,6 +200,67 @@ class BillingContext:
     _prices: dict[tuple[str, str, Frequency], Decimal] = attrs.field(
         init=False, factory=dict, repr=False, eq=False
     )
+    # Local dates of period bounds: many subscriptions share them, and a period's
+    # bounds are looked up again by every quote on it. Bounded (see bound_date).
+    _bound_dates: dict[datetime, date] = attrs.field(init=False, factory=dict, repr=False, eq=False)
+    #: the py-moneyed currency of ``currency`` (results are built as ``Money``)
+    money_currency: Currency = attrs.field(init=False, repr=False, eq=False)
+    # (product, plan, frequency) -> (per-seat price, plan rank), for plan changes.
+    _offers: dict[tuple[str, str, Frequency], tuple[Decimal, int]] = attrs.field(
+        init=False, factory=dict, repr=False, eq=False
+    )
+    # Derived once from the policy and currency, for the plan-change hot path.
+    _digits: int = attrs.field(init=False, repr=False, eq=False)
+    _scale: int = attrs.field(init=False, repr=False, eq=False)
+    _quantum: Decimal = attrs.field(init=False, repr=False, eq=False)
+    _decimal_rounding: str = attrs.field(init=False, repr=False, eq=False)
+    _half_up: bool = attrs.field(init=False, repr=False, eq=False)
+    _day_actual: bool = attrs.field(init=False, repr=False, eq=False)
+    _fixed_30: bool = attrs.field(init=False, repr=False, eq=False)
+
+    @money_currency.default
+    def _money_currency(self) -> Currency:
+        return money_currency(self.currency)
+
+    @_digits.default
+    def _minor_digits(self) -> int:
+        return minor_digits(self.currency)
+
+    @_scale.default
+    def _minor_scale(self) -> int:
+        return int(10 ** minor_digits(self.currency))
+
+    @_quantum.default
+    def _minor_unit(self) -> Decimal:
+        return quantum(self.currency)
+
+    @_decimal_rounding.default
+    def _rounding_mode(self) -> str:
+        return self.policy.proration.rounding.decimal_mode
+
+    @_half_up.default
+    def _rounds_half_up(self) -> bool:
+        return self.policy.proration.rounding is Rounding.HALF_UP
+
+    @_day_actual.default
+    def _counts_actual_days(self) -> bool:
+        proration = self.policy.proration
+        return proration.granularity is Granularity.DAY and proration.day_count is DayCount.ACTUAL
+
+    @_fixed_30.default
+    def _counts_fixed_30(self) -> bool:
+        proration = self.policy.proration
+        return proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
+
+    def offer(self, product: str, plan: str, frequency: Frequency) -> tuple[Decimal, int]:
+        """(per-seat price, plan rank) of a plan at ``frequency``, or a clear NotFound."""
+        key = (product, plan, frequency)
+        try:
+            return self._offers[key]
+        except (KeyError, TypeError):
+            found = self.catalog.plan(product, plan)
+            offer = self._offers[key] = (found.price(frequency, self.currency), found.rank)
+            return offer
 
     def unit_price(self, terms: Terms) -> Decimal:
         """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
@@ -219,6 +279,18 @@ class BillingContext:
 
     def tax_at(self, instant: datetime) -> TaxDecision | None:
         return None if self.tax is None else self.tax.decide_at(instant, self.tz)
+
+    def bound_date(self, instant: datetime) -> date:
+        """The local date of a period bound (memoized: bounds recur)."""
+        day = self._bound_dates.get(instant)
+        if day is None:
+            if len(self._bound_dates) >= _BOUND_DATES_KEPT:
+                self._bound_dates.clear()
+            day = self._bound_dates[instant] = instant.astimezone(self.tz).date()
+        return day
+
+
+_BOUND_DATES_KEPT = 4096
 
 
 @attrs.frozen(kw_only=True)
@@ -454,7 +526,7 @@ def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[Invoi
     """One credit line per open charge line covering ``at``, for its unused part."""
     return [
         _credit_line(line, unit_price, value, at)
-        for line, unit_price, value in _priced_credits(sub, at, ctx, {})
+        for line, unit_price, value in _priced_credits(sub, at, at.astimezone(ctx.tz).date(), ctx)
     ]
 
 
@@ -604,43 +676,41 @@ def classify_change(old: Terms, new: Terms, *, catalog: Catalog, currency: str) 
     or a shorter frequency a downgrade; a mix is decided by value per day (per-seat
     price x seats / months); equal value counts as an upgrade.
     """
-
-    def per_day(terms: Terms) -> Callable[[], Fraction]:
-        def value() -> Fraction:
-            price = catalog.plan(terms.product, terms.plan).price(terms.frequency, currency)
-            return Fraction(price) * terms.seats / terms.frequency.months
-
-        return value
-
-    return _classify(
-        catalog.plan(old.product, old.plan).rank,
-        catalog.plan(new.product, new.plan).rank,
+    old_rank = catalog.plan(old.product, old.plan).rank
+    new_plan = catalog.plan(new.product, new.plan)
+    if new_plan.rank != old_rank:
+        return ChangeKind.UPGRADE if new_plan.rank > old_rank else ChangeKind.DOWNGRADE
+    return _classify_same_rank(
         old,
         new.seats,
         new.frequency,
-        per_day(old),
-        per_day(new),
+        catalog.plan(old.product, old.plan).price(old.frequency, currency),
+        new_plan.price(new.frequency, currency),
     )
 
 
-def _classify(
-    old_rank: int,
-    new_rank: int,
-    old: Terms,
-    seats: int,
-    frequency: Frequency,
-    old_per_day: Callable[[], Fraction],
-    new_per_day: Callable[[], Fraction],
+def _change_timing(value: object) -> ChangeTiming:
+    try:
+        return ChangeTiming(value)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown change timing {value!r}; use one of "
+            + ", ".join(repr(t.value) for t in ChangeTiming)
+        ) from None
+
+
+def _classify_same_rank(
+    old: Terms, seats: int, frequency: Frequency, old_price: Decimal, new_price: Decimal
 ) -> ChangeKind:
-    if new_rank != old_rank:
-        return ChangeKind.UPGRADE if new_rank > old_rank else ChangeKind.DOWNGRADE
     more_seats = (seats > old.seats) - (seats < old.seats)
     longer = (frequency.months > old.frequency.months) - (frequency.months < old.frequency.months)
     if more_seats >= 0 and longer >= 0 and (more_seats or longer):
         return ChangeKind.UPGRADE
     if more_seats <= 0 and longer <= 0 and (more_seats or longer):
         return ChangeKind.DOWNGRADE
-    return ChangeKind.DOWNGRADE if new_per_day() < old_per_day() else ChangeKind.UPGRADE
+    old_per_day = Fraction(old_price) * old.seats / old.frequency.months
+    new_per_day = Fraction(new_price) * seats / frequency.months
+    return ChangeKind.DOWNGRADE if new_per_day < old_per_day else ChangeKind.UPGRADE
 
 
 _DETAIL = {(k, t): f"{k.value}, {t.value}" for k in ChangeKind for t in ChangeTiming}
@@ -670,7 +740,6 @@ class _ChangePlan:
 
     def __init__(
         self,
-        *,
         sub: Subscription,
         plan: str,
         seats: int,
@@ -678,6 +747,10 @@ class _ChangePlan:
         kind: ChangeKind,
         timing: ChangeTiming,
         at: datetime,
+        credits: list[tuple[InvoiceLine, Decimal, Decimal]],
+        charge: tuple[Decimal, datetime, datetime, Decimal, TaxDecision | None] | None,
+        index: int,
+        whole: Period | None,
     ) -> None:
         self.sub = sub
         self.plan = plan
@@ -687,12 +760,12 @@ class _ChangePlan:
         self.timing = timing
         self.at = at
         #: (reversed charge line, unit price, credit amount: negative)
-        self.credits: list[tuple[InvoiceLine, Decimal, Decimal]] = []
+        self.credits = credits
         #: (unit price, start, end, listed amount, tax decision), or None
-        self.charge: tuple[Decimal, datetime, datetime, Decimal, TaxDecision | None] | None = None
+        self.charge = charge
         #: the new current period and its index (keep_anchor and realign)
-        self.index = 0
-        self.whole: Period | None = None
+        self.index = index
+        self.whole = whole
 
     def terms(self) -> Terms:
         return Terms(
@@ -703,61 +776,66 @@ class _ChangePlan:
         )
 
 
-def _local_days(
-    start: datetime,
-    end: datetime,
-    whole_start: datetime,
-    whole_end: datetime,
+def _unused_value(
+    basis: Decimal,
+    at: datetime,
+    at_day: date,
+    whole: Period,
     ctx: BillingContext,
     months: int | None,
-    days: dict[datetime, date],
-) -> tuple[int, int]:
-    """:func:`ratio` with the common case (whole local days, actual count) inlined;
-    ``days`` keeps the local dates already computed for this plan."""
+) -> Decimal:
+    """``basis`` x the unused part ``[at, whole.end)`` of ``whole`` (which contains
+    ``at``), rounded once: :func:`ratio` and :func:`prorate_ratio` with the common
+    case (whole local days, actual count) inlined; ``at_day`` is ``at``'s local date.
+    """
+    if ctx._day_actual and at != whole.start:
+        dates = ctx._bound_dates
+        last = dates.get(whole.end) or ctx.bound_date(whole.end)
+        total = (last - (dates.get(whole.start) or ctx.bound_date(whole.start))).days
+        used = (last - at_day).days
+        if 0 < used < total:
+            # prorate_ratio, inlined: exact integers, rounded once.
+            top, bottom = basis.as_integer_ratio()
+            top *= used * ctx._scale
+            bottom *= total
+            minor, remainder = divmod(top if top >= 0 else -top, bottom)
+            twice = 2 * remainder
+            if twice > bottom or (twice == bottom and (ctx._half_up or minor % 2 == 1)):
+                minor += 1
+            digits = ctx._digits
+            value = Decimal(minor if top >= 0 else -minor)
+            return value.scaleb(-digits, EXACT) if digits else value
+    # Every other case (and the edges: nothing or everything unused) the reference way.
     proration = ctx.policy.proration
-    if (
-        proration.granularity is Granularity.DAY
-        and proration.day_count is DayCount.ACTUAL
-        and whole_start <= start
-        and end <= whole_end
-    ):
-        if start == whole_start and end == whole_end:
-            return 1, 1
-        tz = ctx.tz
-        local = []
-        for instant in (whole_end, whole_start, end, start):
-            day = days.get(instant)
-            if day is None:
-                day = days[instant] = instant.astimezone(tz).date()
-            local.append(day)
-        total = (local[0] - local[1]).days
-        if total <= 0:
-            return 0, 1
-        used = (local[2] - local[3]).days
-        return (0 if used < 0 else total if used > total else used), total
-    return ratio(start, end, whole_start, whole_end, tz=ctx.tz, policy=proration, months=months)
+    num, den = ratio(
+        at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=proration, months=months
+    )
+    return prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
 
 
 def _priced_credits(
-    sub: Subscription, at: datetime, ctx: BillingContext, days: dict[datetime, date]
+    sub: Subscription, at: datetime, at_day: date, ctx: BillingContext
 ) -> list[tuple[InvoiceLine, Decimal, Decimal]]:
     """The credit of each open charge line covering ``at``, for its unused part:
     (the reversed line, the unit price credited, the credit amount, negative)."""
     proration = ctx.policy.proration
     if proration.granularity is Granularity.NONE:
         return []
-    fixed_30 = proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
+    fixed_30 = ctx._fixed_30
+    by_price = proration.credit is CreditBasis.PRICE and sub.period is not None
     credits = []
     for line in sub.open_charges:
         span = line.period
         if not span.start <= at < span.end:
             continue
-        if proration.credit is CreditBasis.PRICE and sub.period is not None:
-            current = Terms(
-                product=line.product, plan=line.plan, seats=line.seats, frequency=line.frequency
+        if by_price:
+            unit_price = ctx.unit_price(
+                Terms(
+                    product=line.product, plan=line.plan, seats=line.seats, frequency=line.frequency
+                )
             )
-            unit_price = ctx.unit_price(current)
             whole = sub.period
+            assert whole is not None
             months = line.frequency.months if fixed_30 and sub.period_index >= 0 else None
             basis = EXACT.multiply(unit_price, line.seats)
         else:
@@ -765,9 +843,7 @@ def _priced_credits(
             whole = span
             months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
             basis = line.listed
-        num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, months, days)
-        value = prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
-        credits.append((line, unit_price, -value))
+        credits.append((line, unit_price, -_unused_value(basis, at, at_day, whole, ctx, months)))
     return credits
 
 
@@ -799,64 +875,79 @@ def _plan_change(
         )
     old = sub.terms
     plan_id = old.plan if action.plan is None else action.plan
-    seats = old.seats if action.seats is None else _seats(action.seats)
-    frequency = old.frequency if action.frequency is None else Frequency.parse(action.frequency)
-    catalog = ctx.catalog
-    new_plan = catalog.plan(old.product, plan_id)
-    price = new_plan.price(frequency, ctx.currency)
+    seats = action.seats
+    if seats is None:
+        seats = old.seats
+    elif type(seats) is not int or seats < 1:
+        seats = _seats(seats)
+    frequency = action.frequency
+    if frequency is None:
+        frequency = old.frequency
+    elif type(frequency) is not Frequency:
+        frequency = Frequency.parse(frequency)
+    price, rank = ctx.offer(old.product, plan_id, frequency)
     if plan_id == old.plan and seats == old.seats and frequency is old.frequency:
         raise InvalidTransition(
             f"the change leaves {sub.product!r} exactly as it is "
             f"({old.plan}, {old.seats} seats, {old.frequency.value}); name a different "
             "plan, seat count or frequency"
         )
-    kind = _classify(
-        catalog.plan(old.product, old.plan).rank,
-        new_plan.rank,
-        old,
-        seats,
-        frequency,
-        lambda: Fraction(ctx.unit_price(old)) * old.seats / old.frequency.months,
-        lambda: Fraction(price) * seats / frequency.months,
-    )
-    timing = action.timing or ctx.policy.plan_change.timing(kind)
-    plan = _ChangePlan(
-        sub=sub, plan=plan_id, seats=seats, frequency=frequency, kind=kind, timing=timing, at=at
-    )
+    old_rank = ctx.catalog.plan(old.product, old.plan).rank
+    if rank != old_rank:
+        kind = ChangeKind.UPGRADE if rank > old_rank else ChangeKind.DOWNGRADE
+    else:
+        kind = _classify_same_rank(old, seats, frequency, ctx.unit_price(old), price)
+    timing = action.timing
+    if timing is None:
+        policy = ctx.policy.plan_change
+        timing = policy.upgrade if kind is ChangeKind.UPGRADE else policy.downgrade
+    elif type(timing) is not ChangeTiming:
+        timing = _change_timing(timing)
     if timing is ChangeTiming.END_OF_TERM:
-        return plan
+        return _ChangePlan(sub, plan_id, seats, frequency, kind, timing, at, [], None, 0, None)
     if sub.status is Status.PENDING_CANCELLATION:
         raise InvalidTransition(
             f"{sub.product!r} is set to cancel at the end of its term; reactivate it "
             "before changing it now, or schedule the change for the end of the term"
         )
     assert sub.anchor is not None
-    assert sub.period is not None
+    period = sub.period
+    assert period is not None
     tz = ctx.tz
-    days: dict[datetime, date] = {}
-    plan.credits = _priced_credits(sub, at, ctx, days)
+    at_day = at.astimezone(tz).date()
+    tax = None if ctx.tax is None else ctx.tax.decide(at_day)
+    credits = _priced_credits(sub, at, at_day, ctx)
     if timing is ChangeTiming.REALIGN:
         end = anchored_start(at, 1, frequency, tz)
-        plan.whole = Period.between(at, end)
-        plan.charge = (price, at, end, EXACT.multiply(price, seats), ctx.tax_at(at))
-        return plan
+        charge = (price, at, end, EXACT.multiply(price, seats), tax)
+        return _ChangePlan(
+            sub,
+            plan_id,
+            seats,
+            frequency,
+            kind,
+            timing,
+            at,
+            credits,
+            charge,
+            0,
+            Period.between(at, end),
+        )
     if ctx.policy.proration.granularity is Granularity.NONE:
-        return plan
-    period = sub.period
+        return _ChangePlan(sub, plan_id, seats, frequency, kind, timing, at, credits, None, 0, None)
     if frequency is old.frequency and sub.period_index >= 0:
         # The period that contains `at` is the current one.
         index, whole = sub.period_index, period
     else:
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
-    num, den = _local_days(at, whole.end, whole.start, whole.end, ctx, frequency.months, days)
-    proration = ctx.policy.proration
-    listed = prorate_ratio(EXACT.multiply(price, seats), num, den, ctx.currency, proration.rounding)
-    plan.charge = (price, at, whole.end, listed, ctx.tax_at(at))
+    listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, frequency.months)
+    charge = (price, at, whole.end, listed, tax)
     if sub.period_index < 0 and whole.start < period.start:
         # During a calendar-billing stub the period still starts when the stub did.
         whole = Period.between(period.start, whole.end)
-    plan.index, plan.whole = index, whole
-    return plan
+    return _ChangePlan(
+        sub, plan_id, seats, frequency, kind, timing, at, credits, charge, index, whole
+    )
 
 
 def _planned_lines(plan: _ChangePlan, new: Terms) -> list[InvoiceLine]:
@@ -947,29 +1038,39 @@ def _commit_change(plan: _ChangePlan, ctx: BillingContext) -> Outcome:
     )
 
 
-def _plan_totals(plan: _ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal] | None:
-    """(subtotal, tax) of a planned change when one tax group covers every line and
+def _plan_totals(plan: _ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal, Decimal] | None:
+    """(subtotal, tax, total) of a planned change when one tax group covers every line and
     tax is added to net prices once per invoice; None otherwise (build the invoice)."""
     policy = ctx.policy
     if policy.prices_include_tax or policy.tax_rounding is not TaxRounding.INVOICE:
         return None
-    decision: TaxDecision | None = None
-    subtotal = _ZERO
+    charge = plan.charge
+    if charge is None:
+        decision, subtotal = None, _ZERO
+    else:
+        decision, subtotal = charge[4], charge[3]
+        if decision is None:
+            return None
     for line, _, value in plan.credits:
         tax = line.tax
-        if tax is None or (decision is not None and not _same_tax(decision, tax)):
+        if tax is None:
             return None
-        decision = tax
+        if decision is None:
+            decision = tax
+        elif tax is not decision and not _same_tax(decision, tax):
+            return None
         subtotal = EXACT.add(subtotal, value)
-    if plan.charge is not None:
-        tax = plan.charge[4]
-        if tax is None or (decision is not None and not _same_tax(decision, tax)):
-            return None
-        decision = tax
-        subtotal = EXACT.add(subtotal, plan.charge[3])
     if decision is None:
         return None
-    return subtotal, exclusive_tax(subtotal, decision.rate, ctx.currency, policy.proration.rounding)
+    # exclusive_tax, inlined: base x rate / 100 is exact, rounded once.
+    vat = (
+        EXACT.multiply(subtotal, decision.rate)
+        .scaleb(-2, EXACT)
+        .quantize(ctx._quantum, rounding=ctx._decimal_rounding, context=EXACT)
+    )
+    if vat.is_zero():
+        vat = vat.copy_abs()
+    return subtotal, vat, EXACT.add(subtotal, vat)
 
 
 def _same_tax(a: TaxDecision, b: TaxDecision) -> bool:
@@ -1146,22 +1247,13 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
 class PreviewLine:
     """A line of a quote, with its amounts as ``Money``."""
 
-    __slots__ = (
-        "_amount",
-        "_end",
-        "_start",
-        "_unit_price",
-        "currency",
-        "frequency",
-        "kind",
-        "plan",
-        "product",
-        "seats",
-    )
+    __slots__ = ("_data",)
+
+    # (kind, product, plan, seats, frequency, unit price, start, end, amount, currency)
+    _data: _PreviewData
 
     def __init__(
         self,
-        *,
         kind: LineKind,
         product: str,
         plan: str,
@@ -1171,51 +1263,91 @@ class PreviewLine:
         start: datetime,
         end: datetime,
         amount: Decimal,
-        currency: str,
+        currency: Currency,
     ) -> None:
-        self.kind = kind
-        self.product = product
-        self.plan = plan
-        self.seats = seats
-        self.frequency = frequency
-        self._unit_price = unit_price
-        self._start = start
-        self._end = end
-        self._amount = amount
-        self.currency = currency
+        self._data = (
+            kind,
+            product,
+            plan,
+            seats,
+            frequency,
+            unit_price,
+            start,
+            end,
+            amount,
+            currency,
+        )
 
     @classmethod
-    def of(cls, line: InvoiceLine, currency: str) -> PreviewLine:
+    def of(cls, line: InvoiceLine, currency: Currency) -> PreviewLine:
         return cls(
-            kind=line.kind,
-            product=line.product,
-            plan=line.plan,
-            seats=line.seats,
-            frequency=line.frequency,
-            unit_price=line.unit_price,
-            start=line.period.start,
-            end=line.period.end,
-            amount=line.amount,
-            currency=currency,
+            line.kind,
+            line.product,
+            line.plan,
+            line.seats,
+            line.frequency,
+            line.unit_price,
+            line.period.start,
+            line.period.end,
+            line.amount,
+            currency,
         )
 
     @property
-    def period(self) -> Period:
-        return Period.between(self._start, self._end)
+    def kind(self) -> LineKind:
+        return self._data[0]
+
+    @property
+    def product(self) -> str:
+        return self._data[1]
+
+    @property
+    def plan(self) -> str:
+        return self._data[2]
+
+    @property
+    def seats(self) -> int:
+        return self._data[3]
+
+    @property
+    def frequency(self) -> Frequency:
+        return self._data[4]
 
     @property
     def unit_price(self) -> Money:
-        return Money(self._unit_price, self.currency)
+        return Money(self._data[5], self._data[9])
+
+    @property
+    def period(self) -> Period:
+        return Period.between(self._data[6], self._data[7])
 
     @property
     def amount(self) -> Money:
-        return Money(self._amount, self.currency)
+        return Money(self._data[8], self._data[9])
+
+    @property
+    def currency(self) -> str:
+        """The ISO 4217 code of the amounts."""
+        return str(self._data[9].code)
 
     def __repr__(self) -> str:
+        kind, product, plan, seats, _, _, start, end, amount, _ = self._data
         return (
-            f"PreviewLine({self.kind.value} {self.product}/{self.plan} x{self.seats} "
-            f"{self._start.isoformat()} -> {self._end.isoformat()}: {self._amount} {self.currency})"
+            f"PreviewLine({kind.value} {product}/{plan} x{seats} "
+            f"{start.isoformat()} -> {end.isoformat()}: {amount} {self.currency})"
         )
+
+
+_PreviewData = tuple[
+    LineKind, str, str, int, Frequency, Decimal, datetime, datetime, Decimal, Currency
+]
+
+
+def _preview_line(data: _PreviewData) -> PreviewLine:
+    # PreviewLine without the keyword-rich constructor call: a quote builds several.
+    line = object.__new__(PreviewLine)
+    line._data = data
+    return line
 
 
 class Preview:
@@ -1226,21 +1358,27 @@ class Preview:
     is built on first use, from the same priced plan the totals come from.
     """
 
-    __slots__ = ("_context", "_outcome", "_plan", "_totals", "currency")
+    __slots__ = ("_context", "_currency", "_lines", "_outcome", "_plan", "_totals")
 
     def __init__(
         self,
-        *,
         context: BillingContext,
         outcome: Outcome | None = None,
         plan: _ChangePlan | None = None,
-        totals: tuple[Decimal, Decimal] | None = None,
     ) -> None:
         self._context = context
+        self._currency = context.money_currency
         self._outcome = outcome
         self._plan = plan
-        self._totals = totals
-        self.currency = context.currency
+        self._lines: tuple[PreviewLine, ...] | None = None
+        #: (subtotal, tax) of a planned change whose totals need no invoice; None
+        #: when the invoice must be built (or for an outcome)
+        self._totals = None if plan is None else _plan_totals(plan, context)
+
+    @property
+    def currency(self) -> str:
+        """The ISO 4217 code of the amounts."""
+        return self._context.currency
 
     @property
     def outcome(self) -> Outcome:
@@ -1254,43 +1392,52 @@ class Preview:
     def invoice(self) -> Invoice | None:
         return self.outcome.invoice
 
-    def _money(self, amount: Decimal) -> Money:
-        return Money(amount, self.currency)
-
     @property
     def lines(self) -> tuple[PreviewLine, ...]:
-        plan, currency = self._plan, self.currency
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = self._build_lines()
+        return lines
+
+    def _build_lines(self) -> tuple[PreviewLine, ...]:
+        plan, currency = self._plan, self._currency
         if plan is not None and self._totals is not None:
             # Tax-exclusive lines: their amounts are the planned ones.
-            lines = [
-                PreviewLine(
-                    kind=LineKind.CREDIT,
-                    product=line.product,
-                    plan=line.plan,
-                    seats=line.seats,
-                    frequency=line.frequency,
-                    unit_price=unit_price,
-                    start=plan.at,
-                    end=line.period.end,
-                    amount=value,
-                    currency=currency,
-                )
-                for line, unit_price, value in plan.credits
-            ]
-            if plan.charge is not None:
-                price, start, end, listed, _ = plan.charge
+            at = plan.at
+            lines = []
+            for line, unit_price, value in plan.credits:
                 lines.append(
-                    PreviewLine(
-                        kind=LineKind.CHARGE,
-                        product=plan.sub.product,
-                        plan=plan.plan,
-                        seats=plan.seats,
-                        frequency=plan.frequency,
-                        unit_price=price,
-                        start=start,
-                        end=end,
-                        amount=listed,
-                        currency=currency,
+                    _preview_line(
+                        (
+                            LineKind.CREDIT,
+                            line.product,
+                            line.plan,
+                            line.seats,
+                            line.frequency,
+                            unit_price,
+                            at,
+                            line.period.end,
+                            value,
+                            currency,
+                        )
+                    )
+                )
+            charge = plan.charge
+            if charge is not None:
+                lines.append(
+                    _preview_line(
+                        (
+                            LineKind.CHARGE,
+                            plan.sub.terms.product,
+                            plan.plan,
+                            plan.seats,
+                            plan.frequency,
+                            charge[0],
+                            charge[1],
+                            charge[2],
+                            charge[3],
+                            currency,
+                        )
                     )
                 )
             return tuple(lines)
@@ -1301,38 +1448,40 @@ class Preview:
 
     @property
     def subtotal(self) -> Money:
-        if self._totals is not None:
-            return self._money(self._totals[0])
+        totals = self._totals
+        if totals is not None:
+            return Money(totals[0], self._currency)
         invoice = self.outcome.invoice
-        return self._money(invoice.subtotal if invoice else _ZERO)
+        return Money(invoice.subtotal if invoice else _ZERO, self._currency)
 
     @property
     def tax(self) -> Money:
-        if self._totals is not None:
-            return self._money(self._totals[1])
+        totals = self._totals
+        if totals is not None:
+            return Money(totals[1], self._currency)
         invoice = self.outcome.invoice
-        return self._money(invoice.tax_total if invoice else _ZERO)
+        return Money(invoice.tax_total if invoice else _ZERO, self._currency)
 
     @property
     def total(self) -> Money:
-        if self._totals is not None:
-            subtotal, tax = self._totals
-            return self._money(EXACT.add(subtotal, tax))
+        totals = self._totals
+        if totals is not None:
+            return Money(totals[2], self._currency)
         invoice = self.outcome.invoice
-        return self._money(invoice.total if invoice else _ZERO)
+        return Money(invoice.total if invoice else _ZERO, self._currency)
 
     @property
     def credits(self) -> Money:
         """The sum of the credit lines (zero or negative)."""
-        return self._money(self._sum(LineKind.CREDIT))
+        return Money(self._sum(LineKind.CREDIT), self._currency)
 
     @property
     def charges(self) -> Money:
         """The sum of the charge lines."""
-        return self._money(self._sum(LineKind.CHARGE))
+        return Money(self._sum(LineKind.CHARGE), self._currency)
 
     def _sum(self, kind: LineKind) -> Decimal:
-        return sum((line._amount for line in self.lines if line.kind is kind), _ZERO)
+        return sum((line._data[8] for line in self.lines if line._data[0] is kind), _ZERO)
 
     def __repr__(self) -> str:
         return f"Preview(total={self.total!r}, lines={len(self.lines)})"
@@ -1364,16 +1513,22 @@ def quote(
     ...       context=context).total
     Money('30.00', 'EUR')
     """
-    if (
-        isinstance(action, Change)
-        and subscription is not None
-        and subscription.status not in (Status.EXPIRED, Status.CANCELED)
-    ):
+    if type(action) is Change and subscription is not None and subscription.status not in _ENDED:
         # A change is priced as a plan; its records are built only if asked for.
         # Every sum and product on this path names the EXACT context itself.
-        at = ensure_aware(at, what="action instant").astimezone(UTC)
-        _check_in_period(subscription, at)
-        plan = _plan_change(subscription, action, at, context)
-        return Preview(context=context, plan=plan, totals=_plan_totals(plan, context))
+        if type(at) is not datetime or at.utcoffset() is None:
+            ensure_aware(at, what="action instant")
+        at = at.astimezone(UTC)
+        period = subscription.period
+        if (
+            period is None
+            or subscription.status not in _BILLING
+            or not period.start <= at < period.end
+        ):
+            _check_in_period(subscription, at)
+        return Preview(context, None, _plan_change(subscription, action, at, context))
     outcome = apply(subscription, action, at=at, context=context, subscription_id=subscription_id)
-    return Preview(context=context, outcome=outcome)
+    return Preview(context, outcome)
+
+
+_ENDED = frozenset((Status.EXPIRED, Status.CANCELED))

@@ -47,6 +47,7 @@ from .cart import Cart
 from .errors import ConcurrencyConflict, GatewayUnavailable, IdempotencyKeyReused, InvalidInput
 from .lifecycle import Event, Status, Subscription, next_due
 from .messages import Message
+from .money import money_currency
 from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from .periods import ensure_aware
 from .ports import (
@@ -504,7 +505,9 @@ def _money_json(value: Money | None) -> dict[str, str] | None:
 
 
 def _money_from(data: Mapping[str, str] | None) -> Money | None:
-    return None if data is None else Money(Decimal(data["amount"]), data["currency"])
+    return (
+        None if data is None else Money(Decimal(data["amount"]), money_currency(data["currency"]))
+    )
 
 
 def _result_json(result: PaymentResult) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from fractions import Fraction
 from functools import cache, lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
-from moneyed import Money
+from moneyed import CURRENCIES, Currency, Money
 
 from ._enum import Choice
 from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency
@@ -49,6 +49,7 @@ __all__ = [
     "format_money",
     "from_money",
     "minor_digits",
+    "money_currency",
     "quantum",
     "round_amount",
     "round_fraction",
@@ -252,9 +253,20 @@ def split_evenly(amount: Decimal, parts: int, currency: str) -> tuple[Decimal, .
     return allocate(amount, [1] * parts, currency)
 
 
+@lru_cache(maxsize=512)
+def money_currency(code: str) -> Currency:
+    """py-moneyed's ``Currency`` for an ISO 4217 code Babel knows.
+
+    A code newer than py-moneyed's own list (``XCG``, say) gets a ``Currency`` of that
+    code, so that every currency the library accepts can be shown as ``Money``.
+    """
+    check_currency(code)
+    return CURRENCIES.get(code) or Currency(code=code)
+
+
 def to_money(amount: Decimal, currency: str) -> Money:
     """Wrap an exact amount in a py-moneyed ``Money`` for the public edge."""
-    return Money(to_decimal(amount), check_currency(currency))
+    return Money(to_decimal(amount), money_currency(currency))
 
 
 def from_money(value: Money, *, currency: str | None = None) -> Decimal:

@@ -95,6 +95,11 @@ class TaxSetup:
     rates: RateProvider = EU_VAT_RATES
     micro_seller: bool = False
     _cache: dict[date, TaxDecision] = attrs.field(init=False, factory=dict, repr=False)
+    # One object per distinct decision, so that lines taxed alike share it (and are
+    # recognized as alike by identity).
+    _distinct: dict[tuple[object, ...], TaxDecision] = attrs.field(
+        init=False, factory=dict, repr=False
+    )
 
     def decide(self, on: date) -> TaxDecision:
         """The treatment and rate of a supply on the local date ``on``."""
@@ -109,6 +114,13 @@ class TaxSetup:
                 rates=self.rates,
                 micro_seller=self.micro_seller,
             )
+            key = (
+                decision.treatment,
+                decision.rate.as_tuple(),
+                decision.rate_country,
+                decision.mention,
+            )
+            decision = self._distinct.setdefault(key, decision)
             self._cache[on] = decision
         return decision
 

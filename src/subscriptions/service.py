@@ -98,7 +98,7 @@ from .messages import (
     render_subscription_lapsed,
     render_trial_expired,
 )
-from .money import EXACT
+from .money import EXACT, money_currency
 from .orders import (
     InvoiceStatus,
     IssuedInvoice,
@@ -963,7 +963,7 @@ class BillingCenter:
         assert order.payment_method is not None
         request = ChargeRequest(
             idempotency_key=self._charge_key(order),
-            amount=Money(order.amount_due, order.currency),
+            amount=Money(order.amount_due, money_currency(order.currency)),
             payment_method=order.payment_method,
             description=f"Order {order.id}",
         )
@@ -1096,7 +1096,7 @@ class BillingCenter:
                     RefundRequest(
                         idempotency_key=f"refund:{order.id}",
                         charge_id=charge.charge_id,
-                        amount=Money(order.amount_due, order.currency),
+                        amount=Money(order.amount_due, money_currency(order.currency)),
                         reason="the order could not be completed",
                     )
                 )
@@ -1690,7 +1690,7 @@ class BillingCenter:
         result = self.gateway.charge(
             ChargeRequest(
                 idempotency_key=f"invoice:{invoice.id}:pay:{idempotency_key}",
-                amount=Money(invoice.amount_due, invoice.currency),
+                amount=Money(invoice.amount_due, money_currency(invoice.currency)),
                 payment_method=account.payment_method,
                 description=f"Invoice {invoice.number}",
             )
@@ -1978,7 +1978,7 @@ class BillingCenter:
             return self.gateway.charge(
                 ChargeRequest(
                     idempotency_key=f"invoice:{invoice.id}:{attempt}",
-                    amount=Money(invoice.amount_due, invoice.currency),
+                    amount=Money(invoice.amount_due, money_currency(invoice.currency)),
                     payment_method=token,
                     description=f"Invoice {invoice.number}",
                     off_session=True,

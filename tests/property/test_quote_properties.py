@@ -18,12 +18,14 @@ from subscriptions import (
     ChangeTiming,
     CreditBasis,
     Customer,
+    DayCount,
     Frequency,
     Granularity,
     Plan,
     Price,
     Product,
     ProrationPolicy,
+    Rounding,
     Subscribe,
     TaxRounding,
     TaxSetup,
@@ -82,6 +84,8 @@ customers = st.sampled_from(
     offset=st.integers(0, 80 * 24 * 3600),
     timing=st.sampled_from(list(ChangeTiming)),
     granularity=st.sampled_from([Granularity.DAY, Granularity.SECOND]),
+    day_count=st.sampled_from(list(DayCount)),
+    rounding=st.sampled_from(list(Rounding)),
     credit=st.sampled_from(list(CreditBasis)),
     inclusive=st.booleans(),
     tax_rounding=st.sampled_from(list(TaxRounding)),
@@ -97,6 +101,8 @@ def test_a_quote_is_what_the_change_commits(
     offset: int,
     timing: ChangeTiming,
     granularity: Granularity,
+    day_count: DayCount,
+    rounding: Rounding,
     credit: CreditBasis,
     inclusive: bool,
     tax_rounding: TaxRounding,
@@ -107,7 +113,9 @@ def test_a_quote_is_what_the_change_commits(
         currency="EUR",
         tz="Europe/Rome",
         policy=BillingPolicy(
-            proration=ProrationPolicy(granularity=granularity, credit=credit),
+            proration=ProrationPolicy(
+                granularity=granularity, day_count=day_count, credit=credit, rounding=rounding
+            ),
             plan_change=ChangePolicy.uniform(timing),
             prices_include_tax=inclusive,
             tax_rounding=tax_rounding,
@@ -143,5 +151,34 @@ def test_a_quote_is_what_the_change_commits(
         assert tax == Money(invoice.tax_total, "EUR")
         assert preview.subtotal == Money(invoice.subtotal, "EUR")
         assert lines == [Money(line.amount, "EUR") for line in invoice.lines]
+        # Every field of every line, not only the amounts.
+        assert [
+            (
+                line.kind,
+                line.product,
+                line.plan,
+                line.seats,
+                line.frequency,
+                line.unit_price,
+                line.period,
+                line.currency,
+            )
+            for line in preview.lines
+        ] == [
+            (
+                line.kind,
+                line.product,
+                line.plan,
+                line.seats,
+                line.frequency,
+                Money(line.unit_price, "EUR"),
+                line.period,
+                "EUR",
+            )
+            for line in invoice.lines
+        ]
+        credits = sum((line.amount for line in invoice.lines if line.amount < 0), Decimal(0))
+        assert preview.credits == Money(credits, "EUR")
+        assert preview.charges == Money(invoice.subtotal - credits, "EUR")
     # ...then the records the quote would commit.
     assert preview.outcome == committed

@@ -1,0 +1,127 @@
+"""The plan-change hot path prorates with hand-inlined arithmetic; it must agree,
+to the minor unit, with the reference functions (:func:`ratio` then
+:func:`prorate_ratio`) for every policy, currency, zone, period and instant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from subscriptions import (
+    BillingContext,
+    BillingPolicy,
+    Catalog,
+    DayCount,
+    Frequency,
+    Granularity,
+    Plan,
+    Price,
+    Product,
+    ProrationPolicy,
+    Rounding,
+)
+from subscriptions.lifecycle import _unused_value
+from subscriptions.periods import Period, period_containing
+from subscriptions.proration import prorate_ratio, ratio
+
+CATALOG = Catalog(
+    products=[
+        Product(
+            id="app",
+            name="App",
+            plans=[
+                Plan(
+                    id="p",
+                    name="P",
+                    rank=1,
+                    prices=[
+                        Price(currency=c, frequency="monthly", amount="1")
+                        for c in ("EUR", "JPY", "BHD")
+                    ],
+                )
+            ],
+        )
+    ]
+)
+ZONES = ["Europe/Rome", "America/Santiago", "Pacific/Apia", "Asia/Kolkata", "UTC"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    currency=st.sampled_from(["EUR", "JPY", "BHD"]),
+    zone=st.sampled_from(ZONES),
+    frequency=st.sampled_from(list(Frequency)),
+    granularity=st.sampled_from(list(Granularity)),
+    day_count=st.sampled_from(list(DayCount)),
+    rounding=st.sampled_from(list(Rounding)),
+    anchor_seconds=st.integers(0, 20 * 365 * 86400),
+    offset=st.floats(0, 1, exclude_max=True, allow_nan=False),
+    periods_later=st.integers(0, 30),
+    # Amounts finer than the minor unit too: a per-seat price of 0.125 x seats.
+    basis=st.integers(-(10**9), 10**9).map(lambda n: Decimal(n).scaleb(-3)),
+)
+def test_the_inlined_proration_is_the_reference_one(
+    currency: str,
+    zone: str,
+    frequency: Frequency,
+    granularity: Granularity,
+    day_count: DayCount,
+    rounding: Rounding,
+    anchor_seconds: int,
+    offset: float,
+    periods_later: int,
+    basis: Decimal,
+) -> None:
+    policy = ProrationPolicy(granularity=granularity, day_count=day_count, rounding=rounding)
+    ctx = BillingContext(
+        catalog=CATALOG, currency=currency, tz=zone, policy=BillingPolicy(proration=policy)
+    )
+    anchor = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=anchor_seconds)
+    probe = anchor + timedelta(days=periods_later * 31 * frequency.months)
+    _, whole = period_containing(anchor, probe, frequency, ctx.tz)
+    span = whole.end - whole.start
+    at = whole.start + timedelta(seconds=int(span.total_seconds() * offset))
+    at_day = at.astimezone(ctx.tz).date()
+    for months in (frequency.months, None):
+        num, den = ratio(
+            at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=policy, months=months
+        )
+        expected = prorate_ratio(basis, num, den, currency, rounding)
+        got = _unused_value(basis, at, at_day, whole, ctx, months)
+        assert got == expected
+        # The same representation too (digits of the minor unit), not only the value.
+        assert got.as_tuple().exponent == expected.as_tuple().exponent
+        assert str(got) == str(expected)
+
+
+@pytest.mark.parametrize(
+    ("basis", "currency", "half_up", "half_even"),
+    [
+        # April has 30 days; from the 16th, 15 are unused: exact halves of a minor unit.
+        ("0.05", "EUR", "0.03", "0.02"),
+        ("0.07", "EUR", "0.04", "0.04"),
+        ("-0.05", "EUR", "-0.03", "-0.02"),
+        ("-0.07", "EUR", "-0.04", "-0.04"),
+        ("5", "JPY", "3", "2"),
+        ("0.005", "BHD", "0.003", "0.002"),
+        ("150.01", "EUR", "75.01", "75.00"),
+    ],
+)
+def test_ties_follow_the_rounding_mode(
+    basis: str, currency: str, half_up: str, half_even: str
+) -> None:
+    whole = Period(datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC))
+    at = datetime(2026, 4, 16, 12, tzinfo=UTC)
+    for rounding, expected in ((Rounding.HALF_UP, half_up), (Rounding.HALF_EVEN, half_even)):
+        ctx = BillingContext(
+            catalog=CATALOG,
+            currency=currency,
+            tz="UTC",
+            policy=BillingPolicy(proration=ProrationPolicy(rounding=rounding)),
+        )
+        got = _unused_value(Decimal(basis), at, at.date(), whole, ctx, 1)
+        assert str(got) == expected
