@@ -26,7 +26,7 @@ renewal, nothing now).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -201,8 +201,8 @@ class BillingContext:
         init=False, factory=dict, repr=False, eq=False
     )
     # Local dates of period bounds: many subscriptions share them, and a period's
-    # bounds are looked up again by every quote on it. Bounded (see bound_date).
-    _bound_dates: dict[datetime, date] = attrs.field(init=False, factory=dict, repr=False, eq=False)
+    # bounds are looked up again by every quote on it. Bounded (see bound_day).
+    _bound_days: dict[datetime, int] = attrs.field(init=False, factory=dict, repr=False, eq=False)
     #: the py-moneyed currency of ``currency`` (results are built as ``Money``)
     money_currency: Currency = attrs.field(init=False, repr=False, eq=False)
     # (product, plan, frequency) -> (per-seat price, plan rank), for plan changes.
@@ -217,6 +217,8 @@ class BillingContext:
     _half_up: bool = attrs.field(init=False, repr=False, eq=False)
     _day_actual: bool = attrs.field(init=False, repr=False, eq=False)
     _fixed_30: bool = attrs.field(init=False, repr=False, eq=False)
+    _credits_by_price: bool = attrs.field(init=False, repr=False, eq=False)
+    _tax_added_per_invoice: bool = attrs.field(init=False, repr=False, eq=False)
 
     @money_currency.default
     def _money_currency(self) -> Currency:
@@ -252,6 +254,15 @@ class BillingContext:
         proration = self.policy.proration
         return proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
 
+    @_credits_by_price.default
+    def _credits_priced(self) -> bool:
+        return self.policy.proration.credit is CreditBasis.PRICE
+
+    @_tax_added_per_invoice.default
+    def _tax_per_invoice(self) -> bool:
+        policy = self.policy
+        return not policy.prices_include_tax and policy.tax_rounding is TaxRounding.INVOICE
+
     def offer(self, product: str, plan: str, frequency: Frequency) -> tuple[Decimal, int]:
         """(per-seat price, plan rank) of a plan at ``frequency``, or a clear NotFound."""
         key = (product, plan, frequency)
@@ -280,17 +291,18 @@ class BillingContext:
     def tax_at(self, instant: datetime) -> TaxDecision | None:
         return None if self.tax is None else self.tax.decide_at(instant, self.tz)
 
-    def bound_date(self, instant: datetime) -> date:
-        """The local date of a period bound (memoized: bounds recur)."""
-        day = self._bound_dates.get(instant)
+    def bound_day(self, instant: datetime) -> int:
+        """The proleptic ordinal of a period bound's local date (memoized: bounds recur,
+        shared by many subscriptions and looked up again by every quote on them)."""
+        day = self._bound_days.get(instant)
         if day is None:
-            if len(self._bound_dates) >= _BOUND_DATES_KEPT:
-                self._bound_dates.clear()
-            day = self._bound_dates[instant] = instant.astimezone(self.tz).date()
+            if len(self._bound_days) >= _BOUND_DAYS_KEPT:
+                self._bound_days.clear()
+            day = self._bound_days[instant] = instant.astimezone(self.tz).toordinal()
         return day
 
 
-_BOUND_DATES_KEPT = 4096
+_BOUND_DAYS_KEPT = 4096
 
 
 @attrs.frozen(kw_only=True)
@@ -525,8 +537,8 @@ def _partial_charge(
 def _credits(sub: Subscription, at: datetime, ctx: BillingContext) -> list[InvoiceLine]:
     """One credit line per open charge line covering ``at``, for its unused part."""
     return [
-        _credit_line(line, unit_price, value, at)
-        for line, unit_price, value in _priced_credits(sub, at, at.astimezone(ctx.tz).date(), ctx)
+        _credit_line(credit, at)
+        for credit in _priced_credits(sub, at, at.astimezone(ctx.tz).toordinal(), ctx)
     ]
 
 
@@ -747,8 +759,8 @@ class _ChangePlan:
         kind: ChangeKind,
         timing: ChangeTiming,
         at: datetime,
-        credits: list[tuple[InvoiceLine, Decimal, Decimal]],
-        charge: tuple[Decimal, datetime, datetime, Decimal, TaxDecision | None] | None,
+        credits: list[PreviewLine],
+        charge: PreviewLine | None,
         index: int,
         whole: Period | None,
     ) -> None:
@@ -759,9 +771,9 @@ class _ChangePlan:
         self.kind = kind
         self.timing = timing
         self.at = at
-        #: (reversed charge line, unit price, credit amount: negative)
+        #: the credit lines, each for the unused part of an open charge line
         self.credits = credits
-        #: (unit price, start, end, listed amount, tax decision), or None
+        #: the charge line of the new terms, or None
         self.charge = charge
         #: the new current period and its index (keep_anchor and realign)
         self.index = index
@@ -779,20 +791,21 @@ class _ChangePlan:
 def _unused_value(
     basis: Decimal,
     at: datetime,
-    at_day: date,
+    at_day: int,
     whole: Period,
     ctx: BillingContext,
     months: int | None,
 ) -> Decimal:
     """``basis`` x the unused part ``[at, whole.end)`` of ``whole`` (which contains
     ``at``), rounded once: :func:`ratio` and :func:`prorate_ratio` with the common
-    case (whole local days, actual count) inlined; ``at_day`` is ``at``'s local date.
+    case (whole local days, actual count) inlined; ``at_day`` is the ordinal of
+    ``at``'s local date.
     """
     if ctx._day_actual and at != whole.start:
-        dates = ctx._bound_dates
-        last = dates.get(whole.end) or ctx.bound_date(whole.end)
-        total = (last - (dates.get(whole.start) or ctx.bound_date(whole.start))).days
-        used = (last - at_day).days
+        days = ctx._bound_days
+        last = days.get(whole.end) or ctx.bound_day(whole.end)
+        total = last - (days.get(whole.start) or ctx.bound_day(whole.start))
+        used = last - at_day
         if 0 < used < total:
             # prorate_ratio, inlined: exact integers, rounded once.
             top, bottom = basis.as_integer_ratio()
@@ -814,15 +827,15 @@ def _unused_value(
 
 
 def _priced_credits(
-    sub: Subscription, at: datetime, at_day: date, ctx: BillingContext
-) -> list[tuple[InvoiceLine, Decimal, Decimal]]:
-    """The credit of each open charge line covering ``at``, for its unused part:
-    (the reversed line, the unit price credited, the credit amount, negative)."""
+    sub: Subscription, at: datetime, at_day: int, ctx: BillingContext
+) -> list[PreviewLine]:
+    """The credit line of each open charge line covering ``at``, for its unused part
+    (amounts planned, not yet built into invoice lines)."""
     proration = ctx.policy.proration
     if proration.granularity is Granularity.NONE:
         return []
     fixed_30 = ctx._fixed_30
-    by_price = proration.credit is CreditBasis.PRICE and sub.period is not None
+    by_price = ctx._credits_by_price and sub.period is not None
     credits = []
     for line in sub.open_charges:
         span = line.period
@@ -843,25 +856,44 @@ def _priced_credits(
             whole = span
             months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
             basis = line.listed
-        credits.append((line, unit_price, -_unused_value(basis, at, at_day, whole, ctx, months)))
+        value = _unused_value(basis, at, at_day, whole, ctx, months)
+        credits.append(
+            _preview_line(
+                (
+                    LineKind.CREDIT,
+                    line.product,
+                    line.plan,
+                    line.seats,
+                    line.frequency,
+                    unit_price,
+                    at,
+                    span.end,
+                    -value,
+                    ctx.money_currency,
+                    line.tax,
+                    line,
+                )
+            )
+        )
     return credits
 
 
-def _credit_line(
-    line: InvoiceLine, unit_price: Decimal, value: Decimal, at: datetime
-) -> InvoiceLine:
+def _credit_line(credit: PreviewLine, at: datetime) -> InvoiceLine:
+    """The invoice line of a planned credit."""
+    kind, product, plan, seats, frequency, unit_price, _, end, value, _, tax, line = credit._data
+    assert line is not None
     return InvoiceLine(
-        kind=LineKind.CREDIT,
+        kind=kind,
         subscription_id=line.subscription_id,
-        product=line.product,
-        plan=line.plan,
-        frequency=line.frequency,
-        seats=line.seats,
+        product=product,
+        plan=plan,
+        frequency=frequency,
+        seats=seats,
         unit_price=unit_price,
-        period=Period.between(at, line.period.end),
+        period=Period.between(at, end),
         listed=value,
         amount=value,
-        tax=line.tax,
+        tax=tax,
     )
 
 
@@ -914,12 +946,29 @@ def _plan_change(
     period = sub.period
     assert period is not None
     tz = ctx.tz
-    at_day = at.astimezone(tz).date()
-    tax = None if ctx.tax is None else ctx.tax.decide(at_day)
+    local = at.astimezone(tz)
+    at_day = local.toordinal()
+    tax = None if ctx.tax is None else ctx.tax.decide(local.date())
     credits = _priced_credits(sub, at, at_day, ctx)
+    product = old.product
     if timing is ChangeTiming.REALIGN:
         end = anchored_start(at, 1, frequency, tz)
-        charge = (price, at, end, EXACT.multiply(price, seats), tax)
+        charge = _preview_line(
+            (
+                LineKind.CHARGE,
+                product,
+                plan_id,
+                seats,
+                frequency,
+                price,
+                at,
+                end,
+                EXACT.multiply(price, seats),
+                ctx.money_currency,
+                tax,
+                None,
+            )
+        )
         return _ChangePlan(
             sub,
             plan_id,
@@ -941,7 +990,22 @@ def _plan_change(
     else:
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
     listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, frequency.months)
-    charge = (price, at, whole.end, listed, tax)
+    charge = _preview_line(
+        (
+            LineKind.CHARGE,
+            product,
+            plan_id,
+            seats,
+            frequency,
+            price,
+            at,
+            whole.end,
+            listed,
+            ctx.money_currency,
+            tax,
+            None,
+        )
+    )
     if sub.period_index < 0 and whole.start < period.start:
         # During a calendar-billing stub the period still starts when the stub did.
         whole = Period.between(period.start, whole.end)
@@ -951,11 +1015,9 @@ def _plan_change(
 
 
 def _planned_lines(plan: _ChangePlan, new: Terms) -> list[InvoiceLine]:
-    lines = [
-        _credit_line(line, unit_price, value, plan.at) for line, unit_price, value in plan.credits
-    ]
+    lines = [_credit_line(credit, plan.at) for credit in plan.credits]
     if plan.charge is not None:
-        price, start, end, listed, tax = plan.charge
+        _, _, _, _, _, price, start, end, listed, _, tax, _ = plan.charge._data
         whole = plan.whole
         span = (
             whole
@@ -1041,25 +1103,24 @@ def _commit_change(plan: _ChangePlan, ctx: BillingContext) -> Outcome:
 def _plan_totals(plan: _ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal, Decimal] | None:
     """(subtotal, tax, total) of a planned change when one tax group covers every line and
     tax is added to net prices once per invoice; None otherwise (build the invoice)."""
-    policy = ctx.policy
-    if policy.prices_include_tax or policy.tax_rounding is not TaxRounding.INVOICE:
+    if not ctx._tax_added_per_invoice:
         return None
     charge = plan.charge
     if charge is None:
         decision, subtotal = None, _ZERO
     else:
-        decision, subtotal = charge[4], charge[3]
+        decision, subtotal = charge._data[10], charge._data[8]
         if decision is None:
             return None
-    for line, _, value in plan.credits:
-        tax = line.tax
+    for credit in plan.credits:
+        tax = credit._data[10]
         if tax is None:
             return None
         if decision is None:
             decision = tax
         elif tax is not decision and not _same_tax(decision, tax):
             return None
-        subtotal = EXACT.add(subtotal, value)
+        subtotal = EXACT.add(subtotal, credit._data[8])
     if decision is None:
         return None
     # exclusive_tax, inlined: base x rate / 100 is exact, rounded once.
@@ -1249,7 +1310,6 @@ class PreviewLine:
 
     __slots__ = ("_data",)
 
-    # (kind, product, plan, seats, frequency, unit price, start, end, amount, currency)
     _data: _PreviewData
 
     def __init__(
@@ -1264,6 +1324,7 @@ class PreviewLine:
         end: datetime,
         amount: Decimal,
         currency: Currency,
+        tax: TaxDecision | None = None,
     ) -> None:
         self._data = (
             kind,
@@ -1276,6 +1337,8 @@ class PreviewLine:
             end,
             amount,
             currency,
+            tax,
+            None,
         )
 
     @classmethod
@@ -1291,6 +1354,7 @@ class PreviewLine:
             line.period.end,
             line.amount,
             currency,
+            line.tax,
         )
 
     @property
@@ -1331,15 +1395,28 @@ class PreviewLine:
         return str(self._data[9].code)
 
     def __repr__(self) -> str:
-        kind, product, plan, seats, _, _, start, end, amount, _ = self._data
+        kind, product, plan, seats, _, _, start, end, amount, *_ = self._data
         return (
             f"PreviewLine({kind.value} {product}/{plan} x{seats} "
             f"{start.isoformat()} -> {end.isoformat()}: {amount} {self.currency})"
         )
 
 
+#: kind, product, plan, seats, frequency, unit price, start, end, amount, currency, tax
+#: decision, and (for a planned credit) the charge line it credits
 _PreviewData = tuple[
-    LineKind, str, str, int, Frequency, Decimal, datetime, datetime, Decimal, Currency
+    LineKind,
+    str,
+    str,
+    int,
+    Frequency,
+    Decimal,
+    datetime,
+    datetime,
+    Decimal,
+    Currency,
+    TaxDecision | None,
+    InvoiceLine | None,
 ]
 
 
@@ -1400,50 +1477,15 @@ class Preview:
         return lines
 
     def _build_lines(self) -> tuple[PreviewLine, ...]:
-        plan, currency = self._plan, self._currency
+        plan = self._plan
         if plan is not None and self._totals is not None:
-            # Tax-exclusive lines: their amounts are the planned ones.
-            at = plan.at
-            lines = []
-            for line, unit_price, value in plan.credits:
-                lines.append(
-                    _preview_line(
-                        (
-                            LineKind.CREDIT,
-                            line.product,
-                            line.plan,
-                            line.seats,
-                            line.frequency,
-                            unit_price,
-                            at,
-                            line.period.end,
-                            value,
-                            currency,
-                        )
-                    )
-                )
+            # Tax-exclusive lines: the planned lines are the invoice's.
             charge = plan.charge
-            if charge is not None:
-                lines.append(
-                    _preview_line(
-                        (
-                            LineKind.CHARGE,
-                            plan.sub.terms.product,
-                            plan.plan,
-                            plan.seats,
-                            plan.frequency,
-                            charge[0],
-                            charge[1],
-                            charge[2],
-                            charge[3],
-                            currency,
-                        )
-                    )
-                )
-            return tuple(lines)
+            return (*plan.credits, charge) if charge is not None else tuple(plan.credits)
         invoice = self.outcome.invoice
         if invoice is None:
             return ()
+        currency = self._currency
         return tuple(PreviewLine.of(line, currency) for line in invoice.lines)
 
     @property
