@@ -917,7 +917,8 @@ def _plan_change(
         frequency = old.frequency
     elif type(frequency) is not Frequency:
         frequency = Frequency.parse(frequency)
-    price, rank = ctx.offer(old.product, plan_id, frequency)
+    offer = ctx._offers.get((old.product, plan_id, frequency)) if type(plan_id) is str else None
+    price, rank = offer or ctx.offer(old.product, plan_id, frequency)
     if plan_id == old.plan and seats == old.seats and frequency is old.frequency:
         raise InvalidTransition(
             f"the change leaves {sub.product!r} exactly as it is "

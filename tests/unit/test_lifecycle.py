@@ -187,6 +187,10 @@ def _refusals(ctx: BillingContext) -> list[tuple[Subscription | None, object, ty
         (active, Change(frequency=Frequency.BIENNIAL), NotFound),
         (active, Change(seats=0), InvalidSeatCount),
         (active, Change(), InvalidTransition),
+        (active, Change(seats=True), InvalidSeatCount),  # type: ignore[arg-type]
+        (active, Change(frequency="weekly"), InvalidInput),  # type: ignore[arg-type]
+        (active, Change(plan="pro", timing="later"), InvalidInput),  # type: ignore[arg-type]
+        (active, Change(plan=["pro"]), NotFound),  # type: ignore[arg-type]
     ]
 
 
@@ -201,7 +205,7 @@ def test_cancelling_again_at_term_end_changes_nothing() -> None:
     assert again.events == ()
 
 
-@pytest.mark.parametrize("case", range(15))
+@pytest.mark.parametrize("case", range(19))
 def test_a_refused_action_changes_nothing(case: int) -> None:
     ctx = context()
     sub, action, error = _refusals(ctx)[case]
@@ -210,6 +214,33 @@ def test_a_refused_action_changes_nothing(case: int) -> None:
         apply(sub, action, at=rome(2026, 4, 10), context=ctx)  # type: ignore[arg-type]
     assert sub == before
     assert issubclass(error, SubscriptionsError)
+
+
+def test_a_refused_quote_raises_what_apply_raises() -> None:
+    from subscriptions.lifecycle import quote
+
+    ctx = context()
+    for sub, action, error in _refusals(ctx):
+        with pytest.raises(error):
+            quote(sub, action, at=rome(2026, 4, 10), context=ctx)  # type: ignore[arg-type]
+
+
+def test_change_timing_and_frequency_may_be_given_by_name() -> None:
+    ctx = context()
+    sub = subscribed(ctx)
+    at = rome(2026, 4, 16)
+    by_name = apply(sub, Change(plan="pro", timing="keep_anchor"), at=at, context=ctx)  # type: ignore[arg-type]
+    by_member = apply(sub, Change(plan="pro", timing=ChangeTiming.KEEP_ANCHOR), at=at, context=ctx)
+    assert by_name == by_member
+    assert amounts(by_name) == ["-5.00", "10.00"]
+    named = apply(sub, Change(frequency="annual"), at=at, context=ctx)  # type: ignore[arg-type]
+    assert named == apply(sub, Change(frequency=Frequency.ANNUAL), at=at, context=ctx)
+
+
+def test_an_unknown_change_timing_names_the_known_ones() -> None:
+    ctx = context()
+    with pytest.raises(InvalidInput, match="'realign', 'keep_anchor', 'end_of_term'"):
+        apply(subscribed(ctx), Change(plan="pro", timing="soon"), at=rome(2026, 4, 16), context=ctx)  # type: ignore[arg-type]
 
 
 def test_the_state_still_works_after_a_refusal() -> None:
@@ -570,3 +601,16 @@ def test_a_non_datetime_instant_is_refused() -> None:
     ctx = context()
     with pytest.raises(InvalidInput):
         apply(None, Subscribe(terms=terms()), at=date(2026, 4, 10), context=ctx)  # type: ignore[arg-type]
+
+
+def test_the_local_days_of_period_bounds_are_memoized_within_bounds() -> None:
+    from datetime import timedelta
+
+    ctx = context()
+    # 22:30 UTC on 1 April is 00:30 on 2 April in Rome (summer time, UTC+2).
+    assert ctx.bound_day(datetime(2026, 4, 1, 22, 30, tzinfo=UTC)) == date(2026, 4, 2).toordinal()
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    for hour in range(10_000):
+        ctx.bound_day(start + timedelta(hours=hour))
+    assert len(ctx._bound_days) <= 4096
+    assert ctx.bound_day(start + timedelta(hours=23)) == date(2020, 1, 2).toordinal()

@@ -24,6 +24,7 @@ from subscriptions.money import (
     format_money,
     from_money,
     minor_digits,
+    money_currency,
     quantum,
     round_amount,
     round_fraction,
@@ -473,6 +474,18 @@ def test_to_money_and_back() -> None:
     assert from_money(money) == D("249.95")
     assert from_money(money, currency="EUR") == D("249.95")
     assert from_money(to_money(D("1200"), "JPY"), currency="JPY") == D("1200")
+
+
+def test_currencies_newer_than_py_moneyeds_list_are_money_too() -> None:
+    # XCG (Caribbean guilder, 2025) is in Babel's data but not in py-moneyed's list.
+    money = to_money(D("12.50"), "XCG")
+    assert isinstance(money, Money)
+    assert money.currency.code == "XCG"
+    assert from_money(money, currency="XCG") == D("12.50")
+    assert money_currency("EUR") is money_currency("EUR")
+    assert money_currency("EUR").code == "EUR"
+    with pytest.raises(UnknownCurrency):
+        money_currency("XYZ")
 
 
 def test_from_money_with_another_currency_is_a_mismatch() -> None:

@@ -364,3 +364,18 @@ def test_invoices_do_not_depend_on_the_callers_decimal_context() -> None:
     assert expected[2].total == D("95678.91")
     for inv in expected:
         assert_adds_up(inv)
+
+
+def test_lines_taxed_alike_share_one_decision() -> None:
+    from datetime import date
+
+    from subscriptions.pricing import Customer, TaxSetup
+
+    setup = TaxSetup(seller_country="IT", customer=Customer(country="EE"))
+    # Estonia: 22% until 2025-06-30, 24% from 2025-07-01.
+    early, late = setup.decide(date(2025, 1, 10)), setup.decide(date(2025, 6, 30))
+    assert early is late
+    changed = setup.decide(date(2025, 7, 1))
+    assert changed is not early
+    assert (early.rate, changed.rate) == (Decimal("22"), Decimal("24"))
+    assert setup.decide(date(2025, 12, 1)) is changed
