@@ -1128,7 +1128,7 @@ def _plan_totals(plan: _ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decim
     vat = (
         EXACT.multiply(subtotal, decision.rate)
         .scaleb(-2, EXACT)
-        .quantize(ctx._quantum, rounding=ctx._decimal_rounding, context=EXACT)
+        .quantize(ctx._quantum, ctx._decimal_rounding, EXACT)
     )
     if vat.is_zero():
         vat = vat.copy_abs()

@@ -152,7 +152,8 @@ def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_
     """Round ``amount`` to the currency's minor unit with the named mode."""
     if type(amount) is not Decimal:
         amount = to_decimal(amount)
-    result = amount.quantize(quantum(currency), rounding=_DECIMAL_MODES[mode], context=EXACT)
+    # Positional arguments: keywords make this C call three times slower.
+    result = amount.quantize(quantum(currency), _DECIMAL_MODES[mode], EXACT)
     # A negative amount that rounds to zero must not print as "-0.00".
     return result.copy_abs() if result.is_zero() else result
 
