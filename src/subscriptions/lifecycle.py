@@ -868,7 +868,7 @@ def _priced_credits(
                     unit_price,
                     at,
                     span.end,
-                    -value,
+                    EXACT.minus(value),
                     ctx.money_currency,
                     line.tax,
                     line,
@@ -1524,7 +1524,11 @@ class Preview:
         return Money(self._sum(LineKind.CHARGE), self._currency)
 
     def _sum(self, kind: LineKind) -> Decimal:
-        return sum((line._data[8] for line in self.lines if line._data[0] is kind), _ZERO)
+        total = _ZERO
+        for line in self.lines:
+            if line._data[0] is kind:
+                total = EXACT.add(total, line._data[8])
+        return total
 
     def __repr__(self) -> str:
         return f"Preview(total={self.total!r}, lines={len(self.lines)})"

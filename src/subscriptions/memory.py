@@ -47,7 +47,7 @@ from .cart import Cart
 from .errors import ConcurrencyConflict, GatewayUnavailable, IdempotencyKeyReused, InvalidInput
 from .lifecycle import Event, Status, Subscription, next_due
 from .messages import Message
-from .money import money_currency
+from .money import EXACT, money_currency
 from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from .periods import ensure_aware
 from .ports import (
@@ -627,7 +627,7 @@ class FakeGateway:
         elif op == "refund":
             charge = self._charges[record["charge_key"]]
             self._charges[record["charge_key"]] = attrs.evolve(
-                charge, refunded=charge.refunded + Decimal(record["amount"])
+                charge, refunded=EXACT.add(charge.refunded, Decimal(record["amount"]))
             )
             self._refunds[record["key"]] = _result_from(record["result"])
 
@@ -753,14 +753,14 @@ class FakeGateway:
                     continue
                 if charge.result.status is not PaymentStatus.SUCCEEDED:
                     raise InvalidInput(f"charge {request.charge_id!r} did not succeed")
-                left = charge.request.amount.amount - charge.refunded
+                left = EXACT.subtract(charge.request.amount.amount, charge.refunded)
                 if request.amount.amount > left:
                     raise InvalidInput(
                         f"cannot refund {request.amount.amount}: only {left} is left on "
                         f"charge {request.charge_id!r}"
                     )
                 self._charges[key] = attrs.evolve(
-                    charge, refunded=charge.refunded + request.amount.amount
+                    charge, refunded=EXACT.add(charge.refunded, request.amount.amount)
                 )
                 result = PaymentResult(
                     status=PaymentStatus.REFUNDED,
@@ -787,16 +787,16 @@ class FakeGateway:
 
     def net_charged(self, currency: str) -> Decimal:
         """What customers paid in ``currency``: succeeded charges less refunds."""
+        total = Decimal(0)
         with self._locked():
-            return sum(
-                (
-                    c.request.amount.amount - c.refunded
-                    for c in self._charges.values()
-                    if c.result.status is PaymentStatus.SUCCEEDED
+            for c in self._charges.values():
+                if (
+                    c.result.status is PaymentStatus.SUCCEEDED
                     and c.request.amount.currency.code == currency
-                ),
-                Decimal(0),
-            )
+                ):
+                    left = EXACT.subtract(c.request.amount.amount, c.refunded)
+                    total = EXACT.add(total, left)
+        return total
 
     def succeeded_charges(self) -> dict[str, ChargeRequest]:
         """Every succeeded charge by idempotency key (across processes with a journal)."""

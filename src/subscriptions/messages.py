@@ -34,7 +34,7 @@ import gettext
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import cache, lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -447,12 +447,15 @@ class _Writer:
         return format_money(amount, currency, self.locale)
 
     def number(self, n: int) -> str:
-        return str(format_decimal(n, locale=self.locale))
+        # Babel computes in the thread's decimal context: give it ours, not the host's.
+        with localcontext(EXACT):
+            return str(format_decimal(n, locale=self.locale))
 
     def rate(self, rate: Decimal) -> str:
         # As written in the rate table: 25.5% stays 25.5%, not 26%.
-        fraction = Decimal(format_rate(rate)).scaleb(-2)
-        return str(format_percent(fraction, locale=self.locale, decimal_quantization=False))
+        fraction = Decimal(format_rate(rate)).scaleb(-2, EXACT)
+        with localcontext(EXACT):
+            return str(format_percent(fraction, locale=self.locale, decimal_quantization=False))
 
 
 def _writer(locale: str, timezone: str) -> _Writer:

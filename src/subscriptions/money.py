@@ -30,6 +30,7 @@ from decimal import (
     DivisionByZero,
     InvalidOperation,
     Overflow,
+    localcontext,
 )
 from fractions import Fraction
 from functools import cache, lru_cache
@@ -292,4 +293,6 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     >>> format_money(Decimal("1234.56"), "EUR", "it_IT")
     '1.234,56\\xa0€'
     """
-    return str(format_currency(to_decimal(amount), check_currency(currency), locale=locale))
+    # Babel rounds in the thread's decimal context: give it ours, not the host's.
+    with localcontext(EXACT):
+        return str(format_currency(to_decimal(amount), check_currency(currency), locale=locale))

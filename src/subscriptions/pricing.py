@@ -182,12 +182,15 @@ class Invoice:
 
     @property
     def tax_total(self) -> Decimal:
-        return sum((t.amount for t in self.taxes), _ZERO)
+        total = _ZERO
+        for tax in self.taxes:
+            total = EXACT.add(total, tax.amount)
+        return total
 
     @property
     def amount_due(self) -> Decimal:
         """What the customer pays: the total less the credit balance applied."""
-        return max(self.total - self.credit_applied, _ZERO)
+        return max(EXACT.subtract(self.total, self.credit_applied), _ZERO)
 
     @property
     def mentions(self) -> tuple[str, ...]:
@@ -367,8 +370,8 @@ def apply_credit(invoice: Invoice, balance: Decimal) -> tuple[Invoice, Decimal]:
         settled = (
             invoice if invoice.credit_applied == 0 else attrs.evolve(invoice, credit_applied=_ZERO)
         )
-        return settled, balance - invoice.total
+        return settled, EXACT.subtract(balance, invoice.total)
     used = min(balance, invoice.total)
     if used == invoice.credit_applied:
-        return invoice, balance - used
-    return attrs.evolve(invoice, credit_applied=used), balance - used
+        return invoice, EXACT.subtract(balance, used)
+    return attrs.evolve(invoice, credit_applied=used), EXACT.subtract(balance, used)

@@ -18,12 +18,14 @@ which asks the gateway, then completes the order or refunds the charge.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
+from typing import ParamSpec, TypeVar
 
 import attrs
 from moneyed import Money
@@ -226,6 +228,23 @@ def _new_id(prefix: str) -> str:
 _ID_COUNTER = itertools.count()
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _exact_decimals(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a use case in the library's exact decimal context, whatever context the
+    host's thread has set: amounts must not depend on it (nor may Babel's formatting,
+    which rounds in the thread's context)."""
+
+    @functools.wraps(method)
+    def in_exact_context(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(EXACT):
+            return method(*args, **kwargs)
+
+    return in_exact_context
+
+
 class BillingCenter:
     """The self-service Billing Center over pluggable storage and payments.
 
@@ -307,6 +326,7 @@ class BillingCenter:
             return number if trust else None
         return None
 
+    @_exact_decimals
     def context(self, account: Account) -> BillingContext:
         """The billing context of ``account``: its currency, zone and tax setup."""
         tax = TaxSetup(
@@ -365,6 +385,7 @@ class BillingCenter:
                 "not been processed; run the bill run (run_renewals) first"
             )
 
+    @_exact_decimals
     def deliver_outbox(self, *, limit: int = 100) -> int:
         """Send the messages waiting in the outbox through the notifier; returns how
         many were sent. A message whose sending fails stays for the next call."""
@@ -384,6 +405,7 @@ class BillingCenter:
 
     # -- accounts ----------------------------------------------------------------------
 
+    @_exact_decimals
     def open_account(
         self,
         *,
@@ -429,6 +451,7 @@ class BillingCenter:
                 "the catalog offers"
             )
 
+    @_exact_decimals
     def account(self, account_id: str) -> Account:
         with self.store.unit_of_work() as uow:
             return self._account(uow, account_id)
@@ -449,6 +472,7 @@ class BillingCenter:
             uow.commit()
         return updated
 
+    @_exact_decimals
     def update_payment_method(self, account_id: str, user: str, token: str) -> Account:
         """Replace the account's payment method (a gateway token, never a card number)."""
         if not isinstance(token, str) or not token.strip():
@@ -460,6 +484,7 @@ class BillingCenter:
             lambda a: attrs.evolve(a, payment_method=token),
         )
 
+    @_exact_decimals
     def set_billing_contacts(self, account_id: str, user: str, contacts: Sequence[str]) -> Account:
         return self._update_account(
             account_id,
@@ -468,6 +493,7 @@ class BillingCenter:
             lambda a: attrs.evolve(a, billing_contacts=frozenset(contacts)),
         )
 
+    @_exact_decimals
     def set_vat_number(self, account_id: str, user: str, number: str | None) -> Account:
         """Enter (or clear, with ``None``) the account's VAT number.
 
@@ -511,11 +537,13 @@ class BillingCenter:
             lambda a: attrs.evolve(a, vat_number=vat_number, vat_check=check),
         )
 
+    @_exact_decimals
     def events(self, account_id: str) -> list[Event]:
         with self.store.unit_of_work() as uow:
             self._account(uow, account_id)
             return uow.events.for_account(account_id)
 
+    @_exact_decimals
     def subscriptions(self, account_id: str) -> list[Subscription]:
         with self.store.unit_of_work() as uow:
             self._account(uow, account_id)
@@ -523,6 +551,7 @@ class BillingCenter:
 
     # -- trials ------------------------------------------------------------------------
 
+    @_exact_decimals
     def start_trial(
         self,
         account_id: str,
@@ -572,6 +601,7 @@ class BillingCenter:
             frequency = Frequency.MONTHLY if Frequency.MONTHLY in options else options[0]
         return Terms(product=product, plan=plan, seats=seats, frequency=frequency)
 
+    @_exact_decimals
     def expire_trials(self, at: datetime | None = None) -> int:
         """Expire every trial whose end is due at ``at`` (default: now). Nothing is
         ever charged. Under the ``convert`` trial policy trials are converted, and
@@ -618,6 +648,7 @@ class BillingCenter:
 
     # -- cart --------------------------------------------------------------------------
 
+    @_exact_decimals
     def cart(self, account_id: str) -> Cart:
         with self.store.unit_of_work() as uow:
             self._account(uow, account_id)
@@ -660,6 +691,7 @@ class BillingCenter:
             product=terms.product, plan=terms.plan, seats=terms.seats, frequency=terms.frequency
         )
 
+    @_exact_decimals
     def subscribe_now(
         self,
         account_id: str,
@@ -675,6 +707,7 @@ class BillingCenter:
         item = self._default_item(account_id, product, plan, seats, frequency)
         return self._edit_cart(account_id, user, lambda cart: subscribe_now(cart, item))
 
+    @_exact_decimals
     def add_to_cart(
         self,
         account_id: str,
@@ -689,6 +722,7 @@ class BillingCenter:
         item = self._default_item(account_id, product, plan, seats, frequency)
         return self._edit_cart(account_id, user, lambda cart: add_to_cart(cart, item))
 
+    @_exact_decimals
     def edit_cart_item(
         self,
         account_id: str,
@@ -708,6 +742,7 @@ class BillingCenter:
             lambda cart: edit_item(cart, product, plan=plan, seats=seats, frequency=frequency),
         )
 
+    @_exact_decimals
     def remove_cart_item(self, account_id: str, user: str, product: str) -> Cart:
         return self._edit_cart(account_id, user, lambda cart: remove_item(cart, product))
 
@@ -741,6 +776,7 @@ class BillingCenter:
             ttl=ttl,
         )
 
+    @_exact_decimals
     def quote(self, account_id: str, user: str) -> Quote:
         """Price the account's cart: lines, credits, VAT per rate, total, amount due
         after the credit balance, and each subscription's next billing date.
@@ -754,6 +790,7 @@ class BillingCenter:
             require_billing_contact(account, user, "request a quote")
             return self._make_quote(uow, account, prepared_by=user)
 
+    @_exact_decimals
     def staff_quote(self, staff_user: str, account_id: str) -> Quote:
         """The vendor's staff prepare a quote for an account (corporate ones included)."""
         with self.store.unit_of_work() as uow:
@@ -796,6 +833,7 @@ class BillingCenter:
 
     # -- orders ------------------------------------------------------------------------
 
+    @_exact_decimals
     def place_order(
         self,
         account_id: str,
@@ -1059,6 +1097,7 @@ class BillingCenter:
         if uow.idempotency.get(order.account_id, _ORDER_SLOT) == order.id:
             uow.idempotency.delete(order.account_id, _ORDER_SLOT)
 
+    @_exact_decimals
     def confirm_payment(self, account_id: str, user: str, order_id: str) -> Order:
         """Resume an order waiting for 3-D Secure, once the customer has authenticated."""
         with self.store.unit_of_work() as uow:
@@ -1336,6 +1375,7 @@ class BillingCenter:
         )
         return render_confirmation(confirmation, to=sorted(account.billing_contacts))
 
+    @_exact_decimals
     def order(self, account_id: str, user: str, order_id: str) -> Order:
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
@@ -1350,6 +1390,7 @@ class BillingCenter:
 
     # -- corporate orders --------------------------------------------------------------
 
+    @_exact_decimals
     def staff_place_corporate_order(
         self,
         staff_user: str,
@@ -1392,6 +1433,7 @@ class BillingCenter:
             uow.commit()
         return order
 
+    @_exact_decimals
     def confirm_corporate_order(self, account_id: str, user: str, order_id: str) -> Order:
         """The customer's billing contact confirms the quote of a purchase-order order;
         the order completes and its invoice is issued, due in the agreed days."""
@@ -1434,6 +1476,7 @@ class BillingCenter:
 
     # -- reconcile ---------------------------------------------------------------------
 
+    @_exact_decimals
     def reconcile(self, order_id: str | None = None) -> list[Order]:
         """Resolve orders left ``pending``, ``unknown`` or ``requires_action``.
 
@@ -1547,6 +1590,7 @@ class BillingCenter:
             uow.commit()
         return updated
 
+    @_exact_decimals
     def assign_seats(
         self, account_id: str, user: str, product: str, user_ids: Sequence[str]
     ) -> SeatAssignments:
@@ -1560,6 +1604,7 @@ class BillingCenter:
             ", ".join(user_ids) if not isinstance(user_ids, str) else user_ids,
         )
 
+    @_exact_decimals
     def unassign_seats(
         self, account_id: str, user: str, product: str, user_ids: Sequence[str]
     ) -> SeatAssignments:
@@ -1572,6 +1617,7 @@ class BillingCenter:
             ", ".join(user_ids) if not isinstance(user_ids, str) else user_ids,
         )
 
+    @_exact_decimals
     def reassign_seat(
         self, account_id: str, user: str, product: str, from_user: str, to_user: str
     ) -> SeatAssignments:
@@ -1584,12 +1630,14 @@ class BillingCenter:
             f"{from_user} -> {to_user}",
         )
 
+    @_exact_decimals
     def release_seats(
         self, account_id: str, user: str, product: str, user_ids: Sequence[str]
     ) -> SeatAssignments:
         """Release seats before ordering fewer (the same as unassigning them)."""
         return self.unassign_seats(account_id, user, product, user_ids)
 
+    @_exact_decimals
     def seats(self, account_id: str, user: str, product: str) -> SeatAssignments:
         """Who holds which seat of ``product``."""
         with self.store.unit_of_work() as uow:
@@ -1599,6 +1647,7 @@ class BillingCenter:
 
     # -- cancel, reactivate ------------------------------------------------------------
 
+    @_exact_decimals
     def cancel(
         self,
         account_id: str,
@@ -1640,6 +1689,7 @@ class BillingCenter:
             uow.commit()
         return outcome.subscription
 
+    @_exact_decimals
     def reactivate(self, account_id: str, user: str, product: str) -> Subscription:
         """Undo a cancellation scheduled for the end of the term."""
         with self.store.unit_of_work() as uow:
@@ -1658,6 +1708,7 @@ class BillingCenter:
 
     # -- invoices ----------------------------------------------------------------------
 
+    @_exact_decimals
     def pay_invoice(
         self, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
     ) -> IssuedInvoice:
@@ -1738,6 +1789,7 @@ class BillingCenter:
             uow.commit()
         return paid
 
+    @_exact_decimals
     def invoices(self, account_id: str, user: str) -> list[IssuedInvoice]:
         """The account's invoices and credit notes, in number order."""
         with self.store.unit_of_work() as uow:
@@ -1745,6 +1797,7 @@ class BillingCenter:
             require_billing_contact(account, user, "see invoices")
             return uow.invoices.for_account(account_id)
 
+    @_exact_decimals
     def invoice(self, account_id: str, user: str, invoice_id: str) -> IssuedInvoice:
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
@@ -1759,6 +1812,7 @@ class BillingCenter:
 
     # -- bill run ----------------------------------------------------------------------
 
+    @_exact_decimals
     def run_renewals(
         self, at: datetime | None = None, *, progress: Callable[[int], None] | None = None
     ) -> BillRunReport:

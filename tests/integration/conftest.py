@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -110,8 +110,28 @@ class CenterFactory(Protocol):
     ) -> BillingCenter: ...
 
 
-@pytest.fixture
+class _CarelessHost:
+    """A Billing Center called from a host whose thread has a narrow decimal context
+    (three digits, rounding down): every call runs in it, and nothing may change."""
+
+    def __init__(self, center: BillingCenter) -> None:
+        self._center = center
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._center, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with localcontext(Context(prec=3, rounding=ROUND_FLOOR)):
+                return attr(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture(params=["exact", "careless_host"])
 def make_center(
+    request: pytest.FixtureRequest,
     catalog: Catalog,
     seller: Seller,
     store: InMemoryStore,
@@ -119,7 +139,8 @@ def make_center(
     clock: ManualClock,
     notifier: InMemoryNotifier,
 ) -> CenterFactory:
-    """Billing Centers over the same store, gateway, clock and notifier."""
+    """Billing Centers over the same store, gateway, clock and notifier; each test runs
+    twice, the second time called from a host with a careless decimal context."""
 
     def factory(
         *,
@@ -127,7 +148,7 @@ def make_center(
         settings: Settings | None = None,
         policy: BillingPolicy = BillingPolicy(),
     ) -> BillingCenter:
-        return BillingCenter(
+        center = BillingCenter(
             catalog=catalog,
             seller=seller,
             store=store,
@@ -138,6 +159,9 @@ def make_center(
             settings=settings or Settings(),
             policy=policy,
         )
+        if request.param == "careless_host":
+            return _CarelessHost(center)  # type: ignore[return-value]
+        return center
 
     return factory
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import ROUND_FLOOR, Context, localcontext
 from pathlib import Path
 
 import pytest
@@ -35,4 +36,16 @@ def test_scenario(name: str) -> None:
     doc = json.loads((SCENARIOS / f"{name}.json").read_text(encoding="utf-8"))
     expected = json.loads((SCENARIOS / f"{name}.expected.json").read_text(encoding="utf-8"))
     problems = differences(expected, run(doc))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_scenario_ignores_the_callers_decimal_context(name: str) -> None:
+    # A host may have set a narrow decimal context for its own reasons: three digits,
+    # rounding down. Every sum and product of the library names its own exact context.
+    doc = json.loads((SCENARIOS / f"{name}.json").read_text(encoding="utf-8"))
+    expected = json.loads((SCENARIOS / f"{name}.expected.json").read_text(encoding="utf-8"))
+    with localcontext(Context(prec=3, rounding=ROUND_FLOOR)):
+        result = run(doc)
+    problems = differences(expected, result)
     assert not problems, "\n".join(problems)
