@@ -43,7 +43,15 @@ from .errors import (
     NoSubscription,
     TrialAlreadyUsed,
 )
-from .money import EXACT, Rounding, check_currency, minor_digits, money_currency, quantum
+from .money import (
+    EXACT,
+    Rounding,
+    check_currency,
+    exact_sum,
+    minor_digits,
+    money_currency,
+    quantum,
+)
 from .periods import (
     Frequency,
     Period,
@@ -1524,11 +1532,7 @@ class Preview:
         return Money(self._sum(LineKind.CHARGE), self._currency)
 
     def _sum(self, kind: LineKind) -> Decimal:
-        total = _ZERO
-        for line in self.lines:
-            if line._data[0] is kind:
-                total = EXACT.add(total, line._data[8])
-        return total
+        return exact_sum(line._data[8] for line in self.lines if line._data[0] is kind)
 
     def __repr__(self) -> str:
         return f"Preview(total={self.total!r}, lines={len(self.lines)})"

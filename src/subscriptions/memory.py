@@ -47,7 +47,7 @@ from .cart import Cart
 from .errors import ConcurrencyConflict, GatewayUnavailable, IdempotencyKeyReused, InvalidInput
 from .lifecycle import Event, Status, Subscription, next_due
 from .messages import Message
-from .money import EXACT, money_currency
+from .money import EXACT, exact_sum, money_currency
 from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from .periods import ensure_aware
 from .ports import (
@@ -787,16 +787,13 @@ class FakeGateway:
 
     def net_charged(self, currency: str) -> Decimal:
         """What customers paid in ``currency``: succeeded charges less refunds."""
-        total = Decimal(0)
         with self._locked():
-            for c in self._charges.values():
-                if (
-                    c.result.status is PaymentStatus.SUCCEEDED
-                    and c.request.amount.currency.code == currency
-                ):
-                    left = EXACT.subtract(c.request.amount.amount, c.refunded)
-                    total = EXACT.add(total, left)
-        return total
+            return exact_sum(
+                EXACT.subtract(c.request.amount.amount, c.refunded)
+                for c in self._charges.values()
+                if c.result.status is PaymentStatus.SUCCEEDED
+                and c.request.amount.currency.code == currency
+            )
 
     def succeeded_charges(self) -> dict[str, ChargeRequest]:
         """Every succeeded charge by idempotency key (across processes with a journal)."""

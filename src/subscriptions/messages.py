@@ -48,7 +48,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
 from .errors import InvalidInput
-from .money import EXACT, check_currency, format_money, round_amount, to_decimal
+from .money import EXACT, check_currency, exact_sum, format_money, round_amount, to_decimal
 from .periods import Frequency, ensure_aware, parse_frequency, zone
 from .vat import OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION, TaxTreatment, format_rate
 
@@ -295,10 +295,10 @@ class Confirmation:
             _check_rounded(tax.amount, currency, "tax amount")
         for name in ("subtotal", "total", "credit_applied", "amount_charged"):
             _check_rounded(getattr(self, name), currency, name)
-        lines = sum((line.amount for line in self.lines), Decimal(0))
+        lines = exact_sum(line.amount for line in self.lines)
         if EXACT.compare(lines, self.subtotal) != 0:
             raise InvalidInput(f"the lines add up to {lines}, not to the subtotal {self.subtotal}")
-        taxed = EXACT.add(self.subtotal, sum((tax.amount for tax in self.taxes), Decimal(0)))
+        taxed = EXACT.add(self.subtotal, exact_sum(tax.amount for tax in self.taxes))
         if EXACT.compare(taxed, self.total) != 0:
             raise InvalidInput(
                 f"subtotal {self.subtotal} plus taxes is {taxed}, not the total {self.total}"

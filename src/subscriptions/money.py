@@ -21,7 +21,7 @@ subscriptions.errors.FloatRefused: amount 0.1 is a float; pass a decimal.Decimal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import (
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
@@ -46,6 +46,7 @@ __all__ = [
     "Rounding",
     "allocate",
     "check_currency",
+    "exact_sum",
     "format_amount",
     "format_money",
     "from_money",
@@ -147,6 +148,19 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
     if not result.is_finite():
         raise InvalidInput(f"{what} {value!r} is not a finite number")
     return result
+
+
+def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """The sum of ``amounts``, exact whatever decimal context the caller's thread has
+    (``sum()`` would add in that context).
+
+    >>> exact_sum([Decimal("0.10"), Decimal("0.20")])
+    Decimal('0.30')
+    """
+    total = Decimal(0)
+    for amount in amounts:
+        total = EXACT.add(total, amount)
+    return total
 
 
 def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_UP) -> Decimal:

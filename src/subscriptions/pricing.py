@@ -25,7 +25,15 @@ import attrs
 
 from ._enum import Choice
 from .errors import InvalidInput
-from .money import EXACT, Rounding, largest_remainder, minor_digits, round_amount, round_fraction
+from .money import (
+    EXACT,
+    Rounding,
+    exact_sum,
+    largest_remainder,
+    minor_digits,
+    round_amount,
+    round_fraction,
+)
 from .periods import Frequency, Period
 from .vat import (
     EU_VAT_RATES,
@@ -182,10 +190,7 @@ class Invoice:
 
     @property
     def tax_total(self) -> Decimal:
-        total = _ZERO
-        for tax in self.taxes:
-            total = EXACT.add(total, tax.amount)
-        return total
+        return exact_sum(tax.amount for tax in self.taxes)
 
     @property
     def amount_due(self) -> Decimal:
