@@ -204,16 +204,13 @@ class BillingContext:
     tz: tzinfo = attrs.field(converter=_zone)
     policy: BillingPolicy = BillingPolicy()
     tax: TaxSetup | None = None
-    # The catalog and currency never change: prices looked up once are kept.
-    _prices: dict[tuple[str, str, Frequency], Decimal] = attrs.field(
-        init=False, factory=dict, repr=False, eq=False
-    )
     # Local dates of period bounds: many subscriptions share them, and a period's
     # bounds are looked up again by every quote on it. Bounded (see bound_day).
     _bound_days: dict[datetime, int] = attrs.field(init=False, factory=dict, repr=False, eq=False)
     #: the py-moneyed currency of ``currency`` (results are built as ``Money``)
     money_currency: Currency = attrs.field(init=False, repr=False, eq=False)
-    # (product, plan, frequency) -> (per-seat price, plan rank), for plan changes.
+    # (product, plan, frequency) -> (per-seat price, plan rank): the catalog and the
+    # currency never change, so what was looked up once is kept.
     _offers: dict[tuple[str, str, Frequency], tuple[Decimal, int]] = attrs.field(
         init=False, factory=dict, repr=False, eq=False
     )
@@ -283,14 +280,10 @@ class BillingContext:
 
     def unit_price(self, terms: Terms) -> Decimal:
         """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
-        key = (terms.product, terms.plan, terms.frequency)
-        price = self._prices.get(key)
-        if price is None:
-            price = self.catalog.plan(terms.product, terms.plan).price(
-                terms.frequency, self.currency
-            )
-            self._prices[key] = price
-        return price
+        offer = self._offers.get((terms.product, terms.plan, terms.frequency))
+        if offer is None:
+            offer = self.offer(terms.product, terms.plan, terms.frequency)
+        return offer[0]
 
     def check(self, terms: Terms) -> Terms:
         self.unit_price(terms)
@@ -933,7 +926,9 @@ def _plan_change(
             f"({old.plan}, {old.seats} seats, {old.frequency.value}); name a different "
             "plan, seat count or frequency"
         )
-    old_rank = ctx.catalog.plan(old.product, old.plan).rank
+    current = ctx._offers.get((old.product, old.plan, old.frequency))
+    # (A plan no longer sold at the current frequency still has its rank.)
+    old_rank = ctx.catalog.plan(old.product, old.plan).rank if current is None else current[1]
     if rank != old_rank:
         kind = ChangeKind.UPGRADE if rank > old_rank else ChangeKind.DOWNGRADE
     else:
