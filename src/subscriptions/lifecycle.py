@@ -53,6 +53,7 @@ from .money import (
     quantum,
 )
 from .periods import (
+    ALWAYS_AWARE,
     Frequency,
     Period,
     anchored_start,
@@ -952,7 +953,8 @@ def _plan_change(
     tz = ctx.tz
     local = at.astimezone(tz)
     at_day = local.toordinal()
-    tax = None if ctx.tax is None else ctx.tax.decide(local.date())
+    setup = ctx.tax
+    tax = None if setup is None else setup.decide(local.date())
     credits = _priced_credits(sub, at, at_day, ctx)
     product = old.product
     if timing is ChangeTiming.REALIGN:
@@ -993,7 +995,9 @@ def _plan_change(
         index, whole = sub.period_index, period
     else:
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
-    listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, frequency.months)
+    # (The months matter only to fixed 30-day counting.)
+    months = frequency.months if ctx._fixed_30 else None
+    listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, months)
     charge = _preview_line(
         (
             LineKind.CHARGE,
@@ -1562,7 +1566,9 @@ def quote(
     if type(action) is Change and subscription is not None and subscription.status not in _ENDED:
         # A change is priced as a plan; its records are built only if asked for.
         # Every sum and product on this path names the EXACT context itself.
-        if type(at) is not datetime or at.utcoffset() is None:
+        if type(at) is not datetime or (
+            type(at.tzinfo) not in ALWAYS_AWARE and at.utcoffset() is None
+        ):
             ensure_aware(at, what="action instant")
         at = at.astimezone(UTC)
         period = subscription.period

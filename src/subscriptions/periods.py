@@ -25,7 +25,7 @@ Rules (DESIGN.md section 3, "Time" and "Billing dates"):
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -99,9 +99,16 @@ def ensure_aware(value: object, *, what: str = "instant") -> datetime:
     return value
 
 
+#: tzinfo classes whose offset is always defined: a datetime carrying one is aware,
+#: without asking it for its offset (which costs a zone lookup).
+ALWAYS_AWARE = frozenset({ZoneInfo, timezone})
+
+
 def _aware(value: datetime) -> None:
-    # The hot-path form of ensure_aware: one call when the value is fine.
-    if type(value) is not datetime or value.utcoffset() is None:
+    # The hot-path form of ensure_aware: one check when the value is fine.
+    if type(value) is not datetime or (
+        type(value.tzinfo) not in ALWAYS_AWARE and value.utcoffset() is None
+    ):
         ensure_aware(value)
 
 
