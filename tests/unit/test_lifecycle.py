@@ -6,7 +6,7 @@ SCENARIOS.md, never copied from the library's output.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -595,6 +595,30 @@ def test_naive_datetimes_are_refused(action: object) -> None:
     sub = None if isinstance(action, StartTrial | Subscribe) else subscribed(ctx)
     with pytest.raises(NaiveDatetime):
         apply(sub, action, at=datetime(2026, 4, 10), context=ctx)  # type: ignore[arg-type]
+
+
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: datetimes carrying it are naive."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize("at", [datetime(2026, 4, 10), datetime(2026, 4, 10, tzinfo=_NoOffset())])
+def test_a_quote_refuses_naive_instants(at: datetime) -> None:
+    from subscriptions.lifecycle import quote
+
+    ctx = context()
+    with pytest.raises(NaiveDatetime):
+        quote(subscribed(ctx), Change(plan="pro"), at=at, context=ctx)
+    with pytest.raises(InvalidInput):
+        quote(subscribed(ctx), Change(plan="pro"), at=date(2026, 4, 10), context=ctx)  # type: ignore[arg-type]
 
 
 def test_a_non_datetime_instant_is_refused() -> None:
