@@ -797,11 +797,12 @@ def _unused_value(
     whole: Period,
     ctx: BillingContext,
     months: int | None,
+    credit: bool,
 ) -> Decimal:
     """``basis`` x the unused part ``[at, whole.end)`` of ``whole`` (which contains
-    ``at``), rounded once: :func:`ratio` and :func:`prorate_ratio` with the common
-    case (whole local days, actual count) inlined; ``at_day`` is the ordinal of
-    ``at``'s local date.
+    ``at``), rounded once, negated for a ``credit``: :func:`ratio` and
+    :func:`prorate_ratio` with the common case (whole local days, actual count)
+    inlined; ``at_day`` is the ordinal of ``at``'s local date.
     """
     if ctx._day_actual and at != whole.start:
         days = ctx._bound_days
@@ -818,14 +819,16 @@ def _unused_value(
             if twice > bottom or (twice == bottom and (ctx._half_up or minor % 2 == 1)):
                 minor += 1
             digits = ctx._digits
-            value = Decimal(minor if top >= 0 else -minor)
+            # Both rounding modes are symmetric: a credit is the charge negated.
+            value = Decimal(-minor if (top < 0) is not credit else minor)
             return value.scaleb(-digits, EXACT) if digits else value
     # Every other case (and the edges: nothing or everything unused) the reference way.
     proration = ctx.policy.proration
     num, den = ratio(
         at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=proration, months=months
     )
-    return prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
+    value = prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
+    return EXACT.minus(value) if credit else value
 
 
 def _priced_credits(
@@ -858,7 +861,7 @@ def _priced_credits(
             whole = span
             months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
             basis = line.listed
-        value = _unused_value(basis, at, at_day, whole, ctx, months)
+        value = _unused_value(basis, at, at_day, whole, ctx, months, True)
         credits.append(
             _preview_line(
                 (
@@ -870,7 +873,7 @@ def _priced_credits(
                     unit_price,
                     at,
                     span.end,
-                    EXACT.minus(value),
+                    value,
                     ctx.money_currency,
                     line.tax,
                     line,
@@ -997,7 +1000,7 @@ def _plan_change(
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
     # (The months matter only to fixed 30-day counting.)
     months = frequency.months if ctx._fixed_30 else None
-    listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, months)
+    listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, months, False)
     charge = _preview_line(
         (
             LineKind.CHARGE,

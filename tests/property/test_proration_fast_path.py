@@ -25,6 +25,7 @@ from subscriptions import (
     Rounding,
 )
 from subscriptions.lifecycle import _unused_value
+from subscriptions.money import EXACT
 from subscriptions.periods import Period, period_containing
 from subscriptions.proration import prorate_ratio, ratio
 
@@ -91,11 +92,12 @@ def test_the_inlined_proration_is_the_reference_one(
             at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=policy, months=months
         )
         expected = prorate_ratio(basis, num, den, currency, rounding)
-        got = _unused_value(basis, at, at_day.toordinal(), whole, ctx, months)
-        assert got == expected
+        got = _unused_value(basis, at, at_day.toordinal(), whole, ctx, months, False)
         # The same representation too (digits of the minor unit), not only the value.
-        assert got.as_tuple().exponent == expected.as_tuple().exponent
         assert str(got) == str(expected)
+        # A credit is the same amount negated (zero stays "0.00", never "-0.00").
+        credit = _unused_value(basis, at, at_day.toordinal(), whole, ctx, months, True)
+        assert str(credit) == str(EXACT.minus(expected))
 
 
 @pytest.mark.parametrize(
@@ -123,5 +125,7 @@ def test_ties_follow_the_rounding_mode(
             tz="UTC",
             policy=BillingPolicy(proration=ProrationPolicy(rounding=rounding)),
         )
-        got = _unused_value(Decimal(basis), at, at.toordinal(), whole, ctx, 1)
+        got = _unused_value(Decimal(basis), at, at.toordinal(), whole, ctx, 1, False)
         assert str(got) == expected
+        credit = _unused_value(Decimal(basis), at, at.toordinal(), whole, ctx, 1, True)
+        assert str(credit) == str(EXACT.minus(Decimal(expected)))
