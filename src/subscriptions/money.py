@@ -91,7 +91,6 @@ def _known_currencies() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
-@lru_cache(maxsize=512)
 def check_currency(code: object) -> str:
     """Return ``code`` if it is an ISO 4217 currency Babel knows, else raise.
 
@@ -103,20 +102,34 @@ def check_currency(code: object) -> str:
     return code
 
 
-@lru_cache(maxsize=512)
 def minor_digits(currency: str) -> int:
     """Digits after the decimal point of the currency's minor unit.
 
     >>> minor_digits("EUR"), minor_digits("JPY"), minor_digits("BHD")
     (2, 0, 3)
     """
+    try:
+        return _minor_digits(currency)
+    except TypeError:  # unhashable, so no currency code
+        raise UnknownCurrency(str(currency)) from None
+
+
+def quantum(currency: str) -> Decimal:
+    """The currency's minor unit as a Decimal exponent: ``Decimal('0.01')`` for EUR."""
+    try:
+        return _quantum(currency)
+    except TypeError:  # unhashable, so no currency code
+        raise UnknownCurrency(str(currency)) from None
+
+
+@lru_cache(maxsize=512)
+def _minor_digits(currency: str) -> int:
     return int(get_currency_precision(check_currency(currency)))
 
 
 @lru_cache(maxsize=512)
-def quantum(currency: str) -> Decimal:
-    """The currency's minor unit as a Decimal exponent: ``Decimal('0.01')`` for EUR."""
-    return Decimal(1).scaleb(-minor_digits(currency))
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-_minor_digits(currency), EXACT)
 
 
 def to_decimal(value: object, *, what: str = "amount") -> Decimal:
@@ -167,8 +180,12 @@ def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_
     """Round ``amount`` to the currency's minor unit with the named mode."""
     if type(amount) is not Decimal:
         amount = to_decimal(amount)
+    try:
+        unit = _quantum(currency)
+    except TypeError:  # unhashable, so no currency code
+        raise UnknownCurrency(str(currency)) from None
     # Positional arguments: keywords make this C call three times slower.
-    result = amount.quantize(quantum(currency), _DECIMAL_MODES[mode], EXACT)
+    result = amount.quantize(unit, _DECIMAL_MODES[mode], EXACT)
     # A negative amount that rounds to zero must not print as "-0.00".
     return result.copy_abs() if result.is_zero() else result
 
@@ -269,14 +286,17 @@ def split_evenly(amount: Decimal, parts: int, currency: str) -> tuple[Decimal, .
     return allocate(amount, [1] * parts, currency)
 
 
-@lru_cache(maxsize=512)
 def money_currency(code: str) -> Currency:
     """py-moneyed's ``Currency`` for an ISO 4217 code Babel knows.
 
     A code newer than py-moneyed's own list (``XCG``, say) gets a ``Currency`` of that
     code, so that every currency the library accepts can be shown as ``Money``.
     """
-    check_currency(code)
+    return _money_currency(check_currency(code))
+
+
+@lru_cache(maxsize=512)
+def _money_currency(code: str) -> Currency:
     return CURRENCIES.get(code) or Currency(code=code)
 
 

@@ -228,17 +228,17 @@ def _new_id(prefix: str) -> str:
 _ID_COUNTER = itertools.count()
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _exact_decimals(method: Callable[P, R]) -> Callable[P, R]:
+def _exact_decimals(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run a use case in the library's exact decimal context, whatever context the
     host's thread has set: amounts must not depend on it (nor may Babel's formatting,
     which rounds in the thread's context)."""
 
     @functools.wraps(method)
-    def in_exact_context(*args: P.args, **kwargs: P.kwargs) -> R:
+    def in_exact_context(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with localcontext(EXACT):
             return method(*args, **kwargs)
 

@@ -54,7 +54,7 @@ def test_minor_digits_and_quantum(currency: str, digits: int, unit: str) -> None
     assert str(quantum(currency)) == str(D(unit))
 
 
-@pytest.mark.parametrize("code", ["ZZZ", "eur", "EURO", "", " EUR", None, 978])
+@pytest.mark.parametrize("code", ["ZZZ", "eur", "EURO", "", " EUR", None, 978, ["EUR"]])
 def test_unknown_currency_is_refused(code: object) -> None:
     with pytest.raises(UnknownCurrency) as info:
         check_currency(code)
@@ -70,8 +70,20 @@ def test_unknown_currency_is_refused(code: object) -> None:
         lambda: round_fraction(Fraction(1, 3), "ZZZ"),
         lambda: allocate(D("1.00"), [1, 1], "ZZZ"),
         lambda: to_money(D("1.00"), "ZZZ"),
+        lambda: minor_digits(["EUR"]),
+        lambda: round_amount(D("1.00"), ["EUR"]),
+        lambda: to_money(D("1.00"), ["EUR"]),
     ],
-    ids=["minor_digits", "round_amount", "round_fraction", "allocate", "to_money"],
+    ids=[
+        "minor_digits",
+        "round_amount",
+        "round_fraction",
+        "allocate",
+        "to_money",
+        "minor_digits_unhashable",
+        "round_amount_unhashable",
+        "to_money_unhashable",
+    ],
 )
 def test_every_entry_point_refuses_an_unknown_currency(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UnknownCurrency):
@@ -484,8 +496,11 @@ def test_currencies_newer_than_py_moneyeds_list_are_money_too() -> None:
     assert from_money(money, currency="XCG") == D("12.50")
     assert money_currency("EUR") is money_currency("EUR")
     assert money_currency("EUR").code == "EUR"
-    with pytest.raises(UnknownCurrency):
-        money_currency("XYZ")
+    for bad in ("XYZ", ["EUR"], None):
+        with pytest.raises(UnknownCurrency):
+            money_currency(bad)  # type: ignore[arg-type]
+        with pytest.raises(UnknownCurrency):
+            to_money(D("1.00"), bad)  # type: ignore[arg-type]
 
 
 def test_from_money_with_another_currency_is_a_mismatch() -> None:
