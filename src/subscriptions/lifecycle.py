@@ -791,7 +791,8 @@ class _ChangePlan:
 
 
 def _unused_value(
-    basis: Decimal,
+    price: Decimal,
+    units: int,
     at: datetime,
     at_day: int,
     whole: Period,
@@ -799,8 +800,8 @@ def _unused_value(
     months: int | None,
     credit: bool,
 ) -> Decimal:
-    """``basis`` x the unused part ``[at, whole.end)`` of ``whole`` (which contains
-    ``at``), rounded once, negated for a ``credit``: :func:`ratio` and
+    """``price`` x ``units`` x the unused part ``[at, whole.end)`` of ``whole`` (which
+    contains ``at``), rounded once, negated for a ``credit``: :func:`ratio` and
     :func:`prorate_ratio` with the common case (whole local days, actual count)
     inlined; ``at_day`` is the ordinal of ``at``'s local date.
     """
@@ -811,8 +812,8 @@ def _unused_value(
         used = last - at_day
         if 0 < used < total:
             # prorate_ratio, inlined: exact integers, rounded once.
-            top, bottom = basis.as_integer_ratio()
-            top *= used * ctx._scale
+            top, bottom = price.as_integer_ratio()
+            top *= units * used * ctx._scale
             bottom *= total
             minor, remainder = divmod(top if top >= 0 else -top, bottom)
             twice = 2 * remainder
@@ -827,6 +828,7 @@ def _unused_value(
     num, den = ratio(
         at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=proration, months=months
     )
+    basis = price if units == 1 else EXACT.multiply(price, units)
     value = prorate_ratio(basis, num, den, ctx.currency, proration.rounding)
     return EXACT.minus(value) if credit else value
 
@@ -855,13 +857,12 @@ def _priced_credits(
             whole = sub.period
             assert whole is not None
             months = line.frequency.months if fixed_30 and sub.period_index >= 0 else None
-            basis = EXACT.multiply(unit_price, line.seats)
+            value = _unused_value(unit_price, line.seats, at, at_day, whole, ctx, months, True)
         else:
             unit_price = line.unit_price
-            whole = span
             months = line.frequency.months if fixed_30 and _line_is_whole(line, ctx) else None
-            basis = line.listed
-        value = _unused_value(basis, at, at_day, whole, ctx, months, True)
+            # What was billed for the line: the ledger, not today's price list.
+            value = _unused_value(line.listed, 1, at, at_day, span, ctx, months, True)
         credits.append(
             _preview_line(
                 (
@@ -1000,7 +1001,7 @@ def _plan_change(
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
     # (The months matter only to fixed 30-day counting.)
     months = frequency.months if ctx._fixed_30 else None
-    listed = _unused_value(EXACT.multiply(price, seats), at, at_day, whole, ctx, months, False)
+    listed = _unused_value(price, seats, at, at_day, whole, ctx, months, False)
     charge = _preview_line(
         (
             LineKind.CHARGE,

@@ -62,8 +62,9 @@ ZONES = ["Europe/Rome", "America/Santiago", "Pacific/Apia", "Asia/Kolkata", "UTC
     anchor_seconds=st.integers(0, 20 * 365 * 86400),
     offset=st.floats(0, 1, exclude_max=True, allow_nan=False),
     periods_later=st.integers(0, 30),
-    # Amounts finer than the minor unit too: a per-seat price of 0.125 x seats.
+    # Amounts finer than the minor unit too (a per-seat price of 0.125), times seats.
     basis=st.integers(-(10**9), 10**9).map(lambda n: Decimal(n).scaleb(-3)),
+    units=st.integers(1, 500),
 )
 def test_the_inlined_proration_is_the_reference_one(
     currency: str,
@@ -76,6 +77,7 @@ def test_the_inlined_proration_is_the_reference_one(
     offset: float,
     periods_later: int,
     basis: Decimal,
+    units: int,
 ) -> None:
     policy = ProrationPolicy(granularity=granularity, day_count=day_count, rounding=rounding)
     ctx = BillingContext(
@@ -91,12 +93,12 @@ def test_the_inlined_proration_is_the_reference_one(
         num, den = ratio(
             at, whole.end, whole.start, whole.end, tz=ctx.tz, policy=policy, months=months
         )
-        expected = prorate_ratio(basis, num, den, currency, rounding)
-        got = _unused_value(basis, at, at_day.toordinal(), whole, ctx, months, False)
+        expected = prorate_ratio(EXACT.multiply(basis, units), num, den, currency, rounding)
+        got = _unused_value(basis, units, at, at_day.toordinal(), whole, ctx, months, False)
         # The same representation too (digits of the minor unit), not only the value.
         assert str(got) == str(expected)
         # A credit is the same amount negated (zero stays "0.00", never "-0.00").
-        credit = _unused_value(basis, at, at_day.toordinal(), whole, ctx, months, True)
+        credit = _unused_value(basis, units, at, at_day.toordinal(), whole, ctx, months, True)
         assert str(credit) == str(EXACT.minus(expected))
 
 
@@ -125,7 +127,7 @@ def test_ties_follow_the_rounding_mode(
             tz="UTC",
             policy=BillingPolicy(proration=ProrationPolicy(rounding=rounding)),
         )
-        got = _unused_value(Decimal(basis), at, at.toordinal(), whole, ctx, 1, False)
+        got = _unused_value(Decimal(basis), 1, at, at.toordinal(), whole, ctx, 1, False)
         assert str(got) == expected
-        credit = _unused_value(Decimal(basis), at, at.toordinal(), whole, ctx, 1, True)
+        credit = _unused_value(Decimal(basis), 1, at, at.toordinal(), whole, ctx, 1, True)
         assert str(credit) == str(EXACT.minus(Decimal(expected)))
