@@ -236,7 +236,7 @@ class BillingContext:
 
     @_scale.default
     def _minor_scale(self) -> int:
-        return int(10 ** minor_digits(self.currency))
+        return int(10**self._digits)
 
     @_quantum.default
     def _minor_unit(self) -> Decimal:
@@ -690,15 +690,15 @@ def classify_change(old: Terms, new: Terms, *, catalog: Catalog, currency: str) 
     or a shorter frequency a downgrade; a mix is decided by value per day (per-seat
     price x seats / months); equal value counts as an upgrade.
     """
-    old_rank = catalog.plan(old.product, old.plan).rank
+    old_plan = catalog.plan(old.product, old.plan)
     new_plan = catalog.plan(new.product, new.plan)
-    if new_plan.rank != old_rank:
-        return ChangeKind.UPGRADE if new_plan.rank > old_rank else ChangeKind.DOWNGRADE
+    if new_plan.rank != old_plan.rank:
+        return ChangeKind.UPGRADE if new_plan.rank > old_plan.rank else ChangeKind.DOWNGRADE
     return _classify_same_rank(
         old,
         new.seats,
         new.frequency,
-        catalog.plan(old.product, old.plan).price(old.frequency, currency),
+        old_plan.price(old.frequency, currency),
         new_plan.price(new.frequency, currency),
     )
 
@@ -1500,29 +1500,23 @@ class Preview:
         currency = self._currency
         return tuple(PreviewLine.of(line, currency) for line in invoice.lines)
 
+    def _invoice_totals(self) -> tuple[Decimal, Decimal, Decimal]:
+        invoice = self.outcome.invoice
+        if invoice is None:
+            return _ZERO, _ZERO, _ZERO
+        return invoice.subtotal, invoice.tax_total, invoice.total
+
     @property
     def subtotal(self) -> Money:
-        totals = self._totals
-        if totals is not None:
-            return Money(totals[0], self._currency)
-        invoice = self.outcome.invoice
-        return Money(invoice.subtotal if invoice else _ZERO, self._currency)
+        return Money((self._totals or self._invoice_totals())[0], self._currency)
 
     @property
     def tax(self) -> Money:
-        totals = self._totals
-        if totals is not None:
-            return Money(totals[1], self._currency)
-        invoice = self.outcome.invoice
-        return Money(invoice.tax_total if invoice else _ZERO, self._currency)
+        return Money((self._totals or self._invoice_totals())[1], self._currency)
 
     @property
     def total(self) -> Money:
-        totals = self._totals
-        if totals is not None:
-            return Money(totals[2], self._currency)
-        invoice = self.outcome.invoice
-        return Money(invoice.total if invoice else _ZERO, self._currency)
+        return Money((self._totals or self._invoice_totals())[2], self._currency)
 
     @property
     def credits(self) -> Money:

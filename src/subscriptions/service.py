@@ -1204,8 +1204,7 @@ class BillingCenter:
         invoice = None
         balance = account.credit_balance
         if priced.invoice is not None:
-            with localcontext(EXACT):
-                settled, balance = apply_credit(priced.invoice, account.credit_balance)
+            settled, balance = apply_credit(priced.invoice, account.credit_balance)
             invoice = self._issue(
                 uow,
                 account,
@@ -1680,8 +1679,7 @@ class BillingCenter:
             uow.subscriptions.update(outcome.subscription)
             self._record(uow, account_id, outcome.events)
             if outcome.invoice is not None:
-                with localcontext(EXACT):
-                    settled, balance = apply_credit(outcome.invoice, account.credit_balance)
+                settled, balance = apply_credit(outcome.invoice, account.credit_balance)
                 self._issue(uow, account, settled, order_id=None)
                 uow.accounts.update(
                     attrs.evolve(account, credit_balance=balance, version=account.version + 1)
@@ -1949,8 +1947,7 @@ class BillingCenter:
                 self._post(uow, self._trial_expired_message(account, sub, due))
                 return "trials_expired", account, new, None
             return "canceled", account, new, None
-        with localcontext(EXACT):
-            settled, balance = apply_credit(outcome.invoice, account.credit_balance)
+        settled, balance = apply_credit(outcome.invoice, account.credit_balance)
         invoice = self._issue(
             uow,
             account,
