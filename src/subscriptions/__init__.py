@@ -15,13 +15,20 @@ from .errors import (
     ActionRefused,
     ConcurrencyConflict,
     CorporateSelfServiceRefused,
+    DatabaseConflict,
+    GatewayUnavailable,
+    InstantInFuture,
     InvalidInput,
     NotFound,
     NotPermitted,
+    PaymentActionRequired,
     PaymentDeclined,
     PaymentFailed,
+    PaymentInProgress,
+    PaymentNotRecorded,
     QuoteChanged,
     QuoteExpired,
+    StorageError,
     SubscriptionsError,
 )
 from .lifecycle import (
@@ -48,12 +55,20 @@ from .lifecycle import (
 )
 from .memory import FakeGateway, FakeVatVerifier, InMemoryNotifier, InMemoryStore, ManualClock
 from .money import Rounding, allocate, round_amount, to_money
-from .orders import IssuedInvoice, Order, OrderState, Quote, Seller
+from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote, Seller
+from .payments import AttemptKind, AttemptState, PaymentAttempt
 from .periods import Frequency, Period
 from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
 from .seats import SeatAssignments
-from .service import BillingCenter, Settings, VatUnavailable
+from .service import (
+    BillingCenter,
+    BillRunReport,
+    ReconcileReport,
+    Review,
+    Settings,
+    VatUnavailable,
+)
 from .vat import TaxTreatment, VatNumber, parse_vat_number
 
 try:
@@ -66,6 +81,9 @@ __all__ = [
     "AccountKind",
     "ActionRefused",
     "Address",
+    "AttemptKind",
+    "AttemptState",
+    "BillRunReport",
     "BillingCenter",
     "BillingContext",
     "BillingPolicy",
@@ -82,24 +100,32 @@ __all__ = [
     "CorporateSelfServiceRefused",
     "CreditBasis",
     "Customer",
+    "DatabaseConflict",
     "DayCount",
     "FakeGateway",
     "FakeVatVerifier",
     "Frequency",
+    "GatewayUnavailable",
     "Granularity",
     "InMemoryNotifier",
     "InMemoryStore",
+    "InstantInFuture",
     "InvalidInput",
     "Invoice",
     "InvoiceLine",
+    "InvoiceStatus",
     "IssuedInvoice",
     "ManualClock",
     "NotFound",
     "NotPermitted",
     "Order",
     "OrderState",
+    "PaymentActionRequired",
+    "PaymentAttempt",
     "PaymentDeclined",
     "PaymentFailed",
+    "PaymentInProgress",
+    "PaymentNotRecorded",
     "Period",
     "Plan",
     "Preview",
@@ -110,12 +136,15 @@ __all__ = [
     "QuoteChanged",
     "QuoteExpired",
     "Reactivate",
+    "ReconcileReport",
+    "Review",
     "Rounding",
     "SeatAssignments",
     "Seller",
     "Settings",
     "StartTrial",
     "Status",
+    "StorageError",
     "Subscribe",
     "Subscription",
     "SubscriptionsError",

@@ -11,11 +11,17 @@ records this unit of work already holds, and in the database by the
 reported (:class:`~subscriptions.errors.ConcurrencyConflict`) by ``update`` or, at the
 latest, by ``commit``.
 
-Invoice numbers come from the ``invoice_series`` table: the first number a unit of
-work takes from a series increments the row in the database (which holds that row's
-lock, or SQLite's write lock, until the transaction ends), the next ones count on in
-memory and the last is written back before commit. A rolled-back transaction gives
-its numbers back, so a series has no gaps.
+Invoice numbers come from the ``invoice_series`` table: the first numbers a unit of
+work takes from a series increment the row in the database in one statement (which
+holds that row's lock, or SQLite's write lock, until the transaction ends), further
+ones count on in memory and the last is written back before commit, with the instant
+the documents are issued (never earlier than the series' last one). A rolled-back
+transaction gives its numbers back, so a series has no gaps. Take them last, just
+before commit, so that concurrent transactions hold the series only briefly.
+
+Payment attempts are unique by key, and the ``attempts_in_flight`` unique index
+allows one attempt in flight per target: an insert that would make a second one
+raises :class:`~subscriptions.errors.PaymentInProgress`.
 """
 
 from __future__ import annotations
@@ -31,43 +37,36 @@ import attrs
 from . import codec, ports
 from .accounts import Account
 from .cart import Cart
-from .errors import ConcurrencyConflict, InvalidInput, SubscriptionsError
-from .lifecycle import Event, Status, Subscription, next_due
+from .collection import due_at
+from .errors import (
+    ConcurrencyConflict,
+    DatabaseConflict,
+    InvalidInput,
+    PaymentInProgress,
+    StorageError,
+)
+from .lifecycle import Event, Subscription
+from .migrations import IN_FLIGHT_PREDICATE
 from .orders import InvoiceStatus, IssuedInvoice, Order, Quote
+from .payments import IN_FLIGHT, AttemptState, PaymentAttempt
 from .seats import SeatAssignments
 
 __all__ = [
+    "IN_FLIGHT_SQL",
     "Backend",
     "DatabaseConflict",
     "Dialect",
     "DuplicateRecord",
     "SqlUnitOfWork",
     "StorageError",
-    "due_at",
 ]
+
+#: The predicate of the ``attempts_in_flight`` index, spelled as its queries spell it
+#: (with constants, so that the database sees that the index answers them).
+IN_FLIGHT_SQL = IN_FLIGHT_PREDICATE
 
 
 # -- errors ----------------------------------------------------------------------------
-
-
-class StorageError(SubscriptionsError):
-    """The database failed: it cannot be reached or opened, the disk is full, the
-    schema is newer than this library, or it refused a write for another reason than
-    a conflict. The transaction was rolled back; nothing of it was kept."""
-
-
-class DatabaseConflict(ConcurrencyConflict):
-    """The database refused the transaction because of a concurrent one: a lock held
-    longer than the store's timeout, a deadlock it broke, a serialization failure.
-    Nothing was changed; try again."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__("database", "", expected=0, found=None)
-        self.detail = detail
-        self.args = (
-            f"the database refused this transaction because of a concurrent one "
-            f"({detail}); nothing was changed: try again",
-        )
 
 
 class DuplicateRecord(ConcurrencyConflict, InvalidInput):
@@ -126,7 +125,8 @@ class Dialect(abc.ABC):
     placeholder: ClassVar[str]
     #: Whether counted statements need ``RETURNING`` (PostgreSQL's executemany).
     counts_by_returning: ClassVar[bool]
-    #: The clause that makes ``pending()`` skip rows another transaction delivers.
+    #: The clause that makes a query skip rows another transaction holds (and hold
+    #: the rows it returns): ``pending()`` of the outbox, ``claim_due()``.
     lock_pending: ClassVar[str]
     #: The expression of ``doc`` with its ``status`` and ``version`` fields set to the
     #: two parameters that follow.
@@ -145,6 +145,11 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def instant(value: datetime) -> Any:
         """An aware datetime as a column value that compares exactly."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def from_instant(value: Any) -> datetime:
+        """The aware datetime (UTC) of an instant column's value."""
 
     @abc.abstractmethod
     def select_many(
@@ -175,18 +180,6 @@ class Dialect(abc.ABC):
 
 
 # -- tables ------------------------------------------------------------------------------
-
-
-def due_at(subscription: Subscription) -> datetime | None:
-    """When ``subscription`` is next due for the bill run: its next automatic step,
-    or its next payment retry when it is past due and that comes first."""
-    due = next_due(subscription)
-    dunning = subscription.dunning
-    if subscription.status is Status.PAST_DUE and dunning is not None:
-        retry = dunning.next_retry_at
-        if retry is not None and (due is None or retry < due):
-            return retry
-    return due
 
 
 @attrs.frozen
@@ -225,6 +218,10 @@ def _invoice_values(invoice: IssuedInvoice, _: Callable[[datetime], Any]) -> tup
     return (invoice.account_id, invoice.series, invoice.sequence)
 
 
+def _attempt_values(attempt: PaymentAttempt, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    return (attempt.account_id, attempt.target, attempt.idempotency_key, attempt.state.value)
+
+
 _ACCOUNTS = _Spec("accounts", "account", "id", Account, True)
 _SUBSCRIPTIONS = _Spec(
     "subscriptions",
@@ -247,6 +244,15 @@ _INVOICES = _Spec(
     ("account_id", "series", "sequence"),
     _invoice_values,
     hint=", or its number was already issued",
+)
+_ATTEMPTS = _Spec(
+    "attempts",
+    "payment attempt",
+    "id",
+    PaymentAttempt,
+    True,
+    ("account_id", "target", "key", "state"),
+    _attempt_values,
 )
 _SEATS = _Spec("seats", "seat assignments", "subscription_id", SeatAssignments, True)
 _OUTBOX = _Spec(
@@ -438,11 +444,15 @@ class _Table:
                 if count:
                     continue
                 if kind == _INSERT:
-                    raise DuplicateRecord(spec.label, key, hint=spec.hint)
+                    self._refused(db, key, op.record)
                 found_rows = db.query(sql.version, (key,))
                 found = found_rows[0][0] if found_rows else None
                 assert op.base is not None
                 raise ConcurrencyConflict(spec.label, key, expected=op.base, found=found)
+
+    def _refused(self, db: Backend, key: str, record: Any) -> None:
+        """An insert the database did not make: the record exists already."""
+        raise DuplicateRecord(self.spec.label, key, hint=self.spec.hint)
 
     def _reset(self) -> None:
         self._seen.clear()
@@ -492,23 +502,31 @@ class _Subscriptions(_Table):
         )
         return self._rows(rows)
 
-    def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
+    def _due(
+        self, columns: str, before: datetime, limit: int, after: str | None, lock: str
+    ) -> list[Any]:
         db = self._uow._flushed()
         dialect = self._uow._dialect
         instant = dialect.instant(before)
         if after is None:
-            rows = db.query(
-                dialect.sql("SELECT id FROM subscriptions WHERE due_at <= ? ORDER BY id LIMIT ?"),
-                (instant, limit),
-            )
+            sql = f"SELECT {columns} FROM subscriptions WHERE due_at <= ? ORDER BY id LIMIT ?"
+            params: tuple[Any, ...] = (instant, limit)
         else:
-            rows = db.query(
-                dialect.sql(
-                    "SELECT id FROM subscriptions WHERE id > ? AND due_at <= ? ORDER BY id LIMIT ?"
-                ),
-                (after, instant, limit),
+            sql = (
+                f"SELECT {columns} FROM subscriptions WHERE id > ? AND due_at <= ? "
+                "ORDER BY id LIMIT ?"
             )
-        return [row[0] for row in rows]
+            params = (after, instant, limit)
+        return db.query(dialect.sql(sql + lock), params)
+
+    def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
+        return [row[0] for row in self._due("id", before, limit, after, "")]
+
+    def claim_due(
+        self, before: datetime, *, limit: int, after: str | None = None
+    ) -> list[Subscription]:
+        lock = self._uow._dialect.lock_pending
+        return self._rows(self._due("id, doc", before, limit, after, lock))
 
 
 class _Carts(_Table):
@@ -561,8 +579,9 @@ class _Invoices(_Table):
 
     def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
         super().__init__(uow, spec)
-        #: series -> [the last number taken, the last number written]
-        self._series: dict[str, list[int]] = {}
+        #: series -> [the last number taken, the last number written, issued at,
+        #: issued at as written]
+        self._series: dict[str, list[Any]] = {}
 
     def get(self, invoice_id: str) -> IssuedInvoice | None:
         result: IssuedInvoice | None = self._get(invoice_id)
@@ -593,38 +612,140 @@ class _Invoices(_Table):
         )
         return self._rows(rows)
 
-    def next_number(self, series: str) -> int:
-        self._uow._check_open()
+    def take_numbers(
+        self, series: str, count: int, *, now: Callable[[], datetime]
+    ) -> tuple[int, datetime]:
+        uow = self._uow
+        uow._check_open()
+        if count < 1:
+            raise InvalidInput(f"take at least one number, not {count}")
         counter = self._series.get(series)
-        if counter is not None:
-            counter[0] += 1
-            return counter[0]
-        rows = self._uow._db().query(
-            self._uow._dialect.sql(
-                "INSERT INTO invoice_series (series, last) VALUES (?, 1) "
-                "ON CONFLICT (series) DO UPDATE SET last = invoice_series.last + 1 "
-                "RETURNING last"
-            ),
-            (series,),
-        )
-        number = int(rows[0][0])
-        self._series[series] = [number, number]
-        return number
+        if counter is None:
+            dialect = uow._dialect
+            rows = uow._db().query(
+                dialect.sql(
+                    "INSERT INTO invoice_series (series, last) VALUES (?, ?) "
+                    "ON CONFLICT (series) DO UPDATE SET last = invoice_series.last + ? "
+                    "RETURNING last, issued_at"
+                ),
+                (series, count, count),
+            )
+            last = int(rows[0][0])
+            stored = rows[0][1]
+            issued = None if stored is None else dialect.from_instant(stored)
+            counter = self._series[series] = [last, last, issued, issued]
+            first = last - count + 1
+        else:
+            first = counter[0] + 1
+            counter[0] += count
+        # Read the clock only now that the series is held: nothing issued later in
+        # the series can be dated earlier.
+        at = now()
+        if counter[2] is not None and counter[2] > at:
+            at = counter[2]
+        counter[2] = at
+        return first, at
 
     def _flush(self, db: Backend) -> None:
-        changed = [(c[0], s) for s, c in sorted(self._series.items()) if c[0] != c[1]]
+        changed = [
+            (c[0], None if c[2] is None else self._uow._dialect.instant(c[2]), s)
+            for s, c in sorted(self._series.items())
+            if c[0] != c[1] or c[2] != c[3]
+        ]
         if changed:
             db.execute_many(
-                self._uow._dialect.sql("UPDATE invoice_series SET last = ? WHERE series = ?"),
+                self._uow._dialect.sql(
+                    "UPDATE invoice_series SET last = ?, issued_at = ? WHERE series = ?"
+                ),
                 changed,
             )
-            for last, series in changed:
-                self._series[series][1] = last
+            for last, _, series in changed:
+                counter = self._series[series]
+                counter[1], counter[3] = last, counter[2]
         super()._flush(db)
 
     def _reset(self) -> None:
         super()._reset()
         self._series.clear()
+
+
+class _Attempts(_Table):
+    __slots__ = ()
+
+    def get(self, attempt_id: str) -> PaymentAttempt | None:
+        result: PaymentAttempt | None = self._get(attempt_id)
+        return result
+
+    def add(self, attempt: PaymentAttempt) -> None:
+        # A second attempt in flight at the same target is refused by the unique
+        # index when the insert reaches the database (see _refused); callers that
+        # want to know before ask in_flight() first.
+        self._add(attempt.id, attempt)
+
+    def update(self, attempt: PaymentAttempt) -> None:
+        self._update(attempt.id, attempt)
+
+    def _held(self, match: Callable[[PaymentAttempt], bool]) -> PaymentAttempt | None:
+        for record in self._seen.values():
+            if record is not None and match(record):
+                found: PaymentAttempt = record
+                return found
+        return None
+
+    def by_key(self, idempotency_key: str) -> PaymentAttempt | None:
+        held = self._held(lambda a: a.idempotency_key == idempotency_key)
+        if held is not None:
+            return held
+        db = self._uow._flushed()
+        rows = db.query(
+            self._uow._dialect.sql("SELECT id, doc FROM attempts WHERE key = ?"),
+            (idempotency_key,),
+        )
+        found = self._rows(rows)
+        return found[0] if found else None
+
+    def in_flight(self, target: str) -> PaymentAttempt | None:
+        held = self._held(lambda a: a.target == target and a.in_flight)
+        if held is not None:
+            return held
+        db = self._uow._flushed()
+        rows = db.query(
+            self._uow._dialect.sql(
+                f"SELECT id, doc FROM attempts WHERE target = ? AND {IN_FLIGHT_SQL}"
+            ),
+            (target,),
+        )
+        return next((a for a in self._rows(rows) if a.in_flight), None)
+
+    def with_state(
+        self, states: Sequence[AttemptState], *, limit: int, after: str | None = None
+    ) -> list[PaymentAttempt]:
+        wanted = frozenset(states)
+        if wanted == IN_FLIGHT:
+            predicate = IN_FLIGHT_SQL
+        else:
+            predicate = "state IN ({})".format(
+                ", ".join(f"'{AttemptState(s).value}'" for s in sorted(wanted, key=str))
+            )
+        db = self._uow._flushed()
+        sql = f"SELECT id, doc FROM attempts WHERE {predicate}"
+        params: tuple[Any, ...] = ()
+        if after is not None:
+            sql += " AND target > ?"
+            params = (after,)
+        rows = db.query(self._uow._dialect.sql(sql + " ORDER BY target LIMIT ?"), (*params, limit))
+        return [a for a in self._rows(rows) if a.state in wanted]
+
+    def _refused(self, db: Backend, key: str, record: Any) -> None:
+        rows = db.query(
+            self._uow._dialect.sql(
+                f"SELECT id FROM attempts WHERE target = ? AND {IN_FLIGHT_SQL} AND id <> ?"
+            ),
+            (record.target, key),
+        )
+        if rows:
+            raise PaymentInProgress(record.target, rows[0][0])
+        super()._refused(db, key, record)
 
 
 class _Seats(_Table):
@@ -872,6 +993,7 @@ class SqlUnitOfWork:
         self.orders: ports.OrderRepository = _Orders(self, _ORDERS)
         self._invoices = _Invoices(self, _INVOICES)
         self.invoices: ports.InvoiceRepository = self._invoices
+        self.attempts: ports.AttemptRepository = _Attempts(self, _ATTEMPTS)
         self.seats: ports.SeatRepository = _Seats(self, _SEATS)
         self._outbox = _Outbox(self, _OUTBOX)
         self.outbox: ports.OutboxRepository = self._outbox

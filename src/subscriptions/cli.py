@@ -10,6 +10,12 @@ errors are one line on stderr with exit status 2.
 ``subscriptions demo`` runs the brief's journey end to end on a fresh SQLite file and
 prints the Italian order confirmation; ``subscriptions simulate FILE.json`` replays a
 scenario document.
+
+``--now`` sets the clock of the whole command (a simulation); no job runs past it.
+Ctrl-C (SIGINT) or SIGTERM asks the command to stop at its next safe point (a bill
+run: after the charge being sent, with every outcome recorded); it then prints one
+line and exits with 130 (SIGINT) or 143 (SIGTERM). A second signal stops it at once;
+whatever it left in flight is resolved by ``subscriptions reconcile``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import tomllib
@@ -27,6 +34,7 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import attrs
@@ -54,6 +62,51 @@ DEFAULT_DB = "subscriptions.sqlite3"
 
 class UsageError(Exception):
     """A one-line error for the user; the command exits with status 2."""
+
+
+class _Interrupted(BaseException):
+    """A second signal: stop at once."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT and SIGTERM while a command runs: the first one asks the command to
+    stop at its next safe point (``stop()`` says so); a second one stops it at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave the signals alone
+                return
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise _Interrupted(signum)
+        self.received = signum
+
+    def stop(self) -> bool:
+        return self.received is not None
+
+
+def _exit_status(signum: int) -> int:
+    return 128 + signum
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
 
 
 # -- stores ------------------------------------------------------------------------
@@ -151,9 +204,10 @@ def _read_structured(path: str) -> dict[str, Any]:
 class _Env:
     """What one command runs against: the store, the center, the clock, the output."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO, signals: _Signals) -> None:
         self.args = args
         self.out = out
+        self.signals = signals
         self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
         self.store = open_store(self.url)
         self.clock: Clock = ManualClock(_instant(args.now)) if args.now else SystemClock()
@@ -379,7 +433,7 @@ def _cmd_trial_start(env: _Env) -> None:
 
 def _cmd_trials_expire(env: _Env) -> None:
     at = _instant(env.args.at) if env.args.at else None
-    count = env.center().expire_trials(at)
+    count = env.center().expire_trials(at, stop=env.signals.stop)
     _emit(env, {"expired": count}, lambda: f"Expired {count} trial(s).\n")
 
 
@@ -515,17 +569,79 @@ def _cmd_renew(env: _Env) -> None:
             sys.stderr.write(f"\rRenewing: {done} subscription(s) processed")
             sys.stderr.flush()
 
-    report = env.center().run_renewals(until, progress=progress)
+    report = env.center().run_renewals(until, progress=progress, stop=env.signals.stop)
     if show:
         sys.stderr.write("\n")
-    rows = [(f.name, getattr(report, f.name)) for f in attrs.fields(type(report))]
-    _emit(env, report, lambda: _table(rows, ("step", "count")))
+
+    def human() -> str:
+        rows = [
+            (f.name, getattr(report, f.name))
+            for f in attrs.fields(type(report))
+            if f.name not in ("errors", "stopped")
+        ]
+        text = _table(rows, ("step", "count"))
+        for sub_id, error in report.errors:
+            text += f"skipped {sub_id}: {error}\n"
+        if report.stopped:
+            text += f"stopped early: {report.stopped}\n"
+        return text
+
+    _emit(env, report, human)
+
+
+def _attempt_rows(attempts: Sequence[Any]) -> list[tuple[object, ...]]:
+    return [
+        (
+            a.idempotency_key,
+            a.kind.value,
+            a.state.value,
+            f"{a.amount:f} {a.currency}",
+            a.decline_code or "-",
+            a.updated_at.isoformat(),
+        )
+        for a in attempts
+    ]
+
+
+_ATTEMPT_HEADERS = ("key", "kind", "state", "amount", "code", "updated")
 
 
 def _cmd_reconcile(env: _Env) -> None:
-    orders = env.center().reconcile()
-    rows = [(o.id, o.state.value, o.failure_code or "-") for o in orders]
-    _emit(env, orders, lambda: _table(rows, ("order", "state", "outcome")))
+    center = env.center()
+    if env.args.report:
+        review = center.payment_review()
+
+        def listing() -> str:
+            text = f"{review.in_flight} payment(s) in flight\n"
+            text += f"\nNeeds review ({len(review.needs_review)}):\n"
+            if review.needs_review:
+                text += _table(_attempt_rows(review.needs_review), _ATTEMPT_HEADERS)
+            text += f"\nFailed refunds ({len(review.failed_refunds)}):\n"
+            if review.failed_refunds:
+                text += _table(_attempt_rows(review.failed_refunds), _ATTEMPT_HEADERS)
+            return text
+
+        _emit(env, review, listing)
+        return
+    report = center.reconcile(stop=env.signals.stop)
+
+    def human() -> str:
+        text = f"Resolved {len(report.resolved)} payment(s).\n"
+        if report.resolved:
+            text += _table(_attempt_rows(report.resolved), _ATTEMPT_HEADERS)
+        if report.orders:
+            rows = [(o.id, o.state.value, o.failure_code or "-") for o in report.orders]
+            text += _table(rows, ("order", "state", "outcome"))
+        text += (
+            f"{report.waiting} left to the process that holds them, "
+            f"{report.unknown} the gateway could not tell about, "
+            f"{len(report.needs_review)} now needing review\n"
+        )
+        for what, error in report.errors:
+            text += f"failed {what}: {error}\n"
+        return text
+
+    _emit(env, report, human)
 
 
 def _cmd_simulate(env_args: argparse.Namespace, out: TextIO) -> None:
@@ -864,8 +980,15 @@ def _parser() -> argparse.ArgumentParser:
     invoices.add_argument("account")
     invoices.add_argument("--user", required=True)
     renew = commands.add_parser("renew", help="run renewals up to a date")
-    renew.add_argument("--until", help="ISO instant (default: now)")
-    commands.add_parser("reconcile", help="resolve orders left pending or unknown")
+    renew.add_argument("--until", help="ISO instant, not after now (default: now)")
+    reconcile = commands.add_parser(
+        "reconcile", help="resolve every payment left in flight (orders, renewals, refunds)"
+    )
+    reconcile.add_argument(
+        "--report",
+        action="store_true",
+        help="only list the payments that need review and the refunds that failed",
+    )
     return parser
 
 
@@ -895,8 +1018,8 @@ def _handler(args: argparse.Namespace) -> Callable[[_Env], None]:
 
 
 @contextmanager
-def _environment(args: argparse.Namespace, out: TextIO) -> Iterator[_Env]:
-    env = _Env(args, out)
+def _environment(args: argparse.Namespace, out: TextIO, signals: _Signals) -> Iterator[_Env]:
+    env = _Env(args, out, signals)
     try:
         yield env
     finally:
@@ -907,23 +1030,44 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     """Run the command line; returns the exit status."""
     out = stdout or sys.stdout
     args = _parser().parse_args(argv)
+    signals = _Signals()
+    signals.install()
     try:
-        if args.command == "examples":
-            for name, text in _examples().items():
-                events = len(json.loads(text).get("events", []))
-                out.write(f"{name}\t{events} events\n")
-        elif args.command == "simulate":
-            _cmd_simulate(args, out)
-        elif args.command == "demo":
-            _cmd_demo(args, out)
-        else:
-            with _environment(args, out) as env:
-                _handler(args)(env)
-    except (UsageError, SubscriptionsError) as exc:
-        message = " ".join(str(exc).split())
-        sys.stderr.write(f"subscriptions: error: {message}\n")
-        return EXIT_INVALID
+        try:
+            _run(args, out, signals)
+        except (UsageError, SubscriptionsError) as exc:
+            message = " ".join(str(exc).split())
+            sys.stderr.write(f"subscriptions: error: {message}\n")
+            return EXIT_INVALID
+    except _Interrupted as stopped:
+        sys.stderr.write(
+            f"subscriptions: stopped at once by {_signal_name(stopped.signum)}; anything "
+            "left in flight is resolved by 'subscriptions reconcile'\n"
+        )
+        return _exit_status(stopped.signum)
+    finally:
+        signals.restore()
+    if signals.received is not None:
+        sys.stderr.write(
+            f"subscriptions: interrupted by {_signal_name(signals.received)}; stopped "
+            "cleanly, nothing left half done: run the command again to go on\n"
+        )
+        return _exit_status(signals.received)
     return EXIT_OK
+
+
+def _run(args: argparse.Namespace, out: TextIO, signals: _Signals) -> None:
+    if args.command == "examples":
+        for name, text in _examples().items():
+            events = len(json.loads(text).get("events", []))
+            out.write(f"{name}\t{events} events\n")
+    elif args.command == "simulate":
+        _cmd_simulate(args, out)
+    elif args.command == "demo":
+        _cmd_demo(args, out)
+    else:
+        with _environment(args, out, signals) as env:
+            _handler(args)(env)
 
 
 if __name__ == "__main__":  # pragma: no cover

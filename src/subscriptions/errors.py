@@ -16,7 +16,8 @@ catches them.
     │   ├── CatalogError
     │   ├── InvalidVatNumber
     │   ├── UnknownTerritory
-    │   └── ScenarioError
+    │   ├── ScenarioError
+    │   └── InstantInFuture
     ├── NotFound (LookupError)
     │   ├── UnknownProduct
     │   ├── UnknownPlan
@@ -34,20 +35,24 @@ catches them.
     │   ├── SellerOutsideEU
     │   └── NoRateForDate
     ├── ConcurrencyConflict
-    │   └── OrderInProgress
+    │   ├── OrderInProgress
+    │   ├── PaymentInProgress
+    │   └── DatabaseConflict
+    ├── StorageError
     ├── QuoteChanged
     │   └── QuoteExpired
     ├── IdempotencyKeyReused
     ├── PaymentFailed
     │   ├── PaymentDeclined
     │   └── PaymentActionRequired
+    ├── PaymentNotRecorded
     ├── GatewayUnavailable
     └── VatCheckFailed
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 
@@ -131,6 +136,20 @@ class UnknownTerritory(InvalidInput):
 
 class ScenarioError(InvalidInput):
     """A scenario document is invalid; nothing of it was run."""
+
+
+class InstantInFuture(InvalidInput):
+    """A use case was asked to act at an instant after its clock's now: time only
+    moves forward (no renewal is charged, no trial ended, ahead of time)."""
+
+    def __init__(self, at: datetime, now: datetime, *, what: str) -> None:
+        self.at = at
+        self.now = now
+        super().__init__(
+            f"{what} at {at.isoformat()} is after the clock's now ({now.isoformat()}); "
+            "nothing is done ahead of time: leave the instant out (it defaults to now) or "
+            "give one that has passed"
+        )
 
 
 class NotFound(SubscriptionsError, LookupError):
@@ -255,6 +274,26 @@ class ConcurrencyConflict(SubscriptionsError):
         )
 
 
+class StorageError(SubscriptionsError):
+    """The database failed: it cannot be reached or opened, the disk is full, the
+    schema is newer than this library, or it refused a write for another reason than
+    a conflict. The transaction was rolled back; nothing of it was kept."""
+
+
+class DatabaseConflict(ConcurrencyConflict):
+    """The database refused the transaction because of a concurrent one: a lock held
+    longer than the store's timeout, a deadlock it broke, a serialization failure.
+    Nothing was changed; try again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("database", "", expected=0, found=None)
+        self.detail = detail
+        self.args = (
+            f"the database refused this transaction because of a concurrent one "
+            f"({detail}); nothing was changed: try again",
+        )
+
+
 class QuoteChanged(SubscriptionsError):
     """Something the quote pinned has changed; the customer must review a new quote."""
 
@@ -327,6 +366,44 @@ class OrderInProgress(ConcurrencyConflict):
             self,
             f"order {order_id!r} is being placed for account {account_id!r}; wait for it to "
             "finish (or its quote to expire), then ask for a new quote",
+        )
+
+
+class PaymentInProgress(ConcurrencyConflict):
+    """Another payment of the same order, invoice or refund is in flight; this one was
+    not sent."""
+
+    def __init__(self, target: str, attempt_id: str | None = None) -> None:
+        self.what = "payment"
+        self.record_id = target
+        self.expected = 0
+        self.found = None
+        self.target = target
+        self.attempt_id = attempt_id
+        known = f" (attempt {attempt_id!r})" if attempt_id else ""
+        SubscriptionsError.__init__(
+            self,
+            f"a payment of {target} is already in flight{known}; nothing more was charged: "
+            "wait for its outcome (reconcile resolves one the gateway never answered), "
+            "then look at the invoice or order again before paying",
+        )
+
+
+class PaymentNotRecorded(SubscriptionsError):
+    """A payment was sent (or may have been), and its outcome could not be recorded:
+    the storage failed. Nothing is lost: the attempt stays on record, in flight, and
+    :meth:`~subscriptions.BillingCenter.reconcile` (or a retry with the same
+    idempotency key) records what the gateway did."""
+
+    def __init__(self, idempotency_key: str, *, attempt_id: str, cause: BaseException) -> None:
+        self.idempotency_key = idempotency_key
+        self.attempt_id = attempt_id
+        self.cause = cause
+        super().__init__(
+            f"the payment under key {idempotency_key!r} was sent but its outcome could not "
+            f"be recorded ({cause}); no money is lost and none will be taken twice: run "
+            "reconcile, or retry with the same idempotency key, once the database works "
+            "again; do not pay again with a new key"
         )
 
 

@@ -14,6 +14,11 @@ States::
     pending_cancellation --(reactivate)--> active
     active/pending_cancellation --(cancel immediately)--> canceled
     expired/canceled --(subscribe)--> active
+    active --(renewal declined)--> past_due --(paid)--> active
+    past_due --(last retry declined, or cancel)--> canceled (at the end of the paid period)
+
+The collection of an unpaid renewal (``past_due``, its retry schedule, recovery and
+the lapse) is in :mod:`subscriptions.collection`.
 
 Plan changes credit the charge lines they replace and charge the new terms (never a
 "difference" line), timed by policy: ``realign`` (credit the unused part, charge a
@@ -309,7 +314,14 @@ _BOUND_DAYS_KEPT = 4096
 
 @attrs.frozen(kw_only=True)
 class Dunning:
-    """An unpaid renewal being retried: which invoice, since when, what comes next."""
+    """The collection of a subscription's unpaid renewal invoice.
+
+    ``failed_at`` is where the unpaid period starts: the end of the paid one, where a
+    lapse ends the subscription. ``attempts`` counts the declined attempts (0: none
+    was declined yet, the invoice is only due again); ``next_retry_at`` is when the
+    next attempt is due, ``None`` while one is in flight. See
+    :mod:`subscriptions.collection`.
+    """
 
     invoice_id: str
     failed_at: datetime
@@ -368,6 +380,12 @@ class EventKind(Choice):
     ORDER_REFUNDED = "order_refunded"
     PAYMENT_FAILED = "payment_failed"
     PAYMENT_SUCCEEDED = "payment_succeeded"
+    #: A payment taken twice (or after its invoice was voided) was given back.
+    PAYMENT_REFUNDED = "payment_refunded"
+    #: The gateway refused a refund: someone must act.
+    REFUND_FAILED = "refund_failed"
+    #: A payment's outcome stayed unknown past ``Settings.unknown_after``.
+    PAYMENT_NEEDS_REVIEW = "payment_needs_review"
     INVOICE_ISSUED = "invoice_issued"
     SEATS_ASSIGNED = "seats_assigned"
     SEATS_UNASSIGNED = "seats_unassigned"
@@ -1222,18 +1240,33 @@ def next_due(sub: Subscription) -> datetime | None:
     return None
 
 
-def advance(sub: Subscription, *, context: BillingContext) -> Outcome:
+def advance(sub: Subscription, *, context: BillingContext, at: datetime | None = None) -> Outcome:
     """Apply the automatic step due at :func:`next_due`: a trial's end, a renewal
-    (with any scheduled change), or an end-of-term cancellation."""
+    (with any scheduled change), or an end-of-term cancellation.
+
+    ``at`` is when the step is taken, at or after it was due (default: when it was
+    due): a renewal's invoice is issued then, and taxed at the rate in force then (its
+    tax point: the invoice comes before or with the payment), while its period still
+    starts when it was due.
+    """
     due = next_due(sub)
     if due is None:
         raise InvalidTransition(
             f"{sub.product!r} ({sub.status.value}) has nothing due; call advance() only when "
             "next_due() gives an instant"
         )
+    if at is None:
+        at = due
+    else:
+        at = ensure_aware(at, what="step instant").astimezone(UTC)
+        if at < due:
+            raise InvalidInput(
+                f"{at.isoformat()} is before the step due on {due.isoformat()}; a step is "
+                "taken when it is due or later"
+            )
     with localcontext(EXACT):
         if sub.status is Status.TRIALING:
-            return _end_trial(sub, due, context)
+            return _end_trial(sub, due, context, at)
         if sub.status is Status.PENDING_CANCELLATION:
             changed = attrs.evolve(
                 sub,
@@ -1247,10 +1280,10 @@ def advance(sub: Subscription, *, context: BillingContext) -> Outcome:
                 invoice=None,
                 events=(_event(EventKind.SUBSCRIPTION_CANCELED, due, changed, "end of term"),),
             )
-        return _renew(sub, due, context)
+        return _renew(sub, due, context, at)
 
 
-def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
+def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) -> Outcome:
     if ctx.policy.trial_end is TrialEnd.EXPIRE:
         changed = attrs.evolve(sub, status=Status.EXPIRED, version=sub.version + 1)
         return Outcome(
@@ -1260,7 +1293,7 @@ def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome
         )
     terms = sub.terms
     period = Period.between(due, anchored_start(due, 1, terms.frequency, ctx.tz))
-    charge = _full_charge(sub.id, terms, period, due, ctx)
+    charge = _full_charge(sub.id, terms, period, at, ctx)
     changed = attrs.evolve(
         sub,
         status=Status.ACTIVE,
@@ -1273,12 +1306,12 @@ def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome
     )
     return Outcome(
         subscription=changed,
-        invoice=_invoice([charge], due, InvoiceReason.CONVERSION, ctx),
+        invoice=_invoice([charge], at, InvoiceReason.CONVERSION, ctx),
         events=(_event(EventKind.TRIAL_CONVERTED, due, changed, "automatic"),),
     )
 
 
-def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
+def _renew(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) -> Outcome:
     assert sub.anchor is not None
     terms = sub.scheduled or sub.terms
     tz = ctx.tz
@@ -1290,7 +1323,7 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
         anchor, index = due, 0
     # Invariant: the current period ends where the anchor's next period starts.
     period = Period.between(due, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
-    charge = _full_charge(sub.id, terms, period, due, ctx)
+    charge = _full_charge(sub.id, terms, period, at, ctx)
     changed = Subscription(
         id=sub.id,
         terms=terms,
@@ -1309,7 +1342,7 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext) -> Outcome:
     )
     return Outcome(
         subscription=changed,
-        invoice=_invoice([charge], due, InvoiceReason.RENEWAL, ctx),
+        invoice=_invoice([charge], at, InvoiceReason.RENEWAL, ctx),
         events=(_event(EventKind.SUBSCRIPTION_RENEWED, due, changed),),
     )
 

@@ -22,6 +22,11 @@ Test tokens understood by :class:`FakeGateway`:
 ``tok_transient``           transient error every time, nothing charged
 ``tok_timeout``             charges, then times out (:class:`GatewayUnavailable`)
 ==========================  ===========================================================
+
+Faults can also be switched on for every call: :attr:`FakeGateway.unavailable`
+(nothing reaches the gateway: every call, lookups included, raises
+:class:`GatewayUnavailable`) and :attr:`FakeGateway.lose_responses` (charges and
+refunds are made, and their answers lost: :class:`GatewayUnavailable`).
 """
 
 from __future__ import annotations
@@ -44,19 +49,28 @@ from moneyed import Money
 
 from .accounts import Account, VatCheck, VatCheckStatus
 from .cart import Cart
-from .errors import ConcurrencyConflict, GatewayUnavailable, IdempotencyKeyReused, InvalidInput
-from .lifecycle import Event, Status, Subscription, next_due
+from .collection import due_at
+from .errors import (
+    ConcurrencyConflict,
+    GatewayUnavailable,
+    IdempotencyKeyReused,
+    InvalidInput,
+    PaymentInProgress,
+)
+from .lifecycle import Event, Subscription
 from .messages import Message
 from .money import EXACT, exact_sum, money_currency
 from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
-from .periods import ensure_aware
-from .ports import (
+from .payments import (
+    AttemptState,
     ChargeRequest,
-    OutboxEntry,
+    PaymentAttempt,
     PaymentResult,
     PaymentStatus,
     RefundRequest,
 )
+from .periods import ensure_aware
+from .ports import OutboxEntry
 from .seats import SeatAssignments
 from .vat import VatNumber
 
@@ -84,6 +98,7 @@ class _Data:
                 "quotes",
                 "orders",
                 "invoices",
+                "attempts",
                 "seats",
                 "idempotency",
                 "outbox",
@@ -93,6 +108,9 @@ class _Data:
             )
         }
         self.lock = threading.Lock()
+        #: Committed attempts in flight by target, and every attempt by key.
+        self.in_flight: dict[str, str] = {}
+        self.attempt_keys: dict[str, str] = {}
 
 
 def _version(record: Any) -> int | None:
@@ -186,25 +204,21 @@ class _Subscriptions(_Table):
         )
 
     def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
+        return [sub.id for sub in self.claim_due(before, limit=limit, after=after)]
+
+    def claim_due(
+        self, before: datetime, *, limit: int, after: str | None = None
+    ) -> list[Subscription]:
         found = []
         for key in sorted(self._keys()):
             if after is not None and key <= after:
                 continue
             sub: Subscription | None = self._get(key)
-            if sub is not None and _is_due(sub, before):
-                found.append(key)
+            if sub is not None and (due := due_at(sub)) is not None and due <= before:
+                found.append(sub)
                 if len(found) >= limit:
                     break
         return found
-
-
-def _is_due(sub: Subscription, before: datetime) -> bool:
-    if sub.status is Status.PAST_DUE and sub.dunning is not None:
-        retry = sub.dunning.next_retry_at
-        if retry is not None and retry <= before:
-            return True
-    due = next_due(sub)
-    return due is not None and due <= before
 
 
 class _Carts(_Table):
@@ -269,13 +283,74 @@ class _Invoices(_Table):
             key=lambda i: (i.series, i.sequence),
         )
 
-    def next_number(self, series: str) -> int:
+    def take_numbers(
+        self, series: str, count: int, *, now: Callable[[], datetime]
+    ) -> tuple[int, datetime]:
         self._uow._check_open()
-        current = self._uow._read("series", series) or 0
-        committed = self._uow._data.tables["series"].get(series) or 0
-        number = int(current) + 1
-        self._uow._write("series", series, number, base=committed, counter=True)
-        return number
+        if count < 1:
+            raise InvalidInput(f"take at least one number, not {count}")
+        last, issued = self._uow._read("series", series) or (0, None)
+        committed = self._uow._data.tables["series"].get(series) or (0, None)
+        at = ensure_aware(now(), what="issue instant")
+        if issued is not None and issued > at:
+            at = issued
+        self._uow._write("series", series, (last + count, at), base=committed[0], counter=True)
+        return last + 1, at
+
+
+class _Attempts(_Table):
+    def get(self, attempt_id: str) -> PaymentAttempt | None:
+        result: PaymentAttempt | None = self._get(attempt_id)
+        return result
+
+    def _all(self) -> list[PaymentAttempt]:
+        return [a for k in self._keys() if (a := self._get(k)) is not None]
+
+    def _written(self) -> list[PaymentAttempt]:
+        return [
+            record
+            for (table, _), record in self._uow._writes.items()
+            if table == "attempts" and record is not None
+        ]
+
+    def add(self, attempt: PaymentAttempt) -> None:
+        if attempt.in_flight:
+            other = self.in_flight(attempt.target)
+            if other is not None:
+                raise PaymentInProgress(attempt.target, other.id)
+        if self.by_key(attempt.idempotency_key) is not None:
+            raise ConcurrencyConflict(
+                "payment attempt key", attempt.idempotency_key, expected=0, found=0
+            )
+        self._add(attempt.id, attempt)
+
+    def update(self, attempt: PaymentAttempt) -> None:
+        self._update(attempt.id, attempt)
+
+    def by_key(self, idempotency_key: str) -> PaymentAttempt | None:
+        for attempt in self._written():
+            if attempt.idempotency_key == idempotency_key:
+                return attempt
+        known = self._uow._data.attempt_keys.get(idempotency_key)
+        return None if known is None else self.get(known)
+
+    def in_flight(self, target: str) -> PaymentAttempt | None:
+        for attempt in self._written():
+            if attempt.target == target and attempt.in_flight:
+                return attempt
+        known = self._uow._data.in_flight.get(target)
+        found = None if known is None else self.get(known)
+        return found if found is not None and found.in_flight else None
+
+    def with_state(
+        self, states: Sequence[AttemptState], *, limit: int, after: str | None = None
+    ) -> list[PaymentAttempt]:
+        wanted = frozenset(states)
+        found = sorted(
+            (a for a in self._all() if a.state in wanted and (after is None or a.target > after)),
+            key=lambda a: (a.target, a.id),
+        )
+        return found[:limit]
 
 
 class _Seats(_Table):
@@ -359,6 +434,7 @@ class _Config(_Table):
 
 
 _sequence = itertools.count(1)
+_UNWRITTEN: Any = object()
 
 
 class InMemoryUnitOfWork:
@@ -376,6 +452,7 @@ class InMemoryUnitOfWork:
         self.quotes = _Quotes(self, "quotes", "quote")
         self.orders = _Orders(self, "orders", "order")
         self.invoices = _Invoices(self, "invoices", "invoice")
+        self.attempts = _Attempts(self, "attempts", "payment attempt")
         self.seats = _Seats(self, "seats", "seat assignments")
         self.idempotency = _Idempotency(self, "idempotency", "idempotency key")
         self.outbox = _Outbox(self, "outbox", "outbox entry")
@@ -416,9 +493,44 @@ class InMemoryUnitOfWork:
             self._bases[(table, key)] = (base, counter, append)
         self._writes[(table, key)] = record
 
+    def flush(self) -> None:
+        """Nothing to send: the writes are applied at commit."""
+        self._check_open()
+
+    def _check_attempts(self) -> None:
+        """The unique key and the one attempt in flight per target, against what
+        other units of work committed meanwhile (the SQL stores' unique indexes)."""
+        data = self._data
+        for (table, key), record in self._writes.items():
+            if table != "attempts" or record is None:
+                continue
+            known = data.attempt_keys.get(record.idempotency_key)
+            if known is not None and known != key:
+                raise ConcurrencyConflict(
+                    "payment attempt key", record.idempotency_key, expected=0, found=0
+                )
+            if record.in_flight:
+                holder = data.in_flight.get(record.target)
+                if holder is not None and holder != key:
+                    mine = self._writes.get(("attempts", holder), _UNWRITTEN)
+                    if mine is _UNWRITTEN or (mine is not None and mine.in_flight):
+                        raise PaymentInProgress(record.target, holder)
+
+    def _index_attempts(self) -> None:
+        data = self._data
+        for (table, key), record in self._writes.items():
+            if table != "attempts" or record is None:
+                continue
+            data.attempt_keys[record.idempotency_key] = key
+            if record.in_flight:
+                data.in_flight[record.target] = key
+            elif data.in_flight.get(record.target) == key:
+                del data.in_flight[record.target]
+
     def commit(self) -> None:
         self._check_open()
         with self._data.lock:
+            self._check_attempts()
             for (table, key), (base, counter, append) in self._bases.items():
                 if (table, key) in self._keyed:
                     if self._data.tables[table].get(key) != self._keyed[(table, key)]:
@@ -430,7 +542,7 @@ class InMemoryUnitOfWork:
                     continue
                 committed = self._data.tables[table].get(key)
                 if counter:
-                    found = committed or 0
+                    found = committed[0] if committed else 0
                     if found != base:
                         raise ConcurrencyConflict(
                             "invoice series", key, expected=base or 0, found=found
@@ -450,6 +562,7 @@ class InMemoryUnitOfWork:
                     self._data.tables[table].pop(key, None)
                 else:
                     self._data.tables[table][key] = record
+            self._index_attempts()
         self._done = True
 
     def rollback(self) -> None:
@@ -518,6 +631,7 @@ def _result_json(result: PaymentResult) -> dict[str, Any]:
         "decline_code": result.decline_code,
         "message": result.message,
         "next_action": result.next_action,
+        "amount_refunded": _money_json(result.amount_refunded),
     }
 
 
@@ -529,6 +643,7 @@ def _result_from(data: Mapping[str, Any]) -> PaymentResult:
         decline_code=data["decline_code"],
         message=data["message"],
         next_action=data["next_action"],
+        amount_refunded=_money_from(data.get("amount_refunded")),
     )
 
 
@@ -566,7 +681,18 @@ class FakeGateway:
     refund and completed action is appended to the file (under a file lock), and
     every call first reads what other processes appended. Crash and race tests use
     it as the gateway's own durable memory, as a real provider has one.
+
+    :meth:`lookup` tells what it knows of a key, as a real provider's API does: a
+    charge's result now (``refunded`` once refunded in full, with
+    ``amount_refunded``), a refund's result, or ``None`` for a key it never got.
     """
+
+    #: When true, no call reaches the gateway: each raises GatewayUnavailable and
+    #: nothing is charged, refunded or looked up.
+    unavailable: bool = False
+    #: When true, charges and refunds are made but their answers are lost: each call
+    #: raises GatewayUnavailable after the gateway has acted.
+    lose_responses: bool = False
 
     def __init__(
         self, handler: Handler | None = None, *, journal: str | os.PathLike[str] | None = None
@@ -647,7 +773,25 @@ class FakeGateway:
         suffix = "" if self._journal is None else f"_{os.getpid()}"
         return f"ch_{self._count}{suffix}"
 
+    def _reachable(self) -> None:
+        if self.unavailable:
+            raise GatewayUnavailable(
+                "the payment gateway cannot be reached; nothing was sent: try again later"
+            )
+
+    def _answer(self, result: PaymentResult) -> PaymentResult:
+        if self.lose_responses:
+            raise GatewayUnavailable(
+                "the payment gateway did not answer; the request may have gone through: "
+                "look it up by its key"
+            )
+        return result
+
     def charge(self, request: ChargeRequest) -> PaymentResult:
+        self._reachable()
+        return self._answer(self._charge(request))
+
+    def _charge(self, request: ChargeRequest) -> PaymentResult:
         with self._locked():
             self.requests.append(request)
             known = self._charges.get(request.idempotency_key)
@@ -743,6 +887,10 @@ class FakeGateway:
         raise InvalidInput(f"no charge {charge_id!r}")
 
     def refund(self, request: RefundRequest) -> PaymentResult:
+        self._reachable()
+        return self._answer(self._refund(request))
+
+    def _refund(self, request: RefundRequest) -> PaymentResult:
         with self._locked():
             self.requests.append(request)
             known = self._refunds.get(request.idempotency_key)
@@ -781,9 +929,21 @@ class FakeGateway:
         raise InvalidInput(f"no charge {request.charge_id!r} to refund")
 
     def lookup(self, idempotency_key: str) -> PaymentResult | None:
+        self._reachable()
         with self._locked():
             charge = self._charges.get(idempotency_key)
-            return None if charge is None else charge.result
+            if charge is None:
+                return self._refunds.get(idempotency_key)
+            result = charge.result
+            if charge.refunded > 0 and result.status is PaymentStatus.SUCCEEDED:
+                currency = charge.request.amount.currency
+                whole = charge.refunded >= charge.request.amount.amount
+                result = attrs.evolve(
+                    result,
+                    status=PaymentStatus.REFUNDED if whole else PaymentStatus.SUCCEEDED,
+                    amount_refunded=Money(charge.refunded, currency),
+                )
+            return result
 
     def net_charged(self, currency: str) -> Decimal:
         """What customers paid in ``currency``: succeeded charges less refunds."""

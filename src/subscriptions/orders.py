@@ -19,9 +19,11 @@ import attrs
 from ._enum import Choice
 from .accounts import Address
 from .cart import CartItem, QuoteItem
+from .errors import InvalidTransition
 from .pricing import Invoice, InvoiceLine, InvoiceReason, TaxLine
 
 __all__ = [
+    "COLLECTIBLE",
     "InvoiceStatus",
     "IssuedInvoice",
     "Order",
@@ -29,6 +31,7 @@ __all__ = [
     "Party",
     "Quote",
     "Seller",
+    "order_moved",
 ]
 
 
@@ -70,6 +73,28 @@ class OrderState(Choice):
         return self in (OrderState.SUCCEEDED, OrderState.FAILED)
 
 
+#: The order state machine: from each state, the states an order may move to.
+_ORDER_MOVES: dict[OrderState, frozenset[OrderState]] = {
+    OrderState.PENDING: frozenset(
+        {
+            OrderState.REQUIRES_ACTION,
+            OrderState.UNKNOWN,
+            OrderState.SUCCEEDED,
+            OrderState.FAILED,
+        }
+    ),
+    OrderState.UNKNOWN: frozenset(
+        {OrderState.REQUIRES_ACTION, OrderState.SUCCEEDED, OrderState.FAILED}
+    ),
+    OrderState.REQUIRES_ACTION: frozenset(
+        {OrderState.UNKNOWN, OrderState.SUCCEEDED, OrderState.FAILED}
+    ),
+    OrderState.AWAITING_CONFIRMATION: frozenset({OrderState.SUCCEEDED, OrderState.FAILED}),
+    OrderState.SUCCEEDED: frozenset(),
+    OrderState.FAILED: frozenset(),
+}
+
+
 @attrs.frozen(kw_only=True)
 class Order:
     id: str
@@ -92,6 +117,24 @@ class Order:
     purchase_order: str | None = None
     due_days: int | None = None
     version: int = 0
+
+
+def order_moved(order: Order, state: OrderState, *, at: datetime, **changes: object) -> Order:
+    """``order`` in ``state`` at ``at``, one version later: the one place an order's
+    state changes. A move the state machine does not allow (anything out of
+    ``succeeded`` or ``failed``, for one) raises
+    :class:`~subscriptions.errors.InvalidTransition`."""
+    if state is not order.state and state not in _ORDER_MOVES[order.state]:
+        raise InvalidTransition(
+            f"order {order.id!r} is {order.state.value} and cannot become {state.value}"
+        )
+    return attrs.evolve(
+        order,
+        state=state,
+        updated_at=max(at, order.updated_at),
+        version=order.version + 1,
+        **changes,  # type: ignore[arg-type]
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -127,13 +170,26 @@ def _seller_party(seller: Seller) -> Party:
 
 
 class InvoiceStatus(Choice):
-    #: Issued and waiting for payment (a purchase order, or a renewal being dunned).
+    """Where an issued document stands in its collection (see
+    :mod:`subscriptions.collection` for the transitions)."""
+
+    #: Issued and waiting for payment (a purchase order, or a renewal due again).
     OPEN = "open"
+    #: An attempt to collect it is in flight.
+    CHARGING = "charging"
+    #: The customer must authenticate the payment on session (3-D Secure).
+    REQUIRES_ACTION = "requires_action"
+    #: A charge was declined; the next retry is scheduled (the subscription is past due).
+    FAILED = "failed"
     PAID = "paid"
     #: Nothing was due (a zero total, or a credit note).
     SETTLED = "settled"
     #: Cancelled by a credit note (a renewal that lapsed unpaid).
     VOID = "void"
+
+
+#: The states in which a new attempt may collect an invoice.
+COLLECTIBLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.FAILED})
 
 
 @attrs.frozen(kw_only=True)
@@ -161,6 +217,13 @@ class IssuedInvoice:
     corrects: tuple[str, ...] = ()
     due_at: datetime | None = None
     status: InvoiceStatus = InvoiceStatus.OPEN
+    #: When the VAT became chargeable (the rate is the one in force then): the
+    #: payment or the issue, whichever came first (docs/vat.md). ``None`` on
+    #: documents that only correct earlier ones (their lines keep the rates of the
+    #: supplies they reverse).
+    tax_point: datetime | None = None
+    #: How many payment attempts were made at it (the next one is numbered after).
+    attempts: int = 0
     version: int = 0
 
     @property

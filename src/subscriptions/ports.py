@@ -1,12 +1,13 @@
 """The ports: the small protocols the Billing Center talks to the world through.
 
 * :class:`Store` gives a :class:`UnitOfWork`: repositories for accounts,
-  subscriptions, carts, quotes, orders, invoices, seat assignments, idempotency
-  records and an outbox, all read and written in one transaction that rolls back
-  unless committed. Updates are optimistic: a record's ``version`` must be exactly one
-  more than the stored one, else :class:`~subscriptions.errors.ConcurrencyConflict`.
+  subscriptions, carts, quotes, orders, invoices, payment attempts, seat assignments,
+  idempotency records and an outbox, all read and written in one transaction that
+  rolls back unless committed. Updates are optimistic: a record's ``version`` must be
+  exactly one more than the stored one, else
+  :class:`~subscriptions.errors.ConcurrencyConflict`.
 * :class:`PaymentGateway` charges and refunds with an idempotency key, and looks a
-  charge up by that key.
+  charge (or a refund) up by that key.
 * :class:`VatVerifier` checks a VAT number online (VIES-like) and returns the evidence.
 * :class:`Notifier` delivers messages; :class:`Clock` tells the time.
 
@@ -16,25 +17,32 @@ SQLite adapter and a PostgreSQL one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
-from moneyed import Money
 
-from ._enum import Choice
 from .accounts import Account, VatCheck
 from .cart import Cart
 from .lifecycle import Event, Subscription
 from .messages import Message
 from .orders import InvoiceStatus, IssuedInvoice, Order, Quote
+from .payments import (
+    AttemptState,
+    ChargeRequest,
+    PaymentAttempt,
+    PaymentResult,
+    PaymentStatus,
+    RefundRequest,
+)
 from .seats import SeatAssignments
 from .vat import VatNumber
 
 __all__ = [
     "AccountRepository",
+    "AttemptRepository",
     "CartRepository",
     "ChargeRequest",
     "Clock",
@@ -78,7 +86,16 @@ class SubscriptionRepository(Protocol):
 
     def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
         """Ids of subscriptions with an automatic step or retry due at or before
-        ``before``, in id order after ``after`` (for batches), at most ``limit``."""
+        ``before`` (:func:`subscriptions.collection.due_at`), in id order after
+        ``after`` (for batches), at most ``limit``."""
+        ...
+
+    def claim_due(
+        self, before: datetime, *, limit: int, after: str | None = None
+    ) -> list[Subscription]:
+        """The subscriptions :meth:`due` lists, read and held for this unit of work:
+        a store that can lock rows (PostgreSQL) skips those another unit of work
+        holds, so concurrent bill runs take disjoint batches."""
         ...
 
 
@@ -114,9 +131,40 @@ class InvoiceRepository(Protocol):
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]: ...
 
-    def next_number(self, series: str) -> int:
-        """The next number of ``series``, taken in this transaction (gapless: a
-        rolled-back transaction gives its number back)."""
+    def take_numbers(
+        self, series: str, count: int, *, now: Callable[[], datetime]
+    ) -> tuple[int, datetime]:
+        """Take the next ``count`` numbers of ``series`` in this transaction, in one
+        statement (gapless: a rolled-back transaction gives them back); returns the
+        first and the instant the documents are issued at: ``now()``, read once the
+        series is held, and never earlier than the series' last issue."""
+        ...
+
+
+class AttemptRepository(Protocol):
+    """Payment attempts (:mod:`subscriptions.payments`), unique by key; at most one
+    in flight per target."""
+
+    def get(self, attempt_id: str) -> PaymentAttempt | None: ...
+
+    def add(self, attempt: PaymentAttempt) -> None:
+        """Record a new attempt. Another attempt at the same target in flight raises
+        :class:`~subscriptions.errors.PaymentInProgress`, here or at the latest at
+        commit (a unique index in the SQL stores)."""
+        ...
+
+    def update(self, attempt: PaymentAttempt) -> None: ...
+    def by_key(self, idempotency_key: str) -> PaymentAttempt | None: ...
+
+    def in_flight(self, target: str) -> PaymentAttempt | None:
+        """The attempt at ``target`` in flight, if any."""
+        ...
+
+    def with_state(
+        self, states: Sequence[AttemptState], *, limit: int, after: str | None = None
+    ) -> list[PaymentAttempt]:
+        """Attempts in one of ``states`` (in flight ones, or failed refunds), in order
+        of target after ``after``, at most ``limit``."""
         ...
 
 
@@ -185,6 +233,8 @@ class UnitOfWork(Protocol):
     @property
     def invoices(self) -> InvoiceRepository: ...
     @property
+    def attempts(self) -> AttemptRepository: ...
+    @property
     def seats(self) -> SeatRepository: ...
     @property
     def idempotency(self) -> IdempotencyRepository: ...
@@ -194,6 +244,11 @@ class UnitOfWork(Protocol):
     def events(self) -> EventRepository: ...
     @property
     def config(self) -> ConfigRepository: ...
+
+    def flush(self) -> None:
+        """Send the queued writes to the store now (commit does it anyway): a
+        conflict shows here at the latest."""
+        ...
 
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
@@ -213,47 +268,16 @@ class Store(Protocol):
 # -- payments ------------------------------------------------------------------------
 
 
-class PaymentStatus(Choice):
-    SUCCEEDED = "succeeded"
-    DECLINED = "declined"
-    #: The customer must act (3-D Secure); look the charge up again afterwards.
-    REQUIRES_ACTION = "requires_action"
-    #: The gateway failed before charging (try again later with the same key).
-    TRANSIENT_ERROR = "transient_error"
-    REFUNDED = "refunded"
-
-
-@attrs.frozen(kw_only=True)
-class ChargeRequest:
-    idempotency_key: str
-    amount: Money
-    payment_method: str
-    description: str
-    off_session: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class RefundRequest:
-    idempotency_key: str
-    charge_id: str
-    amount: Money
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class PaymentResult:
-    status: PaymentStatus
-    charge_id: str | None = None
-    amount: Money | None = None
-    decline_code: str | None = None
-    message: str | None = None
-    next_action: str | None = None
-
-
 class PaymentGateway(Protocol):
     """A payment provider. Every call carries an idempotency key: the same key gives
     the same result and never charges twice. A timeout raises
-    :class:`~subscriptions.errors.GatewayUnavailable` (the outcome is then unknown)."""
+    :class:`~subscriptions.errors.GatewayUnavailable` (the outcome is then unknown).
+
+    ``lookup`` tells what the gateway knows of a key: a charge's current result
+    (``refunded`` once refunded in full, ``amount_refunded`` for part), a refund's
+    result, or ``None`` when it never received that key (nothing was charged under
+    it). It raises ``GatewayUnavailable`` when it cannot tell.
+    """
 
     def charge(self, request: ChargeRequest) -> PaymentResult: ...
     def refund(self, request: RefundRequest) -> PaymentResult: ...

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -144,6 +145,27 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _utc(value: Any) -> datetime:
+    instant: datetime = value
+    return instant.astimezone(UTC)
+
+
+class _MigrationDatabase:
+    """A migration's data step on a PostgreSQL connection in its transaction."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._connection.execute(sql.replace("?", "%s"), params)
+
+    def instant(self, value: datetime) -> Any:
+        return value
+
+
 class _PostgresDialect(Dialect):
     placeholder = "%s"
     counts_by_returning = True
@@ -154,6 +176,7 @@ class _PostgresDialect(Dialect):
     )
     # psycopg adapts aware datetimes to timestamptz, exactly.
     instant = staticmethod(_identity)
+    from_instant = staticmethod(_utc)
 
     @staticmethod
     def load_doc(value: Any) -> Any:
@@ -274,6 +297,8 @@ class PostgresStore:
             for migration in MIGRATIONS[current:]:
                 for statement in migration.postgres:
                     connection.execute(statement)
+                if migration.data is not None:
+                    migration.data(_MigrationDatabase(connection))
                 connection.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (migration.version, migration.name),

@@ -3,17 +3,19 @@
 :class:`BillingCenter` is the service shell of DESIGN.md section 2: each use case
 loads state through a unit of work, calls the pure core, charges through the payment
 gateway, persists, and publishes events and messages, all inside transactions that
-roll back unless committed. The host picks the adapters and passes them in.
+roll back unless committed. The host picks the adapters and passes them in. The use
+cases that move money live in :mod:`subscriptions.center`; the facade delegates.
 
 Every use case takes the acting user. Only an account's billing contacts may convert,
 change, cancel, pay or manage seats; corporate accounts get quotes but are refused
 self-service orders (their orders are placed by the vendor's staff on purchase-order
 terms and confirmed by the customer).
 
-Placing an order is idempotent and crash-aware: the order is recorded ``pending``
-before the gateway is called, the gateway receives a key derived from the order, and
-an order whose outcome is unknown is resolved by :meth:`BillingCenter.reconcile`,
-which asks the gateway, then completes the order or refunds the charge.
+Every charge and refund is an attempt on record (:mod:`subscriptions.payments`):
+committed before the gateway is called, its outcome committed after; an attempt whose
+outcome is unknown is resolved by :meth:`BillingCenter.reconcile`, which asks the
+gateway by the attempt's key. Time only moves forward: no use case acts at an instant
+after the clock's now.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import localcontext
 from typing import ParamSpec, TypeVar
 
 import attrs
-from moneyed import Money
 
+from . import collection
 from ._enum import Choice
 from .accounts import (
     Account,
@@ -50,19 +52,20 @@ from .cart import (
     subscribe_now,
 )
 from .catalog import Catalog
+from .center import billrun, invoices, orders, purchase, reconcile
+from .center.attempts import lapse_now
+from .center.billrun import BillRunReport
+from .center.issuing import Draft, corrected, issue
+from .center.reconcile import ReconcileReport, Review
 from .errors import (
-    ConcurrencyConflict,
     CorporateSelfServiceRefused,
-    GatewayUnavailable,
-    IdempotencyKeyReused,
+    InstantInFuture,
     InvalidInput,
     InvalidTransition,
     InvoiceUnpaid,
     NoSubscription,
     NotFound,
-    OrderInProgress,
-    PaymentDeclined,
-    PaymentFailed,
+    PaymentInProgress,
     QuoteChanged,
     QuoteExpired,
     SubscriptionsError,
@@ -73,7 +76,6 @@ from .lifecycle import (
     BillingPolicy,
     Cancel,
     CancelTiming,
-    Dunning,
     Event,
     EventKind,
     Reactivate,
@@ -87,48 +89,32 @@ from .lifecycle import (
     next_due,
 )
 from .messages import (
-    Confirmation,
-    ConfirmationItem,
-    ConfirmationLine,
-    ConfirmationTax,
     Message,
-    PaymentFailure,
-    SubscriptionLapse,
     TrialExpiry,
-    render_confirmation,
-    render_payment_failed,
-    render_subscription_lapsed,
     render_trial_expired,
 )
-from .money import EXACT, money_currency
+from .money import EXACT
 from .orders import (
-    InvoiceStatus,
+    COLLECTIBLE,
     IssuedInvoice,
     Order,
     OrderState,
-    Party,
     Quote,
     Seller,
+    order_moved,
 )
-from .periods import Frequency, Period
+from .periods import Frequency, ensure_aware
 from .ports import (
-    ChargeRequest,
     Clock,
     Notifier,
     OutboxEntry,
     PaymentGateway,
-    PaymentResult,
-    PaymentStatus,
-    RefundRequest,
     Store,
     UnitOfWork,
     VatVerifier,
 )
 from .pricing import (
     Customer,
-    Invoice,
-    InvoiceLine,
-    InvoiceReason,
     LineKind,
     TaxSetup,
     apply_credit,
@@ -139,14 +125,31 @@ from .vat import EU_VAT_RATES, RateProvider, TaxTreatment, VatNumber, parse_vat_
 __all__ = [
     "BillRunReport",
     "BillingCenter",
+    "ReconcileReport",
+    "Review",
     "Settings",
     "VatUnavailable",
 ]
 
-_ZERO = Decimal(0)
-#: The idempotency record that holds an account's running order.
-_ORDER_SLOT = "__order_in_progress__"
 _BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
+
+
+def _same_amounts(priced: PricedCart, quote: Quote, *, exact: bool) -> bool:
+    """Whether a cart priced again is what ``quote`` showed: to the last detail when
+    priced at the quote's own instant; in every amount (lines, taxes, totals, credit),
+    when priced later (its periods then start later)."""
+    if exact:
+        return priced.invoice == quote.invoice
+    mine, theirs = priced.invoice, quote.invoice
+    if mine is None or theirs is None:
+        return mine is theirs
+    return (
+        [line.amount for line in mine.lines] == [line.amount for line in theirs.lines]
+        and [(t.rate, t.treatment, t.base, t.amount) for t in mine.taxes]
+        == [(t.rate, t.treatment, t.base, t.amount) for t in theirs.taxes]
+        and (mine.subtotal, mine.total, priced.credit_applied)
+        == (theirs.subtotal, theirs.total, quote.credit_applied)
+    )
 
 
 class VatUnavailable(Choice):
@@ -168,8 +171,9 @@ class Settings:
     quote_ttl: timedelta = timedelta(minutes=30)
     #: How long a quote prepared for a corporate account stays valid.
     corporate_quote_ttl: timedelta = timedelta(days=30)
-    #: Days after a failed renewal on which the charge is retried; after the last one
-    #: the subscription lapses.
+    #: Days after a failed renewal on which the charge is retried (each retry keeps its
+    #: distance from the one before, counted from when that one failed); after the
+    #: last one the subscription lapses.
     retry_days: tuple[int, ...] = (3, 7, 14)
     #: Accept reverse charge on the offline check alone (no verifier, or unverified).
     trust_offline_vat: bool = False
@@ -178,8 +182,21 @@ class Settings:
     batch_size: int = 500
     #: The seller's Article 59c election: home-country VAT for EU consumers.
     micro_seller: bool = False
-    #: Orders left pending this long are considered abandoned by reconcile.
+    #: The lease of a payment attempt: how long the process that made it owns it.
+    #: Another process (reconcile, the next bill run) asks the gateway about it only
+    #: after that.
     reconcile_after: timedelta = timedelta(minutes=5)
+    #: How long a payment may stay unknown (the gateway cannot tell) before a person
+    #: must review it: no new attempt, no dunning, meanwhile.
+    unknown_after: timedelta = timedelta(hours=72)
+    #: How long a customer has to complete 3-D Secure for an invoice payment (an
+    #: order's own limit is its quote's expiry).
+    action_timeout: timedelta = timedelta(minutes=30)
+    #: How many times the bill run sends a charge again, under the same key, when the
+    #: gateway failed before charging or did not answer.
+    gateway_retries: int = 3
+    #: The first pause before such a retry; each next one doubles it.
+    gateway_backoff: timedelta = timedelta(milliseconds=500)
 
     def __attrs_post_init__(self) -> None:
         if any(b <= a for a, b in zip(self.retry_days, self.retry_days[1:], strict=False)):
@@ -188,34 +205,11 @@ class Settings:
             raise InvalidInput("retry_days must be positive numbers of days")
         if self.batch_size < 1:
             raise InvalidInput("batch_size must be at least 1")
-
-
-@attrs.frozen(kw_only=True)
-class BillRunReport:
-    """What a bill run did."""
-
-    renewed: int = 0
-    charged: int = 0
-    failed: int = 0
-    retried: int = 0
-    recovered: int = 0
-    lapsed: int = 0
-    canceled: int = 0
-    trials_expired: int = 0
-    trials_converted: int = 0
-    conflicts: int = 0
-
-
-def _check_key(idempotency_key: object) -> None:
-    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-        raise InvalidInput(
-            "an idempotency key (a non-empty string) is required: pass one per order the "
-            "customer confirms, and the same one to retry it"
-        )
-
-
-def _succeeded(result: PaymentResult | None) -> bool:
-    return result is not None and result.status is PaymentStatus.SUCCEEDED
+        if self.gateway_retries < 0:
+            raise InvalidInput("gateway_retries must be 0 or more")
+        for name in ("reconcile_after", "unknown_after", "action_timeout", "gateway_backoff"):
+            if getattr(self, name) < timedelta(0):
+                raise InvalidInput(f"{name} must be a duration of 0 or more")
 
 
 def _new_id(prefix: str) -> str:
@@ -286,6 +280,7 @@ class BillingCenter:
         settings: Settings = Settings(),
         rates: RateProvider = EU_VAT_RATES,
         new_id: Callable[[str], str] = _new_id,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.catalog = catalog
         self.seller = seller
@@ -298,6 +293,9 @@ class BillingCenter:
         self.settings = settings
         self.rates = rates
         self._new_id = new_id
+        #: How the bill run waits between retries of a failing gateway (tests pass a
+        #: function that does not wait).
+        self._sleep = sleep
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -306,6 +304,22 @@ class BillingCenter:
         if now.tzinfo is None or now.utcoffset() is None:
             raise InvalidInput("the clock returned a naive datetime; it must be time-zone aware")
         return now
+
+    def _until(self, at: object, *, what: str) -> datetime:
+        """The instant a job runs up to: ``at``, or now; never after now (time only
+        moves forward)."""
+        now = self._now()
+        if at is None:
+            return now
+        if not isinstance(at, datetime):
+            raise InvalidInput(
+                f"{what} runs up to an aware datetime, not {type(at).__name__} {at!r}; leave "
+                "it out to run up to now"
+            )
+        instant = ensure_aware(at, what=f"the instant {what} runs up to")
+        if instant > now:
+            raise InstantInFuture(instant, now, what=what)
+        return instant
 
     def _account(self, uow: UnitOfWork, account_id: str) -> Account:
         account = uow.accounts.get(account_id)
@@ -378,7 +392,7 @@ class BillingCenter:
         uow.outbox.add(OutboxEntry(id=self._new_id("msg"), created_at=self._now(), message=message))
 
     def _catch_up(self, sub: Subscription, at: datetime) -> None:
-        due = next_due(sub)
+        due = collection.due_at(sub)
         if due is not None and due <= at:
             raise InvalidTransition(
                 f"{sub.product!r} has an automatic step due on {due.isoformat()} that has "
@@ -602,13 +616,16 @@ class BillingCenter:
         return Terms(product=product, plan=plan, seats=seats, frequency=frequency)
 
     @_exact_decimals
-    def expire_trials(self, at: datetime | None = None) -> int:
-        """Expire every trial whose end is due at ``at`` (default: now). Nothing is
-        ever charged. Under the ``convert`` trial policy trials are converted, and
-        charged, by :meth:`run_renewals` instead."""
+    def expire_trials(
+        self, at: datetime | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> int:
+        """Expire every trial whose end is due at ``at`` (default: now; never later
+        than now). Nothing is ever charged. Under the ``convert`` trial policy trials
+        are converted, and charged, by :meth:`run_renewals` instead. ``stop()``, when
+        it says so, ends the job between two trials."""
+        at = self._until(at, what="expiring trials")
         if self.policy.trial_end is TrialEnd.CONVERT:
             return 0
-        at = at or self._now()
         expired = 0
         after: str | None = None
         while True:
@@ -618,6 +635,9 @@ class BillingCenter:
                 return expired
             after = ids[-1]
             for sub_id in ids:
+                if stop is not None and stop():
+                    self.deliver_outbox()
+                    return expired
                 with self.store.unit_of_work() as uow:
                     sub = uow.subscriptions.get(sub_id)
                     if sub is None or sub.status is not Status.TRIALING:
@@ -761,7 +781,7 @@ class BillingCenter:
             sub = subs.get(item.product)
             if sub is not None:
                 self._catch_up(sub, at)
-                if sub.status is Status.PAST_DUE and sub.dunning is not None:
+                if sub.dunning is not None:
                     unpaid = uow.invoices.get(sub.dunning.invoice_id)
                     raise InvoiceUnpaid(
                         item.product, unpaid.number if unpaid else sub.dunning.invoice_id
@@ -845,105 +865,25 @@ class BillingCenter:
     ) -> Order:
         """Place the order the customer confirmed in quote ``quote_id``.
 
-        Idempotent: the same key returns the same order and charges once. Returns the
-        order in state ``succeeded``, ``requires_action`` (3-D Secure: call
-        :meth:`confirm_payment` once the customer has authenticated) or ``unknown``
-        (the gateway did not answer: :meth:`reconcile` resolves it). A declined
-        payment raises :class:`PaymentDeclined` and changes nothing but the order's
-        record; a quote whose pinned state changed raises :class:`QuoteChanged`.
+        Idempotent: every call with the same key gets the same order, as it stands,
+        and it is charged once. The order and its payment attempt are recorded before
+        the gateway is called. Returns the order in state ``succeeded``,
+        ``requires_action`` (3-D Secure: call :meth:`confirm_payment` once the
+        customer has authenticated) or ``unknown`` (the gateway did not answer:
+        :meth:`reconcile` resolves it). A declined payment raises
+        :class:`~subscriptions.errors.PaymentDeclined` and changes nothing but the
+        order's record; a quote whose pinned state changed raises
+        :class:`~subscriptions.errors.QuoteChanged`; another order of the account
+        still running raises :class:`~subscriptions.errors.OrderInProgress`.
         """
-        _check_key(idempotency_key)
-        now = self._now()
-        with self.store.unit_of_work() as uow:
-            account = self._account(uow, account_id)
-            require_billing_contact(account, user, "place orders")
-            if account.corporate:
-                raise CorporateSelfServiceRefused(f"account {account.name!r}")
-            order = self._known_order(uow, account_id, idempotency_key, quote_id)
-            if order is None:
-                quote = self._valid_quote(uow, account, quote_id, now)
-                token = payment_method or account.payment_method
-                if quote.amount_due > 0 and token is None:
-                    raise InvalidInput(
-                        "the order has an amount due and the account has no payment method; "
-                        "pass a payment-method token or add one to the account"
-                    )
-                self._claim_order_slot(uow, account_id, now)
-                order = self._record_order(
-                    uow,
-                    quote,
-                    idempotency_key,
-                    now,
-                    state=OrderState.PENDING,
-                    placed_by=user,
-                    payment_method=token,
-                )
-                # One order at a time per account: a concurrent order conflicts on
-                # this slot before anything is charged.
-                uow.idempotency.put(account_id, _ORDER_SLOT, order.id)
-                uow.commit()
-        return self._drive(order)
-
-    def _known_order(
-        self, uow: UnitOfWork, account_id: str, idempotency_key: str, quote_id: str
-    ) -> Order | None:
-        """The order already placed with this key, if any (for the same quote only)."""
-        known = uow.idempotency.get(account_id, idempotency_key)
-        if known is None:
-            return None
-        order = uow.orders.get(known)
-        assert order is not None
-        if order.quote_id != quote_id:
-            raise IdempotencyKeyReused(idempotency_key, f"order {order.id!r}")
-        return order
-
-    def _record_order(
-        self,
-        uow: UnitOfWork,
-        quote: Quote,
-        idempotency_key: str,
-        now: datetime,
-        *,
-        state: OrderState,
-        placed_by: str,
-        payment_method: str | None = None,
-        purchase_order: str | None = None,
-        due_days: int | None = None,
-    ) -> Order:
-        """Record a new order of ``quote`` under its idempotency key."""
-        order = Order(
-            id=self._new_id("ord"),
-            account_id=quote.account_id,
-            quote_id=quote.id,
+        return orders.place_order(
+            self,
+            account_id,
+            user,
+            quote_id,
             idempotency_key=idempotency_key,
-            state=state,
-            amount_due=quote.amount_due,
-            currency=quote.currency,
-            placed_by=placed_by,
-            created_at=now,
-            updated_at=now,
             payment_method=payment_method,
-            purchase_order=purchase_order,
-            due_days=due_days,
         )
-        uow.orders.add(order)
-        uow.idempotency.put(quote.account_id, idempotency_key, order.id)
-        self._record(
-            uow, quote.account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)]
-        )
-        return order
-
-    def _claim_order_slot(self, uow: UnitOfWork, account_id: str, now: datetime) -> None:
-        """Refuse if another order of the account is still running; free a stale slot."""
-        other_id = uow.idempotency.get(account_id, _ORDER_SLOT)
-        if other_id is None:
-            return
-        other = uow.orders.get(other_id)
-        if other is not None and not other.state.final:
-            quote = uow.quotes.get(other.quote_id)
-            if quote is not None and now < quote.expires_at:
-                raise OrderInProgress(account_id, other_id)
-        uow.idempotency.delete(account_id, _ORDER_SLOT)
 
     def _valid_quote(
         self, uow: UnitOfWork, account: Account, quote_id: str, now: datetime
@@ -954,10 +894,34 @@ class BillingCenter:
         if now >= quote.expires_at:
             raise QuoteExpired(quote_id, f"it expired at {quote.expires_at.isoformat()}")
         self._reprice(uow, account, quote)
+        if self._tax_moved(account, quote, now):
+            raise QuoteChanged(
+                quote.id, "the VAT rate of its charges is not the same on the day it is paid"
+            )
         return quote
 
-    def _reprice(self, uow: UnitOfWork, account: Account, quote: Quote) -> PricedCart:
-        """Price the quote's cart again at its pinned instant; refuse if anything differs."""
+    def _tax_moved(self, account: Account, quote: Quote, now: datetime) -> bool:
+        """Whether the quote's charges would be taxed at another rate on the day they
+        are paid (their tax point: a quote made before a rate change, ordered after)."""
+        if quote.invoice is None:
+            return False
+        context = self.context(account)
+        paid_on = now.astimezone(context.tz).date()
+        if context.tax is None or paid_on == quote.created_at.astimezone(context.tz).date():
+            return False
+        decision = context.tax.decide(paid_on)
+        return any(
+            line.tax is not None
+            and (line.tax.rate, line.tax.treatment) != (decision.rate, decision.treatment)
+            for line in quote.invoice.lines
+            if line.kind is LineKind.CHARGE
+        )
+
+    def _reprice(
+        self, uow: UnitOfWork, account: Account, quote: Quote, *, at: datetime | None = None
+    ) -> PricedCart:
+        """Price the quote's cart again, at its pinned instant (or ``at``); refuse if
+        anything the customer reviewed differs."""
         usable = self._usable_vat_number(account)
         if (None if usable is None else str(usable)) != quote.vat_number:
             raise QuoteChanged(quote.id, "the VAT number or its check changed")
@@ -968,424 +932,46 @@ class BillingCenter:
                 raise QuoteChanged(
                     quote.id, f"the subscription to {pinned.product!r} changed since"
                 )
+        when = quote.created_at if at is None else at
         try:
-            priced = self._price(
-                uow, account, quote.cart, quote.created_at, quote.expires_at - quote.created_at
-            )
+            priced = self._price(uow, account, quote.cart, when, quote.expires_at - when)
         except QuoteChanged:
             raise
         except SubscriptionsError as exc:
             raise QuoteChanged(quote.id, f"it cannot be priced any more ({exc})") from exc
-        if priced.invoice != quote.invoice or priced.amount_due != quote.amount_due:
+        if priced.amount_due != quote.amount_due or not _same_amounts(
+            priced, quote, exact=at is None
+        ):
             raise QuoteChanged(
-                quote.id, "prices, taxes or the credit balance changed since it was made"
+                quote.id,
+                "prices, taxes or the credit balance changed since it was made"
+                if at is None
+                else f"priced on {when.date().isoformat()} it is not what was quoted",
             )
         return priced
 
-    def _drive(self, order: Order) -> Order:
-        """Take an order recorded in the store as far as it can go now."""
-        if order.state is OrderState.PENDING:
-            if order.amount_due <= 0:
-                return self._complete(order, charge=None)
-            return self._charge_order(order)
-        if order.state is OrderState.UNKNOWN:
-            return self._resolve(order)
-        if order.state is OrderState.FAILED:
-            raise self._failure(order)
-        return order
-
-    def _charge_key(self, order: Order) -> str:
-        return f"order:{order.id}"
-
-    def _charge_order(self, order: Order) -> Order:
-        assert order.payment_method is not None
-        request = ChargeRequest(
-            idempotency_key=self._charge_key(order),
-            amount=Money(order.amount_due, money_currency(order.currency)),
-            payment_method=order.payment_method,
-            description=f"Order {order.id}",
-        )
-        try:
-            result = self.gateway.charge(request)
-        except GatewayUnavailable:
-            return self._set_state(order, OrderState.UNKNOWN)
-        return self._after_charge(order, result)
-
-    def _after_charge(self, order: Order, result: PaymentResult) -> Order:
-        if result.status is PaymentStatus.SUCCEEDED:
-            return self._complete(order, charge=result)
-        if result.status is PaymentStatus.REQUIRES_ACTION:
-            return self._set_state(
-                order,
-                OrderState.REQUIRES_ACTION,
-                charge_id=result.charge_id,
-                next_action=result.next_action,
-            )
-        if result.status is PaymentStatus.TRANSIENT_ERROR:
-            failed = self._set_state(
-                order,
-                OrderState.FAILED,
-                failure_code="transient_error",
-                failure_message=result.message or "the payment gateway failed",
-            )
-            raise self._failure(failed)
-        failed = self._set_state(
-            order,
-            OrderState.FAILED,
-            charge_id=result.charge_id,
-            failure_code=result.decline_code or "declined",
-            failure_message=result.message or "the payment was declined",
-        )
-        raise self._failure(failed)
-
-    def _failure(self, order: Order) -> PaymentFailed:
-        code = order.failure_code
-        if code == "transient_error":
-            return PaymentFailed(
-                f"order {order.id!r} failed: {order.failure_message}; nothing was charged and "
-                "nothing changed: place the order again with a new idempotency key",
-                order_id=order.id,
-                code=code,
-            )
-        if code == "quote_changed":
-            return PaymentFailed(
-                f"order {order.id!r} could not be completed: {order.failure_message}; any "
-                "charge was refunded: ask for a new quote",
-                order_id=order.id,
-                code=code,
-            )
-        return PaymentDeclined(
-            f"the payment for order {order.id!r} was declined ({code}: "
-            f"{order.failure_message}); nothing changed: use another payment method and "
-            "place the order again with a new idempotency key",
-            order_id=order.id,
-            code=code,
-        )
-
-    def _set_state(self, order: Order, state: OrderState, **changes: object) -> Order:
-        with self.store.unit_of_work() as uow:
-            current = uow.orders.get(order.id)
-            assert current is not None
-            if current.state.final:
-                return current
-            updated = attrs.evolve(
-                current,
-                state=state,
-                updated_at=self._now(),
-                version=current.version + 1,
-                **changes,  # type: ignore[arg-type]
-            )
-            uow.orders.update(updated)
-            if state is OrderState.FAILED:
-                self._release(uow, order)
-                self._record(
-                    uow,
-                    order.account_id,
-                    [
-                        Event(
-                            kind=EventKind.ORDER_FAILED,
-                            at=self._now(),
-                            detail=f"{order.id}: {changes.get('failure_code')}",
-                        )
-                    ],
-                )
-            uow.commit()
-        return updated
-
-    def _release(self, uow: UnitOfWork, order: Order) -> None:
-        """Free the account's order slot held by ``order``."""
-        if uow.idempotency.get(order.account_id, _ORDER_SLOT) == order.id:
-            uow.idempotency.delete(order.account_id, _ORDER_SLOT)
-
     @_exact_decimals
-    def confirm_payment(self, account_id: str, user: str, order_id: str) -> Order:
-        """Resume an order waiting for 3-D Secure, once the customer has authenticated."""
+    def confirm_payment(self, account_id: str, user: str, payment_id: str) -> Order | IssuedInvoice:
+        """Complete a payment that waited for 3-D Secure, once the customer has
+        authenticated: ``payment_id`` is the order's id (the order is returned) or the
+        invoice's id for a payment made with :meth:`pay_invoice` (the invoice is
+        returned)."""
         with self.store.unit_of_work() as uow:
-            account = self._account(uow, account_id)
-            require_billing_contact(account, user, "pay")
-            order = uow.orders.get(order_id)
-            if order is None or order.account_id != account_id:
-                raise NotFound(
-                    f"no order {order_id!r} for account {account_id!r}; use the id that "
-                    "place_order returned for this account"
-                )
-        if order.state is not OrderState.REQUIRES_ACTION:
-            return self._drive(order)
-        result = self.gateway.lookup(self._charge_key(order))
-        if result is None:
-            failed = self._set_state(
-                order,
-                OrderState.FAILED,
-                failure_code="no_charge",
-                failure_message="the gateway has no record of the charge",
-            )
-            raise self._failure(failed)
-        if result.status is PaymentStatus.REQUIRES_ACTION:
-            return order
-        return self._after_charge(order, result)
-
-    def _complete(self, order: Order, *, charge: PaymentResult | None) -> Order:
-        """Commit what the order bought; refund the charge if that is not possible."""
-        try:
-            return self._commit_order(order, charge)
-        except SubscriptionsError as exc:
-            refund_id = None
-            if charge is not None and charge.charge_id is not None:
-                refund = self.gateway.refund(
-                    RefundRequest(
-                        idempotency_key=f"refund:{order.id}",
-                        charge_id=charge.charge_id,
-                        amount=Money(order.amount_due, money_currency(order.currency)),
-                        reason="the order could not be completed",
-                    )
-                )
-                refund_id = refund.charge_id
-            failed = self._set_state(
-                order,
-                OrderState.FAILED,
-                charge_id=None if charge is None else charge.charge_id,
-                refund_id=refund_id,
-                failure_code="quote_changed",
-                failure_message=str(exc),
-            )
-            raise self._failure(failed) from exc
-
-    def _commit_order(self, order: Order, charge: PaymentResult | None) -> Order:
-        now = self._now()
-        with self.store.unit_of_work() as uow:
-            current = uow.orders.get(order.id)
-            assert current is not None
-            if current.state is OrderState.SUCCEEDED:
-                return current
-            account = self._account(uow, order.account_id)
-            quote = uow.quotes.get(order.quote_id)
-            assert quote is not None
-            if now >= quote.expires_at and charge is not None:
-                # Completing later than the quote allows (a slow 3-D Secure, a
-                # reconcile): the quote's terms no longer hold.
-                raise QuoteExpired(quote.id, f"it expired at {quote.expires_at.isoformat()}")
-            priced = self._reprice(uow, account, quote)
-            invoice = self._persist_purchase(uow, account, priced, order, due_at=None)
-            updated = attrs.evolve(
-                current,
-                state=OrderState.SUCCEEDED,
-                charge_id=None if charge is None else charge.charge_id,
-                invoice_id=None if invoice is None else invoice.id,
-                next_action=None,
-                updated_at=now,
-                version=current.version + 1,
-            )
-            uow.orders.update(updated)
-            self._post(uow, self._confirmation(account, quote, priced, updated, invoice))
-            uow.commit()
-        self.deliver_outbox()
-        return updated
-
-    def _persist_purchase(
-        self,
-        uow: UnitOfWork,
-        account: Account,
-        priced: PricedCart,
-        order: Order,
-        *,
-        due_at: datetime | None,
-    ) -> IssuedInvoice | None:
-        """Save the subscriptions, seats, invoice, balance and cart of a purchase."""
-        for item, outcome in zip(priced.items, priced.outcomes, strict=True):
-            self._save_subscription(uow, outcome.subscription)
-            seats = uow.seats.get(item.subscription_id)
-            if seats is None:
-                uow.seats.put(SeatAssignments(subscription_id=item.subscription_id, seats=0))
-                seats = uow.seats.get(item.subscription_id)
-                assert seats is not None
-            if seats.seats != outcome.subscription.terms.seats and not item.scheduled:
-                uow.seats.put(resize(seats, outcome.subscription.terms.seats))
-            self._record(uow, account.id, outcome.events)
-        invoice = None
-        balance = account.credit_balance
-        if priced.invoice is not None:
-            settled, balance = apply_credit(priced.invoice, account.credit_balance)
-            invoice = self._issue(
-                uow,
-                account,
-                settled,
-                order_id=order.id,
-                status=InvoiceStatus.OPEN if due_at is not None else None,
-                due_at=due_at,
-            )
-        # A card that paid is kept for the renewals when the account had none.
-        payment_method = account.payment_method or (
-            order.payment_method if order.charge_id or order.amount_due > 0 else None
-        )
-        if balance != account.credit_balance or payment_method != account.payment_method:
-            uow.accounts.update(
-                attrs.evolve(
-                    account,
-                    credit_balance=balance,
-                    payment_method=payment_method,
-                    version=account.version + 1,
-                )
-            )
-        self._release(uow, order)
-        cart = uow.carts.get(account.id)
-        if cart is not None and cart.items:
-            uow.carts.put(attrs.evolve(cart, items=(), version=cart.version + 1))
-        return invoice
-
-    def _issue(
-        self,
-        uow: UnitOfWork,
-        account: Account,
-        invoice: Invoice,
-        *,
-        order_id: str | None,
-        status: InvoiceStatus | None = None,
-        due_at: datetime | None = None,
-        corrects: tuple[str, ...] = (),
-    ) -> IssuedInvoice:
-        """Number and store an invoice in this transaction (gapless per series)."""
-        if not corrects and any(line.kind is LineKind.CREDIT for line in invoice.lines):
-            corrects = self._corrected(uow, account.id, invoice.lines)
-        series = self.seller.series
-        sequence = uow.invoices.next_number(series)
-        if status is None:
-            if invoice.total <= 0 or invoice.amount_due == 0:
-                status = InvoiceStatus.SETTLED if invoice.total <= 0 else InvoiceStatus.PAID
-            else:
-                status = InvoiceStatus.PAID
-        issued = IssuedInvoice(
-            id=self._new_id("inv"),
-            number=f"{series}-{sequence:06d}",
-            series=series,
-            sequence=sequence,
-            account_id=account.id,
-            order_id=order_id,
-            seller=self.seller.party,
-            customer=Party(
-                name=account.name,
-                address=account.address,
-                vat_number=None if account.vat_number is None else str(account.vat_number),
-            ),
-            issued_at=invoice.issued_at,
-            reason=invoice.reason,
-            currency=invoice.currency,
-            lines=invoice.lines,
-            subtotal=invoice.subtotal,
-            taxes=invoice.taxes,
-            total=invoice.total,
-            credit_applied=invoice.credit_applied,
-            amount_due=invoice.amount_due,
-            mentions=invoice.mentions,
-            corrects=corrects,
-            due_at=due_at,
-            status=status,
-        )
-        uow.invoices.add(issued)
-        self._record(
-            uow,
-            account.id,
-            [Event(kind=EventKind.INVOICE_ISSUED, at=invoice.issued_at, detail=issued.number)],
-        )
-        return issued
-
-    def _corrected(
-        self, uow: UnitOfWork, account_id: str, lines: Sequence[InvoiceLine]
-    ) -> tuple[str, ...]:
-        """The numbers of the invoices whose charges these credit lines reverse."""
-        credits = [line for line in lines if line.kind is LineKind.CREDIT]
-        found: dict[str, None] = {}
-        for issued in reversed(uow.invoices.for_account(account_id)):
-            for charge in issued.lines:
-                if charge.kind is not LineKind.CHARGE:
-                    continue
-                for credit in credits:
-                    if (
-                        charge.subscription_id == credit.subscription_id
-                        and charge.period.end == credit.period.end
-                        and charge.period.start <= credit.period.start
-                    ):
-                        found[issued.number] = None
-            if len(found) >= len(credits):
-                break
-        return tuple(found)
-
-    def _confirmation(
-        self,
-        account: Account,
-        quote: Quote,
-        priced: PricedCart,
-        order: Order,
-        invoice: IssuedInvoice | None,
-    ) -> Message:
-        names = {p.id: p for p in self.catalog.products}
-
-        def plan_name(product: str, plan: str) -> str:
-            return names[product].plan(plan).name
-
-        items = tuple(
-            ConfirmationItem(
-                product_name=names[item.product].name,
-                plan_name=plan_name(item.product, item.terms.plan),
-                seats=item.terms.seats,
-                seats_added=0 if item.scheduled else item.seats_added,
-                frequency=item.terms.frequency,
-                next_billing_at=item.next_billing_at,
-            )
-            for item in priced.items
-        )
-        lines: tuple[InvoiceLine, ...] = () if priced.invoice is None else priced.invoice.lines
-        total = _ZERO if priced.invoice is None else priced.invoice.total
-        credit = _ZERO if total < 0 else priced.credit_applied
-        confirmation = Confirmation(
-            order_id=order.id,
-            invoice_number=None if invoice is None else invoice.number,
-            account_name=account.name,
-            locale=account.locale,
-            timezone=account.timezone,
-            currency=account.currency,
-            placed_at=quote.created_at,
-            items=items,
-            lines=tuple(
-                ConfirmationLine(
-                    kind=line.kind.value,
-                    product_name=names[line.product].name,
-                    plan_name=plan_name(line.product, line.plan),
-                    seats=line.seats,
-                    period_start=line.period.start,
-                    period_end=line.period.end,
-                    amount=line.amount,
-                )
-                for line in lines
-            ),
-            taxes=tuple(
-                ConfirmationTax(
-                    rate=tax.rate,
-                    treatment=tax.treatment,
-                    base=tax.base,
-                    amount=tax.amount,
-                    mention=tax.mention,
-                )
-                for tax in (priced.invoice.taxes if priced.invoice else ())
-            ),
-            subtotal=_ZERO if priced.invoice is None else priced.invoice.subtotal,
-            total=total,
-            credit_applied=credit,
-            amount_charged=_ZERO if total < 0 else priced.amount_due,
-        )
-        return render_confirmation(confirmation, to=sorted(account.billing_contacts))
+            self._account(uow, account_id)
+            is_order = uow.orders.get(payment_id) is not None
+        if is_order or not payment_id.startswith("inv"):
+            with self.store.unit_of_work() as uow:
+                known = uow.invoices.get(payment_id)
+            if is_order or known is None:
+                return orders.confirm_payment(self, account_id, user, payment_id)
+        return invoices.confirm_invoice_payment(self, account_id, user, payment_id)
 
     @_exact_decimals
     def order(self, account_id: str, user: str, order_id: str) -> Order:
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
             require_billing_contact(account, user, "see orders")
-            order = uow.orders.get(order_id)
-            if order is None or order.account_id != account_id:
-                raise NotFound(
-                    f"no order {order_id!r} for account {account_id!r}; use the id that "
-                    "place_order returned for this account"
-                )
-            return order
+            return orders.find_order(uow, account_id, order_id)
 
     # -- corporate orders --------------------------------------------------------------
 
@@ -1402,7 +988,7 @@ class BillingCenter:
     ) -> Order:
         """The vendor's staff place a corporate account's order on purchase-order
         terms: no card; an invoice due in ``due_days`` once the customer confirms."""
-        _check_key(idempotency_key)
+        orders.check_key(idempotency_key)
         if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
             raise InvalidInput(f"due_days {due_days!r} must be a whole number of days >= 0")
         if not isinstance(purchase_order, str) or not purchase_order.strip():
@@ -1415,11 +1001,12 @@ class BillingCenter:
                     f"account {account.name!r} is self-service; its billing contacts order "
                     "themselves with place_order"
                 )
-            existing = self._known_order(uow, account_id, idempotency_key, quote_id)
+            existing = orders.known_order(uow, account_id, idempotency_key, quote_id)
             if existing is not None:
                 return existing
             quote = self._valid_quote(uow, account, quote_id, now)
-            order = self._record_order(
+            order = orders.record_order(
+                self,
                 uow,
                 quote,
                 idempotency_key,
@@ -1434,18 +1021,18 @@ class BillingCenter:
 
     @_exact_decimals
     def confirm_corporate_order(self, account_id: str, user: str, order_id: str) -> Order:
-        """The customer's billing contact confirms the quote of a purchase-order order;
-        the order completes and its invoice is issued, due in the agreed days."""
+        """The customer's billing contact confirms the quote of a purchase-order order.
+
+        The order is priced, and its subscriptions start, at the confirmation (the
+        billing date moves to the day of the change, as for self-service); if that
+        price is not what the quote said (a proration quoted on an earlier day), the
+        confirmation is refused with :class:`~subscriptions.errors.QuoteChanged` and
+        the staff quote again. The invoice is issued now, due in the agreed days."""
         now = self._now()
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
             require_billing_contact(account, user, "confirm orders")
-            order = uow.orders.get(order_id)
-            if order is None or order.account_id != account_id:
-                raise NotFound(
-                    f"no order {order_id!r} for account {account_id!r}; use the id that "
-                    "place_order returned for this account"
-                )
+            order = orders.find_order(uow, account_id, order_id)
             if order.state is OrderState.SUCCEEDED:
                 return order
             if order.state is not OrderState.AWAITING_CONFIRMATION:
@@ -1457,18 +1044,19 @@ class BillingCenter:
             assert quote is not None
             if now >= quote.expires_at:
                 raise QuoteExpired(quote.id, f"it expired at {quote.expires_at.isoformat()}")
-            priced = self._reprice(uow, account, quote)
+            priced = self._reprice(uow, account, quote, at=now)
             due_at = now + timedelta(days=order.due_days or 0)
-            invoice = self._persist_purchase(uow, account, priced, order, due_at=due_at)
-            updated = attrs.evolve(
+            invoice = purchase.persist(
+                self, uow, account, priced, order, due_at=due_at, tax_point=now
+            )
+            updated = order_moved(
                 order,
-                state=OrderState.SUCCEEDED,
+                OrderState.SUCCEEDED,
+                at=now,
                 invoice_id=None if invoice is None else invoice.id,
-                updated_at=now,
-                version=order.version + 1,
             )
             uow.orders.update(updated)
-            self._post(uow, self._confirmation(account, quote, priced, updated, invoice))
+            self._post(uow, purchase.confirmation(self, account, quote, priced, updated, invoice))
             uow.commit()
         self.deliver_outbox()
         return updated
@@ -1476,74 +1064,28 @@ class BillingCenter:
     # -- reconcile ---------------------------------------------------------------------
 
     @_exact_decimals
-    def reconcile(self, order_id: str | None = None) -> list[Order]:
-        """Resolve orders left ``pending``, ``unknown`` or ``requires_action``.
+    def reconcile(
+        self, order_id: str | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> ReconcileReport:
+        """Resolve every payment attempt left in flight: orders, renewals, retries,
+        invoice payments and refunds alike (or only ``order_id``'s).
 
-        For each, the gateway is asked by the order's idempotency key: nothing
-        charged -> the order fails; charged -> the order is completed, or the charge
-        refunded when it cannot be (the quote expired, the subscription moved on).
-        ``pending`` orders younger than ``Settings.reconcile_after`` are left alone
-        (their request may still be running); an order still waiting for 3-D Secure
-        is failed as abandoned once its quote has expired. One order's trouble never
-        stops the others from being resolved.
+        Each attempt whose lease (``Settings.reconcile_after``) is over is looked up
+        at the gateway by its key: charged means recorded as paid (the order
+        completed, the invoice paid), never charged again; not charged means back to
+        due, or failed per the retry schedule. An attempt the gateway still cannot
+        tell about after ``Settings.unknown_after`` becomes ``needs_review``. A
+        concurrent completion is recognised as such and never refunded. One
+        attempt's trouble never stops the others. See
+        :mod:`subscriptions.center.reconcile`.
         """
-        with self.store.unit_of_work() as uow:
-            ids = [order_id] if order_id is not None else uow.orders.unresolved()
-            orders = [o for i in ids if (o := uow.orders.get(i)) is not None]
-        results = []
-        now = self._now()
-        for order in orders:
-            if order.state is OrderState.PENDING and (
-                order_id is None and now - order.updated_at < self.settings.reconcile_after
-            ):
-                continue
-            if order.state not in (
-                OrderState.PENDING,
-                OrderState.UNKNOWN,
-                OrderState.REQUIRES_ACTION,
-            ):
-                results.append(order)
-                continue
-            try:
-                results.append(self._resolve(order))
-            except SubscriptionsError:
-                with self.store.unit_of_work() as uow:
-                    final = uow.orders.get(order.id)
-                    assert final is not None
-                results.append(final)
-        return results
+        return reconcile.reconcile(self, order_id, stop=stop)
 
-    def _resolve(self, order: Order) -> Order:
-        if order.amount_due <= 0:
-            return self._complete(order, charge=None)
-        result = self.gateway.lookup(self._charge_key(order))
-        if result is None:
-            return self._set_state(
-                order,
-                OrderState.FAILED,
-                failure_code="not_charged",
-                failure_message="the payment never reached the gateway; nothing was charged",
-            )
-        if result.status is PaymentStatus.SUCCEEDED:
-            try:
-                return self._complete(order, charge=result)
-            except PaymentFailed:
-                with self.store.unit_of_work() as uow:
-                    final = uow.orders.get(order.id)
-                    assert final is not None
-                return final
-        if result.status is PaymentStatus.REQUIRES_ACTION:
-            with self.store.unit_of_work() as uow:
-                quote = uow.quotes.get(order.quote_id)
-            if quote is not None and self._now() >= quote.expires_at:
-                return self._set_state(
-                    order,
-                    OrderState.FAILED,
-                    failure_code="abandoned",
-                    failure_message="the customer never completed 3-D Secure; nothing was charged",
-                )
-            return order
-        return self._after_charge(order, result)
+    @_exact_decimals
+    def payment_review(self) -> Review:
+        """What needs a person: payments whose outcome stayed unknown past
+        ``Settings.unknown_after``, and refunds the gateway refused (read only)."""
+        return reconcile.review(self)
 
     # -- seats -------------------------------------------------------------------------
 
@@ -1665,10 +1207,18 @@ class BillingCenter:
                 raise CorporateSelfServiceRefused(f"account {account.name!r}")
             sub = self._find_subscription(uow, account_id, product)
             now = self._now()
-            if sub.status is Status.PAST_DUE and sub.dunning is not None:
+            if sub.dunning is not None:
                 # Its last period was never paid: it ends where the paid one did, the
                 # unpaid invoice is voided, and no credit is due.
-                lapsed = self._lapse(uow, account, sub, now)
+                unpaid = uow.invoices.get(sub.dunning.invoice_id)
+                if unpaid is None:
+                    raise NotFound(f"the unpaid invoice of {product!r} is not stored")
+                if unpaid.status not in COLLECTIBLE:
+                    running = uow.attempts.in_flight(f"invoice:{unpaid.id}")
+                    raise PaymentInProgress(
+                        f"invoice:{unpaid.id}", None if running is None else running.id
+                    )
+                lapsed = lapse_now(self, uow, sub, unpaid, at=now)
                 uow.commit()
                 self.deliver_outbox()
                 return lapsed
@@ -1680,9 +1230,18 @@ class BillingCenter:
             self._record(uow, account_id, outcome.events)
             if outcome.invoice is not None:
                 settled, balance = apply_credit(outcome.invoice, account.credit_balance)
-                self._issue(uow, account, settled, order_id=None)
-                uow.accounts.update(
-                    attrs.evolve(account, credit_balance=balance, version=account.version + 1)
+                account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
+                uow.accounts.update(account)
+                issue(
+                    self,
+                    uow,
+                    [
+                        Draft(
+                            account=account,
+                            invoice=settled,
+                            corrects=corrected(uow, account.id, settled.lines),
+                        )
+                    ],
                 )
             uow.commit()
         return outcome.subscription
@@ -1710,82 +1269,20 @@ class BillingCenter:
     def pay_invoice(
         self, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
     ) -> IssuedInvoice:
-        """Pay an open invoice now with the account's payment method (after updating
-        it, typically): a past-due subscription becomes active again. Idempotent per
-        key; a declined payment raises :class:`PaymentDeclined` and changes nothing."""
-        _check_key(idempotency_key)
-        with self.store.unit_of_work() as uow:
-            account = self._account(uow, account_id)
-            require_billing_contact(account, user, "pay invoices")
-            invoice = uow.invoices.get(invoice_id)
-            if invoice is None or invoice.account_id != account_id:
-                raise NotFound(
-                    f"no invoice {invoice_id!r} for account {account_id!r}; list the "
-                    "account's invoices to find its id"
-                )
-            if invoice.status is not InvoiceStatus.OPEN or invoice.amount_due <= 0:
-                raise InvalidTransition(
-                    f"invoice {invoice.number} is {invoice.status.value}; there is nothing to pay"
-                )
-            if account.payment_method is None:
-                raise InvalidInput(
-                    "the account has no payment method; add one with update_payment_method"
-                )
-            subs = [
-                s
-                for s in uow.subscriptions.for_account(account_id)
-                if s.dunning is not None and s.dunning.invoice_id == invoice_id
-            ]
-        result = self.gateway.charge(
-            ChargeRequest(
-                idempotency_key=f"invoice:{invoice.id}:pay:{idempotency_key}",
-                amount=Money(invoice.amount_due, money_currency(invoice.currency)),
-                payment_method=account.payment_method,
-                description=f"Invoice {invoice.number}",
-            )
+        """Pay an open (or failed) invoice now, on session, with the account's payment
+        method (after updating it, typically): a past-due subscription becomes active
+        again. The same key gives the same payment, as it stands; a second payment
+        while one is in flight raises
+        :class:`~subscriptions.errors.PaymentInProgress` and is never sent. A
+        declined payment raises :class:`~subscriptions.errors.PaymentDeclined` and
+        changes nothing; 3-D Secure raises
+        :class:`~subscriptions.errors.PaymentActionRequired` (call again with the same
+        key, or :meth:`confirm_payment`, once the customer has authenticated). The
+        invoice is returned paid, or ``charging`` when the gateway did not answer
+        (:meth:`reconcile` resolves it)."""
+        return invoices.pay_invoice(
+            self, account_id, user, invoice_id, idempotency_key=idempotency_key
         )
-        if result.status is not PaymentStatus.SUCCEEDED:
-            raise PaymentDeclined(
-                f"the payment of invoice {invoice.number} did not go through "
-                f"({result.decline_code or result.status.value}: {result.message}); nothing "
-                "changed: update the payment method and try again",
-                order_id=None,
-                code=result.decline_code or result.status.value,
-            )
-        now = self._now()
-        with self.store.unit_of_work() as uow:
-            stored = uow.invoices.get(invoice_id)
-            assert stored is not None
-            if stored.status is not InvoiceStatus.OPEN:
-                return stored
-            paid = uow.invoices.set_status(stored, InvoiceStatus.PAID)
-            for sub in subs:
-                current = uow.subscriptions.get(sub.id)
-                if current is not None and current.status is Status.PAST_DUE:
-                    uow.subscriptions.update(
-                        attrs.evolve(
-                            current, status=Status.ACTIVE, dunning=None, version=current.version + 1
-                        )
-                    )
-                    self._record(
-                        uow,
-                        account_id,
-                        [
-                            Event(
-                                kind=EventKind.SUBSCRIPTION_RECOVERED,
-                                at=now,
-                                subscription_id=sub.id,
-                                product=sub.product,
-                            )
-                        ],
-                    )
-            self._record(
-                uow,
-                account_id,
-                [Event(kind=EventKind.PAYMENT_SUCCEEDED, at=now, detail=invoice.number)],
-            )
-            uow.commit()
-        return paid
 
     @_exact_decimals
     def invoices(self, account_id: str, user: str) -> list[IssuedInvoice]:
@@ -1800,481 +1297,32 @@ class BillingCenter:
         with self.store.unit_of_work() as uow:
             account = self._account(uow, account_id)
             require_billing_contact(account, user, "see invoices")
-            invoice = uow.invoices.get(invoice_id)
-            if invoice is None or invoice.account_id != account_id:
-                raise NotFound(
-                    f"no invoice {invoice_id!r} for account {account_id!r}; list the "
-                    "account's invoices to find its id"
-                )
-            return invoice
+            return invoices.find_invoice(uow, account_id, invoice_id)
 
     # -- bill run ----------------------------------------------------------------------
 
     @_exact_decimals
     def run_renewals(
-        self, at: datetime | None = None, *, progress: Callable[[int], None] | None = None
+        self,
+        at: datetime | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> BillRunReport:
-        """Renew every subscription due at ``at`` (default: now), in batches.
+        """Renew every subscription due at ``at`` (default: now; never later than
+        now), in batches, after resolving what earlier runs left in flight.
 
         For each due subscription: trials end (expire, or convert and charge),
-        end-of-term cancellations take effect, renewals are invoiced with the credit
-        balance applied and charged off-session; a failed charge makes the
-        subscription ``past_due`` and is retried on ``Settings.retry_days`` before the
-        subscription lapses (canceled at the end of its paid period, the unpaid
-        invoice voided by a credit note). Each batch of ``Settings.batch_size`` is
-        renewed in one transaction, charged, and its results recorded in another, so
-        memory stays bounded and a crash loses nothing committed before it.
+        end-of-term cancellations take effect, renewals are invoiced (dated now, for
+        their past or present periods) with the credit balance applied and charged
+        off-session, every charge an attempt on record; a declined charge makes the
+        subscription ``past_due`` and is retried on ``Settings.retry_days``, counted
+        from each failed attempt, before the subscription lapses (canceled at the end
+        of its paid period, the unpaid invoice voided by a credit note). Transient
+        gateway failures are retried with backoff and change nothing. A subscription
+        that raises is reported in ``BillRunReport.errors`` and the run goes on.
+        ``progress(n)`` is called after each batch; ``stop()``, when it says so, ends
+        the run cleanly after the charge in progress. See
+        :mod:`subscriptions.center.billrun`.
         """
-        at = at or self._now()
-        report = BillRunReport()
-        done = 0
-        while True:
-            # A pass over everything due; a subscription with several periods due
-            # (a late bill run) comes back in the next pass.
-            processed = 0
-            after: str | None = None
-            while True:
-                with self.store.unit_of_work() as uow:
-                    ids = uow.subscriptions.due(at, limit=self.settings.batch_size, after=after)
-                if not ids:
-                    break
-                after = ids[-1]
-                try:
-                    report, singles = self._bill_batch(ids, at, report)
-                except ConcurrencyConflict:
-                    # Someone else changed one of them meanwhile: nothing of the batch
-                    # was kept; take them one at a time.
-                    singles = ids
-                for sub_id in singles:
-                    report = self._bill(sub_id, at, report)
-                processed += len(ids)
-                done += len(ids)
-                if progress is not None:
-                    progress(done)
-                self.deliver_outbox()
-            if processed == 0:
-                return report
-
-    def _bill_batch(
-        self, ids: Sequence[str], at: datetime, report: BillRunReport
-    ) -> tuple[BillRunReport, list[str]]:
-        """Renew a batch in one transaction, then charge, then record the results in
-        another. Returns the report and the ids left to the one-at-a-time path
-        (retries and lapses of past-due subscriptions)."""
-        singles: list[str] = []
-        counts: dict[str, int] = {}
-        to_collect: list[tuple[Subscription, Account, IssuedInvoice, datetime]] = []
-        with self.store.unit_of_work() as uow:
-            subs = uow.subscriptions.get_many(ids)
-            accounts = uow.accounts.get_many(
-                sorted({s.account_id for s in subs.values() if s.account_id is not None})
-            )
-            # Accounts taxed alike (same currency, zone, place and VAT number) share a
-            # context, and with it the tax decisions it has made for each date.
-            contexts: dict[tuple[object, ...], BillingContext] = {}
-            for sub_id in ids:
-                sub = subs.get(sub_id)
-                if sub is None or sub.account_id is None or sub.account_id not in accounts:
-                    continue
-                if sub.status is Status.PAST_DUE:
-                    singles.append(sub_id)
-                    continue
-                due = next_due(sub)
-                if due is None or due > at:
-                    continue
-                account = accounts[sub.account_id]
-                key = (
-                    account.currency,
-                    account.timezone,
-                    account.country,
-                    account.region,
-                    self._usable_vat_number(account),
-                )
-                context = contexts.get(key)
-                if context is None:
-                    context = contexts[key] = self.context(account)
-                kind, account, new, invoice = self._renew_one(uow, account, sub, due, context)
-                accounts[account.id] = account
-                counts[kind] = counts.get(kind, 0) + 1
-                if invoice is not None and invoice.amount_due > 0:
-                    to_collect.append((new, account, invoice, due))
-            uow.commit()
-        results = [(item, self._charge_invoice(item[1], item[2], attempt=1)) for item in to_collect]
-        if results:
-            with self.store.unit_of_work() as uow:
-                failed = [item for item, result in results if not _succeeded(result)]
-                subs_now = uow.subscriptions.get_many([item[0].id for item in failed])
-                for (sub, account, invoice, due), result in results:
-                    if _succeeded(result):
-                        # Just issued by this batch: mark it paid without reading it
-                        # back (the versioned update still refuses a concurrent change).
-                        uow.invoices.set_status(invoice, InvoiceStatus.PAID)
-                        counts["charged"] = counts.get("charged", 0) + 1
-                        continue
-                    self._record_collection(
-                        uow,
-                        sub,
-                        account,
-                        invoice,
-                        attempt=1,
-                        failed_at=due,
-                        result=result,
-                        loaded=(subs_now.get(sub.id), invoice),
-                    )
-                    counts["failed"] = counts.get("failed", 0) + 1
-                uow.commit()
-        for counter, n in counts.items():
-            report = attrs.evolve(report, **{counter: getattr(report, counter) + n})
-        return report, singles
-
-    def _renew_one(
-        self,
-        uow: UnitOfWork,
-        account: Account,
-        sub: Subscription,
-        due: datetime,
-        context: BillingContext,
-    ) -> tuple[str, Account, Subscription, IssuedInvoice | None]:
-        """Apply the step due for ``sub`` inside ``uow``; returns what it was, the
-        account as updated, the new subscription state and the invoice issued."""
-        was = sub.status
-        outcome = advance(sub, context=context)
-        new = outcome.subscription
-        self._record(uow, account.id, outcome.events)
-        uow.subscriptions.update(new)
-        if outcome.invoice is None:
-            if was is Status.TRIALING:
-                self._post(uow, self._trial_expired_message(account, sub, due))
-                return "trials_expired", account, new, None
-            return "canceled", account, new, None
-        settled, balance = apply_credit(outcome.invoice, account.credit_balance)
-        invoice = self._issue(
-            uow,
-            account,
-            settled,
-            order_id=None,
-            status=InvoiceStatus.OPEN if settled.amount_due > 0 else None,
-        )
-        if balance != account.credit_balance:
-            account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
-            uow.accounts.update(account)
-        self._sync_seats(uow, new, sub)
-        kind = "trials_converted" if was is Status.TRIALING else "renewed"
-        return kind, account, new, invoice
-
-    def _bill(self, sub_id: str, at: datetime, report: BillRunReport) -> BillRunReport:
-        """Process everything due for one subscription up to ``at``."""
-        for _ in range(10_000):
-            try:
-                step = self._bill_step(sub_id, at)
-            except ConcurrencyConflict:
-                return attrs.evolve(report, conflicts=report.conflicts + 1)
-            if step is None:
-                return report
-            for counter in step.split("+"):
-                report = attrs.evolve(report, **{counter: getattr(report, counter) + 1})
-        raise InvalidTransition(
-            f"subscription {sub_id!r} still has steps due after 10,000 renewals; check its "
-            "anchor and frequency"
-        )
-
-    def _bill_step(self, sub_id: str, at: datetime) -> str | None:
-        with self.store.unit_of_work() as uow:
-            sub = uow.subscriptions.get(sub_id)
-            if sub is None or sub.account_id is None:
-                return None
-            account = self._account(uow, sub.account_id)
-            context = self.context(account)
-            due = next_due(sub)
-            retry = None if sub.dunning is None else sub.dunning.next_retry_at
-            if (
-                sub.status is Status.PAST_DUE
-                and retry is not None
-                and retry <= at
-                and (due is None or retry < due)
-            ):
-                # A retry comes before the end of the unpaid period.
-                uow.rollback()
-                return self._retry(sub, account, at)
-            if due is None or due > at:
-                return None
-            if sub.status is Status.PAST_DUE:
-                self._lapse(uow, account, sub, due)
-                uow.commit()
-                return "lapsed"
-            kind, account, new, invoice = self._renew_one(uow, account, sub, due, context)
-            uow.commit()
-        if invoice is not None and invoice.amount_due > 0:
-            paid = self._collect(new, account, invoice, attempt=1, failed_at=due)
-            return f"{kind}+{'charged' if paid else 'failed'}"
-        return kind
-
-    def _sync_seats(self, uow: UnitOfWork, sub: Subscription, before: Subscription) -> None:
-        if sub.terms.seats == before.terms.seats:
-            return
-        seats = uow.seats.get(sub.id)
-        if seats is not None and seats.seats != sub.terms.seats and sub.status in _BILLING:
-            # A scheduled reduction: the most recently assigned users are released.
-            released = seats.users[sub.terms.seats :]
-            uow.seats.put(resize(seats, sub.terms.seats, release=released))
-
-    def _charge_invoice(
-        self, account: Account, invoice: IssuedInvoice, *, attempt: int
-    ) -> PaymentResult | None:
-        """Charge an open invoice off-session; None when it could not be tried."""
-        token = account.payment_method
-        if token is None:
-            return None
-        try:
-            return self.gateway.charge(
-                ChargeRequest(
-                    idempotency_key=f"invoice:{invoice.id}:{attempt}",
-                    amount=Money(invoice.amount_due, money_currency(invoice.currency)),
-                    payment_method=token,
-                    description=f"Invoice {invoice.number}",
-                    off_session=True,
-                )
-            )
-        except GatewayUnavailable:
-            return None
-
-    def _collect(
-        self,
-        sub: Subscription,
-        account: Account,
-        invoice: IssuedInvoice,
-        *,
-        attempt: int,
-        failed_at: datetime,
-    ) -> bool:
-        """Charge an open invoice off-session; on failure, schedule the next retry."""
-        result = self._charge_invoice(account, invoice, attempt=attempt)
-        with self.store.unit_of_work() as uow:
-            paid = self._record_collection(
-                uow, sub, account, invoice, attempt=attempt, failed_at=failed_at, result=result
-            )
-            uow.commit()
-        return paid
-
-    def _record_collection(
-        self,
-        uow: UnitOfWork,
-        sub: Subscription,
-        account: Account,
-        invoice: IssuedInvoice,
-        *,
-        attempt: int,
-        failed_at: datetime,
-        result: PaymentResult | None,
-        loaded: tuple[Subscription | None, IssuedInvoice | None] | None = None,
-    ) -> bool:
-        """Record a collection attempt: the invoice paid, or the next retry scheduled.
-
-        ``loaded`` passes the subscription and invoice already read in this unit of
-        work (a batch reads them all at once)."""
-        token = account.payment_method
-        paid = result is not None and result.status is PaymentStatus.SUCCEEDED
-        now = self._now()
-        if loaded is None:
-            current, stored = uow.subscriptions.get(sub.id), uow.invoices.get(invoice.id)
-        else:
-            current, stored = loaded
-        assert current is not None
-        assert stored is not None
-        if paid:
-            uow.invoices.set_status(stored, InvoiceStatus.PAID)
-            if current.status is Status.PAST_DUE:
-                uow.subscriptions.update(
-                    attrs.evolve(
-                        current,
-                        status=Status.ACTIVE,
-                        dunning=None,
-                        version=current.version + 1,
-                    )
-                )
-                self._record(
-                    uow,
-                    account.id,
-                    [
-                        Event(
-                            kind=EventKind.SUBSCRIPTION_RECOVERED,
-                            at=now,
-                            subscription_id=sub.id,
-                            product=sub.product,
-                        )
-                    ],
-                )
-            return True
-        retry_days = self.settings.retry_days
-        next_retry = (
-            failed_at + timedelta(days=retry_days[attempt - 1])
-            if attempt <= len(retry_days)
-            else None
-        )
-        dunning = Dunning(
-            invoice_id=invoice.id,
-            failed_at=failed_at,
-            attempts=attempt,
-            next_retry_at=next_retry,
-        )
-        uow.subscriptions.update(
-            attrs.evolve(
-                current, status=Status.PAST_DUE, dunning=dunning, version=current.version + 1
-            )
-        )
-        reason = (
-            "no payment method"
-            if token is None
-            else ("gateway unavailable" if result is None else (result.decline_code or "declined"))
-        )
-        self._record(
-            uow,
-            account.id,
-            [
-                Event(
-                    kind=EventKind.PAYMENT_FAILED,
-                    at=now,
-                    subscription_id=sub.id,
-                    product=sub.product,
-                    detail=f"{invoice.number}: {reason}",
-                ),
-                Event(
-                    kind=EventKind.SUBSCRIPTION_PAST_DUE,
-                    at=now,
-                    subscription_id=sub.id,
-                    product=sub.product,
-                ),
-            ],
-        )
-        if next_retry is None:
-            # The last retry failed: the subscription lapses, and says so itself.
-            return False
-        self._post(
-            uow,
-            render_payment_failed(
-                PaymentFailure(
-                    account_name=account.name,
-                    locale=account.locale,
-                    timezone=account.timezone,
-                    product_name=self.catalog.product(sub.product).name,
-                    currency=invoice.currency,
-                    amount=invoice.amount_due,
-                    failed_at=now,
-                    next_retry_at=next_retry,
-                    ends_at=failed_at + timedelta(days=retry_days[-1]) if retry_days else None,
-                ),
-                to=sorted(account.billing_contacts),
-            ),
-        )
-        return False
-
-    def _retry(self, sub: Subscription, account: Account, at: datetime) -> str:
-        assert sub.dunning is not None
-        dunning = sub.dunning
-        with self.store.unit_of_work() as uow:
-            invoice = uow.invoices.get(dunning.invoice_id)
-        assert invoice is not None
-        attempt = dunning.attempts + 1
-        if self._collect(sub, account, invoice, attempt=attempt, failed_at=dunning.failed_at):
-            return "retried+recovered"
-        with self.store.unit_of_work() as uow:
-            current = uow.subscriptions.get(sub.id)
-            assert current is not None
-            if current.dunning is not None and current.dunning.next_retry_at is None:
-                self._lapse(uow, account, current, at)
-                uow.commit()
-                return "retried+lapsed"
-        return "retried"
-
-    def _lapse(
-        self, uow: UnitOfWork, account: Account, sub: Subscription, at: datetime
-    ) -> Subscription:
-        """End an unpaid subscription at the end of its paid period; void the unpaid
-        invoice with a credit note (the credit balance it used comes back)."""
-        assert sub.dunning is not None
-        ended_at = sub.dunning.failed_at
-        invoice = uow.invoices.get(sub.dunning.invoice_id)
-        assert invoice is not None
-        fresh = self._account(uow, account.id)
-        if invoice.status is InvoiceStatus.OPEN:
-            uow.invoices.set_status(invoice, InvoiceStatus.VOID)
-            reversal = Invoice(
-                currency=invoice.currency,
-                issued_at=at,
-                reason=InvoiceReason.CANCEL,
-                lines=tuple(
-                    attrs.evolve(
-                        line, kind=LineKind.CREDIT, listed=-line.listed, amount=-line.amount
-                    )
-                    for line in invoice.lines
-                ),
-                subtotal=-invoice.subtotal,
-                taxes=tuple(attrs.evolve(t, base=-t.base, amount=-t.amount) for t in invoice.taxes),
-                total=-invoice.total,
-            )
-            self._issue(
-                uow,
-                fresh,
-                reversal,
-                order_id=None,
-                status=InvoiceStatus.SETTLED,
-                corrects=(invoice.number,),
-            )
-            if invoice.credit_applied > 0:
-                uow.accounts.update(
-                    attrs.evolve(
-                        fresh,
-                        credit_balance=fresh.credit_balance + invoice.credit_applied,
-                        version=fresh.version + 1,
-                    )
-                )
-        lapsed = attrs.evolve(
-            sub,
-            status=Status.CANCELED,
-            period=None
-            if sub.period is None or sub.period.start >= ended_at
-            else Period(sub.period.start, ended_at),
-            open_charges=(),
-            canceled_at=ended_at,
-            scheduled=None,
-            dunning=None,
-            version=sub.version + 1,
-        )
-        uow.subscriptions.update(lapsed)
-        self._post_lapse(uow, account, sub, at, ended_at)
-        return lapsed
-
-    def _post_lapse(
-        self,
-        uow: UnitOfWork,
-        account: Account,
-        sub: Subscription,
-        at: datetime,
-        ended_at: datetime,
-    ) -> None:
-        self._record(
-            uow,
-            account.id,
-            [
-                Event(
-                    kind=EventKind.SUBSCRIPTION_LAPSED,
-                    at=at,
-                    subscription_id=sub.id,
-                    product=sub.product,
-                )
-            ],
-        )
-        self._post(
-            uow,
-            render_subscription_lapsed(
-                SubscriptionLapse(
-                    account_name=account.name,
-                    locale=account.locale,
-                    timezone=account.timezone,
-                    product_name=self.catalog.product(sub.product).name,
-                    plan_name=self.catalog.plan(sub.product, sub.terms.plan).name,
-                    ended_at=ended_at,
-                ),
-                to=sorted(account.billing_contacts),
-            ),
-        )
+        return billrun.run_renewals(self, at, progress=progress, stop=stop)

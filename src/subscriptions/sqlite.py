@@ -1,16 +1,18 @@
 """SQLite storage on the standard library's :mod:`sqlite3`: the embedded default.
 
 >>> import tempfile
+>>> from datetime import datetime, timezone
 >>> from pathlib import Path
 >>> from subscriptions.sqlite import SQLiteStore
 >>> folder = tempfile.TemporaryDirectory()
+>>> now = lambda: datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
 >>> with SQLiteStore(Path(folder.name) / "billing.sqlite3") as store:
 ...     with store.unit_of_work() as uow:
-...         uow.invoices.next_number("INV")
+...         uow.invoices.take_numbers("INV", 2, now=now)
 ...         uow.commit()
 ...     store.schema_version()
-1
-2
+(1, datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.timezone.utc))
+3
 >>> folder.cleanup()
 
 The database is one file in WAL mode, with foreign keys enforced and a busy timeout,
@@ -73,6 +75,10 @@ _IDLE = 8
 def _instant(value: datetime) -> int:
     """Microseconds since the Unix epoch: exact, and ordered like the instants."""
     return (value - _EPOCH) // _MICROSECOND
+
+
+def _from_instant(value: Any) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 def _translate(exc: sqlite3.Error, path: str) -> SubscriptionsError:
@@ -164,6 +170,7 @@ class _SQLiteDialect(Dialect):
         return codec._json_decode(value)
 
     instant = staticmethod(_instant)
+    from_instant = staticmethod(_from_instant)
 
     def __init__(self, store: SQLiteStore) -> None:
         super().__init__()
@@ -222,6 +229,8 @@ def migrate(connection: sqlite3.Connection, *, target: int | None = None) -> int
         for migration in MIGRATIONS[current:target]:
             for statement in migration.sqlite:
                 connection.execute(statement)
+            if migration.data is not None:
+                migration.data(_MigrationDatabase(connection))
             connection.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.name, datetime.now(UTC).isoformat()),
@@ -232,6 +241,22 @@ def migrate(connection: sqlite3.Connection, *, target: int | None = None) -> int
             connection.execute("ROLLBACK")
         raise
     return max(int(current), target)
+
+
+class _MigrationDatabase:
+    """A migration's data step on a SQLite connection in its transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._connection.execute(sql, params)
+
+    def instant(self, value: datetime) -> Any:
+        return _instant(value)
 
 
 def _close_all(connections: list[sqlite3.Connection]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -346,3 +347,9 @@ def unique_ids(prefix: str) -> Iterator[str]:
     while True:
         n += 1
         yield f"{prefix}-{n:04d}"
+
+
+def number(uow: Any, series: str = "INV", *, at: datetime = START) -> int:
+    """The next number of ``series`` taken in ``uow`` (issued at ``at``)."""
+    first, _ = uow.invoices.take_numbers(series, 1, now=lambda: at)
+    return int(first)

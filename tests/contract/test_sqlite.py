@@ -20,7 +20,8 @@ from subscriptions.cart import Cart
 from subscriptions.errors import ConcurrencyConflict, InvalidInput
 from subscriptions.lifecycle import Event, Subscription
 from subscriptions.migrations import LATEST, MIGRATIONS
-from subscriptions.orders import IssuedInvoice, Order, OrderState, Quote
+from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
+from subscriptions.payments import IN_FLIGHT
 from subscriptions.ports import OutboxEntry
 from subscriptions.seats import SeatAssignments
 from subscriptions.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
@@ -56,7 +57,7 @@ def fill(store: SQLiteStore) -> dict[str, Any]:
     with store.unit_of_work() as uow:
         uow.accounts.add(it)
         uow.subscriptions.add(sub)
-        assert uow.invoices.next_number("INV") == 1
+        assert r.number(uow, "INV") == 1
         uow.invoices.add(issued)
         uow.seats.put(r.seats(sub.id))
         uow.orders.add(r.order(it, "ord-1", state=OrderState.PENDING))
@@ -76,7 +77,7 @@ def test_a_reopened_file_keeps_everything(tmp_path: Path) -> None:
         assert uow.seats.get(made["subscription"].id) == r.seats(made["subscription"].id)
         assert uow.orders.unresolved() == ["ord-1"]
         assert uow.idempotency.get("acc-it", "key") == "ord-1"
-        assert uow.invoices.next_number("INV") == 2
+        assert r.number(uow, "INV") == 2
 
 
 def test_wal_foreign_keys_and_busy_timeout_are_on(tmp_path: Path) -> None:
@@ -131,10 +132,16 @@ def test_a_version_1_database_is_migrated_on_open(tmp_path: Path) -> None:
     finally:
         plain.close()
     with SQLiteStore(path) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == LATEST
         with store.unit_of_work() as uow:
             assert uow.orders.unresolved() == ["ord-9"]
             assert uow.orders.get("ord-9") == order
+            # Migration 3 gave the unknown order the attempt the old code sent.
+            healed = uow.attempts.by_key("order:ord-9")
+            assert healed is not None
+            assert (healed.state.value, healed.order_id) == ("unknown", "ord-9")
+            assert healed.amount == order.amount_due
+            assert healed.lease_expired(order.updated_at)
 
 
 def test_concurrent_opens_migrate_once(tmp_path: Path) -> None:
@@ -218,7 +225,7 @@ def _add_accounts(path: str, prefix: str, count: int) -> None:
             account = r.italian_account(f"{prefix}-{n:03d}")
             with store.unit_of_work() as uow:
                 uow.accounts.add(account)
-                uow.invoices.next_number("INV")
+                r.number(uow, "INV")
                 uow.commit()
 
 
@@ -238,7 +245,7 @@ def test_several_processes_share_one_file(tmp_path: Path) -> None:
         found = uow.accounts.get_many([f"p{p}-{n:03d}" for p in range(3) for n in range(20)])
         assert len(found) == 60
         # Every process took its numbers from one gapless series.
-        assert uow.invoices.next_number("INV") == 61
+        assert r.number(uow, "INV") == 61
 
 
 # -- the schema-1 fixture ---------------------------------------------------------------
@@ -319,7 +326,27 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
                     for key, document in rows.items():
                         record = repositories[table].get(key)
                         assert record is not None, (table, key)
+                        if table == "invoices" and document["status"] == "open":
+                            # Migration 3 gave the open invoice the attempt in flight
+                            # that the old code may have sent: it is being charged.
+                            assert (record.status.value, record.attempts) == ("charging", 1)
+                            assert record.version == document["version"] + 1
+                            record = attrs.evolve(
+                                record,
+                                status=InvoiceStatus.OPEN,
+                                attempts=0,
+                                version=document["version"],
+                            )
                         _same(record, document)
+            healed = {
+                a.idempotency_key: a for a in uow.attempts.with_state(tuple(IN_FLIGHT), limit=10)
+            }
+            assert {k: a.state.value for k, a in healed.items()} == {
+                "invoice:inv-1:1": "pending",
+                "order:ord-2": "pending",
+                "order:ord-3": "unknown",
+            }
+            assert all(a.lease_until <= a.updated_at for a in healed.values())
             (pending,) = uow.outbox.pending(10)
             assert pending.id == "msg-2"
             _same(pending, raw["outbox"]["msg-2"][0])
@@ -357,7 +384,7 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
             assert sum(line.amount for line in invoice.lines) == invoice.subtotal
         with store.unit_of_work() as uow:
             # The migrated file is used as any other: numbers continue, states move.
-            assert uow.invoices.next_number("INV") == 3
+            assert r.number(uow, "INV") == 3
             order = uow.orders.get("ord-2")
             assert order is not None
             uow.orders.update(attrs.evolve(order, state=OrderState.SUCCEEDED, version=1))

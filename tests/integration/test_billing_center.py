@@ -32,9 +32,10 @@ from subscriptions.errors import (
 from subscriptions.lifecycle import CancelTiming, EventKind, Status
 from subscriptions.memory import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
 from subscriptions.orders import InvoiceStatus, OrderState
+from subscriptions.payments import AttemptState
 from subscriptions.ports import ChargeRequest, PaymentStatus
 from subscriptions.pricing import InvoiceReason, LineKind
-from subscriptions.service import BillingCenter, Settings
+from subscriptions.service import BillingCenter, ReconcileReport, Settings
 from subscriptions.vat import TaxTreatment
 
 NBSP = "\xa0"
@@ -481,6 +482,7 @@ def test_order_requires_action_then_failed_authentication_is_declined(
 
 def test_order_unknown_after_a_timeout_is_reconciled_exactly_once(
     center: BillingCenter,
+    clock: ManualClock,
     gateway: FakeGateway,
     notifier: InMemoryNotifier,
     cart_ready: Callable[..., tuple[Account, str]],
@@ -495,10 +497,14 @@ def test_order_unknown_after_a_timeout_is_reconciled_exactly_once(
     assert lookup is not None
     assert lookup.status is PaymentStatus.SUCCEEDED
 
+    # Another process takes the attempt over only after its lease.
+    assert center.reconcile().waiting == 1
+    clock.advance(Settings().reconcile_after)
     resolved = center.reconcile()
-    assert [(o.id, o.state) for o in resolved] == [(order.id, OrderState.SUCCEEDED)]
-    assert center.reconcile() == []
-    assert center.reconcile(order.id)[0].state is OrderState.SUCCEEDED
+    assert [(o.id, o.state) for o in resolved.orders] == [(order.id, OrderState.SUCCEEDED)]
+    assert [a.state for a in resolved.resolved] == [AttemptState.SUCCEEDED]
+    assert center.reconcile() == ReconcileReport()
+    assert center.reconcile(order.id) == ReconcileReport()
     # Retrying the order with its key returns it without charging again.
     assert center.place_order(account.id, CONTACT, quote_id, idempotency_key="k").state is (
         OrderState.SUCCEEDED
@@ -521,13 +527,16 @@ def test_order_unknown_reconciled_after_the_quote_expired_is_refunded(
     account, quote_id = cart_ready(payment_method="tok_timeout")
     center.place_order(account.id, CONTACT, quote_id, idempotency_key="k")
     clock.advance(Settings().quote_ttl + timedelta(minutes=1))
-    (final,) = center.reconcile()
+    report = center.reconcile()
+    (final,) = report.orders
     assert final.state is OrderState.FAILED
     assert final.refund_id is not None
     assert gateway.net_charged("EUR") == 0
     assert center.subscriptions(account.id) == []
     assert center.invoices(account.id, CONTACT) == []
-    assert center.reconcile() == []
+    assert center.reconcile() == ReconcileReport()
+    kinds = [e.kind for e in center.events(account.id)]
+    assert EventKind.ORDER_REFUNDED in kinds
 
 
 def test_order_left_pending_by_a_crash_before_the_charge(
@@ -546,9 +555,10 @@ def test_order_left_pending_by_a_crash_before_the_charge(
     with pytest.raises(RuntimeError):
         center.place_order(account.id, CONTACT, quote_id, idempotency_key="k")
     monkeypatch.undo()
-    assert center.reconcile() == []  # too young: its request may still be running
+    # Too young: its request may still be running.
+    assert center.reconcile() == ReconcileReport(waiting=1)
     clock.advance(Settings().reconcile_after + timedelta(seconds=1))
-    (failed,) = center.reconcile()
+    (failed,) = center.reconcile().orders
     assert failed.state is OrderState.FAILED
     assert failed.failure_code == "not_charged"
     assert gateway.charge_requests == []
@@ -574,9 +584,9 @@ def test_order_left_pending_by_a_crash_after_the_charge_completes_once(
         center.place_order(account.id, CONTACT, quote_id, idempotency_key="k")
     monkeypatch.undo()
     clock.advance(Settings().reconcile_after + timedelta(seconds=1))
-    (done,) = center.reconcile()
+    (done,) = center.reconcile().orders
     assert done.state is OrderState.SUCCEEDED
-    assert center.reconcile() == []
+    assert center.reconcile() == ReconcileReport()
     assert len(gateway.charge_requests) == 1
     assert gateway.net_charged("EUR") == Decimal("24.40")
     assert len(center.invoices(account.id, CONTACT)) == 1
@@ -718,7 +728,7 @@ def test_3ds_completed_after_a_trial_was_started_is_refunded(
 
 
 def test_reconcile_refunds_an_unknown_order_whose_subscription_was_set_to_cancel(
-    center: BillingCenter, gateway: FakeGateway
+    center: BillingCenter, clock: ManualClock, gateway: FakeGateway
 ) -> None:
     """Reconcile resolves every unresolved order: one that can no longer be completed
     is refunded, and it does not stop the others from being reconciled."""
@@ -743,7 +753,8 @@ def test_reconcile_refunds_an_unknown_order_whose_subscription_was_set_to_cancel
     )
     assert (stale.state, fine.state) == (OrderState.UNKNOWN, OrderState.UNKNOWN)
 
-    resolved = {o.id: o for o in center.reconcile()}
+    clock.advance(Settings().reconcile_after)
+    resolved = {o.id: o for o in center.reconcile().orders}
     assert resolved[stale.id].state is OrderState.FAILED
     assert resolved[stale.id].refund_id is not None
     assert resolved[fine.id].state is OrderState.SUCCEEDED

@@ -151,7 +151,7 @@ def test_a_failing_card_makes_the_subscription_past_due_then_lapse_after_the_las
     assert sub.dunning.attempts == 1
     assert sub.dunning.next_retry_at == DEC_1 + timedelta(days=3)
     renewal = center.invoices(account.id, CONTACT)[-1]
-    assert renewal.status is InvoiceStatus.OPEN
+    assert renewal.status is InvoiceStatus.FAILED  # declined, its retry scheduled
     assert renewal.credit_applied == Decimal("6.10")
     assert renewal.amount_due == Decimal("67.10")
     assert center.account(account.id).credit_balance == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from subscriptions import BillingCenter, OrderState
+from subscriptions import BillingCenter, OrderState, ReconcileReport
 from subscriptions.accounts import Address
 from tests.contract.conftest import drop_schema, postgres_dsn
 from tests.processes import world
@@ -200,7 +200,7 @@ def test_killed_before_the_charge_nothing_is_charged(spec: str, journal: str) ->
     later = "2026-11-02T09:10:00+01:00"
     center, store = _center(spec, journal, now=later)
     try:
-        (order,) = [o for o in center.reconcile() if o.idempotency_key == "crash"]
+        (order,) = [o for o in center.reconcile().orders if o.idempotency_key == "crash"]
         assert order.state is OrderState.FAILED
         assert order.failure_code == "not_charged"
         assert center.gateway.net_charged("EUR") == charged  # type: ignore[attr-defined]
@@ -223,13 +223,13 @@ def test_killed_after_the_charge_the_order_is_completed_once(spec: str, journal:
     later = "2026-11-02T09:10:00+01:00"
     center, store = _center(spec, journal, now=later)
     try:
-        (order,) = [o for o in center.reconcile() if o.idempotency_key == "crash"]
+        (order,) = [o for o in center.reconcile().orders if o.idempotency_key == "crash"]
         assert order.state is OrderState.SUCCEEDED
         sub = center.subscriptions(account_id)[0]
         assert (sub.terms.plan, sub.terms.seats) == ("premium", 8)
         paid = center.gateway.net_charged("EUR") - charged  # type: ignore[attr-defined]
         assert paid == order.amount_due > 0
-        assert center.reconcile() == []  # nothing left, nothing charged twice
+        assert center.reconcile() == ReconcileReport()  # nothing left, nothing charged twice
         assert center.gateway.net_charged("EUR") - charged == paid  # type: ignore[attr-defined]
     finally:
         world.close(store)  # type: ignore[arg-type]
@@ -252,7 +252,7 @@ def test_killed_after_the_charge_with_the_quote_expired_the_charge_is_refunded(
     much_later = "2026-11-02T12:00:00+01:00"  # beyond the 30-minute quote
     center, store = _center(spec, journal, now=much_later)
     try:
-        (order,) = [o for o in center.reconcile() if o.idempotency_key == "crash"]
+        (order,) = [o for o in center.reconcile().orders if o.idempotency_key == "crash"]
         assert order.state is OrderState.FAILED
         assert order.refund_id is not None
         assert center.gateway.net_charged("EUR") == charged  # type: ignore[attr-defined]
@@ -273,7 +273,7 @@ def test_killed_before_the_confirmation_is_sent_it_is_sent_later(spec: str, jour
 
     center, store = _center(spec, journal, now="2026-11-02T09:10:00+01:00")
     try:
-        assert center.reconcile() == []  # the order itself committed
+        assert center.reconcile() == ReconcileReport()  # the order itself committed
         sent = center.deliver_outbox()
         assert sent == 1
         assert center.notifier.sent[0].kind == "order_confirmation"  # type: ignore[union-attr]

@@ -24,23 +24,50 @@ sort the same way in every store, whatever the database's locale.
 2. ``orders.state``, filled from the stored documents, with a partial index on the
    orders still ``pending``, ``unknown`` or ``requires_action`` (what the reconcile
    step looks for).
+3. Payment attempts (:mod:`subscriptions.payments`): the ``attempts`` table, unique
+   by key, with a unique partial index that allows one attempt in flight per target
+   (``attempts_in_flight``) and a small one of failed refunds; the instant each
+   invoice series last issued a document (``invoice_series.issued_at``). Books
+   written before attempts existed are healed: every open invoice with an amount due
+   and every pending, unknown or 3-D Secure order gets the attempt in flight that the
+   old code sent without recording, under the key it used (``invoice:{id}:{n}``,
+   ``order:{id}``), its lease already over, so the first reconcile asks the gateway
+   and records what it finds.
+
+A migration may have a data step besides its statements: a function over the open
+transaction (:class:`MigrationDatabase`), written once for both databases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
 import attrs
 
-__all__ = ["LATEST", "MIGRATIONS", "Migration"]
+__all__ = ["IN_FLIGHT_PREDICATE", "LATEST", "MIGRATIONS", "Migration", "MigrationDatabase"]
+
+
+class MigrationDatabase(Protocol):
+    """The transaction a data step runs in; SQL with ``?`` placeholders."""
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    def instant(self, value: Any) -> Any:
+        """An aware datetime as this database's instant column value."""
+        ...
 
 
 @attrs.frozen(kw_only=True)
 class Migration:
-    """One schema step: the statements that make it, per database."""
+    """One schema step: the statements that make it, per database, and its data step."""
 
     version: int
     name: str
     sqlite: tuple[str, ...]
     postgres: tuple[str, ...]
+    data: Callable[[MigrationDatabase], None] | None = None
 
 
 _SQLITE_1 = (
@@ -203,6 +230,22 @@ _UNRESOLVED_INDEX = (
     "WHERE state IN ('pending', 'unknown', 'requires_action')"
 )
 
+#: The states of a payment attempt in flight, as the ``attempts_in_flight`` index
+#: and its queries spell them (constants, so that SQLite sees the index answers them).
+IN_FLIGHT_PREDICATE = "state IN ('needs_review', 'pending', 'requires_action', 'unknown')"
+
+_ATTEMPT_INDEXES = (
+    f"CREATE UNIQUE INDEX attempts_in_flight ON attempts (target) WHERE {IN_FLIGHT_PREDICATE}",
+    "CREATE INDEX attempts_failed ON attempts (target) WHERE state = 'failed'",
+)
+
+
+def _heal_in_flight(db: MigrationDatabase) -> None:
+    from ._heal import heal_in_flight
+
+    heal_in_flight(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, name="first schema", sqlite=_SQLITE_1, postgres=_POSTGRES_1),
     Migration(
@@ -219,6 +262,37 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE orders ALTER COLUMN state SET NOT NULL",
             _UNRESOLVED_INDEX,
         ),
+    ),
+    Migration(
+        version=3,
+        name="payment attempts, issue instants of invoice series",
+        sqlite=(
+            """CREATE TABLE attempts (
+                id TEXT NOT NULL PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                target TEXT NOT NULL,
+                key TEXT NOT NULL UNIQUE,
+                state TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                doc TEXT NOT NULL
+            )""",
+            *_ATTEMPT_INDEXES,
+            "ALTER TABLE invoice_series ADD COLUMN issued_at INTEGER",
+        ),
+        postgres=(
+            """CREATE TABLE attempts (
+                id TEXT COLLATE "C" PRIMARY KEY,
+                account_id TEXT COLLATE "C" NOT NULL,
+                target TEXT COLLATE "C" NOT NULL,
+                key TEXT COLLATE "C" NOT NULL UNIQUE,
+                state TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                doc TEXT NOT NULL
+            )""",
+            *_ATTEMPT_INDEXES,
+            "ALTER TABLE invoice_series ADD COLUMN issued_at TIMESTAMPTZ",
+        ),
+        data=_heal_in_flight,
     ),
 )
 """Every migration, in order; ``MIGRATIONS[n - 1].version == n``."""

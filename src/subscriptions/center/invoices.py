@@ -1,0 +1,178 @@
+"""Paying an open invoice on session: a past-due renewal, or a purchase order's invoice.
+
+The payment is an attempt on record (the invoice's next number, key
+``invoice:{id}:{n}``), made only when no other attempt at the invoice is in flight: a
+second billing contact paying at the same moment, or a payment while the bill run
+retries it, gets :class:`~subscriptions.errors.PaymentInProgress` and is never sent.
+The customer's idempotency key names the attempt: the same key gives the same
+payment, as it stands. A card that asks for 3-D Secure raises
+:class:`~subscriptions.errors.PaymentActionRequired` with what the page needs; once
+the customer has authenticated, ``pay_invoice`` with the same key (or
+``confirm_payment`` with the invoice's id) completes it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import collection, payments
+from ..accounts import require_billing_contact
+from ..errors import (
+    ConcurrencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PaymentActionRequired,
+    PaymentDeclined,
+    PaymentFailed,
+    PaymentInProgress,
+)
+from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
+from ..payments import AttemptState, PaymentAttempt, PaymentStatus
+from ..ports import UnitOfWork
+from . import attempts
+from .orders import check_key
+
+if TYPE_CHECKING:
+    from ..service import BillingCenter
+
+__all__ = ["confirm_invoice_payment", "find_invoice", "pay_invoice"]
+
+
+def find_invoice(uow: UnitOfWork, account_id: str, invoice_id: str) -> IssuedInvoice:
+    invoice = uow.invoices.get(invoice_id)
+    if invoice is None or invoice.account_id != account_id:
+        raise NotFound(
+            f"no invoice {invoice_id!r} for account {account_id!r}; list the account's "
+            "invoices to find its id"
+        )
+    return invoice
+
+
+def _scope_key(invoice_id: str, idempotency_key: str) -> str:
+    return f"pay:{invoice_id}:{idempotency_key}"
+
+
+def pay_invoice(
+    center: BillingCenter, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
+) -> IssuedInvoice:
+    check_key(idempotency_key)
+    attempt: PaymentAttempt | None = None
+    for tried in range(2):
+        now = center._now()
+        try:
+            with center.store.unit_of_work() as uow:
+                account = center._account(uow, account_id)
+                require_billing_contact(account, user, "pay invoices")
+                invoice = find_invoice(uow, account_id, invoice_id)
+                known = uow.idempotency.get(account_id, _scope_key(invoice_id, idempotency_key))
+                if known is not None:
+                    attempt = uow.attempts.get(known)
+                    break
+                if invoice.status in (InvoiceStatus.CHARGING, InvoiceStatus.REQUIRES_ACTION):
+                    running = uow.attempts.in_flight(payments.invoice_target(invoice.id))
+                    raise PaymentInProgress(
+                        payments.invoice_target(invoice.id), None if running is None else running.id
+                    )
+                if invoice.status not in COLLECTIBLE or invoice.amount_due <= 0:
+                    raise InvalidTransition(
+                        f"invoice {invoice.number} is {invoice.status.value}; there is nothing "
+                        "to pay"
+                    )
+                if account.payment_method is None:
+                    raise InvalidInput(
+                        "the account has no payment method; add one with update_payment_method"
+                    )
+                begun = collection.begin(invoice)
+                uow.invoices.update(begun)
+                collected = _collected_subscription(uow, account_id, invoice_id)
+                attempt = payments.invoice_attempt(
+                    attempt_id=center._new_id("pay"),
+                    account_id=account_id,
+                    invoice_id=invoice.id,
+                    number=begun.attempts,
+                    amount=invoice.amount_due,
+                    currency=invoice.currency,
+                    payment_method=account.payment_method,
+                    off_session=False,
+                    at=now,
+                    lease=center.settings.reconcile_after,
+                    subscription_id=collected,
+                    description=f"Invoice {invoice.number}",
+                )
+                uow.attempts.add(attempt)
+                uow.idempotency.put(account_id, _scope_key(invoice_id, idempotency_key), attempt.id)
+                uow.commit()
+            break
+        except PaymentInProgress:
+            raise
+        except ConcurrencyConflict:
+            # Another payment of it began meanwhile (or this key was recorded by a
+            # concurrent call): look again.
+            attempt = None
+            if tried:
+                raise
+    assert attempt is not None
+    return _as_it_stands(center, attempt)
+
+
+def _collected_subscription(uow: UnitOfWork, account_id: str, invoice_id: str) -> str | None:
+    for sub in uow.subscriptions.for_account(account_id):
+        if sub.dunning is not None and sub.dunning.invoice_id == invoice_id:
+            return sub.id
+    return None
+
+
+def _as_it_stands(center: BillingCenter, attempt: PaymentAttempt) -> IssuedInvoice:
+    """Take the payment ``attempt`` as far as it goes now; the invoice as it stands."""
+    if attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
+        attempt = attempts.record(center, attempt, attempts.send(center, attempt)).attempt
+    elif attempt.state is AttemptState.REQUIRES_ACTION:
+        answer = attempts.ask(center, attempt)
+        if answer.known and (
+            answer.result is None or answer.result.status is not PaymentStatus.REQUIRES_ACTION
+        ):
+            reason = None if answer.result is not None else "the gateway has no record of it"
+            attempt = attempts.record(center, attempt, answer.result, not_charged=reason).attempt
+    with center.store.unit_of_work() as uow:
+        invoice = uow.invoices.get(attempt.invoice_id or "")
+    assert invoice is not None
+    state = attempt.state
+    if state is AttemptState.REQUIRES_ACTION:
+        raise PaymentActionRequired(
+            f"the payment of invoice {invoice.number} needs the customer to authenticate "
+            "(3-D Secure); send them to the next action, then call pay_invoice again with "
+            "the same idempotency key (or confirm_payment with the invoice's id)",
+            order_id=None,
+            next_action=attempt.next_action,
+        )
+    if state is AttemptState.DECLINED:
+        raise PaymentDeclined(
+            f"the payment of invoice {invoice.number} was declined ({attempt.decline_code}: "
+            f"{attempt.message}); nothing was charged: update the payment method and pay "
+            "again with a new idempotency key",
+            order_id=None,
+            code=attempt.decline_code,
+        )
+    if state is AttemptState.NOT_CHARGED:
+        raise PaymentFailed(
+            f"the payment of invoice {invoice.number} did not go through "
+            f"({attempt.message}); nothing was charged: pay again with a new idempotency key",
+            order_id=None,
+            code=attempt.decline_code,
+        )
+    return invoice
+
+
+def confirm_invoice_payment(
+    center: BillingCenter, account_id: str, user: str, invoice_id: str
+) -> IssuedInvoice:
+    """Complete the 3-D Secure payment of an invoice once the customer authenticated."""
+    with center.store.unit_of_work() as uow:
+        account = center._account(uow, account_id)
+        require_billing_contact(account, user, "pay")
+        invoice = find_invoice(uow, account_id, invoice_id)
+        attempt = uow.attempts.in_flight(payments.invoice_target(invoice.id))
+    if attempt is None:
+        return invoice
+    return _as_it_stands(center, attempt)

@@ -1,0 +1,325 @@
+"""Placing an order and taking it as far as it can go: idempotent, one charge, on
+record before it is sent.
+
+``place_order`` records the order (``pending``) and its one payment attempt (key
+``order:{id}``) in one transaction, then sends the attempt and records the outcome
+(:mod:`.attempts`). Every caller of one idempotency key gets the one order, as it
+stands: a retry while the order is still pending or unknown sends the same attempt
+again (the gateway answers a known key with what it did, and never charges twice),
+or, once the quote has expired, only asks the gateway what happened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .. import payments
+from ..accounts import require_billing_contact
+from ..errors import (
+    ConcurrencyConflict,
+    CorporateSelfServiceRefused,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    OrderInProgress,
+    PaymentDeclined,
+    PaymentFailed,
+    PaymentInProgress,
+)
+from ..lifecycle import Event, EventKind
+from ..orders import Order, OrderState, Quote
+from ..payments import AttemptState, PaymentAttempt
+from ..ports import UnitOfWork
+from . import attempts, purchase
+
+if TYPE_CHECKING:
+    from ..service import BillingCenter
+
+__all__ = [
+    "check_key",
+    "confirm_payment",
+    "drive",
+    "failure",
+    "find_order",
+    "known_order",
+    "place_order",
+    "record_order",
+]
+
+_TRIES = 5
+
+
+def check_key(idempotency_key: object) -> None:
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        raise InvalidInput(
+            "an idempotency key (a non-empty string) is required: pass one per order the "
+            "customer confirms, and the same one to retry it"
+        )
+
+
+def known_order(
+    uow: UnitOfWork,
+    account_id: str,
+    idempotency_key: str,
+    quote_id: str,
+    payment_method: str | None = None,
+) -> Order | None:
+    """The order already placed with this key, if any (for the same quote and payment
+    method only)."""
+    known = uow.idempotency.get(account_id, idempotency_key)
+    if known is None:
+        return None
+    order = uow.orders.get(known)
+    assert order is not None
+    if order.quote_id != quote_id:
+        raise IdempotencyKeyReused(idempotency_key, f"order {order.id!r}")
+    if payment_method is not None and payment_method != order.payment_method:
+        raise IdempotencyKeyReused(
+            idempotency_key, f"order {order.id!r} with another payment method"
+        )
+    return order
+
+
+def record_order(
+    center: BillingCenter,
+    uow: UnitOfWork,
+    quote: Quote,
+    idempotency_key: str,
+    now: datetime,
+    *,
+    state: OrderState,
+    placed_by: str,
+    payment_method: str | None = None,
+    purchase_order: str | None = None,
+    due_days: int | None = None,
+) -> Order:
+    """Record a new order of ``quote`` under its idempotency key."""
+    order = Order(
+        id=center._new_id("ord"),
+        account_id=quote.account_id,
+        quote_id=quote.id,
+        idempotency_key=idempotency_key,
+        state=state,
+        amount_due=quote.amount_due,
+        currency=quote.currency,
+        placed_by=placed_by,
+        created_at=now,
+        updated_at=now,
+        payment_method=payment_method,
+        purchase_order=purchase_order,
+        due_days=due_days,
+    )
+    uow.orders.add(order)
+    uow.idempotency.put(quote.account_id, idempotency_key, order.id)
+    center._record(
+        uow, quote.account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)]
+    )
+    return order
+
+
+def _claim_slot(uow: UnitOfWork, account_id: str, now: datetime) -> None:
+    """Refuse if another order of the account is still running; free a stale slot."""
+    other_id = uow.idempotency.get(account_id, purchase.ORDER_SLOT)
+    if other_id is None:
+        return
+    other = uow.orders.get(other_id)
+    if other is not None and not other.state.final:
+        quote = uow.quotes.get(other.quote_id)
+        running = uow.attempts.in_flight(payments.order_target(other.id))
+        if (quote is not None and now < quote.expires_at) or running is not None:
+            raise OrderInProgress(account_id, other_id)
+    uow.idempotency.delete(account_id, purchase.ORDER_SLOT)
+
+
+def place_order(
+    center: BillingCenter,
+    account_id: str,
+    user: str,
+    quote_id: str,
+    *,
+    idempotency_key: str,
+    payment_method: str | None,
+) -> Order:
+    check_key(idempotency_key)
+    if payment_method is not None and (
+        not isinstance(payment_method, str) or not payment_method.strip()
+    ):
+        raise InvalidInput("the payment method must be a gateway token such as 'tok_visa'")
+    made: PaymentAttempt | None = None
+    order: Order | None = None
+    for tried in range(2):
+        now = center._now()
+        try:
+            with center.store.unit_of_work() as uow:
+                account = center._account(uow, account_id)
+                require_billing_contact(account, user, "place orders")
+                if account.corporate:
+                    raise CorporateSelfServiceRefused(f"account {account.name!r}")
+                order = known_order(uow, account_id, idempotency_key, quote_id, payment_method)
+                if order is None:
+                    quote = center._valid_quote(uow, account, quote_id, now)
+                    token = payment_method or account.payment_method
+                    if quote.amount_due > 0 and token is None:
+                        raise InvalidInput(
+                            "the order has an amount due and the account has no payment "
+                            "method; pass a payment-method token or add one to the account"
+                        )
+                    # One order at a time per account: a concurrent order conflicts on
+                    # the slot before anything is charged.
+                    _claim_slot(uow, account_id, now)
+                    order = record_order(
+                        center,
+                        uow,
+                        quote,
+                        idempotency_key,
+                        now,
+                        state=OrderState.PENDING,
+                        placed_by=user,
+                        payment_method=token,
+                    )
+                    uow.idempotency.put(account_id, purchase.ORDER_SLOT, order.id)
+                    if order.amount_due > 0:
+                        assert token is not None
+                        made = payments.order_attempt(
+                            attempt_id=center._new_id("pay"),
+                            account_id=account_id,
+                            order_id=order.id,
+                            amount=order.amount_due,
+                            currency=order.currency,
+                            payment_method=token,
+                            at=now,
+                            lease=center.settings.reconcile_after,
+                        )
+                        uow.attempts.add(made)
+                    uow.commit()
+            break
+        except (OrderInProgress, PaymentInProgress):
+            raise
+        except ConcurrencyConflict:
+            # Another caller of the same key recorded it first: take that order.
+            made = None
+            if tried:
+                raise
+    assert order is not None
+    return drive(center, order, made)
+
+
+def _attempt_of(center: BillingCenter, order: Order) -> tuple[PaymentAttempt | None, Quote | None]:
+    with center.store.unit_of_work() as uow:
+        return (
+            uow.attempts.by_key(payments.order_key(order.id)),
+            uow.quotes.get(order.quote_id),
+        )
+
+
+def drive(center: BillingCenter, order: Order, attempt: PaymentAttempt | None = None) -> Order:
+    """Take an order recorded in the store as far as it can go now."""
+    if order.state in (OrderState.PENDING, OrderState.UNKNOWN):
+        quote = None
+        if attempt is None:
+            attempt, quote = _attempt_of(center, order)
+        if attempt is None:
+            if order.amount_due <= 0:
+                order = _complete_free(center, order)
+        elif attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
+            order = _resume(center, order, attempt, quote)
+    if order.state is OrderState.FAILED:
+        raise failure(order)
+    return order
+
+
+def _resume(
+    center: BillingCenter, order: Order, attempt: PaymentAttempt, quote: Quote | None
+) -> Order:
+    """Send the order's attempt (again: the same key never charges twice) while its
+    quote holds; after that, only ask the gateway what became of it."""
+    now = center._now()
+    if quote is None:
+        with center.store.unit_of_work() as uow:
+            quote = uow.quotes.get(order.quote_id)
+    if quote is not None and now < quote.expires_at:
+        settled = attempts.record(center, attempt, attempts.send(center, attempt))
+    elif attempt.lease_expired(now):
+        answer = attempts.ask(center, attempt)
+        if not answer.known:
+            return order
+        reason = None if answer.result is not None else "the gateway never received it"
+        settled = attempts.record(center, attempt, answer.result, not_charged=reason)
+    else:
+        return order
+    return settled.order or order
+
+
+def _complete_free(center: BillingCenter, order: Order) -> Order:
+    """Complete an order with nothing to charge."""
+    for tried in range(_TRIES):
+        try:
+            with center.store.unit_of_work() as uow:
+                current = uow.orders.get(order.id)
+                assert current is not None
+                if current.state.final:
+                    return current
+                done, _ = purchase.complete(center, uow, current, None, None, at=center._now())
+                uow.commit()
+            center.deliver_outbox()
+            return done
+        except ConcurrencyConflict:
+            if tried == _TRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def failure(order: Order) -> PaymentFailed:
+    """The error that tells the customer why ``order`` failed and what to do."""
+    code = order.failure_code
+    if code in ("transient_error", "not_charged", "abandoned"):
+        return PaymentFailed(
+            f"order {order.id!r} failed: {order.failure_message}; nothing was charged and "
+            "nothing changed: place the order again with a new idempotency key",
+            order_id=order.id,
+            code=code,
+        )
+    if code == "quote_changed":
+        return PaymentFailed(
+            f"order {order.id!r} could not be completed: {order.failure_message}; any "
+            "charge was refunded: ask for a new quote",
+            order_id=order.id,
+            code=code,
+        )
+    return PaymentDeclined(
+        f"the payment for order {order.id!r} was declined ({code}: "
+        f"{order.failure_message}); nothing changed: use another payment method and "
+        "place the order again with a new idempotency key",
+        order_id=order.id,
+        code=code,
+    )
+
+
+def find_order(uow: UnitOfWork, account_id: str, order_id: str) -> Order:
+    order = uow.orders.get(order_id)
+    if order is None or order.account_id != account_id:
+        raise NotFound(
+            f"no order {order_id!r} for account {account_id!r}; use the id that "
+            "place_order returned for this account"
+        )
+    return order
+
+
+def confirm_payment(center: BillingCenter, account_id: str, user: str, order_id: str) -> Order:
+    """Resume an order waiting for 3-D Secure, once the customer has authenticated."""
+    with center.store.unit_of_work() as uow:
+        account = center._account(uow, account_id)
+        require_billing_contact(account, user, "pay")
+        order = find_order(uow, account_id, order_id)
+        attempt = uow.attempts.by_key(payments.order_key(order.id))
+    if order.state is not OrderState.REQUIRES_ACTION or attempt is None:
+        return drive(center, order, attempt)
+    answer = attempts.ask(center, attempt)
+    if not answer.known or (
+        answer.result is not None and answer.result.status is payments.PaymentStatus.REQUIRES_ACTION
+    ):
+        return order
+    reason = None if answer.result is not None else "the gateway has no record of the charge"
+    settled = attempts.record(center, attempt, answer.result, not_charged=reason)
+    return drive(center, settled.order or order)

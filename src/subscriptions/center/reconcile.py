@@ -1,0 +1,258 @@
+"""One reconcile for every payment attempt left in flight: orders, renewals, retries,
+invoice payments and refunds alike.
+
+For each attempt in flight whose lease is over (``Settings.reconcile_after``: the
+process that made it is presumed gone), reconcile takes the lease, asks the gateway by
+the attempt's key, and records the answer as the use case that sent it would have:
+charged means paid (an order completed, an invoice paid), never charged again; not
+charged means back to due, or failed per the retry schedule; a refund the gateway
+never received is sent again under its key. An attempt the gateway still cannot tell
+about after ``Settings.unknown_after`` needs review: no new attempt, no dunning, an
+event, and it is listed by :func:`review`. A 3-D Secure payment the customer never
+completed is abandoned once its quote (or ``Settings.action_timeout``) has passed.
+One attempt's trouble never stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .. import payments
+from ..errors import ConcurrencyConflict, SubscriptionsError
+from ..lifecycle import Event, EventKind
+from ..orders import Order, OrderState
+from ..payments import IN_FLIGHT, AttemptKind, AttemptState, PaymentAttempt, PaymentStatus
+from . import attempts
+from .orders import drive
+
+if TYPE_CHECKING:
+    from ..service import BillingCenter
+
+__all__ = ["ReconcileReport", "Review", "reconcile", "review"]
+
+_PAGE = 200
+
+
+@attrs.frozen(kw_only=True)
+class ReconcileReport:
+    """What a reconcile found and did.
+
+    ``resolved``: the attempts it resolved, as they now stand; ``orders``: the orders
+    they belong to (and orders it completed without a charge), as they now stand;
+    ``waiting``: attempts left alone because another process's lease (or the
+    customer's 3-D Secure) is still running; ``unknown``: attempts the gateway could
+    not tell about this time; ``needs_review``: those that became ``needs_review``
+    now; ``errors``: (attempt or order id, what went wrong).
+    """
+
+    resolved: tuple[PaymentAttempt, ...] = ()
+    orders: tuple[Order, ...] = ()
+    waiting: int = 0
+    unknown: int = 0
+    needs_review: tuple[PaymentAttempt, ...] = ()
+    errors: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Review:
+    """What needs a person: attempts whose outcome stayed unknown, refunds the gateway
+    refused, and how many attempts are in flight."""
+
+    needs_review: tuple[PaymentAttempt, ...]
+    failed_refunds: tuple[PaymentAttempt, ...]
+    in_flight: int
+
+
+class _Run:
+    def __init__(self) -> None:
+        self.resolved: list[PaymentAttempt] = []
+        self.orders: dict[str, Order] = {}
+        self.waiting = 0
+        self.unknown = 0
+        self.review: list[PaymentAttempt] = []
+        self.errors: list[tuple[str, str]] = []
+
+    def report(self) -> ReconcileReport:
+        return ReconcileReport(
+            resolved=tuple(self.resolved),
+            orders=tuple(self.orders.values()),
+            waiting=self.waiting,
+            unknown=self.unknown,
+            needs_review=tuple(self.review),
+            errors=tuple(self.errors),
+        )
+
+
+def _in_flight(center: BillingCenter) -> list[PaymentAttempt]:
+    found: list[PaymentAttempt] = []
+    after: str | None = None
+    while True:
+        with center.store.unit_of_work() as uow:
+            page = uow.attempts.with_state(tuple(IN_FLIGHT), limit=_PAGE, after=after)
+        found.extend(page)
+        if len(page) < _PAGE:
+            return found
+        after = page[-1].target
+
+
+def reconcile(
+    center: BillingCenter,
+    order_id: str | None = None,
+    *,
+    stop: Callable[[], bool] | None = None,
+) -> ReconcileReport:
+    run = _Run()
+    for attempt in _in_flight(center):
+        if stop is not None and stop():
+            break
+        if order_id is not None and attempt.order_id != order_id:
+            continue
+        try:
+            _resolve(center, attempt, run)
+        except SubscriptionsError as exc:
+            run.errors.append((attempt.id, f"{type(exc).__name__}: {exc}"))
+    _orders_without_attempts(center, order_id, run)
+    return run.report()
+
+
+def _claim(center: BillingCenter, attempt: PaymentAttempt, now: datetime) -> PaymentAttempt | None:
+    """Take the attempt's lease; ``None`` when another process holds it or has just
+    resolved it."""
+    try:
+        with center.store.unit_of_work() as uow:
+            current = uow.attempts.get(attempt.id)
+            if current is None or not current.in_flight:
+                return None
+            if current.state is not AttemptState.REQUIRES_ACTION and not current.lease_expired(now):
+                return None
+            taken = payments.claimed(current, at=now, lease=center.settings.reconcile_after)
+            uow.attempts.update(taken)
+            uow.commit()
+        return taken
+    except ConcurrencyConflict:
+        return None
+
+
+def _abandoned(center: BillingCenter, attempt: PaymentAttempt, now: datetime) -> bool:
+    """Whether a 3-D Secure payment waited longer than the customer had."""
+    if attempt.order_id is not None:
+        with center.store.unit_of_work() as uow:
+            order = uow.orders.get(attempt.order_id)
+            quote = None if order is None else uow.quotes.get(order.quote_id)
+        return quote is None or now >= quote.expires_at
+    return now >= attempt.created_at + center.settings.action_timeout
+
+
+def _resolve(center: BillingCenter, attempt: PaymentAttempt, run: _Run) -> None:
+    now = center._now()
+    if attempt.state is not AttemptState.REQUIRES_ACTION and not attempt.lease_expired(now):
+        run.waiting += 1
+        return
+    taken = _claim(center, attempt, now)
+    if taken is None:
+        run.waiting += 1
+        return
+    answer = attempts.ask(center, taken)
+    if not answer.known:
+        _still_unknown(center, taken, now, run)
+        return
+    result = answer.result
+    if taken.kind is AttemptKind.REFUND and result is None:
+        # Never received: send it again, under its key (a refund is what we want).
+        result = attempts.send(center, taken)
+        if result is None:
+            _still_unknown(center, taken, now, run)
+            return
+    if result is not None and result.status is PaymentStatus.REQUIRES_ACTION:
+        if not _abandoned(center, taken, now):
+            run.waiting += 1
+            return
+        settled = attempts.record(
+            center,
+            taken,
+            None,
+            not_charged="the customer never completed 3-D Secure; nothing was charged",
+            code="abandoned",
+        )
+    else:
+        reason = None if result is not None else "the gateway never received this payment"
+        settled = attempts.record(center, taken, result, not_charged=reason)
+    run.resolved.append(settled.attempt)
+    if settled.order is not None:
+        run.orders[settled.order.id] = settled.order
+
+
+def _still_unknown(
+    center: BillingCenter, attempt: PaymentAttempt, now: datetime, run: _Run
+) -> None:
+    run.unknown += 1
+    if attempt.state is AttemptState.NEEDS_REVIEW:
+        return
+    if now - attempt.created_at < center.settings.unknown_after:
+        return
+    try:
+        with center.store.unit_of_work() as uow:
+            current = uow.attempts.get(attempt.id)
+            if current is None or not current.in_flight:
+                return
+            flagged = payments.needing_review(current, at=now)
+            uow.attempts.update(flagged)
+            center._record(
+                uow,
+                attempt.account_id,
+                [
+                    Event(
+                        kind=EventKind.PAYMENT_NEEDS_REVIEW,
+                        at=now,
+                        detail=f"{attempt.idempotency_key}: unknown since "
+                        f"{attempt.created_at.isoformat()}",
+                    )
+                ],
+            )
+            uow.commit()
+        run.review.append(flagged)
+    except ConcurrencyConflict:
+        return
+
+
+def _orders_without_attempts(center: BillingCenter, order_id: str | None, run: _Run) -> None:
+    """Orders left pending with nothing to charge (killed before they completed)."""
+    with center.store.unit_of_work() as uow:
+        ids = [order_id] if order_id is not None else uow.orders.unresolved()
+        pending = [
+            order
+            for i in ids
+            if (order := uow.orders.get(i)) is not None
+            and order.state is OrderState.PENDING
+            and order.amount_due <= 0
+            and uow.attempts.by_key(payments.order_key(order.id)) is None
+        ]
+    now = center._now()
+    for order in pending:
+        if now - order.updated_at < center.settings.reconcile_after:
+            run.waiting += 1
+            continue
+        try:
+            run.orders[order.id] = drive(center, order)
+        except SubscriptionsError as exc:
+            run.errors.append((order.id, f"{type(exc).__name__}: {exc}"))
+            with center.store.unit_of_work() as uow:
+                final = uow.orders.get(order.id)
+            if final is not None:
+                run.orders[order.id] = final
+
+
+def review(center: BillingCenter, *, limit: int = 1000) -> Review:
+    """Attempts a person must look at (read only)."""
+    with center.store.unit_of_work() as uow:
+        flying = uow.attempts.with_state(tuple(IN_FLIGHT), limit=limit)
+        failed = uow.attempts.with_state((AttemptState.FAILED,), limit=limit)
+    return Review(
+        needs_review=tuple(a for a in flying if a.state is AttemptState.NEEDS_REVIEW),
+        failed_refunds=tuple(a for a in failed if a.kind is AttemptKind.REFUND),
+        in_flight=len(flying),
+    )

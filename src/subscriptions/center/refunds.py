@@ -1,0 +1,58 @@
+"""Refunds: money given back is an attempt on record too, made only for a charge that
+succeeded and cannot be kept, for what the gateway says it captured.
+
+A refund is never made because of a conflict with a concurrent completion of the same
+order (that completion is the one that keeps the money); only when the order cannot be
+completed (its quote expired, the subscriptions it priced moved on), or when an
+invoice was paid twice or voided before a late payment of it came in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .. import payments
+from ..payments import PaymentAttempt, PaymentResult
+from ..ports import UnitOfWork
+
+if TYPE_CHECKING:
+    from ..service import BillingCenter
+
+__all__ = ["refund_due"]
+
+
+def refund_due(
+    center: BillingCenter,
+    uow: UnitOfWork,
+    charge: PaymentAttempt,
+    result: PaymentResult | None,
+    *,
+    reason: str,
+    at: datetime,
+) -> PaymentAttempt | None:
+    """Record, in ``uow``, the refund of the charge ``charge`` (which succeeded), for
+    what the gateway reports captured and not yet refunded (``result``, when it said);
+    the caller sends it once ``uow`` is committed. ``None`` when nothing is left to
+    give back; the refund already in flight when there is one."""
+    fallback = charge.captured if charge.captured is not None else charge.amount
+    amount = fallback if result is None else payments.refundable(result, fallback)
+    if amount <= 0:
+        return None
+    target = f"refund:{charge.id}"
+    running = uow.attempts.in_flight(target)
+    if running is not None:
+        return running
+    if uow.attempts.by_key(payments.refund_key(charge.idempotency_key)) is not None:
+        # Refunded (or refused) once already: a person decides what happens next.
+        return None
+    refund = payments.refund_attempt(
+        charge,
+        attempt_id=center._new_id("pay"),
+        amount=amount,
+        at=at,
+        lease=center.settings.reconcile_after,
+        reason=reason,
+    )
+    uow.attempts.add(refund)
+    return refund

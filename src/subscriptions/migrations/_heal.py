@@ -1,0 +1,140 @@
+"""Migration 3's data step: the attempts a book written before attempts existed left
+in flight without a record.
+
+The old code charged renewals and retries under ``invoice:{id}:{n}`` and orders under
+``order:{id}`` without recording the attempt first, so a crash between the charge and
+its record left an invoice open (or an order pending or unknown) that nothing would
+look at again. Each such invoice and order gets the attempt the old code may have
+sent, in flight, its lease over: the first reconcile asks the gateway by that key,
+records a charge it finds, and puts the rest back to due.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .. import codec
+from ..accounts import Account
+from ..lifecycle import Subscription
+from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState
+from ..payments import (
+    AttemptKind,
+    AttemptState,
+    PaymentAttempt,
+    invoice_key,
+    order_key,
+)
+from ..pricing import InvoiceReason
+from . import MigrationDatabase
+
+__all__ = ["heal_in_flight"]
+
+_ORDER_STATES = {
+    OrderState.PENDING: AttemptState.PENDING,
+    OrderState.UNKNOWN: AttemptState.UNKNOWN,
+    OrderState.REQUIRES_ACTION: AttemptState.REQUIRES_ACTION,
+}
+
+
+def _docs(db: MigrationDatabase, sql: str) -> list[tuple[str, Any]]:
+    return [(row[0], codec._json_decode(row[1])) for row in db.query(sql)]
+
+
+def _insert(db: MigrationDatabase, attempt: PaymentAttempt) -> None:
+    db.execute(
+        "INSERT INTO attempts (id, account_id, target, key, state, version, doc) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            attempt.id,
+            attempt.account_id,
+            attempt.target,
+            attempt.idempotency_key,
+            attempt.state.value,
+            attempt.version,
+            codec.dumps(attempt),
+        ),
+    )
+
+
+def heal_in_flight(db: MigrationDatabase) -> None:
+    accounts = {
+        key: codec.decode(Account, doc) for key, doc in _docs(db, "SELECT id, doc FROM accounts")
+    }
+    for key, doc in _docs(
+        db,
+        "SELECT id, doc FROM orders WHERE state IN ('pending', 'unknown', 'requires_action')",
+    ):
+        order = codec.decode(Order, doc)
+        if order.amount_due <= 0:
+            continue
+        _insert(
+            db,
+            PaymentAttempt(
+                id=f"pay_{key}",
+                kind=AttemptKind.CHARGE,
+                account_id=order.account_id,
+                number=1,
+                idempotency_key=order_key(order.id),
+                amount=order.amount_due,
+                currency=order.currency,
+                state=_ORDER_STATES[order.state],
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+                lease_until=order.updated_at,
+                payment_method=order.payment_method,
+                order_id=order.id,
+                charge_id=order.charge_id,
+                next_action=order.next_action,
+            ),
+        )
+    collecting: dict[str, Subscription] = {}
+    for _, doc in _docs(db, "SELECT id, doc FROM subscriptions"):
+        sub = codec.decode(Subscription, doc)
+        if sub.dunning is not None:
+            collecting[sub.dunning.invoice_id] = sub
+    for key, doc in _docs(db, "SELECT id, doc FROM invoices"):
+        invoice = codec.decode(IssuedInvoice, doc)
+        if invoice.status is not InvoiceStatus.OPEN or invoice.amount_due <= 0:
+            continue
+        dunned = collecting.get(invoice.id)
+        # The old bill run charged a renewal as attempt 1 and retry k as attempt k + 1.
+        number = 1 if dunned is None else dunned.dunning.attempts + 1  # type: ignore[union-attr]
+        renewal = invoice.reason in (InvoiceReason.RENEWAL, InvoiceReason.CONVERSION)
+        subscription_id = (
+            dunned.id
+            if dunned is not None
+            else (invoice.lines[0].subscription_id if renewal and invoice.lines else None)
+        )
+        account = accounts.get(invoice.account_id)
+        _insert(
+            db,
+            PaymentAttempt(
+                id=f"pay_{key}_{number}",
+                kind=AttemptKind.CHARGE,
+                account_id=invoice.account_id,
+                number=number,
+                idempotency_key=invoice_key(invoice.id, number),
+                amount=invoice.amount_due,
+                currency=invoice.currency,
+                state=AttemptState.PENDING,
+                created_at=invoice.issued_at,
+                updated_at=invoice.issued_at,
+                lease_until=invoice.issued_at,
+                payment_method=None if account is None else account.payment_method,
+                off_session=renewal,
+                invoice_id=invoice.id,
+                subscription_id=subscription_id,
+            ),
+        )
+        charging = attrs.evolve(
+            invoice,
+            status=InvoiceStatus.CHARGING,
+            attempts=number,
+            version=invoice.version + 1,
+        )
+        db.execute(
+            "UPDATE invoices SET version = ?, doc = ? WHERE id = ?",
+            (charging.version, codec.dumps(charging), key),
+        )

@@ -1,0 +1,566 @@
+"""Payment attempts: every charge and refund is on record before the gateway is called.
+
+A :class:`PaymentAttempt` says what it pays (an order, an invoice, or the refund of an
+earlier charge), the amount and currency, the payment method, its number among the
+attempts at the same target, and the idempotency key derived from those. It is
+committed in state ``pending`` before the request leaves; the result is committed
+after. Whatever happens in between (a timeout, a killed process, a database that
+refuses the second commit) the record says a request may be out there, and under
+which key, so the money can always be found again:
+
+* the same attempt always sends the same key, so re-sending it never charges twice;
+* a new attempt (a new number, a new key) is made only after a recorded outcome that
+  nothing was charged: a decline, or the gateway's answer that it never saw the key;
+* at most one attempt per target is in flight (``pending``, ``unknown``,
+  ``requires_action`` or ``needs_review``): the stores enforce it with a unique index,
+  so a second payment of one invoice gets
+  :class:`~subscriptions.errors.PaymentInProgress` and is never sent;
+* the process that made an attempt holds a lease on it (``lease_until``); another
+  process resolves it, by asking the gateway with its key, only after the lease.
+
+Attempt states::
+
+    pending ──► succeeded | declined | requires_action | unknown | not_charged
+    unknown ──► succeeded | declined | requires_action | not_charged | needs_review
+    requires_action ──► succeeded | declined | not_charged (abandoned)
+    needs_review ──► succeeded | declined | not_charged
+    refunds: pending | unknown ──► succeeded | failed
+
+This module is pure: it builds and changes records; the Billing Center's shell
+(:mod:`subscriptions.center`) commits them and talks to the gateway.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from decimal import Decimal
+>>> at = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+>>> attempt = invoice_attempt(
+...     attempt_id="pay_1", account_id="acct_1", invoice_id="inv_1", number=2,
+...     amount=Decimal("12.20"), currency="EUR", payment_method="tok_visa",
+...     off_session=True, at=at, lease=timedelta(minutes=5))
+>>> attempt.idempotency_key, attempt.state.value, attempt.in_flight
+('invoice:inv_1:2', 'pending', True)
+>>> done = with_result(attempt, PaymentResult(status=PaymentStatus.DECLINED,
+...     decline_code="card_declined"), at=at)
+>>> done.state.value, done.in_flight, done.version
+('declined', False, 1)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import attrs
+from moneyed import Money
+
+from ._enum import Choice
+from .errors import InvalidInput, InvalidTransition
+from .money import EXACT, money_currency
+
+__all__ = [
+    "IN_FLIGHT",
+    "AttemptKind",
+    "AttemptState",
+    "ChargeRequest",
+    "PaymentAttempt",
+    "PaymentResult",
+    "PaymentStatus",
+    "RefundRequest",
+    "charge_request",
+    "charged_late",
+    "claimed",
+    "invoice_attempt",
+    "invoice_key",
+    "invoice_target",
+    "needing_review",
+    "not_charged",
+    "order_attempt",
+    "order_key",
+    "order_target",
+    "refund_attempt",
+    "refund_key",
+    "refund_request",
+    "refundable",
+    "unknown",
+    "with_result",
+]
+
+
+# -- what the gateway says -----------------------------------------------------------
+
+
+class PaymentStatus(Choice):
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    #: The customer must act (3-D Secure); look the charge up again afterwards.
+    REQUIRES_ACTION = "requires_action"
+    #: The gateway failed before charging (try again later with the same key).
+    TRANSIENT_ERROR = "transient_error"
+    #: A charge refunded in full, or a refund made.
+    REFUNDED = "refunded"
+
+
+@attrs.frozen(kw_only=True)
+class ChargeRequest:
+    idempotency_key: str
+    amount: Money
+    payment_method: str
+    description: str
+    off_session: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class RefundRequest:
+    idempotency_key: str
+    charge_id: str
+    amount: Money
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class PaymentResult:
+    """What the gateway answered, or knows, about one key.
+
+    ``amount`` is what was captured (for a refund: what was refunded);
+    ``amount_refunded`` is how much of a charge has been refunded since.
+    """
+
+    status: PaymentStatus
+    charge_id: str | None = None
+    amount: Money | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    next_action: str | None = None
+    amount_refunded: Money | None = None
+
+
+# -- attempts ------------------------------------------------------------------------
+
+
+class AttemptKind(Choice):
+    CHARGE = "charge"
+    REFUND = "refund"
+
+
+class AttemptState(Choice):
+    #: Committed before the request; it may or may not have reached the gateway.
+    PENDING = "pending"
+    #: Sent, and the gateway did not answer: it may have charged.
+    UNKNOWN = "unknown"
+    #: The customer must authenticate (3-D Secure) on session.
+    REQUIRES_ACTION = "requires_action"
+    #: Still unknown after ``Settings.unknown_after``: no new attempt, no dunning,
+    #: until a person (or a late answer of the gateway) resolves it.
+    NEEDS_REVIEW = "needs_review"
+    #: Charged (or, for a refund, refunded).
+    SUCCEEDED = "succeeded"
+    #: The gateway declined the charge: nothing was charged.
+    DECLINED = "declined"
+    #: Resolved: nothing was charged under this key (never sent, never seen by the
+    #: gateway, a transient error, or 3-D Secure abandoned).
+    NOT_CHARGED = "not_charged"
+    #: A refund the gateway refused; it stays listed until someone acts.
+    FAILED = "failed"
+
+    @property
+    def in_flight(self) -> bool:
+        return self in IN_FLIGHT
+
+
+IN_FLIGHT = frozenset(
+    {
+        AttemptState.PENDING,
+        AttemptState.UNKNOWN,
+        AttemptState.REQUIRES_ACTION,
+        AttemptState.NEEDS_REVIEW,
+    }
+)
+
+
+def order_key(order_id: str) -> str:
+    """The key of an order's charge (an order is charged once)."""
+    return f"order:{order_id}"
+
+
+def invoice_key(invoice_id: str, number: int) -> str:
+    """The key of the ``number``-th attempt to collect an invoice."""
+    return f"invoice:{invoice_id}:{number}"
+
+
+def refund_key(charge_key: str) -> str:
+    """The key of the refund of the charge sent under ``charge_key``."""
+    return f"refund:{charge_key}"
+
+
+def order_target(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def invoice_target(invoice_id: str) -> str:
+    return f"invoice:{invoice_id}"
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise InvalidInput(f"a payment attempt's {attribute.name} must be a positive Decimal")
+
+
+@attrs.frozen(kw_only=True)
+class PaymentAttempt:
+    """One charge or refund sent (or about to be sent) to the gateway, on record.
+
+    Exactly one of ``order_id``, ``invoice_id`` (charges) and ``refund_of`` (the id of
+    the charge attempt a refund gives money back for) names what it is for.
+    ``subscription_id`` is the subscription whose renewal an invoice attempt collects,
+    when there is one. ``charge_id`` is the gateway's reference; ``captured`` what the
+    gateway reports it took (or refunded).
+    """
+
+    id: str
+    kind: AttemptKind
+    account_id: str
+    number: int
+    idempotency_key: str
+    amount: Decimal = attrs.field(validator=_positive)
+    currency: str
+    state: AttemptState
+    created_at: datetime
+    updated_at: datetime
+    lease_until: datetime
+    #: What the gateway is told the payment is for (a refund: why it is made).
+    description: str = ""
+    payment_method: str | None = None
+    off_session: bool = False
+    order_id: str | None = None
+    invoice_id: str | None = None
+    refund_of: str | None = None
+    subscription_id: str | None = None
+    charge_id: str | None = None
+    captured: Decimal | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    next_action: str | None = None
+    version: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        named = [x for x in (self.order_id, self.invoice_id, self.refund_of) if x is not None]
+        if len(named) != 1:
+            raise InvalidInput(
+                "a payment attempt pays exactly one thing: give one of order_id, "
+                "invoice_id or refund_of"
+            )
+        if (self.kind is AttemptKind.REFUND) != (self.refund_of is not None):
+            raise InvalidInput("a refund attempt names the charge it refunds, and only it")
+
+    @property
+    def target(self) -> str:
+        """What the attempt pays: at most one attempt per target is in flight."""
+        if self.refund_of is not None:
+            return f"refund:{self.refund_of}"
+        if self.order_id is not None:
+            return order_target(self.order_id)
+        assert self.invoice_id is not None
+        return invoice_target(self.invoice_id)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.state in IN_FLIGHT
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, money_currency(self.currency))
+
+    def lease_expired(self, now: datetime) -> bool:
+        """Whether another process may take this attempt over."""
+        return now >= self.lease_until
+
+
+def order_attempt(
+    *,
+    attempt_id: str,
+    account_id: str,
+    order_id: str,
+    amount: Decimal,
+    currency: str,
+    payment_method: str,
+    at: datetime,
+    lease: timedelta,
+) -> PaymentAttempt:
+    """The one charge of an order (on session: the customer is at checkout)."""
+    return PaymentAttempt(
+        description=f"Order {order_id}",
+        id=attempt_id,
+        kind=AttemptKind.CHARGE,
+        account_id=account_id,
+        number=1,
+        idempotency_key=order_key(order_id),
+        amount=amount,
+        currency=currency,
+        state=AttemptState.PENDING,
+        created_at=at,
+        updated_at=at,
+        lease_until=at + lease,
+        payment_method=payment_method,
+        order_id=order_id,
+    )
+
+
+def invoice_attempt(
+    *,
+    attempt_id: str,
+    account_id: str,
+    invoice_id: str,
+    number: int,
+    amount: Decimal,
+    currency: str,
+    payment_method: str,
+    off_session: bool,
+    at: datetime,
+    lease: timedelta,
+    subscription_id: str | None = None,
+    description: str = "",
+) -> PaymentAttempt:
+    """The ``number``-th attempt to collect an invoice (a renewal, a retry, or a
+    payment the customer makes)."""
+    if number < 1:
+        raise InvalidInput(f"attempt numbers start at 1, not {number}")
+    return PaymentAttempt(
+        description=description or f"Invoice {invoice_id}",
+        id=attempt_id,
+        kind=AttemptKind.CHARGE,
+        account_id=account_id,
+        number=number,
+        idempotency_key=invoice_key(invoice_id, number),
+        amount=amount,
+        currency=currency,
+        state=AttemptState.PENDING,
+        created_at=at,
+        updated_at=at,
+        lease_until=at + lease,
+        payment_method=payment_method,
+        off_session=off_session,
+        invoice_id=invoice_id,
+        subscription_id=subscription_id,
+    )
+
+
+def refund_attempt(
+    charge: PaymentAttempt,
+    *,
+    attempt_id: str,
+    amount: Decimal,
+    at: datetime,
+    lease: timedelta,
+    reason: str,
+) -> PaymentAttempt:
+    """The refund of ``amount`` of a charge that succeeded (at most what it captured,
+    less what was refunded already: the caller asks the gateway)."""
+    if charge.kind is not AttemptKind.CHARGE or charge.state is not AttemptState.SUCCEEDED:
+        raise InvalidTransition(
+            f"attempt {charge.id!r} is not a charge that succeeded; only money taken can "
+            "be refunded"
+        )
+    if charge.charge_id is None:
+        raise InvalidTransition(
+            f"attempt {charge.id!r} has no gateway reference to refund; look the charge "
+            "up by its key first"
+        )
+    return PaymentAttempt(
+        id=attempt_id,
+        kind=AttemptKind.REFUND,
+        account_id=charge.account_id,
+        number=1,
+        idempotency_key=refund_key(charge.idempotency_key),
+        amount=amount,
+        currency=charge.currency,
+        state=AttemptState.PENDING,
+        created_at=at,
+        updated_at=at,
+        lease_until=at + lease,
+        description=reason,
+        refund_of=charge.id,
+        subscription_id=charge.subscription_id,
+        charge_id=charge.charge_id,
+    )
+
+
+def charge_request(attempt: PaymentAttempt) -> ChargeRequest:
+    """The request that sends ``attempt``: the same request, key included, every time."""
+    if attempt.kind is not AttemptKind.CHARGE or attempt.payment_method is None:
+        raise InvalidTransition(f"attempt {attempt.id!r} is not a charge with a payment method")
+    return ChargeRequest(
+        idempotency_key=attempt.idempotency_key,
+        amount=attempt.money,
+        payment_method=attempt.payment_method,
+        description=attempt.description,
+        off_session=attempt.off_session,
+    )
+
+
+def refund_request(attempt: PaymentAttempt) -> RefundRequest:
+    if attempt.kind is not AttemptKind.REFUND or attempt.charge_id is None:
+        raise InvalidTransition(f"attempt {attempt.id!r} is not a refund of a known charge")
+    return RefundRequest(
+        idempotency_key=attempt.idempotency_key,
+        charge_id=attempt.charge_id,
+        amount=attempt.money,
+        reason=attempt.description or "refund",
+    )
+
+
+# -- transitions ---------------------------------------------------------------------
+
+
+def _moved(attempt: PaymentAttempt, at: datetime, **changes: object) -> PaymentAttempt:
+    return attrs.evolve(
+        attempt,
+        updated_at=max(at, attempt.updated_at),
+        version=attempt.version + 1,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def _check_open(attempt: PaymentAttempt, what: str) -> None:
+    if not attempt.in_flight:
+        raise InvalidTransition(
+            f"payment attempt {attempt.id!r} is already {attempt.state.value}; {what} "
+            "applies only to an attempt in flight"
+        )
+
+
+def with_result(attempt: PaymentAttempt, result: PaymentResult, *, at: datetime) -> PaymentAttempt:
+    """The attempt once the gateway has answered (or told, when asked by key).
+
+    A transient error means the gateway charged nothing: the attempt is resolved as
+    ``not_charged``. For a refund, anything but a refund made is ``failed``.
+    """
+    _check_open(attempt, "a gateway result")
+    status = result.status
+    captured = None if result.amount is None else result.amount.amount
+    reference = result.charge_id or attempt.charge_id
+    if attempt.kind is AttemptKind.REFUND:
+        if status in (PaymentStatus.REFUNDED, PaymentStatus.SUCCEEDED):
+            return _moved(
+                attempt,
+                at,
+                state=AttemptState.SUCCEEDED,
+                captured=captured if captured is not None else attempt.amount,
+                next_action=None,
+            )
+        return _moved(
+            attempt,
+            at,
+            state=AttemptState.FAILED,
+            decline_code=result.decline_code or status.value,
+            message=result.message or "the gateway refused the refund",
+        )
+    if status is PaymentStatus.SUCCEEDED or status is PaymentStatus.REFUNDED:
+        # A charge refunded since still took the money first: it succeeded.
+        return _moved(
+            attempt,
+            at,
+            state=AttemptState.SUCCEEDED,
+            charge_id=reference,
+            captured=captured if captured is not None else attempt.amount,
+            next_action=None,
+        )
+    if status is PaymentStatus.REQUIRES_ACTION:
+        if attempt.off_session:
+            # Nobody is there to authenticate: the customer must pay on session.
+            return _moved(
+                attempt,
+                at,
+                state=AttemptState.DECLINED,
+                charge_id=reference,
+                decline_code="authentication_required",
+                message=result.message or "the bank asks the customer to authenticate",
+            )
+        return _moved(
+            attempt,
+            at,
+            state=AttemptState.REQUIRES_ACTION,
+            charge_id=reference,
+            next_action=result.next_action,
+        )
+    if status is PaymentStatus.TRANSIENT_ERROR:
+        return _moved(
+            attempt,
+            at,
+            state=AttemptState.NOT_CHARGED,
+            decline_code="transient_error",
+            message=result.message or "the gateway failed before charging",
+        )
+    return _moved(
+        attempt,
+        at,
+        state=AttemptState.DECLINED,
+        charge_id=reference,
+        decline_code=result.decline_code or "declined",
+        message=result.message or "the payment was declined",
+        next_action=None,
+    )
+
+
+def unknown(attempt: PaymentAttempt, *, at: datetime) -> PaymentAttempt:
+    """Sent, and no answer came: the charge may have gone through."""
+    _check_open(attempt, "an unanswered request")
+    if attempt.state in (AttemptState.UNKNOWN, AttemptState.NEEDS_REVIEW):
+        return attempt
+    return _moved(attempt, at, state=AttemptState.UNKNOWN)
+
+
+def not_charged(
+    attempt: PaymentAttempt, *, at: datetime, reason: str, code: str = "not_charged"
+) -> PaymentAttempt:
+    """Resolved: nothing was charged under this key (so a new attempt may follow).
+    ``code`` says how it was known: ``not_charged`` (the gateway never received it,
+    or it was never sent), ``abandoned`` (3-D Secure never completed)."""
+    _check_open(attempt, "'not charged'")
+    return _moved(
+        attempt,
+        at,
+        state=AttemptState.NOT_CHARGED,
+        decline_code=code,
+        message=reason,
+        next_action=None,
+    )
+
+
+def needing_review(attempt: PaymentAttempt, *, at: datetime) -> PaymentAttempt:
+    """Unknown for too long: a person must look (no new attempt, no dunning)."""
+    _check_open(attempt, "a review")
+    return _moved(attempt, at, state=AttemptState.NEEDS_REVIEW)
+
+
+def claimed(attempt: PaymentAttempt, *, at: datetime, lease: timedelta) -> PaymentAttempt:
+    """Taken over by a process that will ask the gateway: a new lease."""
+    _check_open(attempt, "a claim")
+    return _moved(attempt, at, lease_until=at + lease)
+
+
+def charged_late(attempt: PaymentAttempt, result: PaymentResult, *, at: datetime) -> PaymentAttempt:
+    """A charge the gateway reports for an attempt already resolved as not charged
+    (its request arrived after the gateway was asked, or 3-D Secure was completed
+    after it was abandoned): it did take the money."""
+    if attempt.kind is not AttemptKind.CHARGE or attempt.state is not AttemptState.NOT_CHARGED:
+        raise InvalidTransition(
+            f"payment attempt {attempt.id!r} is {attempt.state.value}; only a charge "
+            "resolved as not charged can turn out charged later"
+        )
+    if result.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+        raise InvalidTransition(f"{result.status.value} is not a charge")
+    return _moved(
+        attempt,
+        at,
+        state=AttemptState.SUCCEEDED,
+        charge_id=result.charge_id or attempt.charge_id,
+        captured=attempt.amount if result.amount is None else result.amount.amount,
+        next_action=None,
+    )
+
+
+def refundable(result: PaymentResult, fallback: Decimal) -> Decimal:
+    """What is left to refund of a charge, by the gateway's own figures: what it
+    captured less what it refunded already (``fallback`` when it does not say)."""
+    captured = fallback if result.amount is None else result.amount.amount
+    refunded = Decimal(0) if result.amount_refunded is None else result.amount_refunded.amount
+    return max(EXACT.subtract(captured, refunded), Decimal(0))
