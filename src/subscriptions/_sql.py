@@ -47,7 +47,7 @@ from .errors import (
 )
 from .lifecycle import Event, Subscription
 from .migrations import IN_FLIGHT_PREDICATE
-from .orders import InvoiceStatus, IssuedInvoice, Order, Quote
+from .orders import IssuedInvoice, Order, Quote
 from .payments import IN_FLIGHT, AttemptState, PaymentAttempt
 from .seats import SeatAssignments
 
@@ -219,7 +219,7 @@ def _invoice_values(invoice: IssuedInvoice, _: Callable[[datetime], Any]) -> tup
 
 
 def _attempt_values(attempt: PaymentAttempt, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    return (attempt.account_id, attempt.target, attempt.idempotency_key, attempt.state.value)
+    return (attempt.account_id, attempt.target, attempt.state.value)
 
 
 _ACCOUNTS = _Spec("accounts", "account", "id", Account, True)
@@ -248,10 +248,10 @@ _INVOICES = _Spec(
 _ATTEMPTS = _Spec(
     "attempts",
     "payment attempt",
-    "id",
+    "key",
     PaymentAttempt,
     True,
-    ("account_id", "target", "key", "state"),
+    ("account_id", "target", "state"),
     _attempt_values,
 )
 _SEATS = _Spec("seats", "seat assignments", "subscription_id", SeatAssignments, True)
@@ -593,14 +593,12 @@ class _Invoices(_Table):
     def update(self, invoice: IssuedInvoice) -> None:
         self._update(invoice.id, invoice)
 
-    def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
-        changed = invoice.with_status(status)
-        queued = invoice.id in self._pending
-        self._update(invoice.id, changed)
+    def set_status(self, changed: IssuedInvoice) -> None:
+        queued = changed.id in self._pending
+        self._update(changed.id, changed)
         if not queued:
             # Only the status moved: write that field, not the whole document again.
-            self._pending[invoice.id].kind = _STATUS
-        return changed
+            self._pending[changed.id].kind = _STATUS
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         db = self._uow._flushed()
@@ -672,46 +670,28 @@ class _Invoices(_Table):
 class _Attempts(_Table):
     __slots__ = ()
 
-    def get(self, attempt_id: str) -> PaymentAttempt | None:
-        result: PaymentAttempt | None = self._get(attempt_id)
+    def get(self, idempotency_key: str) -> PaymentAttempt | None:
+        result: PaymentAttempt | None = self._get(idempotency_key)
         return result
 
     def add(self, attempt: PaymentAttempt) -> None:
         # A second attempt in flight at the same target is refused by the unique
         # index when the insert reaches the database (see _refused); callers that
         # want to know before ask in_flight() first.
-        self._add(attempt.id, attempt)
+        self._add(attempt.idempotency_key, attempt)
 
     def update(self, attempt: PaymentAttempt) -> None:
-        self._update(attempt.id, attempt)
-
-    def _held(self, match: Callable[[PaymentAttempt], bool]) -> PaymentAttempt | None:
-        for record in self._seen.values():
-            if record is not None and match(record):
-                found: PaymentAttempt = record
-                return found
-        return None
-
-    def by_key(self, idempotency_key: str) -> PaymentAttempt | None:
-        held = self._held(lambda a: a.idempotency_key == idempotency_key)
-        if held is not None:
-            return held
-        db = self._uow._flushed()
-        rows = db.query(
-            self._uow._dialect.sql("SELECT id, doc FROM attempts WHERE key = ?"),
-            (idempotency_key,),
-        )
-        found = self._rows(rows)
-        return found[0] if found else None
+        self._update(attempt.idempotency_key, attempt)
 
     def in_flight(self, target: str) -> PaymentAttempt | None:
-        held = self._held(lambda a: a.target == target and a.in_flight)
-        if held is not None:
-            return held
+        for record in self._seen.values():
+            if record is not None and record.target == target and record.in_flight:
+                held: PaymentAttempt = record
+                return held
         db = self._uow._flushed()
         rows = db.query(
             self._uow._dialect.sql(
-                f"SELECT id, doc FROM attempts WHERE target = ? AND {IN_FLIGHT_SQL}"
+                f"SELECT key, doc FROM attempts WHERE target = ? AND {IN_FLIGHT_SQL}"
             ),
             (target,),
         )
@@ -728,7 +708,7 @@ class _Attempts(_Table):
                 ", ".join(f"'{AttemptState(s).value}'" for s in sorted(wanted, key=str))
             )
         db = self._uow._flushed()
-        sql = f"SELECT id, doc FROM attempts WHERE {predicate}"
+        sql = f"SELECT key, doc FROM attempts WHERE {predicate}"
         params: tuple[Any, ...] = ()
         if after is not None:
             sql += " AND target > ?"
@@ -739,7 +719,7 @@ class _Attempts(_Table):
     def _refused(self, db: Backend, key: str, record: Any) -> None:
         rows = db.query(
             self._uow._dialect.sql(
-                f"SELECT id FROM attempts WHERE target = ? AND {IN_FLIGHT_SQL} AND id <> ?"
+                f"SELECT key FROM attempts WHERE target = ? AND {IN_FLIGHT_SQL} AND key <> ?"
             ),
             (record.target, key),
         )

@@ -373,14 +373,14 @@ class PaymentInProgress(ConcurrencyConflict):
     """Another payment of the same order, invoice or refund is in flight; this one was
     not sent."""
 
-    def __init__(self, target: str, attempt_id: str | None = None) -> None:
+    def __init__(self, target: str, idempotency_key: str | None = None) -> None:
         self.what = "payment"
         self.record_id = target
         self.expected = 0
         self.found = None
         self.target = target
-        self.attempt_id = attempt_id
-        known = f" (attempt {attempt_id!r})" if attempt_id else ""
+        self.idempotency_key = idempotency_key
+        known = f" (key {idempotency_key!r})" if idempotency_key else ""
         SubscriptionsError.__init__(
             self,
             f"a payment of {target} is already in flight{known}; nothing more was charged: "
@@ -395,9 +395,8 @@ class PaymentNotRecorded(SubscriptionsError):
     :meth:`~subscriptions.BillingCenter.reconcile` (or a retry with the same
     idempotency key) records what the gateway did."""
 
-    def __init__(self, idempotency_key: str, *, attempt_id: str, cause: BaseException) -> None:
+    def __init__(self, idempotency_key: str, *, cause: BaseException) -> None:
         self.idempotency_key = idempotency_key
-        self.attempt_id = attempt_id
         self.cause = cause
         super().__init__(
             f"the payment under key {idempotency_key!r} was sent but its outcome could not "

@@ -60,7 +60,7 @@ from .errors import (
 from .lifecycle import Event, Subscription
 from .messages import Message
 from .money import EXACT, exact_sum, money_currency
-from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
+from .orders import IssuedInvoice, Order, OrderState, Quote
 from .payments import (
     AttemptState,
     ChargeRequest,
@@ -108,9 +108,8 @@ class _Data:
             )
         }
         self.lock = threading.Lock()
-        #: Committed attempts in flight by target, and every attempt by key.
+        #: The keys of the committed attempts in flight, by target.
         self.in_flight: dict[str, str] = {}
-        self.attempt_keys: dict[str, str] = {}
 
 
 def _version(record: Any) -> int | None:
@@ -271,10 +270,8 @@ class _Invoices(_Table):
     def update(self, invoice: IssuedInvoice) -> None:
         self._update(invoice.id, invoice)
 
-    def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
-        changed = invoice.with_status(status)
-        self._update(invoice.id, changed)
-        return changed
+    def set_status(self, changed: IssuedInvoice) -> None:
+        self._update(changed.id, changed)
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         found = [self._get(k) for k in self._keys()]
@@ -299,48 +296,36 @@ class _Invoices(_Table):
 
 
 class _Attempts(_Table):
-    def get(self, attempt_id: str) -> PaymentAttempt | None:
-        result: PaymentAttempt | None = self._get(attempt_id)
+    def get(self, idempotency_key: str) -> PaymentAttempt | None:
+        result: PaymentAttempt | None = self._get(idempotency_key)
         return result
 
     def _all(self) -> list[PaymentAttempt]:
         return [a for k in self._keys() if (a := self._get(k)) is not None]
 
-    def _written(self) -> list[PaymentAttempt]:
-        return [
-            record
-            for (table, _), record in self._uow._writes.items()
-            if table == "attempts" and record is not None
-        ]
-
     def add(self, attempt: PaymentAttempt) -> None:
         if attempt.in_flight:
             other = self.in_flight(attempt.target)
             if other is not None:
-                raise PaymentInProgress(attempt.target, other.id)
-        if self.by_key(attempt.idempotency_key) is not None:
-            raise ConcurrencyConflict(
-                "payment attempt key", attempt.idempotency_key, expected=0, found=0
-            )
-        self._add(attempt.id, attempt)
+                raise PaymentInProgress(attempt.target, other.idempotency_key)
+        self._add(attempt.idempotency_key, attempt)
 
     def update(self, attempt: PaymentAttempt) -> None:
-        self._update(attempt.id, attempt)
-
-    def by_key(self, idempotency_key: str) -> PaymentAttempt | None:
-        for attempt in self._written():
-            if attempt.idempotency_key == idempotency_key:
-                return attempt
-        known = self._uow._data.attempt_keys.get(idempotency_key)
-        return None if known is None else self.get(known)
+        self._update(attempt.idempotency_key, attempt)
 
     def in_flight(self, target: str) -> PaymentAttempt | None:
-        for attempt in self._written():
-            if attempt.target == target and attempt.in_flight:
-                return attempt
+        for (table, _), record in self._uow._writes.items():
+            if (
+                table == "attempts"
+                and record is not None
+                and record.target == target
+                and record.in_flight
+            ):
+                found: PaymentAttempt = record
+                return found
         known = self._uow._data.in_flight.get(target)
-        found = None if known is None else self.get(known)
-        return found if found is not None and found.in_flight else None
+        current = None if known is None else self.get(known)
+        return current if current is not None and current.in_flight else None
 
     def with_state(
         self, states: Sequence[AttemptState], *, limit: int, after: str | None = None
@@ -348,7 +333,7 @@ class _Attempts(_Table):
         wanted = frozenset(states)
         found = sorted(
             (a for a in self._all() if a.state in wanted and (after is None or a.target > after)),
-            key=lambda a: (a.target, a.id),
+            key=lambda a: (a.target, a.idempotency_key),
         )
         return found[:limit]
 
@@ -498,30 +483,23 @@ class InMemoryUnitOfWork:
         self._check_open()
 
     def _check_attempts(self) -> None:
-        """The unique key and the one attempt in flight per target, against what
-        other units of work committed meanwhile (the SQL stores' unique indexes)."""
+        """One attempt in flight per target, against what other units of work
+        committed meanwhile (the SQL stores' unique index)."""
         data = self._data
         for (table, key), record in self._writes.items():
-            if table != "attempts" or record is None:
+            if table != "attempts" or record is None or not record.in_flight:
                 continue
-            known = data.attempt_keys.get(record.idempotency_key)
-            if known is not None and known != key:
-                raise ConcurrencyConflict(
-                    "payment attempt key", record.idempotency_key, expected=0, found=0
-                )
-            if record.in_flight:
-                holder = data.in_flight.get(record.target)
-                if holder is not None and holder != key:
-                    mine = self._writes.get(("attempts", holder), _UNWRITTEN)
-                    if mine is _UNWRITTEN or (mine is not None and mine.in_flight):
-                        raise PaymentInProgress(record.target, holder)
+            holder = data.in_flight.get(record.target)
+            if holder is not None and holder != key:
+                mine = self._writes.get(("attempts", holder), _UNWRITTEN)
+                if mine is _UNWRITTEN or (mine is not None and mine.in_flight):
+                    raise PaymentInProgress(record.target, holder)
 
     def _index_attempts(self) -> None:
         data = self._data
         for (table, key), record in self._writes.items():
             if table != "attempts" or record is None:
                 continue
-            data.attempt_keys[record.idempotency_key] = key
             if record.in_flight:
                 data.in_flight[record.target] = key
             elif data.in_flight.get(record.target) == key:

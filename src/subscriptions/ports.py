@@ -28,7 +28,7 @@ from .accounts import Account, VatCheck
 from .cart import Cart
 from .lifecycle import Event, Subscription
 from .messages import Message
-from .orders import InvoiceStatus, IssuedInvoice, Order, Quote
+from .orders import IssuedInvoice, Order, Quote
 from .payments import (
     AttemptState,
     ChargeRequest,
@@ -124,9 +124,10 @@ class InvoiceRepository(Protocol):
     def add(self, invoice: IssuedInvoice) -> None: ...
     def update(self, invoice: IssuedInvoice) -> None: ...
 
-    def set_status(self, invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
-        """Change only the collection status of a stored invoice (optimistically, from
-        ``invoice.version``); returns the invoice as updated."""
+    def set_status(self, changed: IssuedInvoice) -> None:
+        """Store ``changed``: a stored invoice one version later whose collection
+        status alone changed (:meth:`IssuedInvoice.with_status`), optimistically from
+        the version before. Only the status is written."""
         ...
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]: ...
@@ -142,10 +143,10 @@ class InvoiceRepository(Protocol):
 
 
 class AttemptRepository(Protocol):
-    """Payment attempts (:mod:`subscriptions.payments`), unique by key; at most one
-    in flight per target."""
+    """Payment attempts (:mod:`subscriptions.payments`), known by their idempotency
+    keys; at most one in flight per target."""
 
-    def get(self, attempt_id: str) -> PaymentAttempt | None: ...
+    def get(self, idempotency_key: str) -> PaymentAttempt | None: ...
 
     def add(self, attempt: PaymentAttempt) -> None:
         """Record a new attempt. Another attempt at the same target in flight raises
@@ -154,7 +155,6 @@ class AttemptRepository(Protocol):
         ...
 
     def update(self, attempt: PaymentAttempt) -> None: ...
-    def by_key(self, idempotency_key: str) -> PaymentAttempt | None: ...
 
     def in_flight(self, target: str) -> PaymentAttempt | None:
         """The attempt at ``target`` in flight, if any."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -216,10 +217,14 @@ def _new_id(prefix: str) -> str:
     # Time-ordered (nanoseconds, then a per-process counter) with a random tail, so
     # that ids made later sort later, across processes too.
     counter = next(_ID_COUNTER) % 0x10000
-    return f"{prefix}_{time.time_ns():016x}{counter:04x}{os.urandom(4).hex()}"
+    return f"{prefix}_{time.time_ns():016x}{counter:04x}{_RANDOM.getrandbits(32):08x}"
 
 
 _ID_COUNTER = itertools.count()
+#: The random tails of ids: seeded from the system once per process (a fork gets a
+#: new seed), not a system call per id.
+_RANDOM = random.Random(os.urandom(16))
+os.register_at_fork(after_in_child=lambda: _RANDOM.seed(os.urandom(16)))
 
 
 _P = ParamSpec("_P")

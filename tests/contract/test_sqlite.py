@@ -137,7 +137,7 @@ def test_a_version_1_database_is_migrated_on_open(tmp_path: Path) -> None:
             assert uow.orders.unresolved() == ["ord-9"]
             assert uow.orders.get("ord-9") == order
             # Migration 3 gave the unknown order the attempt the old code sent.
-            healed = uow.attempts.by_key("order:ord-9")
+            healed = uow.attempts.get("order:ord-9")
             assert healed is not None
             assert (healed.state.value, healed.order_id) == ("unknown", "ord-9")
             assert healed.amount == order.amount_due

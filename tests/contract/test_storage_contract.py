@@ -435,7 +435,8 @@ def test_an_invoice_status_changes_alone(store: Store) -> None:
     with store.unit_of_work() as uow:
         stored = uow.invoices.get("i-1")
         assert stored is not None
-        paid = uow.invoices.set_status(stored, InvoiceStatus.PAID)
+        paid = stored.with_status(InvoiceStatus.PAID)
+        uow.invoices.set_status(paid)
         assert paid == attrs.evolve(issued, status=InvoiceStatus.PAID, version=1)
         assert uow.invoices.get("i-1") == paid
         uow.commit()
@@ -443,7 +444,7 @@ def test_an_invoice_status_changes_alone(store: Store) -> None:
 
     # From a stale version, the change is refused (at once or at commit).
     def stale(uow: Any) -> None:
-        uow.invoices.set_status(issued, InvoiceStatus.VOID)
+        uow.invoices.set_status(issued.with_status(InvoiceStatus.VOID))
         uow.commit()
 
     with store.unit_of_work() as uow, pytest.raises(ConcurrencyConflict):
@@ -457,7 +458,8 @@ def test_an_invoice_added_and_settled_in_one_unit_of_work(store: Store) -> None:
     issued = r.issued_invoice(account, invoice, invoice_id="i-2")
     with store.unit_of_work() as uow:
         uow.invoices.add(issued)
-        voided = uow.invoices.set_status(issued, InvoiceStatus.VOID)
+        voided = issued.with_status(InvoiceStatus.VOID)
+        uow.invoices.set_status(voided)
         uow.commit()
     assert read(store, lambda uow: uow.invoices.get("i-2")) == voided
 

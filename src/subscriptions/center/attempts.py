@@ -201,13 +201,9 @@ def record(
             # Someone else wrote meanwhile: read again (a resolution by another
             # process is then seen as such).
             if tried == _RECORD_TRIES - 1:
-                raise PaymentNotRecorded(
-                    attempt.idempotency_key, attempt_id=attempt.id, cause=exc
-                ) from exc
+                raise PaymentNotRecorded(attempt.idempotency_key, cause=exc) from exc
         except SubscriptionsError as exc:
-            raise PaymentNotRecorded(
-                attempt.idempotency_key, attempt_id=attempt.id, cause=exc
-            ) from exc
+            raise PaymentNotRecorded(attempt.idempotency_key, cause=exc) from exc
     assert settled is not None
     if settled.refund is not None and settled.refund.state is AttemptState.PENDING:
         refunded = send(center, settled.refund)
@@ -433,7 +429,7 @@ def _apply_invoice(
     if state is AttemptState.REQUIRES_ACTION:
         waiting = collection.action_required(invoice)
         if waiting is not invoice:
-            uow.invoices.set_status(invoice, waiting.status)
+            uow.invoices.set_status(waiting)
         return Settled(attempt=done, invoice=waiting)
     if state is AttemptState.DECLINED:
         collected = collection.declined(
@@ -476,7 +472,7 @@ def _write(
     account_id: str,
 ) -> None:
     if collected.invoice is not before:
-        uow.invoices.set_status(before, collected.invoice.status)
+        uow.invoices.set_status(collected.invoice)
     if collected.subscription is not None:
         uow.subscriptions.update(collected.subscription)
     if collected.events:
@@ -519,7 +515,7 @@ def lapse_now(
     lapse = collection.lapse(sub, invoice, at=at)
     account = center._account(uow, sub.account_id or invoice.account_id)
     if lapse.voided is not None:
-        uow.invoices.set_status(invoice, InvoiceStatus.VOID)
+        uow.invoices.set_status(lapse.voided)
     if lapse.credit_back > 0:
         account = attrs.evolve(
             account,

@@ -156,55 +156,85 @@ def run_renewals(
     tally.errors.extend(healed.errors)
     skip: set[str] = set()
     done = 0
-    while True:
-        # A pass over everything due; a subscription with several periods due (a late
-        # bill run) comes back in the next pass.
-        acted = 0
-        after: str | None = None
+    # The outcomes of a batch are recorded in the transaction that opens the next one
+    # (one commit less per batch); those of the last batch on their own.
+    sent: _Sent = []
+    try:
         while True:
-            if stopping():
-                tally.stopped = "interrupted"
-                return tally.report()
-            batch = _open(center, at, after, skip, tally)
-            if batch is None:
-                break
-            after = batch.last
-            acted += batch.acted
-            results = _send(center, batch.items, stopping, tally)
-            _close(center, results, tally, skip)
-            done += batch.claimed
-            if progress is not None:
-                progress(done)
+            # A pass over everything due; a subscription with several periods due (a
+            # late bill run) comes back in the next pass.
+            acted = 0
+            after: str | None = None
+            while True:
+                if stopping():
+                    tally.stopped = "interrupted"
+                    return tally.report()
+                batch = _open(center, at, after, skip, tally, sent)
+                sent = []
+                if batch is None:
+                    break
+                after = batch.last
+                acted += batch.acted
+                done += batch.claimed
+                if progress is not None:
+                    progress(done)
+                sent = _send(center, batch.items, stopping, tally)
+                if tally.stopped is not None:
+                    return tally.report()
             center.deliver_outbox()
-            if tally.stopped is not None:
+            if acted == 0:
                 return tally.report()
-        if acted == 0:
-            return tally.report()
+    finally:
+        if sent:
+            _close(center, sent, tally, skip)
+        center.deliver_outbox()
 
 
 # -- 1. the batch's steps, invoices and attempts --------------------------------------
 
+_Sent = list[tuple["_Item", PaymentResult | None, bool]]
+
 
 def _open(
-    center: BillingCenter, at: datetime, after: str | None, skip: set[str], tally: _Tally
+    center: BillingCenter,
+    at: datetime,
+    after: str | None,
+    skip: set[str],
+    tally: _Tally,
+    sent: _Sent,
 ) -> _Batch | None:
+    """Record what the last batch's charges did, then claim and open the next batch,
+    in one transaction; ``None`` when nothing more is due."""
     ids: list[str] = []
     try:
         with center.store.unit_of_work() as uow:
+            recorded = _Tally()
+            if sent:
+                _record_all(center, uow, sent, recorded, skip)
             subs = uow.subscriptions.claim_due(at, limit=center.settings.batch_size, after=after)
-            if not subs:
-                return None
             ids = [sub.id for sub in subs]
             delta = _Tally()
-            items, acted = _steps(center, uow, subs, at, skip, delta, tally)
+            items, acted = _steps(center, uow, subs, at, skip, delta, tally) if subs else ([], 0)
             uow.commit()
+        tally.add(recorded)
         tally.add(delta)
-        return _Batch(items, ids[-1], len(ids), acted)
+        return _Batch(items, ids[-1], len(ids), acted) if ids else None
     except ConcurrencyConflict:
-        if not ids:
-            raise
-    # Someone changed one of them meanwhile: nothing of the batch was kept; take
-    # them one at a time.
+        pass
+    except StorageError:
+        # Nothing of it was kept: record the outcomes on their own if the store lets
+        # us (else they stay in flight, for reconcile), and stop.
+        if sent:
+            _close(center, sent, tally, skip)
+            sent.clear()
+        raise
+    # Someone changed one of them meanwhile: nothing of the transaction was kept.
+    # Record the outcomes on their own, then take the batch one at a time.
+    if sent:
+        _close(center, sent, tally, skip)
+        sent.clear()
+    if not ids:
+        return _open(center, at, after, skip, tally, [])
     items = []
     acted = 0
     for sub_id in ids:
@@ -383,7 +413,6 @@ def _collect(
         delta.counts["failed"] += 1
         return None
     attempt = payments.invoice_attempt(
-        attempt_id=center._new_id("pay"),
         account_id=account.id,
         invoice_id=invoice.id,
         number=1,
@@ -453,7 +482,6 @@ def _retry(
         return True, None
     begun = collection.begin(invoice)
     attempt = payments.invoice_attempt(
-        attempt_id=center._new_id("pay"),
         account_id=account.id,
         invoice_id=invoice.id,
         number=begun.attempts,
@@ -478,10 +506,10 @@ def _retry(
 
 def _send(
     center: BillingCenter, items: Sequence[_Item], stop: Callable[[], bool], tally: _Tally
-) -> list[tuple[_Item, PaymentResult | None, bool]]:
+) -> _Sent:
     """Send every attempt of the batch; (item, result, sent). A gateway that does not
     answer even after the retries is taken for down: the rest are not sent."""
-    results: list[tuple[_Item, PaymentResult | None, bool]] = []
+    results: _Sent = []
     for item in items:
         if tally.stopped is None and stop():
             tally.stopped = "interrupted"
@@ -519,9 +547,7 @@ def _close(
         except StorageError as exc:
             if tried == _RECORD_TRIES - 1:
                 first = results[0][0].attempt
-                raise PaymentNotRecorded(
-                    first.idempotency_key, attempt_id=first.id, cause=exc
-                ) from exc
+                raise PaymentNotRecorded(first.idempotency_key, cause=exc) from exc
             center._sleep(center.settings.gateway_backoff.total_seconds() * 2**tried)
     # A concurrent change to one of them: record each on its own, reading afresh.
     for item, result, sent in results:

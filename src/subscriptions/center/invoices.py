@@ -87,7 +87,6 @@ def pay_invoice(
                 uow.invoices.update(begun)
                 collected = _collected_subscription(uow, account_id, invoice_id)
                 attempt = payments.invoice_attempt(
-                    attempt_id=center._new_id("pay"),
                     account_id=account_id,
                     invoice_id=invoice.id,
                     number=begun.attempts,

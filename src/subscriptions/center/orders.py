@@ -182,7 +182,6 @@ def place_order(
                     if order.amount_due > 0:
                         assert token is not None
                         made = payments.order_attempt(
-                            attempt_id=center._new_id("pay"),
                             account_id=account_id,
                             order_id=order.id,
                             amount=order.amount_due,
@@ -208,7 +207,7 @@ def place_order(
 def _attempt_of(center: BillingCenter, order: Order) -> tuple[PaymentAttempt | None, Quote | None]:
     with center.store.unit_of_work() as uow:
         return (
-            uow.attempts.by_key(payments.order_key(order.id)),
+            uow.attempts.get(payments.order_key(order.id)),
             uow.quotes.get(order.quote_id),
         )
 
@@ -312,7 +311,7 @@ def confirm_payment(center: BillingCenter, account_id: str, user: str, order_id:
         account = center._account(uow, account_id)
         require_billing_contact(account, user, "pay")
         order = find_order(uow, account_id, order_id)
-        attempt = uow.attempts.by_key(payments.order_key(order.id))
+        attempt = uow.attempts.get(payments.order_key(order.id))
     if order.state is not OrderState.REQUIRES_ACTION or attempt is None:
         return drive(center, order, attempt)
     answer = attempts.ask(center, attempt)

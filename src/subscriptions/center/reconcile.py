@@ -229,7 +229,7 @@ def _orders_without_attempts(center: BillingCenter, order_id: str | None, run: _
             if (order := uow.orders.get(i)) is not None
             and order.state is OrderState.PENDING
             and order.amount_due <= 0
-            and uow.attempts.by_key(payments.order_key(order.id)) is None
+            and uow.attempts.get(payments.order_key(order.id)) is None
         ]
     now = center._now()
     for order in pending:

@@ -39,16 +39,13 @@ def refund_due(
     amount = fallback if result is None else payments.refundable(result, fallback)
     if amount <= 0:
         return None
-    target = f"refund:{charge.id}"
-    running = uow.attempts.in_flight(target)
-    if running is not None:
-        return running
-    if uow.attempts.by_key(payments.refund_key(charge.idempotency_key)) is not None:
-        # Refunded (or refused) once already: a person decides what happens next.
-        return None
+    known = uow.attempts.get(payments.refund_key(charge.idempotency_key))
+    if known is not None:
+        # Being refunded already; or refunded (or refused) once: then a person
+        # decides what happens next.
+        return known if known.in_flight else None
     refund = payments.refund_attempt(
         charge,
-        attempt_id=center._new_id("pay"),
         amount=amount,
         at=at,
         lease=center.settings.reconcile_after,

@@ -24,8 +24,8 @@ sort the same way in every store, whatever the database's locale.
 2. ``orders.state``, filled from the stored documents, with a partial index on the
    orders still ``pending``, ``unknown`` or ``requires_action`` (what the reconcile
    step looks for).
-3. Payment attempts (:mod:`subscriptions.payments`): the ``attempts`` table, unique
-   by key, with a unique partial index that allows one attempt in flight per target
+3. Payment attempts (:mod:`subscriptions.payments`): the ``attempts`` table, keyed
+   by idempotency key, with a unique partial index that allows one attempt in flight per target
    (``attempts_in_flight``) and a small one of failed refunds; the instant each
    invoice series last issued a document (``invoice_series.issued_at``). Books
    written before attempts existed are healed: every open invoice with an amount due
@@ -268,10 +268,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         name="payment attempts, issue instants of invoice series",
         sqlite=(
             """CREATE TABLE attempts (
-                id TEXT NOT NULL PRIMARY KEY,
+                key TEXT NOT NULL PRIMARY KEY,
                 account_id TEXT NOT NULL,
                 target TEXT NOT NULL,
-                key TEXT NOT NULL UNIQUE,
                 state TEXT NOT NULL,
                 version INTEGER NOT NULL,
                 doc TEXT NOT NULL
@@ -281,10 +280,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
         postgres=(
             """CREATE TABLE attempts (
-                id TEXT COLLATE "C" PRIMARY KEY,
+                key TEXT COLLATE "C" PRIMARY KEY,
                 account_id TEXT COLLATE "C" NOT NULL,
                 target TEXT COLLATE "C" NOT NULL,
-                key TEXT COLLATE "C" NOT NULL UNIQUE,
                 state TEXT NOT NULL,
                 version INTEGER NOT NULL,
                 doc TEXT NOT NULL

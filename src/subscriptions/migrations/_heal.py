@@ -44,13 +44,12 @@ def _docs(db: MigrationDatabase, sql: str) -> list[tuple[str, Any]]:
 
 def _insert(db: MigrationDatabase, attempt: PaymentAttempt) -> None:
     db.execute(
-        "INSERT INTO attempts (id, account_id, target, key, state, version, doc) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO attempts (key, account_id, target, state, version, doc) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         (
-            attempt.id,
+            attempt.idempotency_key,
             attempt.account_id,
             attempt.target,
-            attempt.idempotency_key,
             attempt.state.value,
             attempt.version,
             codec.dumps(attempt),
@@ -62,7 +61,7 @@ def heal_in_flight(db: MigrationDatabase) -> None:
     accounts = {
         key: codec.decode(Account, doc) for key, doc in _docs(db, "SELECT id, doc FROM accounts")
     }
-    for key, doc in _docs(
+    for _, doc in _docs(
         db,
         "SELECT id, doc FROM orders WHERE state IN ('pending', 'unknown', 'requires_action')",
     ):
@@ -72,7 +71,6 @@ def heal_in_flight(db: MigrationDatabase) -> None:
         _insert(
             db,
             PaymentAttempt(
-                id=f"pay_{key}",
                 kind=AttemptKind.CHARGE,
                 account_id=order.account_id,
                 number=1,
@@ -111,7 +109,6 @@ def heal_in_flight(db: MigrationDatabase) -> None:
         _insert(
             db,
             PaymentAttempt(
-                id=f"pay_{key}_{number}",
                 kind=AttemptKind.CHARGE,
                 account_id=invoice.account_id,
                 number=number,
