@@ -104,6 +104,7 @@ from .orders import (
     Seller,
     order_moved,
 )
+from .payments import PaymentAttempt
 from .periods import Frequency, ensure_aware
 from .ports import (
     Clock,
@@ -1085,6 +1086,14 @@ class BillingCenter:
         :mod:`subscriptions.center.reconcile`.
         """
         return reconcile.reconcile(self, order_id, stop=stop)
+
+    @_exact_decimals
+    def resolve_payment(self, idempotency_key: str) -> PaymentAttempt:
+        """Ask the gateway about the payment sent under ``idempotency_key`` and record
+        what it says (a gateway's notification of a payment lands here): a charge
+        the book had resolved as not charged is recorded too, paid if its invoice is
+        still unpaid and refunded otherwise. Returns the attempt as it now stands."""
+        return reconcile.resolve(self, idempotency_key)
 
     @_exact_decimals
     def payment_review(self) -> Review:

@@ -100,6 +100,13 @@ def store() -> InMemoryStore:
     return InMemoryStore()
 
 
+@pytest.fixture
+def slept() -> list[float]:
+    """The pauses the Billing Centers asked for (between retries of a failing
+    gateway), made without waiting."""
+    return []
+
+
 class CenterFactory(Protocol):
     def __call__(
         self,
@@ -138,6 +145,7 @@ def make_center(
     gateway: FakeGateway,
     clock: ManualClock,
     notifier: InMemoryNotifier,
+    slept: list[float],
 ) -> CenterFactory:
     """Billing Centers over the same store, gateway, clock and notifier; each test runs
     twice, the second time called from a host with a careless decimal context."""
@@ -158,6 +166,7 @@ def make_center(
             vat_verifier=verifier,
             settings=settings or Settings(),
             policy=policy,
+            sleep=slept.append,
         )
         if request.param == "careless_host":
             return _CarelessHost(center)  # type: ignore[return-value]

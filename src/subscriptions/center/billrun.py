@@ -155,39 +155,54 @@ def run_renewals(
     tally.counts["unknown"] = healed.unknown
     tally.errors.extend(healed.errors)
     skip: set[str] = set()
-    done = 0
     # The outcomes of a batch are recorded in the transaction that opens the next one
     # (one commit less per batch); those of the last batch on their own.
     sent: _Sent = []
     try:
-        while True:
-            # A pass over everything due; a subscription with several periods due (a
-            # late bill run) comes back in the next pass.
-            acted = 0
-            after: str | None = None
-            while True:
-                if stopping():
-                    tally.stopped = "interrupted"
-                    return tally.report()
-                batch = _open(center, at, after, skip, tally, sent)
-                sent = []
-                if batch is None:
-                    break
-                after = batch.last
-                acted += batch.acted
-                done += batch.claimed
-                if progress is not None:
-                    progress(done)
-                sent = _send(center, batch.items, stopping, tally)
-                if tally.stopped is not None:
-                    return tally.report()
-            center.deliver_outbox()
-            if acted == 0:
-                return tally.report()
+        _passes(center, at, stopping, progress, tally, skip, sent)
     finally:
         if sent:
             _close(center, sent, tally, skip)
         center.deliver_outbox()
+    return tally.report()
+
+
+def _passes(
+    center: BillingCenter,
+    at: datetime,
+    stopping: Callable[[], bool],
+    progress: Callable[[int], None] | None,
+    tally: _Tally,
+    skip: set[str],
+    sent: _Sent,
+) -> None:
+    """Batch after batch, pass after pass, until nothing is due (or the run stops);
+    ``sent`` holds the charges of the last batch, to record."""
+    done = 0
+    while True:
+        # A pass over everything due; a subscription with several periods due (a late
+        # bill run) comes back in the next pass.
+        acted = 0
+        after: str | None = None
+        while True:
+            if stopping():
+                tally.stopped = "interrupted"
+                return
+            batch = _open(center, at, after, skip, tally, sent)
+            sent.clear()
+            if batch is None:
+                break
+            after = batch.last
+            acted += batch.acted
+            done += batch.claimed
+            if progress is not None:
+                progress(done)
+            sent.extend(_send(center, batch.items, stopping, tally))
+            if tally.stopped is not None:
+                return
+        center.deliver_outbox()
+        if acted == 0:
+            return
 
 
 # -- 1. the batch's steps, invoices and attempts --------------------------------------

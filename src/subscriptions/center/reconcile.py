@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .. import payments
-from ..errors import ConcurrencyConflict, SubscriptionsError
+from ..errors import ConcurrencyConflict, NotFound, SubscriptionsError
 from ..lifecycle import Event, EventKind
 from ..orders import Order, OrderState
 from ..payments import IN_FLIGHT, AttemptKind, AttemptState, PaymentAttempt, PaymentStatus
@@ -32,7 +32,7 @@ from .orders import drive
 if TYPE_CHECKING:
     from ..service import BillingCenter
 
-__all__ = ["ReconcileReport", "Review", "reconcile", "review"]
+__all__ = ["ReconcileReport", "Review", "reconcile", "resolve", "review"]
 
 _PAGE = 200
 
@@ -244,6 +244,36 @@ def _orders_without_attempts(center: BillingCenter, order_id: str | None, run: _
                 final = uow.orders.get(order.id)
             if final is not None:
                 run.orders[order.id] = final
+
+
+def resolve(center: BillingCenter, idempotency_key: str) -> PaymentAttempt:
+    """Ask the gateway about one payment and record what it says, whatever state the
+    attempt is in: a late charge of an attempt already resolved as not charged is
+    recorded too (paid, if its invoice is still unpaid; refunded otherwise). An
+    attempt in flight is resolved as not charged only once its lease is over (its
+    process may still be sending it)."""
+    with center.store.unit_of_work() as uow:
+        attempt = uow.attempts.get(idempotency_key)
+    if attempt is None:
+        raise NotFound(
+            f"no payment attempt with key {idempotency_key!r}; the keys are those the "
+            "gateway received (order:..., invoice:...:n, refund:...)"
+        )
+    answer = attempts.ask(center, attempt)
+    if not answer.known:
+        return attempt
+    result = answer.result
+    if result is None:
+        if not attempt.in_flight or not attempt.lease_expired(center._now()):
+            return attempt
+        if attempt.kind is AttemptKind.REFUND:
+            result = attempts.send(center, attempt)
+            if result is None:
+                return attempt
+    if result is not None and result.status is PaymentStatus.REQUIRES_ACTION:
+        return attempt
+    reason = None if result is not None else "the gateway never received this payment"
+    return attempts.record(center, attempt, result, not_charged=reason).attempt
 
 
 def review(center: BillingCenter, *, limit: int = 1000) -> Review:
