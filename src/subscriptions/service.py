@@ -59,6 +59,7 @@ from .center.billrun import BillRunReport
 from .center.issuing import Draft, corrected, issue
 from .center.reconcile import ReconcileReport, Review
 from .errors import (
+    ConcurrencyConflict,
     CorporateSelfServiceRefused,
     InstantInFuture,
     InvalidInput,
@@ -69,6 +70,7 @@ from .errors import (
     PaymentInProgress,
     QuoteChanged,
     QuoteExpired,
+    StorageError,
     SubscriptionsError,
     VatCheckFailed,
 )
@@ -941,7 +943,8 @@ class BillingCenter:
         when = quote.created_at if at is None else at
         try:
             priced = self._price(uow, account, quote.cart, when, quote.expires_at - when)
-        except QuoteChanged:
+        except (QuoteChanged, ConcurrencyConflict, StorageError):
+            # The store's own trouble is not a change of the quote: it propagates.
             raise
         except SubscriptionsError as exc:
             raise QuoteChanged(quote.id, f"it cannot be priced any more ({exc})") from exc

@@ -18,6 +18,7 @@ from subscriptions import (
     Price,
     Product,
     Seller,
+    Settings,
 )
 from subscriptions.ports import ChargeRequest, PaymentResult, Store
 
@@ -54,17 +55,17 @@ SELLER = Seller(
 )
 
 
-def open_store(spec: str) -> Store:
+def open_store(spec: str, *, timeout: float | None = None) -> Store:
     """``sqlite:PATH`` or ``postgres:SCHEMA@DSN``."""
     kind, _, rest = spec.partition(":")
     if kind == "sqlite":
         from subscriptions.sqlite import SQLiteStore
 
-        return SQLiteStore(rest)
+        return SQLiteStore(rest, timeout=timeout or 30.0)
     schema, _, dsn = rest.partition("@")
     from subscriptions.postgres import PostgresStore
 
-    return PostgresStore(dsn, schema=schema)
+    return PostgresStore(dsn, schema=schema, timeout=timeout or 30.0)
 
 
 def close(store: Store) -> None:
@@ -110,6 +111,7 @@ def center(
     *,
     now: str = START,
     crash: str | None = None,
+    batch_size: int | None = None,
 ) -> BillingCenter:
     return BillingCenter(
         catalog=CATALOG,
@@ -118,4 +120,5 @@ def center(
         gateway=CrashingGateway(journal, crash),
         clock=ManualClock(datetime.fromisoformat(now)),
         notifier=CrashingNotifier(crash == "before_message"),
+        settings=Settings(batch_size=batch_size or Settings().batch_size),
     )

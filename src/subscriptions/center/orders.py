@@ -118,12 +118,16 @@ def record_order(
     return order
 
 
-def _claim_slot(uow: UnitOfWork, account_id: str, now: datetime) -> None:
+def _claim_slot(uow: UnitOfWork, account_id: str, now: datetime, idempotency_key: str) -> None:
     """Refuse if another order of the account is still running; free a stale slot."""
     other_id = uow.idempotency.get(account_id, purchase.ORDER_SLOT)
     if other_id is None:
         return
     other = uow.orders.get(other_id)
+    if other is not None and other.idempotency_key == idempotency_key:
+        # A concurrent caller of the same key placed it a moment ago: this call is
+        # that order's too (read again, it finds it under the key).
+        raise ConcurrencyConflict("idempotency key", idempotency_key, expected=0, found=1)
     if other is not None and not other.state.final:
         quote = uow.quotes.get(other.quote_id)
         running = uow.attempts.in_flight(payments.order_target(other.id))
@@ -167,7 +171,7 @@ def place_order(
                         )
                     # One order at a time per account: a concurrent order conflicts on
                     # the slot before anything is charged.
-                    _claim_slot(uow, account_id, now)
+                    _claim_slot(uow, account_id, now, idempotency_key)
                     order = record_order(
                         center,
                         uow,
