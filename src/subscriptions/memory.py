@@ -574,11 +574,100 @@ class InMemoryStore:
 # -- payments ------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class _Charge:
-    request: ChargeRequest
-    result: PaymentResult
-    refunded: Decimal = Decimal(0)
+# The fake gateway keeps its records packed in plain tuples of strings, decimals and
+# flags (a storage format, like a database row), which the garbage collector stops
+# walking once it has seen them: a long run (a benchmark, a notebook's book) keeps
+# hundreds of thousands of them.
+
+
+def _pack_request(request: ChargeRequest) -> tuple[Any, ...]:
+    amount = request.amount
+    return (
+        request.idempotency_key,
+        amount.amount,
+        amount.currency.code,
+        request.payment_method,
+        request.description,
+        request.off_session,
+    )
+
+
+def _unpack_request(packed: tuple[Any, ...]) -> ChargeRequest:
+    key, amount, currency, method, description, off_session = packed
+    return ChargeRequest(
+        idempotency_key=key,
+        amount=Money(amount, money_currency(currency)),
+        payment_method=method,
+        description=description,
+        off_session=off_session,
+    )
+
+
+def _pack_refund(request: RefundRequest) -> tuple[Any, ...]:
+    amount = request.amount
+    return (
+        request.idempotency_key,
+        request.charge_id,
+        amount.amount,
+        amount.currency.code,
+        request.reason,
+    )
+
+
+def _unpack_refund(packed: tuple[Any, ...]) -> RefundRequest:
+    key, charge_id, amount, currency, reason = packed
+    return RefundRequest(
+        idempotency_key=key,
+        charge_id=charge_id,
+        amount=Money(amount, money_currency(currency)),
+        reason=reason,
+    )
+
+
+def _pack_result(result: PaymentResult) -> tuple[Any, ...]:
+    amount = result.amount
+    return (
+        result.status.value,
+        result.charge_id,
+        None if amount is None else amount.amount,
+        None if amount is None else amount.currency.code,
+        result.decline_code,
+        result.message,
+        result.next_action,
+    )
+
+
+def _unpack_result(packed: tuple[Any, ...]) -> PaymentResult:
+    status, charge_id, amount, currency, code, message, action = packed
+    return PaymentResult(
+        status=PaymentStatus(status),
+        charge_id=charge_id,
+        amount=None if amount is None else Money(amount, money_currency(currency)),
+        decline_code=code,
+        message=message,
+        next_action=action,
+    )
+
+
+def _status(packed: tuple[Any, ...]) -> str:
+    """The status of a packed result."""
+    status: str = packed[0]
+    return status
+
+
+def _charge_id(packed: tuple[Any, ...]) -> str | None:
+    """The charge id of a packed result."""
+    charge_id: str | None = packed[1]
+    return charge_id
+
+
+def _amount(packed: tuple[Any, ...]) -> tuple[Decimal, str]:
+    """The amount and currency of a packed charge request."""
+    return packed[1], packed[2]
+
+
+_SUCCEEDED = PaymentStatus.SUCCEEDED.value
+_NONE = Decimal(0)
 
 
 _DECLINES: Mapping[str, tuple[str, str]] = {
@@ -609,7 +698,6 @@ def _result_json(result: PaymentResult) -> dict[str, Any]:
         "decline_code": result.decline_code,
         "message": result.message,
         "next_action": result.next_action,
-        "amount_refunded": _money_json(result.amount_refunded),
     }
 
 
@@ -621,7 +709,6 @@ def _result_from(data: Mapping[str, Any]) -> PaymentResult:
         decline_code=data["decline_code"],
         message=data["message"],
         next_action=data["next_action"],
-        amount_refunded=_money_from(data.get("amount_refunded")),
     )
 
 
@@ -677,16 +764,28 @@ class FakeGateway:
     ) -> None:
         self._handler = handler
         self._lock = threading.Lock()
-        self._charges: dict[str, _Charge] = {}
-        self._refunds: dict[str, PaymentResult] = {}
+        #: Charges by key: the packed request, the packed result, how much was refunded.
+        self._requests: dict[str, tuple[Any, ...]] = {}
+        self._results: dict[str, tuple[Any, ...]] = {}
+        self._refunded: dict[str, Decimal] = {}
+        self._refunds: dict[str, tuple[Any, ...]] = {}
         self._count = 0
         self._journal = None if journal is None else Path(journal)
         self._offset = 0
-        self.requests: list[ChargeRequest | RefundRequest] = []
+        #: Every request received, packed: ("charge" | "refund", fields).
+        self._log: list[tuple[str, tuple[Any, ...]]] = []
         if self._journal is not None:
             self._journal.touch(exist_ok=True)
             with self._locked():
                 pass
+
+    @property
+    def requests(self) -> list[ChargeRequest | RefundRequest]:
+        """Every request this gateway received, in order."""
+        return [
+            _unpack_request(fields) if kind == "charge" else _unpack_refund(fields)
+            for kind, fields in self._log
+        ]
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -719,32 +818,38 @@ class FakeGateway:
     def _replay(self, record: Mapping[str, Any]) -> None:
         op = record["op"]
         if op == "charge":
-            self._charges[record["key"]] = _Charge(
-                request=_request_from(record["request"]), result=_result_from(record["result"])
-            )
+            key = record["key"]
+            self._requests[key] = _pack_request(_request_from(record["request"]))
+            self._results[key] = _pack_result(_result_from(record["result"]))
             self._count += 1
         elif op == "update":
-            charge = self._charges[record["key"]]
-            self._charges[record["key"]] = attrs.evolve(
-                charge, result=_result_from(record["result"])
-            )
+            self._results[record["key"]] = _pack_result(_result_from(record["result"]))
         elif op == "refund":
-            charge = self._charges[record["charge_key"]]
-            self._charges[record["charge_key"]] = attrs.evolve(
-                charge, refunded=EXACT.add(charge.refunded, Decimal(record["amount"]))
+            key = record["charge_key"]
+            self._refunded[key] = EXACT.add(
+                self._refunded.get(key, _NONE), Decimal(record["amount"])
             )
-            self._refunds[record["key"]] = _result_from(record["result"])
+            self._refunds[record["key"]] = _pack_result(_result_from(record["result"]))
 
-    def _store(self, key: str, charge: _Charge) -> None:
-        self._charges[key] = charge
-        self._append(
-            {
-                "op": "charge",
-                "key": key,
-                "request": _request_json(charge.request),
-                "result": _result_json(charge.result),
-            }
-        )
+    def _store(self, request: ChargeRequest, result: PaymentResult) -> None:
+        key = request.idempotency_key
+        self._requests[key] = _pack_request(request)
+        self._results[key] = _pack_result(result)
+        if self._journal is not None:
+            self._append(
+                {
+                    "op": "charge",
+                    "key": key,
+                    "request": _request_json(request),
+                    "result": _result_json(result),
+                }
+            )
+
+    def _key_of(self, charge_id: str) -> str | None:
+        for key, result in self._results.items():
+            if _charge_id(result) == charge_id:
+                return key
+        return None
 
     def _new_charge_id(self) -> str:
         self._count += 1
@@ -771,31 +876,30 @@ class FakeGateway:
 
     def _charge(self, request: ChargeRequest) -> PaymentResult:
         with self._locked():
-            self.requests.append(request)
-            known = self._charges.get(request.idempotency_key)
+            packed = _pack_request(request)
+            self._log.append(("charge", packed))
+            known = self._requests.get(request.idempotency_key)
             if known is not None:
-                if (known.request.amount, known.request.payment_method) != (
+                before = _unpack_request(known)
+                # Same amount and payment method: the same charge.
+                if (before.amount, before.payment_method) != (
                     request.amount,
                     request.payment_method,
                 ):
                     raise IdempotencyKeyReused(
                         request.idempotency_key,
-                        f"a charge of {known.request.amount.amount} "
-                        f"{known.request.amount.currency.code}",
+                        f"a charge of {before.amount.amount} {before.amount.currency.code}",
                     )
-                return known.result
+                return _unpack_result(self._results[request.idempotency_key])
             if request.payment_method == "tok_timeout":
-                self._store(
-                    request.idempotency_key,
-                    _Charge(request=request, result=self._succeed(request)),
-                )
+                self._store(request, self._succeed(request))
                 raise GatewayUnavailable(
                     "the payment gateway timed out; the charge may have gone through: "
                     "reconcile the order to find out"
                 )
             result = self._decide(request)
             if result.status is not PaymentStatus.TRANSIENT_ERROR:
-                self._store(request.idempotency_key, _Charge(request=request, result=result))
+                self._store(request, result)
             return result
 
     def _succeed(self, request: ChargeRequest) -> PaymentResult:
@@ -842,27 +946,24 @@ class FakeGateway:
     def complete_action(self, charge_id: str, *, succeed: bool = True) -> None:
         """Play the customer finishing (or failing) 3-D Secure for ``charge_id``."""
         with self._locked():
-            for key, charge in self._charges.items():
-                if charge.result.charge_id != charge_id:
-                    continue
-                if charge.result.status is not PaymentStatus.REQUIRES_ACTION:
-                    raise InvalidInput(f"charge {charge_id!r} is not waiting for an action")
-                if succeed:
-                    result = attrs.evolve(
-                        charge.result, status=PaymentStatus.SUCCEEDED, next_action=None
-                    )
-                else:
-                    result = attrs.evolve(
-                        charge.result,
-                        status=PaymentStatus.DECLINED,
-                        decline_code="authentication_failed",
-                        message="the customer did not complete 3-D Secure",
-                        next_action=None,
-                    )
-                self._charges[key] = attrs.evolve(charge, result=result)
-                self._append({"op": "update", "key": key, "result": _result_json(result)})
-                return
-        raise InvalidInput(f"no charge {charge_id!r}")
+            key = self._key_of(charge_id)
+            if key is None:
+                raise InvalidInput(f"no charge {charge_id!r}")
+            current = _unpack_result(self._results[key])
+            if current.status is not PaymentStatus.REQUIRES_ACTION:
+                raise InvalidInput(f"charge {charge_id!r} is not waiting for an action")
+            if succeed:
+                result = attrs.evolve(current, status=PaymentStatus.SUCCEEDED, next_action=None)
+            else:
+                result = attrs.evolve(
+                    current,
+                    status=PaymentStatus.DECLINED,
+                    decline_code="authentication_failed",
+                    message="the customer did not complete 3-D Secure",
+                    next_action=None,
+                )
+            self._results[key] = _pack_result(result)
+            self._append({"op": "update", "key": key, "result": _result_json(result)})
 
     def refund(self, request: RefundRequest) -> PaymentResult:
         self._reachable()
@@ -870,81 +971,81 @@ class FakeGateway:
 
     def _refund(self, request: RefundRequest) -> PaymentResult:
         with self._locked():
-            self.requests.append(request)
+            self._log.append(("refund", _pack_refund(request)))
             known = self._refunds.get(request.idempotency_key)
             if known is not None:
-                return known
-            for key, charge in self._charges.items():
-                if charge.result.charge_id != request.charge_id:
-                    continue
-                if charge.result.status is not PaymentStatus.SUCCEEDED:
-                    raise InvalidInput(f"charge {request.charge_id!r} did not succeed")
-                left = EXACT.subtract(charge.request.amount.amount, charge.refunded)
-                if request.amount.amount > left:
-                    raise InvalidInput(
-                        f"cannot refund {request.amount.amount}: only {left} is left on "
-                        f"charge {request.charge_id!r}"
-                    )
-                self._charges[key] = attrs.evolve(
-                    charge, refunded=EXACT.add(charge.refunded, request.amount.amount)
+                return _unpack_result(known)
+            key = self._key_of(request.charge_id)
+            if key is None:
+                raise InvalidInput(f"no charge {request.charge_id!r} to refund")
+            if _status(self._results[key]) != _SUCCEEDED:
+                raise InvalidInput(f"charge {request.charge_id!r} did not succeed")
+            captured, _ = _amount(self._requests[key])
+            refunded = self._refunded.get(key, _NONE)
+            left = EXACT.subtract(captured, refunded)
+            if request.amount.amount > left:
+                raise InvalidInput(
+                    f"cannot refund {request.amount.amount}: only {left} is left on "
+                    f"charge {request.charge_id!r}"
                 )
-                result = PaymentResult(
-                    status=PaymentStatus.REFUNDED,
-                    charge_id=request.charge_id,
-                    amount=request.amount,
-                )
-                self._refunds[request.idempotency_key] = result
-                self._append(
-                    {
-                        "op": "refund",
-                        "key": request.idempotency_key,
-                        "charge_key": key,
-                        "amount": str(request.amount.amount),
-                        "result": _result_json(result),
-                    }
-                )
-                return result
-        raise InvalidInput(f"no charge {request.charge_id!r} to refund")
+            self._refunded[key] = EXACT.add(refunded, request.amount.amount)
+            result = PaymentResult(
+                status=PaymentStatus.REFUNDED,
+                charge_id=request.charge_id,
+                amount=request.amount,
+            )
+            self._refunds[request.idempotency_key] = _pack_result(result)
+            self._append(
+                {
+                    "op": "refund",
+                    "key": request.idempotency_key,
+                    "charge_key": key,
+                    "amount": str(request.amount.amount),
+                    "result": _result_json(result),
+                }
+            )
+            return result
 
     def lookup(self, idempotency_key: str) -> PaymentResult | None:
         self._reachable()
         with self._locked():
-            charge = self._charges.get(idempotency_key)
-            if charge is None:
-                return self._refunds.get(idempotency_key)
-            result = charge.result
-            if charge.refunded > 0 and result.status is PaymentStatus.SUCCEEDED:
-                currency = charge.request.amount.currency
-                whole = charge.refunded >= charge.request.amount.amount
+            packed = self._results.get(idempotency_key)
+            if packed is None:
+                refund = self._refunds.get(idempotency_key)
+                return None if refund is None else _unpack_result(refund)
+            result = _unpack_result(packed)
+            refunded = self._refunded.get(idempotency_key, _NONE)
+            if refunded > 0 and result.status is PaymentStatus.SUCCEEDED:
+                captured, currency = _amount(self._requests[idempotency_key])
                 result = attrs.evolve(
                     result,
-                    status=PaymentStatus.REFUNDED if whole else PaymentStatus.SUCCEEDED,
-                    amount_refunded=Money(charge.refunded, currency),
+                    status=PaymentStatus.REFUNDED if refunded >= captured else result.status,
+                    amount_refunded=Money(refunded, money_currency(currency)),
                 )
             return result
 
     def net_charged(self, currency: str) -> Decimal:
         """What customers paid in ``currency``: succeeded charges less refunds."""
         with self._locked():
-            return exact_sum(
-                EXACT.subtract(c.request.amount.amount, c.refunded)
-                for c in self._charges.values()
-                if c.result.status is PaymentStatus.SUCCEEDED
-                and c.request.amount.currency.code == currency
-            )
+            net = []
+            for key, result in self._results.items():
+                amount, code = _amount(self._requests[key])
+                if _status(result) == _SUCCEEDED and code == currency:
+                    net.append(EXACT.subtract(amount, self._refunded.get(key, _NONE)))
+            return exact_sum(net)
 
     def succeeded_charges(self) -> dict[str, ChargeRequest]:
         """Every succeeded charge by idempotency key (across processes with a journal)."""
         with self._locked():
             return {
-                key: c.request
-                for key, c in self._charges.items()
-                if c.result.status is PaymentStatus.SUCCEEDED
+                key: _unpack_request(self._requests[key])
+                for key, result in self._results.items()
+                if _status(result) == _SUCCEEDED
             }
 
     @property
     def charge_requests(self) -> list[ChargeRequest]:
-        return [r for r in self.requests if isinstance(r, ChargeRequest)]
+        return [_unpack_request(fields) for kind, fields in self._log if kind == "charge"]
 
 
 # -- VAT, messages, time -------------------------------------------------------------
