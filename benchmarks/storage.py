@@ -362,12 +362,15 @@ class _SQLiteRaw(_Raw):
 
 
 def _sqlite_raw_book(path: Path, count: int) -> sqlite3.Connection:
-    from subscriptions.sqlite import migrate
+    from subscriptions.sqlite import SQLiteStore, migrate
 
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = FULL")
-    connection.execute("PRAGMA foreign_keys = ON")
+    # The store's schema and connection settings, so that only the code differs.
+    with SQLiteStore(path) as store:
+        pragmas = store.pragmas
+    for pragma in pragmas:
+        connection.execute(f"PRAGMA {pragma}")
     migrate(connection)
     raw = _SQLiteRaw(connection)
     accounts, subs = _raw_rows(count, raw.instant)

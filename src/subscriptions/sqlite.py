@@ -272,8 +272,11 @@ class SQLiteStore:
     seconds a unit of work waits for another one's write lock before it raises
     :class:`DatabaseConflict`. ``synchronous="full"`` (the default) makes every commit
     durable through a power loss; ``"normal"`` only through a crash of the process,
-    and commits faster. Close the store (or use it as a context manager) to close its
-    connections.
+    and commits faster. ``cache_mb`` is each connection's page cache;
+    ``checkpoint_pages`` how many pages the write-ahead log may hold before they are
+    copied back into the database file (each copy is one more wait for the disk: the
+    bill run writes a few pages per renewal). Close the store (or use it as a context
+    manager) to close its connections.
     """
 
     def __init__(
@@ -282,6 +285,8 @@ class SQLiteStore:
         *,
         timeout: float = 30.0,
         synchronous: Literal["full", "normal"] = "full",
+        cache_mb: int = 64,
+        checkpoint_pages: int = 10_000,
     ) -> None:
         self._path = os.fspath(path)
         if self._path == ":memory:" or self._path.startswith("file::memory:"):
@@ -293,6 +298,16 @@ class SQLiteStore:
             raise InvalidInput(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
         if not timeout >= 0:
             raise InvalidInput(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        for name, value in (("cache_mb", cache_mb), ("checkpoint_pages", checkpoint_pages)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"{name} must be a whole number >= 1, not {value!r}")
+        #: The settings every connection of the store gets, after the WAL mode.
+        self.pragmas = (
+            "foreign_keys = ON",
+            f"synchronous = {synchronous.upper()}",
+            f"cache_size = -{cache_mb * 1024}",
+            f"wal_autocheckpoint = {checkpoint_pages}",
+        )
         self._timeout = timeout
         self._synchronous = synchronous
         self._lock = threading.Lock()
@@ -334,8 +349,8 @@ class SQLiteStore:
                     f"SQLite database {self._path!r} cannot use write-ahead logging "
                     f"(journal mode {mode!r})"
                 )
-            connection.execute("PRAGMA foreign_keys = ON")
-            connection.execute(f"PRAGMA synchronous = {self._synchronous.upper()}")
+            for pragma in self.pragmas:
+                connection.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
             connection.close()
             raise _translate(exc, self._path) from exc

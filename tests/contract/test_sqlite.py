@@ -89,8 +89,20 @@ def test_wal_foreign_keys_and_busy_timeout_are_on(tmp_path: Path) -> None:
             assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
             assert connection.execute("PRAGMA busy_timeout").fetchone() == (2500,)
             assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
+            assert connection.execute("PRAGMA cache_size").fetchone() == (-64 * 1024,)
+            assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
         finally:
             store._checkin(connection, broken=False)
+    with SQLiteStore(path, cache_mb=8, checkpoint_pages=500) as store:
+        connection = store._checkout()
+        try:
+            assert connection.execute("PRAGMA cache_size").fetchone() == (-8 * 1024,)
+            assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (500,)
+        finally:
+            store._checkin(connection, broken=False)
+    for bad in ({"cache_mb": 0}, {"checkpoint_pages": -1}, {"cache_mb": True}):
+        with pytest.raises(InvalidInput, match="whole number"):
+            SQLiteStore(path, **bad)  # type: ignore[arg-type]
     # WAL is a property of the file: a plain connection sees it too.
     with connect(path) as plain:
         assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
