@@ -36,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil.parser import isoparse
@@ -540,24 +541,35 @@ def _cmd_seats(env: _Env) -> None:
 
 
 def _cmd_invoices(env: _Env) -> None:
-    invoices = env.center().invoices(env.args.account, env.args.user)
+    center = env.center()
+    invoices = center.invoices(env.args.account, env.args.user)
+    zone = ZoneInfo(center.account(env.args.account).timezone)
+
+    def tax_point(invoice: Any) -> str:
+        # Shown where it differs from the issue date (VAT Directive art. 226(7)).
+        point = invoice.tax_point
+        if (
+            point is None
+            or point.astimezone(zone).date() == invoice.issued_at.astimezone(zone).date()
+        ):
+            return ""
+        return str(point.astimezone(zone).date())
+
     rows = [
         (
             i.number,
             i.document,
             i.reason.value,
-            i.issued_at.date(),
+            i.issued_at.astimezone(zone).date(),
+            tax_point(i),
             f"{i.total:f}",
             f"{i.amount_due:f}",
             i.status.value,
         )
         for i in invoices
     ]
-    _emit(
-        env,
-        invoices,
-        lambda: _table(rows, ("number", "document", "reason", "issued", "total", "due", "status")),
-    )
+    headers = ("number", "document", "reason", "issued", "tax point", "total", "due", "status")
+    _emit(env, invoices, lambda: _table(rows, headers))
 
 
 def _cmd_renew(env: _Env) -> None:
