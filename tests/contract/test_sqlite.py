@@ -408,6 +408,62 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
             )
 
 
+def test_the_schema_1_fixture_heals_on_the_first_reconcile(tmp_path: Path) -> None:
+    """The old code charged renewals and orders without recording the attempt first:
+    an open invoice or an order left pending may have been charged. After the upgrade,
+    the first reconcile finds such a charge by its old key and records it; what was
+    never charged fails (orders) or stays due (invoices)."""
+    from moneyed import Money
+
+    from subscriptions import BillingCenter, FakeGateway, ManualClock, Seller
+    from subscriptions.payments import ChargeRequest
+
+    path = tmp_path / "schema1.sqlite3"
+    shutil.copyfile(FIXTURE, path)
+    gateway = FakeGateway()
+    with SQLiteStore(path) as store:
+        with store.unit_of_work() as uow:
+            invoice = uow.invoices.get("inv-1")
+        assert invoice is not None
+        # The old process charged invoice inv-1 under its key, then died.
+        gateway.charge(
+            ChargeRequest(
+                idempotency_key="invoice:inv-1:1",
+                amount=Money(invoice.amount_due, invoice.currency),
+                payment_method="tok_visa",
+                description="Invoice INV-000001",
+            )
+        )
+        center = BillingCenter(
+            catalog=r.catalog(),
+            seller=Seller(
+                name="Vendor S.r.l.",
+                vat_number="IT00743110157",
+                address=r.italian_account().address,
+            ),
+            store=store,
+            gateway=gateway,
+            clock=ManualClock(r.START.replace(year=2027)),
+        )
+        report = center.reconcile()
+        assert {a.idempotency_key: a.state.value for a in report.resolved} == {
+            "invoice:inv-1:1": "succeeded",
+            "order:ord-2": "not_charged",
+            "order:ord-3": "not_charged",
+        }
+        assert {o.id: o.state for o in report.orders} == {
+            "ord-2": OrderState.FAILED,
+            "ord-3": OrderState.FAILED,
+        }
+        with store.unit_of_work() as uow:
+            healed = uow.invoices.get("inv-1")
+        assert healed is not None
+        assert healed.status is InvoiceStatus.PAID
+        assert center.payment_review().in_flight == 0
+        assert gateway.net_charged("EUR") == invoice.amount_due  # nothing charged twice
+        assert len(gateway.charge_requests) == 1
+
+
 def test_the_fixture_is_still_schema_1() -> None:
     """The committed file must stay what the first schema wrote."""
     plain = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
