@@ -873,3 +873,45 @@ def test_a_corporate_proration_confirmed_on_a_later_day_must_be_quoted_again(
     with pytest.raises(QuoteChanged, match="not what was quoted"):
         center.confirm_corporate_order(account.id, CONTACT, order.id)
     assert center.subscriptions(account.id) == before
+
+
+def test_an_attempt_resolved_after_its_invoice_was_paid_leaves_it_paid(
+    center: BillingCenter,
+    clock: ManualClock,
+    gateway: FakeGateway,
+    monkeypatch: pytest.MonkeyPatch,
+    paying: Account,
+) -> None:
+    from subscriptions.errors import GatewayUnavailable
+
+    clock.set(DEC_1)
+    held: list[ChargeRequest] = []
+    real_charge = gateway.charge
+
+    def held_up(request: ChargeRequest) -> PaymentResult:
+        held.append(request)
+        raise KeyboardInterrupt  # attempt 1 is on its way when the process dies
+
+    monkeypatch.setattr(gateway, "charge", held_up)
+    with pytest.raises(KeyboardInterrupt):
+        center.run_renewals()
+
+    def unreachable(request: ChargeRequest) -> PaymentResult:
+        raise GatewayUnavailable("no route to the gateway")
+
+    monkeypatch.setattr(gateway, "charge", unreachable)
+    clock.advance(LEASE)
+    center.run_renewals()  # attempt 1: not charged; attempt 2 sent, unanswered
+    monkeypatch.undo()
+    renewal = renewal_of(center, paying)
+    assert renewal.status is InvoiceStatus.CHARGING
+    real_charge(held[0])  # attempt 1 lands after all
+    center.resolve_payment(held[0].idempotency_key)
+    assert renewal_of(center, paying).status is InvoiceStatus.PAID
+    clock.advance(LEASE)
+    report = center.reconcile()  # attempt 2: the gateway never got it
+    assert [a.state for a in report.resolved] == [AttemptState.NOT_CHARGED]
+    assert renewal_of(center, paying).status is InvoiceStatus.PAID
+    sub = center.subscriptions(paying.id)[0]
+    assert (sub.status, sub.dunning) == (Status.ACTIVE, None)
+    settled(center, gateway, paying)

@@ -54,6 +54,8 @@ __all__ = ["Settled", "apply", "ask", "lapse_now", "record", "send", "send_patie
 
 #: How many times recording an outcome is tried again after a conflict.
 _RECORD_TRIES = 5
+#: Invoice states with nothing left to collect.
+_DONE = frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED})
 _LOAD: Any = object()
 
 
@@ -64,19 +66,19 @@ def send(center: BillingCenter, attempt: PaymentAttempt) -> PaymentResult | None
     """Send ``attempt`` once; ``None`` when the gateway did not answer (the outcome is
     unknown). A refund the gateway refuses comes back as a declined result."""
     gateway = center.gateway
+    refund = attempt.kind is AttemptKind.REFUND
     try:
-        if attempt.kind is AttemptKind.REFUND:
-            try:
-                return gateway.refund(payments.refund_request(attempt))
-            except GatewayUnavailable:
-                raise
-            except SubscriptionsError as exc:
-                return PaymentResult(
-                    status=PaymentStatus.DECLINED, decline_code="refund_refused", message=str(exc)
-                )
+        if refund:
+            return gateway.refund(payments.refund_request(attempt))
         return gateway.charge(payments.charge_request(attempt))
     except GatewayUnavailable:
         return None
+    except SubscriptionsError as exc:
+        if not refund:
+            raise
+        return PaymentResult(
+            status=PaymentStatus.DECLINED, decline_code="refund_refused", message=str(exc)
+        )
 
 
 def send_patiently(
@@ -404,8 +406,9 @@ def _apply_invoice(
             uow.attempts.update(done)
     state = done.state
     scheduled = attempt.off_session
+    settled_already = invoice.status in _DONE
     if state is AttemptState.SUCCEEDED:
-        if invoice.status in (InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED):
+        if settled_already:
             refund = refund_due(
                 center,
                 uow,
@@ -424,7 +427,9 @@ def _apply_invoice(
             invoice=collected.invoice,
             recovered=recovered and collected.subscription is not None,
         )
-    if state in (AttemptState.UNKNOWN, AttemptState.NEEDS_REVIEW):
+    if state in (AttemptState.UNKNOWN, AttemptState.NEEDS_REVIEW) or settled_already:
+        # Nothing to collect any more (paid by another attempt, or voided): only the
+        # attempt's own outcome is recorded.
         return Settled(attempt=done, invoice=invoice)
     if state is AttemptState.REQUIRES_ACTION:
         waiting = collection.action_required(invoice)
