@@ -798,10 +798,17 @@ class FakeGateway:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     handle.seek(self._offset)
-                    for line in handle.read().splitlines():
+                    text = handle.read()
+                    end = text.rfind("\n") + 1
+                    for line in text[:end].splitlines():
                         if line.strip():
                             self._replay(json.loads(line))
-                    self._offset = handle.tell()
+                    self._offset += len(text[:end].encode("utf-8"))
+                    if end < len(text):
+                        # A line torn by a process killed while writing it: that
+                        # request was never answered, so it never happened; drop it,
+                        # and what comes next starts on a line of its own.
+                        handle.truncate(self._offset)
                     self._handle = handle
                     yield
                     handle.flush()

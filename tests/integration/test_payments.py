@@ -915,3 +915,26 @@ def test_an_attempt_resolved_after_its_invoice_was_paid_leaves_it_paid(
     sub = center.subscriptions(paying.id)[0]
     assert (sub.status, sub.dunning) == (Status.ACTIVE, None)
     settled(center, gateway, paying)
+
+
+def test_a_journal_line_torn_by_a_killed_process_is_dropped(tmp_path: Any) -> None:
+    from moneyed import Money
+
+    journal = tmp_path / "gateway.jsonl"
+    gateway = FakeGateway(journal=journal)
+    request = ChargeRequest(
+        idempotency_key="order:o1",
+        amount=Money(Decimal("10.00"), "EUR"),
+        payment_method="tok_visa",
+        description="Order o1",
+    )
+    gateway.charge(request)
+    with journal.open("a", encoding="utf-8") as handle:
+        handle.write('{"op":"charge","key":"order:o2","requ')  # killed mid-write
+    again = FakeGateway(journal=journal)
+    assert again.lookup("order:o1") is not None
+    assert again.lookup("order:o2") is None
+    second = attrs.evolve(request, idempotency_key="order:o3")
+    again.charge(second)
+    assert FakeGateway(journal=journal).lookup("order:o3") is not None
+    assert journal.read_text(encoding="utf-8").count("\n") == 2
