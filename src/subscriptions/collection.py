@@ -58,8 +58,6 @@ __all__ = [
     "unpaid_from",
 ]
 
-_ZERO = Decimal(0)
-
 
 def due_at(sub: Subscription) -> datetime | None:
     """When the bill run next has work for ``sub``: collecting its unpaid invoice (the
@@ -127,6 +125,13 @@ def _status(invoice: IssuedInvoice, status: InvoiceStatus) -> IssuedInvoice:
 
 def _collecting(sub: Subscription | None, invoice: IssuedInvoice) -> bool:
     return sub is not None and sub.dunning is not None and sub.dunning.invoice_id == invoice.id
+
+
+def _unpaid(invoice: IssuedInvoice, sub: Subscription | None) -> InvoiceStatus:
+    """Where an invoice stands when an attempt at it took nothing: failed while its
+    subscription is past due for it, open otherwise."""
+    past_due = sub is not None and sub.status is Status.PAST_DUE and _collecting(sub, invoice)
+    return InvoiceStatus.FAILED if past_due else InvoiceStatus.OPEN
 
 
 def begin(invoice: IssuedInvoice) -> IssuedInvoice:
@@ -215,9 +220,9 @@ def declined(
         detail=f"{invoice.number}: {code}",
     )
     if not scheduled or sub is None:
-        past_due = sub is not None and sub.status is Status.PAST_DUE and _collecting(sub, invoice)
-        status = InvoiceStatus.FAILED if past_due else InvoiceStatus.OPEN
-        return Collected(invoice=_status(invoice, status), subscription=None, events=(failed,))
+        return Collected(
+            invoice=_status(invoice, _unpaid(invoice, sub)), subscription=None, events=(failed,)
+        )
     if sub.status not in (Status.ACTIVE, Status.PAST_DUE):
         # Nothing left to dun (it ended meanwhile): the invoice stays owed.
         return Collected(
@@ -263,8 +268,7 @@ def uncharged(
     For the bill run's collection of a renewal, the subscription is due again at
     ``at`` if it was never declined, and keeps its retry schedule if it was.
     """
-    past_due = sub is not None and sub.status is Status.PAST_DUE and _collecting(sub, invoice)
-    status = InvoiceStatus.FAILED if past_due else InvoiceStatus.OPEN
+    status = _unpaid(invoice, sub)
     changed = None
     if scheduled and sub is not None and sub.status in (Status.ACTIVE, Status.PAST_DUE):
         if sub.dunning is None:

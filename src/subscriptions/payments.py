@@ -32,12 +32,11 @@ This module is pure: it builds and changes records; the Billing Center's shell
 >>> from datetime import datetime, timedelta, timezone
 >>> from decimal import Decimal
 >>> at = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
->>> attempt = invoice_attempt(
-...     account_id="acct_1", invoice_id="inv_1", number=2,
-...     amount=Decimal("12.20"), currency="EUR", payment_method="tok_visa",
-...     off_session=True, at=at, lease=timedelta(minutes=5))
+>>> attempt = order_attempt(
+...     account_id="acct_1", order_id="ord_1", amount=Decimal("12.20"), currency="EUR",
+...     payment_method="tok_visa", at=at, lease=timedelta(minutes=5))
 >>> attempt.idempotency_key, attempt.state.value, attempt.in_flight
-('invoice:inv_1:2', 'pending', True)
+('order:ord_1', 'pending', True)
 >>> done = with_result(attempt, PaymentResult(status=PaymentStatus.DECLINED,
 ...     decline_code="card_declined"), at=at)
 >>> done.state.value, done.in_flight, done.version
@@ -56,6 +55,7 @@ from moneyed import Money
 from ._enum import Choice
 from .errors import InvalidInput, InvalidTransition
 from .money import EXACT, money_currency
+from .orders import IssuedInvoice
 
 __all__ = [
     "IN_FLIGHT",
@@ -281,6 +281,17 @@ class PaymentAttempt:
         return now >= self.lease_until
 
 
+def _pending(*, at: datetime, lease: timedelta, **fields: Any) -> PaymentAttempt:
+    """A new attempt, committed before it is sent, held by its maker for ``lease``."""
+    return PaymentAttempt(
+        state=AttemptState.PENDING,
+        created_at=at,
+        updated_at=at,
+        lease_until=at + lease,
+        **fields,
+    )
+
+
 def order_attempt(
     *,
     account_id: str,
@@ -292,56 +303,48 @@ def order_attempt(
     lease: timedelta,
 ) -> PaymentAttempt:
     """The one charge of an order (on session: the customer is at checkout)."""
-    return PaymentAttempt(
-        description=f"Order {order_id}",
+    return _pending(
+        at=at,
+        lease=lease,
         kind=AttemptKind.CHARGE,
         account_id=account_id,
         number=1,
         idempotency_key=order_key(order_id),
         amount=amount,
         currency=currency,
-        state=AttemptState.PENDING,
-        created_at=at,
-        updated_at=at,
-        lease_until=at + lease,
+        description=f"Order {order_id}",
         payment_method=payment_method,
         order_id=order_id,
     )
 
 
 def invoice_attempt(
+    invoice: IssuedInvoice,
     *,
-    account_id: str,
-    invoice_id: str,
     number: int,
-    amount: Decimal,
-    currency: str,
     payment_method: str,
     off_session: bool,
     at: datetime,
     lease: timedelta,
     subscription_id: str | None = None,
-    description: str = "",
 ) -> PaymentAttempt:
-    """The ``number``-th attempt to collect an invoice (a renewal, a retry, or a
-    payment the customer makes)."""
+    """The ``number``-th attempt to collect ``invoice``'s amount due (a renewal, a
+    retry, or a payment the customer makes)."""
     if number < 1:
         raise InvalidInput(f"attempt numbers start at 1, not {number}")
-    return PaymentAttempt(
-        description=description or f"Invoice {invoice_id}",
+    return _pending(
+        at=at,
+        lease=lease,
         kind=AttemptKind.CHARGE,
-        account_id=account_id,
+        account_id=invoice.account_id,
         number=number,
-        idempotency_key=invoice_key(invoice_id, number),
-        amount=amount,
-        currency=currency,
-        state=AttemptState.PENDING,
-        created_at=at,
-        updated_at=at,
-        lease_until=at + lease,
+        idempotency_key=invoice_key(invoice.id, number),
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        description=f"Invoice {invoice.number}",
         payment_method=payment_method,
         off_session=off_session,
-        invoice_id=invoice_id,
+        invoice_id=invoice.id,
         subscription_id=subscription_id,
     )
 
@@ -366,17 +369,15 @@ def refund_attempt(
             f"attempt {charge.id!r} has no gateway reference to refund; look the charge "
             "up by its key first"
         )
-    return PaymentAttempt(
+    return _pending(
+        at=at,
+        lease=lease,
         kind=AttemptKind.REFUND,
         account_id=charge.account_id,
         number=1,
         idempotency_key=refund_key(charge.idempotency_key),
         amount=amount,
         currency=charge.currency,
-        state=AttemptState.PENDING,
-        created_at=at,
-        updated_at=at,
-        lease_until=at + lease,
         description=reason,
         refund_of=charge.idempotency_key,
         subscription_id=charge.subscription_id,

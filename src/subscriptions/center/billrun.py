@@ -428,17 +428,13 @@ def _collect(
         delta.counts["failed"] += 1
         return None
     attempt = payments.invoice_attempt(
-        account_id=account.id,
-        invoice_id=invoice.id,
+        invoice,
         number=1,
-        amount=invoice.amount_due,
-        currency=invoice.currency,
         payment_method=account.payment_method,
         off_session=True,
         at=now,
         lease=center.settings.reconcile_after,
         subscription_id=charge.sub.id,
-        description=f"Invoice {invoice.number}",
     )
     uow.attempts.add(attempt)
     return _Item(attempt, invoice, account, charge.sub.id, retry=False)
@@ -497,17 +493,13 @@ def _retry(
         return True, None
     begun = collection.begin(invoice)
     attempt = payments.invoice_attempt(
-        account_id=account.id,
-        invoice_id=invoice.id,
+        invoice,
         number=begun.attempts,
-        amount=invoice.amount_due,
-        currency=invoice.currency,
         payment_method=account.payment_method,
         off_session=True,
         at=now,
         lease=center.settings.reconcile_after,
         subscription_id=sub.id,
-        description=f"Invoice {invoice.number}",
     )
     uow.invoices.update(begun)
     uow.subscriptions.update(begun_sub)

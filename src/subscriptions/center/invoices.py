@@ -87,17 +87,13 @@ def pay_invoice(
                 uow.invoices.update(begun)
                 collected = _collected_subscription(uow, account_id, invoice_id)
                 attempt = payments.invoice_attempt(
-                    account_id=account_id,
-                    invoice_id=invoice.id,
+                    invoice,
                     number=begun.attempts,
-                    amount=invoice.amount_due,
-                    currency=invoice.currency,
                     payment_method=account.payment_method,
                     off_session=False,
                     at=now,
                     lease=center.settings.reconcile_after,
                     subscription_id=collected,
-                    description=f"Invoice {invoice.number}",
                 )
                 uow.attempts.add(attempt)
                 uow.idempotency.put(account_id, _scope_key(invoice_id, idempotency_key), attempt.id)
