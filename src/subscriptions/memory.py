@@ -787,13 +787,15 @@ class FakeGateway:
             for kind, fields in self._log
         ]
 
+    def _locked(self) -> contextlib.AbstractContextManager[Any]:
+        """The thread lock; with a journal, also its file lock and the journal read up
+        to date."""
+        return self._lock if self._journal is None else self._journaled()
+
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """The thread lock, the journal's file lock, and the journal read up to date."""
+    def _journaled(self) -> Iterator[None]:
         with self._lock:
-            if self._journal is None:
-                yield
-                return
+            assert self._journal is not None
             with open(self._journal, "a+", encoding="utf-8") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:

@@ -84,9 +84,17 @@ def issue(center: BillingCenter, uow: UnitOfWork, drafts: Sequence[Draft]) -> li
     party = seller.party
     first, issued_at = uow.invoices.take_numbers(series, len(drafts), now=center._now)
     issued = []
+    customers: dict[tuple[str, int], Party] = {}
     for offset, draft in enumerate(drafts):
         invoice, account = draft.invoice, draft.account
         sequence = first + offset
+        customer = customers.get((account.id, account.version))
+        if customer is None:
+            customer = customers[(account.id, account.version)] = Party(
+                name=account.name,
+                address=account.address,
+                vat_number=None if account.vat_number is None else str(account.vat_number),
+            )
         document = IssuedInvoice(
             id=center._new_id("inv"),
             number=f"{series}-{sequence:06d}",
@@ -95,11 +103,7 @@ def issue(center: BillingCenter, uow: UnitOfWork, drafts: Sequence[Draft]) -> li
             account_id=account.id,
             order_id=draft.order_id,
             seller=party,
-            customer=Party(
-                name=account.name,
-                address=account.address,
-                vat_number=None if account.vat_number is None else str(account.vat_number),
-            ),
+            customer=customer,
             issued_at=issued_at,
             reason=invoice.reason,
             currency=invoice.currency,
