@@ -276,11 +276,18 @@ def resolve(center: BillingCenter, idempotency_key: str) -> PaymentAttempt:
     return attempts.record(center, attempt, result, not_charged=reason).attempt
 
 
-def review(center: BillingCenter, *, limit: int = 1000) -> Review:
+def review(center: BillingCenter) -> Review:
     """Attempts a person must look at (read only)."""
-    with center.store.unit_of_work() as uow:
-        flying = uow.attempts.with_state(tuple(IN_FLIGHT), limit=limit)
-        failed = uow.attempts.with_state((AttemptState.FAILED,), limit=limit)
+    flying = _in_flight(center)
+    failed: list[PaymentAttempt] = []
+    after: str | None = None
+    while True:
+        with center.store.unit_of_work() as uow:
+            page = uow.attempts.with_state((AttemptState.FAILED,), limit=_PAGE, after=after)
+        failed.extend(page)
+        if len(page) < _PAGE:
+            break
+        after = page[-1].target
     return Review(
         needs_review=tuple(a for a in flying if a.state is AttemptState.NEEDS_REVIEW),
         failed_refunds=tuple(a for a in failed if a.kind is AttemptKind.REFUND),
