@@ -227,7 +227,8 @@ _ID_COUNTER = itertools.count()
 #: The random tails of ids: seeded from the system once per process (a fork gets a
 #: new seed), not a system call per id.
 _RANDOM = random.Random(os.urandom(16))
-os.register_at_fork(after_in_child=lambda: _RANDOM.seed(os.urandom(16)))
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=lambda: _RANDOM.seed(os.urandom(16)))
 
 
 _P = ParamSpec("_P")
@@ -967,13 +968,10 @@ class BillingCenter:
         returned)."""
         with self.store.unit_of_work() as uow:
             self._account(uow, account_id)
-            is_order = uow.orders.get(payment_id) is not None
-        if is_order or not payment_id.startswith("inv"):
-            with self.store.unit_of_work() as uow:
-                known = uow.invoices.get(payment_id)
-            if is_order or known is None:
-                return orders.confirm_payment(self, account_id, user, payment_id)
-        return invoices.confirm_invoice_payment(self, account_id, user, payment_id)
+            invoice = uow.orders.get(payment_id) is None and uow.invoices.get(payment_id)
+        if invoice:
+            return invoices.confirm_invoice_payment(self, account_id, user, payment_id)
+        return orders.confirm_payment(self, account_id, user, payment_id)
 
     @_exact_decimals
     def order(self, account_id: str, user: str, order_id: str) -> Order:

@@ -938,3 +938,45 @@ def test_a_journal_line_torn_by_a_killed_process_is_dropped(tmp_path: Any) -> No
     again.charge(second)
     assert FakeGateway(journal=journal).lookup("order:o3") is not None
     assert journal.read_text(encoding="utf-8").count("\n") == 2
+
+
+def test_an_order_paid_on_another_day_than_its_quote_across_a_rate_change_is_requoted(
+    catalog: Any, seller: Any
+) -> None:
+    """Quoted at 19% at ten to midnight on 31 July 2025 in Bucharest, paid after
+    midnight, when Romania's rate is 21%: the VAT is due when it is paid, so the quote
+    no longer holds."""
+    from zoneinfo import ZoneInfo
+
+    from subscriptions.errors import QuoteChanged
+
+    bucharest = ZoneInfo("Europe/Bucharest")
+    clock = ManualClock(datetime(2025, 7, 31, 23, 50, tzinfo=bucharest))
+    gateway = FakeGateway()
+    center = BillingCenter(
+        catalog=catalog, seller=seller, store=InMemoryStore(), gateway=gateway, clock=clock
+    )
+    account = center.open_account(
+        name="Popescu SRL",
+        address=Address(
+            line1="Strada Lipscani 1", city="Bucharest", postal_code="030031", country="RO"
+        ),
+        timezone="Europe/Bucharest",
+        locale="en",
+        currency="EUR",
+        billing_contacts=[CONTACT],
+        payment_method="tok_visa",
+    )
+    center.subscribe_now(account.id, CONTACT, "monitoring")
+    quote = center.quote(account.id, CONTACT)
+    assert quote.invoice is not None
+    assert quote.invoice.taxes[0].rate == Decimal("19")
+    clock.advance(minutes=15)
+    with pytest.raises(QuoteChanged, match="VAT rate"):
+        center.place_order(account.id, CONTACT, quote.id, idempotency_key="k")
+    assert gateway.requests == []
+    fresh = center.quote(account.id, CONTACT)
+    assert fresh.invoice is not None
+    assert fresh.invoice.taxes[0].rate == Decimal("21")
+    order = center.place_order(account.id, CONTACT, fresh.id, idempotency_key="k2")
+    assert order.state is OrderState.SUCCEEDED
