@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..lifecycle import Event, EventKind, Status, Subscription
 from ..messages import (
+    Message,
     PaymentFailure,
     SubscriptionLapse,
     render_payment_failed,
@@ -50,7 +51,17 @@ from .refunds import refund_due
 if TYPE_CHECKING:
     from ..service import BillingCenter
 
-__all__ = ["Settled", "apply", "ask", "lapse_now", "record", "send", "send_patiently"]
+__all__ = [
+    "Settled",
+    "apply",
+    "ask",
+    "collecting",
+    "confirm",
+    "lapse_now",
+    "record",
+    "send",
+    "send_patiently",
+]
 
 #: How many times recording an outcome is tried again after a conflict.
 _RECORD_TRIES = 5
@@ -113,6 +124,18 @@ def ask(center: BillingCenter, attempt: PaymentAttempt) -> Answer:
         return Answer(True, center.gateway.lookup(attempt.idempotency_key))
     except GatewayUnavailable:
         return Answer(False, None)
+
+
+def confirm(center: BillingCenter, attempt: PaymentAttempt) -> Settled | None:
+    """Ask the gateway about ``attempt``, waiting for the customer's 3-D Secure, and
+    record its answer; ``None`` (nothing recorded) while it is still waiting or the
+    gateway cannot be asked."""
+    answer = ask(center, attempt)
+    result = answer.result
+    if not answer.known or (result is not None and result.status is PaymentStatus.REQUIRES_ACTION):
+        return None
+    reason = None if result is not None else "the gateway has no record of the charge"
+    return record(center, attempt, result, not_charged=reason)
 
 
 # -- recording outcomes ----------------------------------------------------------------
@@ -334,10 +357,7 @@ def _apply_refund(
     # sent again under its key (reconcile does), so ``not_charged`` leaves it as it is.
     if not attempt.in_flight or (result is None and not_charged is not None):
         return Settled(attempt=attempt)
-    if result is None:
-        done = payments.unknown(attempt, at=at)
-    else:
-        done = payments.with_result(attempt, result, at=at)
+    done = _resolved(attempt, result, None, at)
     if done is not attempt:
         uow.attempts.update(done)
     charge = uow.attempts.get(attempt.refund_of or "")
@@ -449,11 +469,11 @@ def _apply_invoice(
         collected = collection.uncharged(invoice, sub, at=at, scheduled=scheduled)
     _write(center, uow, invoice, collected, attempt.account_id)
     if state is AttemptState.DECLINED and scheduled and collected.subscription is not None:
-        if account is None:
-            account = center._account(uow, attempt.account_id)
         if collected.lapses:
             lapse_now(center, uow, collected.subscription, collected.invoice, at=at)
             return Settled(attempt=done, invoice=collected.invoice, lapsed=True)
+        if account is None:
+            account = center._account(uow, attempt.account_id)
         center._post(uow, _payment_failed(center, account, collected, at))
     return Settled(attempt=done, invoice=collected.invoice)
 
@@ -463,8 +483,15 @@ def _collected_subscription(uow: UnitOfWork, attempt: PaymentAttempt) -> Subscri
     one whose collection holds the invoice."""
     if attempt.subscription_id is not None:
         return uow.subscriptions.get(attempt.subscription_id)
-    for sub in uow.subscriptions.for_account(attempt.account_id):
-        if sub.dunning is not None and sub.dunning.invoice_id == attempt.invoice_id:
+    assert attempt.invoice_id is not None
+    return collecting(uow, attempt.account_id, attempt.invoice_id)
+
+
+def collecting(uow: UnitOfWork, account_id: str, invoice_id: str) -> Subscription | None:
+    """The subscription of ``account_id`` whose collection (dunning) holds the unpaid
+    ``invoice_id``, if any."""
+    for sub in uow.subscriptions.for_account(account_id):
+        if sub.dunning is not None and sub.dunning.invoice_id == invoice_id:
             return sub
     return None
 
@@ -486,7 +513,7 @@ def _write(
 
 def _payment_failed(
     center: BillingCenter, account: Account, collected: collection.Collected, at: datetime
-) -> Any:
+) -> Message:
     sub = collected.subscription
     assert sub is not None
     invoice = collected.invoice

@@ -28,7 +28,7 @@ from ..errors import (
     PaymentInProgress,
 )
 from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
-from ..payments import AttemptState, PaymentAttempt, PaymentStatus
+from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from . import attempts
 from .orders import check_key
@@ -85,7 +85,7 @@ def pay_invoice(
                     )
                 begun = collection.begin(invoice)
                 uow.invoices.update(begun)
-                collected = _collected_subscription(uow, account_id, invoice_id)
+                collected = attempts.collecting(uow, account_id, invoice_id)
                 attempt = payments.invoice_attempt(
                     invoice,
                     number=begun.attempts,
@@ -93,7 +93,7 @@ def pay_invoice(
                     off_session=False,
                     at=now,
                     lease=center.settings.reconcile_after,
-                    subscription_id=collected,
+                    subscription_id=None if collected is None else collected.id,
                 )
                 uow.attempts.add(attempt)
                 uow.idempotency.put(account_id, _scope_key(invoice_id, idempotency_key), attempt.id)
@@ -111,24 +111,14 @@ def pay_invoice(
     return _as_it_stands(center, attempt)
 
 
-def _collected_subscription(uow: UnitOfWork, account_id: str, invoice_id: str) -> str | None:
-    for sub in uow.subscriptions.for_account(account_id):
-        if sub.dunning is not None and sub.dunning.invoice_id == invoice_id:
-            return sub.id
-    return None
-
-
 def _as_it_stands(center: BillingCenter, attempt: PaymentAttempt) -> IssuedInvoice:
     """Take the payment ``attempt`` as far as it goes now; the invoice as it stands."""
     if attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
         attempt = attempts.record(center, attempt, attempts.send(center, attempt)).attempt
     elif attempt.state is AttemptState.REQUIRES_ACTION:
-        answer = attempts.ask(center, attempt)
-        if answer.known and (
-            answer.result is None or answer.result.status is not PaymentStatus.REQUIRES_ACTION
-        ):
-            reason = None if answer.result is not None else "the gateway has no record of it"
-            attempt = attempts.record(center, attempt, answer.result, not_charged=reason).attempt
+        settled = attempts.confirm(center, attempt)
+        if settled is not None:
+            attempt = settled.attempt
     with center.store.unit_of_work() as uow:
         invoice = uow.invoices.get(attempt.invoice_id or "")
     assert invoice is not None

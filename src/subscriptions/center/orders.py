@@ -318,11 +318,7 @@ def confirm_payment(center: BillingCenter, account_id: str, user: str, order_id:
         attempt = uow.attempts.get(payments.order_key(order.id))
     if order.state is not OrderState.REQUIRES_ACTION or attempt is None:
         return drive(center, order, attempt)
-    answer = attempts.ask(center, attempt)
-    if not answer.known or (
-        answer.result is not None and answer.result.status is payments.PaymentStatus.REQUIRES_ACTION
-    ):
+    settled = attempts.confirm(center, attempt)
+    if settled is None:
         return order
-    reason = None if answer.result is not None else "the gateway has no record of the charge"
-    settled = attempts.record(center, attempt, answer.result, not_charged=reason)
     return drive(center, settled.order or order)

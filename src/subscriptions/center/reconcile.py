@@ -87,16 +87,21 @@ class _Run:
         )
 
 
-def _in_flight(center: BillingCenter) -> list[PaymentAttempt]:
+def _with_state(center: BillingCenter, states: tuple[AttemptState, ...]) -> list[PaymentAttempt]:
+    """Every stored attempt in one of ``states``, read a page per unit of work."""
     found: list[PaymentAttempt] = []
     after: str | None = None
     while True:
         with center.store.unit_of_work() as uow:
-            page = uow.attempts.with_state(tuple(IN_FLIGHT), limit=_PAGE, after=after)
+            page = uow.attempts.with_state(states, limit=_PAGE, after=after)
         found.extend(page)
         if len(page) < _PAGE:
             return found
         after = page[-1].target
+
+
+def _in_flight(center: BillingCenter) -> list[PaymentAttempt]:
+    return _with_state(center, tuple(IN_FLIGHT))
 
 
 def reconcile(
@@ -279,15 +284,7 @@ def resolve(center: BillingCenter, idempotency_key: str) -> PaymentAttempt:
 def review(center: BillingCenter) -> Review:
     """Attempts a person must look at (read only)."""
     flying = _in_flight(center)
-    failed: list[PaymentAttempt] = []
-    after: str | None = None
-    while True:
-        with center.store.unit_of_work() as uow:
-            page = uow.attempts.with_state((AttemptState.FAILED,), limit=_PAGE, after=after)
-        failed.extend(page)
-        if len(page) < _PAGE:
-            break
-        after = page[-1].target
+    failed = _with_state(center, (AttemptState.FAILED,))
     return Review(
         needs_review=tuple(a for a in flying if a.state is AttemptState.NEEDS_REVIEW),
         failed_refunds=tuple(a for a in failed if a.kind is AttemptKind.REFUND),
