@@ -362,7 +362,7 @@ class _SQLiteRaw(_Raw):
 
 
 def _sqlite_raw_book(path: Path, count: int) -> sqlite3.Connection:
-    from subscriptions.sqlite import SQLiteStore, migrate
+    from subscriptions.adapters.sqlite import SQLiteStore, migrate
 
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode = WAL")
@@ -475,7 +475,7 @@ def _postgres_raw_book(dsn: str, schema: str, count: int, cursor_factory: Any = 
     import psycopg
     from psycopg import sql
 
-    from subscriptions.postgres import PostgresStore
+    from subscriptions.adapters.postgres import PostgresStore
 
     PostgresStore(dsn, schema=schema).close()  # the schema, by the store's migrations
     connection = psycopg.connect(dsn)
@@ -508,7 +508,7 @@ def raw_postgres(dsn: str, count: int, batch_size: int) -> float:
 
 
 def run_sqlite(folder: Path, count: int, batch_size: int) -> tuple[float, float]:
-    from subscriptions.sqlite import SQLiteStore
+    from subscriptions.adapters.sqlite import SQLiteStore
 
     store = SQLiteStore(folder / "bench.sqlite3")
     try:
@@ -521,7 +521,7 @@ def run_sqlite(folder: Path, count: int, batch_size: int) -> tuple[float, float]
 
 
 def run_postgres(dsn: str, count: int, batch_size: int) -> tuple[float, float]:
-    from subscriptions.postgres import PostgresStore
+    from subscriptions.adapters.postgres import PostgresStore
 
     with postgres_schema(dsn) as schema:
         store = PostgresStore(dsn, schema=schema)
@@ -536,7 +536,7 @@ def run_postgres(dsn: str, count: int, batch_size: int) -> tuple[float, float]:
 
 def run_postgres_workers(dsn: str, count: int, batch_size: int, workers: int) -> float:
     """``workers`` processes run the bill run at once over one seeded book."""
-    from subscriptions.postgres import PostgresStore
+    from subscriptions.adapters.postgres import PostgresStore
 
     with postgres_schema(dsn) as schema:
         with PostgresStore(dsn, schema=schema) as store:
@@ -569,7 +569,7 @@ def run_postgres_workers(dsn: str, count: int, batch_size: int, workers: int) ->
 
 
 def _worker(dsn: str, schema: str, batch_size: int) -> int:
-    from subscriptions.postgres import PostgresStore
+    from subscriptions.adapters.postgres import PostgresStore
 
     with PostgresStore(dsn, schema=schema) as store:
         renewed = bill(store, batch_size)
@@ -586,7 +586,7 @@ def _per_renewal(counts: Counter[str], count: int) -> dict[str, float]:
 
 def sqlite_statements(folder: Path, count: int, batch_size: int) -> dict[str, dict[str, float]]:
     """Statements per renewal of the store and of the raw baseline, by kind."""
-    from subscriptions.sqlite import SQLiteStore
+    from subscriptions.adapters.sqlite import SQLiteStore
 
     store_counts: Counter[str] = Counter()
     real_connect = SQLiteStore._connect
@@ -616,7 +616,7 @@ def sqlite_statements(folder: Path, count: int, batch_size: int) -> dict[str, di
 
 
 def postgres_statements(dsn: str, count: int, batch_size: int) -> dict[str, dict[str, float]]:
-    from subscriptions.postgres import PostgresStore
+    from subscriptions.adapters.postgres import PostgresStore
 
     counting = _counting_cursor()
     with postgres_schema(dsn) as schema:

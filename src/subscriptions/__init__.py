@@ -3,12 +3,14 @@
 The pure core (money, catalog, billing dates, proration, VAT, lifecycle transitions,
 cart, seats) needs no I/O; :class:`BillingCenter` runs the use cases over pluggable
 storage and payment ports. Adapters with optional dependencies are imported by path:
-``from subscriptions.postgres import PostgresStore``.
+``from subscriptions.adapters.postgres import PostgresStore``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from .accounts import Account, AccountKind, Address, VatCheck, VatCheckStatus
+from .adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
+from .adapters.memory import InMemoryStore
 from .cart import Cart, CartItem
 from .catalog import Catalog, Plan, Price, Product
 from .errors import (
@@ -53,7 +55,6 @@ from .lifecycle import (
     next_due,
     quote,
 )
-from .memory import FakeGateway, FakeVatVerifier, InMemoryNotifier, InMemoryStore, ManualClock
 from .money import Rounding, allocate, round_amount, to_money
 from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote, Seller
 from .payments import AttemptKind, AttemptState, PaymentAttempt
@@ -61,14 +62,7 @@ from .periods import Frequency, Period
 from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
 from .seats import SeatAssignments
-from .service import (
-    BillingCenter,
-    BillRunReport,
-    ReconcileReport,
-    Review,
-    Settings,
-    VatUnavailable,
-)
+from .service import BillingCenter, BillRunReport, ReconcileReport, Review, Settings, VatUnavailable
 from .vat import TaxTreatment, VatNumber, parse_vat_number
 
 try:

@@ -43,10 +43,10 @@ from dateutil.parser import isoparse
 
 from . import __version__
 from .accounts import Account, AccountKind, Address
+from .adapters.clock import SystemClock
+from .adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from .catalog import Catalog, catalog_from_dict, catalog_to_dict
-from .clocks import SystemClock
 from .errors import SubscriptionsError
-from .memory import FakeGateway, InMemoryNotifier, ManualClock
 from .messages import Message
 from .money import format_amount
 from .orders import Seller
@@ -118,13 +118,13 @@ def open_store(url: str) -> Store:
     ``postgresql://`` URL (needs the ``postgres`` extra)."""
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from .postgres import PostgresStore
+            from .adapters.postgres import PostgresStore
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise UsageError(
                 "PostgreSQL needs the optional dependency: pip install 'subscriptions[postgres]'"
             ) from exc
         return PostgresStore(url)
-    from .sqlite import SQLiteStore
+    from .adapters.sqlite import SQLiteStore
 
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     return SQLiteStore(path)
@@ -782,7 +782,7 @@ trial_days = 30
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
     """The brief's journey, end to end, on a fresh SQLite file."""
-    from .sqlite import SQLiteStore
+    from .adapters.sqlite import SQLiteStore
 
     if args.db:
         db = Path(args.db)

@@ -48,15 +48,7 @@ from .errors import (
     NoSubscription,
     TrialAlreadyUsed,
 )
-from .money import (
-    EXACT,
-    Rounding,
-    check_currency,
-    exact_sum,
-    minor_digits,
-    money_currency,
-    quantum,
-)
+from .money import EXACT, Rounding, check_currency, exact_sum, minor_digits, money_currency, quantum
 from .periods import (
     ALWAYS_AWARE,
     Frequency,

@@ -11,7 +11,7 @@
 * :class:`VatVerifier` checks a VAT number online (VIES-like) and returns the evidence.
 * :class:`Notifier` delivers messages; :class:`Clock` tells the time.
 
-The library ships complete in-memory adapters (:mod:`subscriptions.memory`), a
+The library ships complete in-memory adapters (:mod:`subscriptions.adapters.memory`), a
 SQLite adapter and a PostgreSQL one.
 """
 

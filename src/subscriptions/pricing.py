@@ -35,14 +35,7 @@ from .money import (
     round_fraction,
 )
 from .periods import Frequency, Period
-from .vat import (
-    EU_VAT_RATES,
-    RateProvider,
-    TaxDecision,
-    TaxTreatment,
-    VatNumber,
-    decide_tax,
-)
+from .vat import EU_VAT_RATES, RateProvider, TaxDecision, TaxTreatment, VatNumber, decide_tax
 
 __all__ = [
     "Customer",

@@ -25,12 +25,7 @@ import attrs
 from dateutil.parser import isoparse
 
 from .catalog import Catalog, Plan, Price, Product
-from .errors import (
-    CorporateSelfServiceRefused,
-    InvalidSeatCount,
-    ScenarioError,
-    SubscriptionsError,
-)
+from .errors import CorporateSelfServiceRefused, InvalidSeatCount, ScenarioError, SubscriptionsError
 from .lifecycle import (
     Action,
     BillingContext,

@@ -91,38 +91,13 @@ from .lifecycle import (
     apply,
     next_due,
 )
-from .messages import (
-    Message,
-    TrialExpiry,
-    render_trial_expired,
-)
+from .messages import Message, TrialExpiry, render_trial_expired
 from .money import EXACT
-from .orders import (
-    COLLECTIBLE,
-    IssuedInvoice,
-    Order,
-    OrderState,
-    Quote,
-    Seller,
-    order_moved,
-)
+from .orders import COLLECTIBLE, IssuedInvoice, Order, OrderState, Quote, Seller, order_moved
 from .payments import PaymentAttempt
 from .periods import Frequency, ensure_aware
-from .ports import (
-    Clock,
-    Notifier,
-    OutboxEntry,
-    PaymentGateway,
-    Store,
-    UnitOfWork,
-    VatVerifier,
-)
-from .pricing import (
-    Customer,
-    LineKind,
-    TaxSetup,
-    apply_credit,
-)
+from .ports import Clock, Notifier, OutboxEntry, PaymentGateway, Store, UnitOfWork, VatVerifier
+from .pricing import Customer, LineKind, TaxSetup, apply_credit
 from .seats import SeatAssignments, assign, reassign, resize, unassign
 from .vat import EU_VAT_RATES, RateProvider, TaxTreatment, VatNumber, parse_vat_number
 
@@ -252,7 +227,8 @@ class BillingCenter:
     """The self-service Billing Center over pluggable storage and payments.
 
     >>> from datetime import datetime, timezone
-    >>> from subscriptions.memory import FakeGateway, InMemoryNotifier, InMemoryStore, ManualClock
+    >>> from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
+    >>> from subscriptions.adapters.memory import InMemoryStore
     >>> from subscriptions.catalog import Catalog, Plan, Price, Product
     >>> catalog = Catalog(products=[Product(id="app", name="App", trial_days=14, plans=[
     ...     Plan(id="basic", name="Basic", rank=1,

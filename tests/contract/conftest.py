@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from subscriptions.memory import InMemoryStore
-from subscriptions.sqlite import SQLiteStore
+from subscriptions.adapters.memory import InMemoryStore
+from subscriptions.adapters.sqlite import SQLiteStore
 
 DSN_VARIABLE = "SUBSCRIPTIONS_TEST_POSTGRES_DSN"
 SKIP_MESSAGE = f"set {DSN_VARIABLE}=postgresql://user@host:port/db to run the PostgreSQL tests"
@@ -84,7 +84,7 @@ def open_store(
         if backend == "sqlite":
             store: Any = SQLiteStore(tmp_path / "contract.sqlite3", timeout=5.0)
         else:
-            from subscriptions.postgres import PostgresStore
+            from subscriptions.adapters.postgres import PostgresStore
 
             store = PostgresStore(dsn, schema=schema, max_size=4, timeout=10.0)
         opened.append(store)

@@ -31,14 +31,7 @@ from subscriptions.lifecycle import (
     apply,
 )
 from subscriptions.messages import Message, PaymentFailure, render_payment_failed
-from subscriptions.orders import (
-    InvoiceStatus,
-    IssuedInvoice,
-    Order,
-    OrderState,
-    Party,
-    Quote,
-)
+from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Party, Quote
 from subscriptions.ports import OutboxEntry
 from subscriptions.pricing import Customer, Invoice, TaxSetup
 from subscriptions.seats import SeatAssignments, assign

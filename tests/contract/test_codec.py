@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moneyed import Money
 
-from subscriptions import codec
+from subscriptions.adapters import codec
 from subscriptions.lifecycle import Event, EventKind
 from subscriptions.pricing import TaxLine
 from subscriptions.vat import TaxTreatment

@@ -11,18 +11,14 @@ from typing import Any
 import attrs
 import pytest
 
+from subscriptions.adapters.migrations import LATEST, MIGRATIONS
 from subscriptions.errors import ConcurrencyConflict
-from subscriptions.migrations import LATEST, MIGRATIONS
 
 from . import records as r
 
 pytest.importorskip("psycopg", reason="the PostgreSQL tests need the 'postgres' extra")
 
-from subscriptions.postgres import (
-    DatabaseConflict,
-    PostgresStore,
-    StorageError,
-)
+from subscriptions.adapters.postgres import DatabaseConflict, PostgresStore, StorageError
 
 Opener = Callable[..., PostgresStore]
 

@@ -14,17 +14,17 @@ from typing import Any
 import attrs
 import pytest
 
-from subscriptions import codec
 from subscriptions.accounts import Account
+from subscriptions.adapters import codec
+from subscriptions.adapters.migrations import LATEST, MIGRATIONS
+from subscriptions.adapters.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
 from subscriptions.cart import Cart
 from subscriptions.errors import ConcurrencyConflict, InvalidInput
 from subscriptions.lifecycle import Event, Subscription
-from subscriptions.migrations import LATEST, MIGRATIONS
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from subscriptions.payments import IN_FLIGHT
 from subscriptions.ports import OutboxEntry
 from subscriptions.seats import SeatAssignments
-from subscriptions.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
 
 from . import records as r
 

@@ -14,16 +14,11 @@ import attrs
 import pytest
 
 from subscriptions.accounts import Account, AccountKind, Address
+from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
+from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.errors import SubscriptionsError
 from subscriptions.lifecycle import BillingPolicy
-from subscriptions.memory import (
-    FakeGateway,
-    FakeVatVerifier,
-    InMemoryNotifier,
-    InMemoryStore,
-    ManualClock,
-)
 from subscriptions.orders import Seller
 from subscriptions.service import BillingCenter, Settings
 

@@ -23,14 +23,9 @@ from conftest import (
 )
 
 from subscriptions.accounts import Account, AccountKind, VatCheckStatus
-from subscriptions.errors import (
-    NotPermitted,
-    PaymentDeclined,
-    PaymentFailed,
-    QuoteChanged,
-)
+from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
+from subscriptions.errors import NotPermitted, PaymentDeclined, PaymentFailed, QuoteChanged
 from subscriptions.lifecycle import CancelTiming, EventKind, Status
-from subscriptions.memory import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.payments import AttemptState
 from subscriptions.ports import ChargeRequest, PaymentStatus

@@ -23,6 +23,7 @@ from conftest import (
 )
 
 from subscriptions.accounts import Account, AccountKind, VatCheckStatus
+from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, ManualClock
 from subscriptions.cart import CartItemExists, CartNotEmpty, EmptyCart, NotInCart
 from subscriptions.errors import (
     ActionRefused,
@@ -45,7 +46,6 @@ from subscriptions.errors import (
     VatCheckFailed,
 )
 from subscriptions.lifecycle import EventKind, Status
-from subscriptions.memory import FakeGateway, FakeVatVerifier, ManualClock
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.seats import NotEnoughSeats, SeatAlreadyAssigned, SeatNotAssigned, SeatsInUse
 from subscriptions.service import BillingCenter, Settings, VatUnavailable

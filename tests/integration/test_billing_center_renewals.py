@@ -11,9 +11,9 @@ import pytest
 from conftest import CONTACT, ROME, START, CenterFactory, open_account
 
 from subscriptions.accounts import Account
+from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from subscriptions.errors import ActionRefused, InvalidTransition, NoSubscription, TrialAlreadyUsed
 from subscriptions.lifecycle import BillingPolicy, EventKind, Status, TrialEnd
-from subscriptions.memory import FakeGateway, InMemoryNotifier, ManualClock
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, OrderState
 from subscriptions.pricing import InvoiceReason
 from subscriptions.service import BillingCenter, BillRunReport, Settings

@@ -17,6 +17,8 @@ import pytest
 from conftest import CONTACT, ROME, CenterFactory, open_account
 
 from subscriptions.accounts import Account, Address
+from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
+from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.errors import (
     InstantInFuture,
     InvalidInput,
@@ -28,7 +30,6 @@ from subscriptions.errors import (
     StorageError,
 )
 from subscriptions.lifecycle import EventKind, Status
-from subscriptions.memory import FakeGateway, InMemoryNotifier, InMemoryStore, ManualClock
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, OrderState
 from subscriptions.payments import AttemptState, PaymentResult, PaymentStatus
 from subscriptions.ports import ChargeRequest, RefundRequest

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from subscriptions import Account, BillingContext, InvoiceStatus, Subscribe, Terms, apply
+from subscriptions.adapters.fakes import FakeGateway, ManualClock
+from subscriptions.adapters.sqlite import SQLiteStore
 from subscriptions.catalog import catalog_from_dict
 from subscriptions.cli import DEMO_CATALOG, main
-from subscriptions.memory import FakeGateway, ManualClock
 from subscriptions.pricing import Customer, TaxSetup
 from subscriptions.service import BillingCenter
-from subscriptions.sqlite import SQLiteStore
 from tests.processes.world import SELLER
 
 START = datetime(2025, 3, 3, 9, tzinfo=UTC)

@@ -59,11 +59,11 @@ def open_store(spec: str, *, timeout: float | None = None) -> Store:
     """``sqlite:PATH`` or ``postgres:SCHEMA@DSN``."""
     kind, _, rest = spec.partition(":")
     if kind == "sqlite":
-        from subscriptions.sqlite import SQLiteStore
+        from subscriptions.adapters.sqlite import SQLiteStore
 
         return SQLiteStore(rest, timeout=timeout or 30.0)
     schema, _, dsn = rest.partition("@")
-    from subscriptions.postgres import PostgresStore
+    from subscriptions.adapters.postgres import PostgresStore
 
     return PostgresStore(dsn, schema=schema, timeout=timeout or 30.0)
 

@@ -30,16 +30,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from subscriptions.accounts import Address
+from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
+from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.errors import PaymentFailed, SubscriptionsError
 from subscriptions.lifecycle import CancelTiming, Status
-from subscriptions.memory import (
-    FakeGateway,
-    FakeVatVerifier,
-    InMemoryNotifier,
-    InMemoryStore,
-    ManualClock,
-)
 from subscriptions.orders import InvoiceStatus, Order, OrderState, Seller
 from subscriptions.service import BillingCenter
 

@@ -11,13 +11,7 @@ from hypothesis import strategies as st
 
 from subscriptions.money import Rounding, quantum
 from subscriptions.periods import Frequency, Period
-from subscriptions.pricing import (
-    InvoiceLine,
-    InvoiceReason,
-    LineKind,
-    TaxRounding,
-    build_invoice,
-)
+from subscriptions.pricing import InvoiceLine, InvoiceReason, LineKind, TaxRounding, build_invoice
 from subscriptions.proration import Granularity, ProrationPolicy, fraction, prorate
 from subscriptions.vat import TaxDecision
 from tests.strategies import (

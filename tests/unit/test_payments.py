@@ -205,7 +205,7 @@ def test_the_same_attempt_sends_the_same_request() -> None:
 def test_the_in_flight_index_of_the_stores_spells_the_states_in_flight() -> None:
     """Migration 3's unique index (and its queries) name the states in flight as
     constants: a state added to ``IN_FLIGHT`` needs a migration of its own."""
-    from subscriptions.migrations import IN_FLIGHT_PREDICATE
+    from subscriptions.adapters.migrations import IN_FLIGHT_PREDICATE
 
     named = IN_FLIGHT_PREDICATE.removeprefix("state IN (").removesuffix(")")
     assert {part.strip().strip("'") for part in named.split(",")} == {

@@ -1,5 +1,5 @@
-"""The unit of work shared by the SQL stores (:mod:`subscriptions.sqlite`,
-:mod:`subscriptions.postgres`), and the storage errors.
+"""The unit of work shared by the SQL stores (:mod:`subscriptions.adapters.sqlite`,
+:mod:`subscriptions.adapters.postgres`), and the storage errors.
 
 A :class:`SqlUnitOfWork` is one database transaction, begun on first use and rolled
 back unless committed. It keeps an identity map of the records it has read or written
@@ -34,22 +34,23 @@ from typing import Any, ClassVar, Self
 
 import attrs
 
-from . import codec, ports
-from .accounts import Account
-from .cart import Cart
-from .collection import due_at
-from .errors import (
+from .. import ports
+from ..accounts import Account
+from ..cart import Cart
+from ..collection import due_at
+from ..errors import (
     ConcurrencyConflict,
     DatabaseConflict,
     InvalidInput,
     PaymentInProgress,
     StorageError,
 )
-from .lifecycle import Event, Subscription
+from ..lifecycle import Event, Subscription
+from ..orders import IssuedInvoice, Order, Quote
+from ..payments import IN_FLIGHT, AttemptState, PaymentAttempt
+from ..seats import SeatAssignments
+from . import codec
 from .migrations import IN_FLIGHT_PREDICATE
-from .orders import IssuedInvoice, Order, Quote
-from .payments import IN_FLIGHT, AttemptState, PaymentAttempt
-from .seats import SeatAssignments
 
 __all__ = [
     "IN_FLIGHT_SQL",

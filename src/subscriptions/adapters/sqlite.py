@@ -3,7 +3,7 @@
 >>> import tempfile
 >>> from datetime import datetime, timezone
 >>> from pathlib import Path
->>> from subscriptions.sqlite import SQLiteStore
+>>> from subscriptions.adapters.sqlite import SQLiteStore
 >>> folder = tempfile.TemporaryDirectory()
 >>> now = lambda: datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
 >>> with SQLiteStore(Path(folder.name) / "billing.sqlite3") as store:
@@ -17,8 +17,8 @@
 
 The database is one file in WAL mode, with foreign keys enforced and a busy timeout,
 so several threads and processes can use the same file. Its schema is versioned
-(:mod:`subscriptions.migrations`) and migrated forward when the store opens it. Each
-record is a JSON document (:mod:`subscriptions.codec`) beside the indexed columns its
+(:mod:`subscriptions.adapters.migrations`) and migrated forward when the store opens it. Each
+record is a JSON document (:mod:`subscriptions.adapters.codec`) beside the indexed columns its
 queries need.
 
 A unit of work is one ``BEGIN IMMEDIATE`` transaction on a connection of its own (the
@@ -43,17 +43,10 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from ..errors import InvalidInput, SubscriptionsError
 from . import codec
-from ._sql import (
-    Backend,
-    DatabaseConflict,
-    Dialect,
-    DuplicateRecord,
-    SqlUnitOfWork,
-    StorageError,
-)
-from .errors import InvalidInput, SubscriptionsError
 from .migrations import LATEST, MIGRATIONS
+from .sql import Backend, DatabaseConflict, Dialect, DuplicateRecord, SqlUnitOfWork, StorageError
 
 __all__ = [
     "DatabaseConflict",

@@ -5,7 +5,7 @@ else in the library imports psycopg.
 
 :class:`PostgresStore` keeps a pool of connections (``psycopg_pool``) to one
 database, optionally in a schema of its own, with the same tables, documents and
-migrations as :class:`~subscriptions.sqlite.SQLiteStore` (``timestamptz``
+migrations as :class:`~subscriptions.adapters.sqlite.SQLiteStore` (``timestamptz``
 instants). Migrations run when the store opens, under an advisory
 lock, so many processes may open the same database at once.
 
@@ -35,17 +35,10 @@ import psycopg_pool
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ..errors import InvalidInput, SubscriptionsError
 from . import codec
-from ._sql import (
-    Backend,
-    DatabaseConflict,
-    Dialect,
-    DuplicateRecord,
-    SqlUnitOfWork,
-    StorageError,
-)
-from .errors import InvalidInput, SubscriptionsError
 from .migrations import LATEST, MIGRATIONS
+from .sql import Backend, DatabaseConflict, Dialect, DuplicateRecord, SqlUnitOfWork, StorageError
 
 __all__ = ["DatabaseConflict", "DuplicateRecord", "PostgresStore", "StorageError"]
 

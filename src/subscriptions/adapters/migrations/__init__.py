@@ -7,7 +7,7 @@ other (SQLite's write lock, a PostgreSQL advisory lock). Migrations only go forw
 released migration is never edited or removed; a change is a new migration. A store
 refuses to open a database whose schema is newer than the migrations it knows.
 
-Every record is kept as a JSON document (:mod:`subscriptions.codec`: amounts as
+Every record is kept as a JSON document (:mod:`subscriptions.adapters.codec`: amounts as
 decimal strings, instants with their offset) in a ``TEXT`` column (in PostgreSQL too:
 reading and writing text is several times cheaper than ``JSONB``, and ``doc::jsonb``
 still serves ad-hoc queries), next to the columns its queries need: ids,

@@ -15,18 +15,12 @@ from typing import Any
 
 import attrs
 
+from ...accounts import Account
+from ...lifecycle import Subscription
+from ...orders import InvoiceStatus, IssuedInvoice, Order, OrderState
+from ...payments import AttemptKind, AttemptState, PaymentAttempt, invoice_key, order_key
+from ...pricing import InvoiceReason
 from .. import codec
-from ..accounts import Account
-from ..lifecycle import Subscription
-from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState
-from ..payments import (
-    AttemptKind,
-    AttemptState,
-    PaymentAttempt,
-    invoice_key,
-    order_key,
-)
-from ..pricing import InvoiceReason
 from . import MigrationDatabase
 
 __all__ = ["heal_in_flight"]

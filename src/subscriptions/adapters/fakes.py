@@ -1,12 +1,9 @@
-"""Complete in-memory adapters: what test suites and notebooks plug in.
+"""Fakes of the outside world: a payment gateway, a VAT-number registry, a notifier and
+a clock, complete and scripted, for test suites, notebooks and the command line's demo.
 
-* :class:`InMemoryStore`: transactional storage. A unit of work sees the committed
-  state plus its own writes, rolls back unless committed, and checks versions at
-  commit (optimistic concurrency), so two units of work updating one record cannot
-  both win. Records are frozen values, so nothing a caller holds can change behind
-  the store's back.
 * :class:`FakeGateway`: a payment gateway scripted by documented test tokens or by a
-  handler function; it records every request and honours idempotency keys.
+  handler function; it records every request and honours idempotency keys, and with a
+  journal file (:mod:`subscriptions.adapters.journal`) its records survive the process.
 * :class:`FakeVatVerifier`: a VIES-like registry of valid numbers.
 * :class:`InMemoryNotifier` keeps what it was asked to send; :class:`ManualClock` is
   a clock that tests move forward.
@@ -32,546 +29,36 @@ refunds are made, and their answers lost: :class:`GatewayUnavailable`).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
-import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import attrs
 from moneyed import Money
 
-from .accounts import Account, VatCheck, VatCheckStatus
-from .cart import Cart
-from .collection import due_at
-from .errors import (
-    ConcurrencyConflict,
+from ..accounts import VatCheck, VatCheckStatus
+from ..errors import (
     GatewayUnavailable,
     IdempotencyKeyReused,
     InvalidInput,
-    PaymentInProgress,
 )
-from .lifecycle import Event, Subscription
-from .messages import Message
-from .money import EXACT, exact_sum, money_currency
-from .orders import IssuedInvoice, Order, OrderState, Quote
-from .payments import (
-    AttemptState,
+from ..messages import Message
+from ..money import EXACT, exact_sum, money_currency
+from ..payments import (
     ChargeRequest,
-    PaymentAttempt,
     PaymentResult,
     PaymentStatus,
     RefundRequest,
 )
-from .periods import ensure_aware
-from .ports import OutboxEntry
-from .seats import SeatAssignments
-from .vat import VatNumber
-
-__all__ = [
-    "FakeGateway",
-    "FakeVatVerifier",
-    "InMemoryNotifier",
-    "InMemoryStore",
-    "ManualClock",
-]
-
-_Key = tuple[str, str]
-
-
-class _Data:
-    """The committed state of an :class:`InMemoryStore`."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[str, Any]] = {
-            name: {}
-            for name in (
-                "accounts",
-                "subscriptions",
-                "carts",
-                "quotes",
-                "orders",
-                "invoices",
-                "attempts",
-                "seats",
-                "idempotency",
-                "outbox",
-                "events",
-                "series",
-                "config",
-            )
-        }
-        self.lock = threading.Lock()
-        #: The keys of the committed attempts in flight, by target.
-        self.in_flight: dict[str, str] = {}
-
-
-def _version(record: Any) -> int | None:
-    return getattr(record, "version", None)
-
-
-class _Table:
-    def __init__(self, uow: InMemoryUnitOfWork, name: str, label: str) -> None:
-        self._uow = uow
-        self._name = name
-        self._label = label
-
-    def _committed(self) -> dict[str, Any]:
-        return self._uow._data.tables[self._name]
-
-    def _get(self, key: str) -> Any:
-        writes = self._uow._writes
-        if (self._name, key) in writes:
-            return writes[(self._name, key)]
-        return self._committed().get(key)
-
-    def _keys(self) -> set[str]:
-        keys = set(self._committed())
-        keys.update(k for (t, k) in self._uow._writes if t == self._name)
-        return keys
-
-    def _add(self, key: str, record: Any) -> None:
-        self._uow._check_open()
-        if self._get(key) is not None:
-            raise InvalidInput(f"{self._label} {key!r} already exists")
-        self._uow._write(self._name, key, record, base=None)
-
-    def _update(self, key: str, record: Any) -> None:
-        self._uow._check_open()
-        current = self._get(key)
-        found = None if current is None else _version(current)
-        expected = _version(record)
-        assert expected is not None
-        if found != expected - 1:
-            raise ConcurrencyConflict(self._label, key, expected=expected - 1, found=found)
-        self._uow._write(self._name, key, record, base=found)
-
-    def _put(self, key: str, record: Any) -> None:
-        current = self._get(key)
-        if current is None:
-            # A record that does not exist yet may be created at version 0, or at
-            # version 1 when it was edited from an implicit empty version 0.
-            expected = _version(record)
-            if expected not in (0, 1, None):
-                raise ConcurrencyConflict(self._label, key, expected=expected - 1, found=None)
-            self._uow._check_open()
-            self._uow._write(self._name, key, record, base=None)
-        else:
-            self._update(key, record)
-
-
-class _Accounts(_Table):
-    def get(self, account_id: str) -> Account | None:
-        result: Account | None = self._get(account_id)
-        return result
-
-    def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        return {k: a for k in account_ids if (a := self._get(k)) is not None}
-
-    def add(self, account: Account) -> None:
-        self._add(account.id, account)
-
-    def update(self, account: Account) -> None:
-        self._update(account.id, account)
-
-
-class _Subscriptions(_Table):
-    def get(self, subscription_id: str) -> Subscription | None:
-        result: Subscription | None = self._get(subscription_id)
-        return result
-
-    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, Subscription]:
-        return {k: s for k in subscription_ids if (s := self._get(k)) is not None}
-
-    def add(self, subscription: Subscription) -> None:
-        self._add(subscription.id, subscription)
-
-    def update(self, subscription: Subscription) -> None:
-        self._update(subscription.id, subscription)
-
-    def for_account(self, account_id: str) -> list[Subscription]:
-        subs = [self._get(k) for k in self._keys()]
-        return sorted(
-            (s for s in subs if s is not None and s.account_id == account_id),
-            key=lambda s: s.id,
-        )
-
-    def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
-        return [sub.id for sub in self.claim_due(before, limit=limit, after=after)]
-
-    def claim_due(
-        self, before: datetime, *, limit: int, after: str | None = None
-    ) -> list[Subscription]:
-        found = []
-        for key in sorted(self._keys()):
-            if after is not None and key <= after:
-                continue
-            sub: Subscription | None = self._get(key)
-            if sub is not None and (due := due_at(sub)) is not None and due <= before:
-                found.append(sub)
-                if len(found) >= limit:
-                    break
-        return found
-
-
-class _Carts(_Table):
-    def get(self, account_id: str) -> Cart | None:
-        result: Cart | None = self._get(account_id)
-        return result
-
-    def put(self, cart: Cart) -> None:
-        self._put(cart.account_id, cart)
-
-
-class _Quotes(_Table):
-    def get(self, quote_id: str) -> Quote | None:
-        result: Quote | None = self._get(quote_id)
-        return result
-
-    def add(self, quote: Quote) -> None:
-        self._add(quote.id, quote)
-
-
-class _Orders(_Table):
-    def get(self, order_id: str) -> Order | None:
-        result: Order | None = self._get(order_id)
-        return result
-
-    def add(self, order: Order) -> None:
-        self._add(order.id, order)
-
-    def update(self, order: Order) -> None:
-        self._update(order.id, order)
-
-    def unresolved(self) -> list[str]:
-        states = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.REQUIRES_ACTION)
-        return sorted(
-            k for k in self._keys() if (o := self._get(k)) is not None and o.state in states
-        )
-
-
-class _Invoices(_Table):
-    def get(self, invoice_id: str) -> IssuedInvoice | None:
-        result: IssuedInvoice | None = self._get(invoice_id)
-        return result
-
-    def get_many(self, invoice_ids: Sequence[str]) -> dict[str, IssuedInvoice]:
-        return {k: i for k in invoice_ids if (i := self._get(k)) is not None}
-
-    def add(self, invoice: IssuedInvoice) -> None:
-        self._add(invoice.id, invoice)
-
-    def update(self, invoice: IssuedInvoice) -> None:
-        self._update(invoice.id, invoice)
-
-    def set_status(self, changed: IssuedInvoice) -> None:
-        self._update(changed.id, changed)
-
-    def for_account(self, account_id: str) -> list[IssuedInvoice]:
-        found = [self._get(k) for k in self._keys()]
-        return sorted(
-            (i for i in found if i is not None and i.account_id == account_id),
-            key=lambda i: (i.series, i.sequence),
-        )
-
-    def take_numbers(
-        self, series: str, count: int, *, now: Callable[[], datetime]
-    ) -> tuple[int, datetime]:
-        self._uow._check_open()
-        if count < 1:
-            raise InvalidInput(f"take at least one number, not {count}")
-        last, issued = self._uow._read("series", series) or (0, None)
-        committed = self._uow._data.tables["series"].get(series) or (0, None)
-        at = ensure_aware(now(), what="issue instant")
-        if issued is not None and issued > at:
-            at = issued
-        self._uow._write("series", series, (last + count, at), base=committed[0], counter=True)
-        return last + 1, at
-
-
-class _Attempts(_Table):
-    def get(self, idempotency_key: str) -> PaymentAttempt | None:
-        result: PaymentAttempt | None = self._get(idempotency_key)
-        return result
-
-    def _all(self) -> list[PaymentAttempt]:
-        return [a for k in self._keys() if (a := self._get(k)) is not None]
-
-    def add(self, attempt: PaymentAttempt) -> None:
-        if attempt.in_flight:
-            other = self.in_flight(attempt.target)
-            if other is not None:
-                raise PaymentInProgress(attempt.target, other.idempotency_key)
-        self._add(attempt.idempotency_key, attempt)
-
-    def update(self, attempt: PaymentAttempt) -> None:
-        self._update(attempt.idempotency_key, attempt)
-
-    def in_flight(self, target: str) -> PaymentAttempt | None:
-        for (table, _), record in self._uow._writes.items():
-            if (
-                table == "attempts"
-                and record is not None
-                and record.target == target
-                and record.in_flight
-            ):
-                found: PaymentAttempt = record
-                return found
-        known = self._uow._data.in_flight.get(target)
-        current = None if known is None else self.get(known)
-        return current if current is not None and current.in_flight else None
-
-    def with_state(
-        self, states: Sequence[AttemptState], *, limit: int, after: str | None = None
-    ) -> list[PaymentAttempt]:
-        wanted = frozenset(states)
-        found = sorted(
-            (a for a in self._all() if a.state in wanted and (after is None or a.target > after)),
-            key=lambda a: (a.target, a.idempotency_key),
-        )
-        return found[:limit]
-
-
-class _Seats(_Table):
-    def get(self, subscription_id: str) -> SeatAssignments | None:
-        result: SeatAssignments | None = self._get(subscription_id)
-        return result
-
-    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, SeatAssignments]:
-        return {k: a for k in subscription_ids if (a := self._get(k)) is not None}
-
-    def put(self, seats: SeatAssignments) -> None:
-        self._put(seats.subscription_id, seats)
-
-
-class _Idempotency(_Table):
-    def get(self, scope: str, key: str) -> str | None:
-        result: str | None = self._get(f"{scope}\x00{key}")
-        return result
-
-    def put(self, scope: str, key: str, value: str) -> None:
-        self._uow._check_open()
-        full = f"{scope}\x00{key}"
-        if self._get(full) is not None:
-            raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
-        self._uow._write(self._name, full, value, base=None, keyed=True)
-
-    def delete(self, scope: str, key: str) -> None:
-        self._uow._check_open()
-        full = f"{scope}\x00{key}"
-        if self._get(full) is not None:
-            self._uow._write(self._name, full, None, base=None, keyed=True)
-
-
-class _Outbox(_Table):
-    def add(self, entry: OutboxEntry) -> None:
-        self._add(entry.id, entry)
-
-    def pending(self, limit: int) -> list[OutboxEntry]:
-        entries = [self._get(k) for k in self._keys()]
-        waiting = sorted(
-            (e for e in entries if e is not None and e.sent_at is None),
-            key=lambda e: (e.created_at, e.id),
-        )
-        return waiting[:limit]
-
-    def mark_sent(self, entry_id: str, at: datetime) -> None:
-        self._uow._check_open()
-        entry: OutboxEntry | None = self._get(entry_id)
-        if entry is None:
-            raise InvalidInput(f"no outbox entry {entry_id!r}")
-        self._uow._write(self._name, entry_id, attrs.evolve(entry, sent_at=at), base=None)
-
-
-class _Events(_Table):
-    def add(self, account_id: str, event: Event) -> None:
-        self._uow._check_open()
-        key = f"{account_id}\x00{self._uow._next_seq()}"
-        self._uow._write(self._name, key, (account_id, event), base=None, append=True)
-
-    def for_account(self, account_id: str) -> list[Event]:
-        rows = [self._get(k) for k in self._keys()]
-        return [
-            event
-            for _, (acc, event) in sorted(
-                ((int(k.split("\x00")[1]), r) for k, r in zip(self._keys(), rows, strict=True)),
-                key=lambda item: item[0],
-            )
-            if acc == account_id
-        ]
-
-
-class _Config(_Table):
-    def get(self, key: str) -> dict[str, Any] | None:
-        value: dict[str, Any] | None = self._get(key)
-        return None if value is None else json.loads(json.dumps(value))
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self._uow._check_open()
-        # Stored as a JSON round trip: a copy the caller cannot change afterwards.
-        self._uow._write(self._name, key, json.loads(json.dumps(value)), base=None, append=True)
-
-
-_sequence = itertools.count(1)
-_UNWRITTEN: Any = object()
-
-
-class InMemoryUnitOfWork:
-    """A transaction over an :class:`InMemoryStore`; rolls back unless committed."""
-
-    def __init__(self, data: _Data) -> None:
-        self._data = data
-        self._writes: dict[_Key, Any] = {}
-        self._bases: dict[_Key, tuple[int | None, bool, bool]] = {}
-        self._keyed: dict[_Key, Any] = {}
-        self._done = False
-        self.accounts = _Accounts(self, "accounts", "account")
-        self.subscriptions = _Subscriptions(self, "subscriptions", "subscription")
-        self.carts = _Carts(self, "carts", "cart")
-        self.quotes = _Quotes(self, "quotes", "quote")
-        self.orders = _Orders(self, "orders", "order")
-        self.invoices = _Invoices(self, "invoices", "invoice")
-        self.attempts = _Attempts(self, "attempts", "payment attempt")
-        self.seats = _Seats(self, "seats", "seat assignments")
-        self.idempotency = _Idempotency(self, "idempotency", "idempotency key")
-        self.outbox = _Outbox(self, "outbox", "outbox entry")
-        self.events = _Events(self, "events", "event")
-        self.config = _Config(self, "config", "setting")
-
-    def _check_open(self) -> None:
-        if self._done:
-            raise InvalidInput(
-                "this unit of work is already committed or rolled back; start a new one"
-            )
-
-    def _next_seq(self) -> int:
-        return next(_sequence)
-
-    def _read(self, table: str, key: str) -> Any:
-        if (table, key) in self._writes:
-            return self._writes[(table, key)]
-        return self._data.tables[table].get(key)
-
-    def _write(
-        self,
-        table: str,
-        key: str,
-        record: Any,
-        *,
-        base: int | None,
-        counter: bool = False,
-        append: bool = False,
-        keyed: bool = False,
-    ) -> None:
-        if (table, key) not in self._bases:
-            if keyed:
-                # A unique key: remember whether it existed when this unit of work
-                # first touched it, and check that at commit.
-                committed = self._data.tables[table].get(key)
-                self._keyed[(table, key)] = committed
-            self._bases[(table, key)] = (base, counter, append)
-        self._writes[(table, key)] = record
-
-    def flush(self) -> None:
-        """Nothing to send: the writes are applied at commit."""
-        self._check_open()
-
-    def _check_attempts(self) -> None:
-        """One attempt in flight per target, against what other units of work
-        committed meanwhile (the SQL stores' unique index)."""
-        data = self._data
-        for (table, key), record in self._writes.items():
-            if table != "attempts" or record is None or not record.in_flight:
-                continue
-            holder = data.in_flight.get(record.target)
-            if holder is not None and holder != key:
-                mine = self._writes.get(("attempts", holder), _UNWRITTEN)
-                if mine is _UNWRITTEN or (mine is not None and mine.in_flight):
-                    raise PaymentInProgress(record.target, holder)
-
-    def _index_attempts(self) -> None:
-        data = self._data
-        for (table, key), record in self._writes.items():
-            if table != "attempts" or record is None:
-                continue
-            if record.in_flight:
-                data.in_flight[record.target] = key
-            elif data.in_flight.get(record.target) == key:
-                del data.in_flight[record.target]
-
-    def commit(self) -> None:
-        self._check_open()
-        with self._data.lock:
-            self._check_attempts()
-            for (table, key), (base, counter, append) in self._bases.items():
-                if (table, key) in self._keyed:
-                    if self._data.tables[table].get(key) != self._keyed[(table, key)]:
-                        raise ConcurrencyConflict(
-                            "idempotency key", key.split("\x00")[-1], expected=0, found=1
-                        )
-                    continue
-                if append:
-                    continue
-                committed = self._data.tables[table].get(key)
-                if counter:
-                    found = committed[0] if committed else 0
-                    if found != base:
-                        raise ConcurrencyConflict(
-                            "invoice series", key, expected=base or 0, found=found
-                        )
-                    continue
-                found = None if committed is None else _version(committed)
-                if table in ("outbox",) and committed is not None:
-                    continue
-                if base is None and committed is not None:
-                    raise ConcurrencyConflict(
-                        table.rstrip("s"), key, expected=0, found=found if found is not None else 0
-                    )
-                if base is not None and found != base:
-                    raise ConcurrencyConflict(table.rstrip("s"), key, expected=base, found=found)
-            for (table, key), record in self._writes.items():
-                if record is None:
-                    self._data.tables[table].pop(key, None)
-                else:
-                    self._data.tables[table][key] = record
-            self._index_attempts()
-        self._done = True
-
-    def rollback(self) -> None:
-        self._writes.clear()
-        self._bases.clear()
-        self._done = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if not self._done:
-            self.rollback()
-
-
-class InMemoryStore:
-    """Transactional in-memory storage (see the module documentation)."""
-
-    def __init__(self) -> None:
-        self._data = _Data()
-
-    def unit_of_work(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self._data)
-
-
-# -- payments ------------------------------------------------------------------------
+from ..periods import ensure_aware
+from ..vat import VatNumber
+from .journal import FileJournal
+
+__all__ = ["FakeGateway", "FakeVatVerifier", "InMemoryNotifier", "ManualClock"]
 
 
 # The fake gateway keeps its records packed in plain tuples of strings, decimals and
@@ -770,12 +257,10 @@ class FakeGateway:
         self._refunded: dict[str, Decimal] = {}
         self._refunds: dict[str, tuple[Any, ...]] = {}
         self._count = 0
-        self._journal = None if journal is None else Path(journal)
-        self._offset = 0
+        self._journal = None if journal is None else FileJournal(journal)
         #: Every request received, packed: ("charge" | "refund", fields).
         self._log: list[tuple[str, tuple[Any, ...]]] = []
         if self._journal is not None:
-            self._journal.touch(exist_ok=True)
             with self._locked():
                 pass
 
@@ -794,35 +279,13 @@ class FakeGateway:
 
     @contextlib.contextmanager
     def _journaled(self) -> Iterator[None]:
-        with self._lock:
-            assert self._journal is not None
-            with open(self._journal, "a+", encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    handle.seek(self._offset)
-                    text = handle.read()
-                    end = text.rfind("\n") + 1
-                    for line in text[:end].splitlines():
-                        if line.strip():
-                            self._replay(json.loads(line))
-                    self._offset += len(text[:end].encode("utf-8"))
-                    if end < len(text):
-                        # A line torn by a process killed while writing it: that
-                        # request was never answered, so it never happened; drop it,
-                        # and what comes next starts on a line of its own.
-                        handle.truncate(self._offset)
-                    self._handle = handle
-                    yield
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                    self._offset = handle.tell()
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+        assert self._journal is not None
+        with self._lock, self._journal.session(self._replay):
+            yield
 
     def _append(self, record: dict[str, Any]) -> None:
-        if self._journal is None:
-            return
-        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        if self._journal is not None:
+            self._journal.append(record)
 
     def _replay(self, record: Mapping[str, Any]) -> None:
         op = record["op"]

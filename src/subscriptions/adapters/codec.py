@@ -52,8 +52,8 @@ from zoneinfo import ZoneInfo
 import attrs
 from moneyed import Money
 
-from .errors import InvalidInput
-from .money import money_currency
+from ..errors import InvalidInput
+from ..money import money_currency
 
 __all__ = ["CodecError", "decode", "dumps", "encode", "loads"]
 
@@ -444,7 +444,7 @@ class _Compiler:
 
     def _compile(self, source: str, name: str, cls: type) -> Any:
         scope: dict[str, Any] = {}
-        code = compile(source, f"<subscriptions.codec {name} {cls.__qualname__}>", "exec")
+        code = compile(source, f"<subscriptions.adapters.codec {name} {cls.__qualname__}>", "exec")
         exec(code, self._namespace, scope)
         return scope[name]
 
