@@ -13,6 +13,7 @@ from .adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, Manu
 from .adapters.memory import InMemoryStore
 from .cart import Cart, CartItem
 from .catalog import Catalog, Plan, Price, Product
+from .center import BillingCenter, BillRunReport, ReconcileReport, Review, Settings, VatUnavailable
 from .errors import (
     ActionRefused,
     ConcurrencyConflict,
@@ -62,7 +63,6 @@ from .periods import Frequency, Period
 from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
 from .seats import SeatAssignments
-from .service import BillingCenter, BillRunReport, ReconcileReport, Review, Settings, VatUnavailable
 from .vat import TaxTreatment, VatNumber, parse_vat_number
 
 try:

@@ -19,10 +19,10 @@ import attrs
 from .accounts import Account
 from .errors import ActionRefused, InvalidInput, InvalidSeatCount
 from .lifecycle import (
+    BILLING,
     BillingContext,
     Change,
     Outcome,
-    Status,
     Subscribe,
     Subscription,
     Terms,
@@ -47,8 +47,6 @@ __all__ = [
     "remove_item",
     "subscribe_now",
 ]
-
-_BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
 
 
 class CartNotEmpty(ActionRefused):
@@ -213,7 +211,7 @@ def price_cart(
     for item in cart.items:
         existing = subscriptions.get(item.product)
         terms = item.terms
-        if existing is not None and existing.status in _BILLING:
+        if existing is not None and existing.status in BILLING:
             outcome = apply(
                 existing,
                 Change(plan=terms.plan, seats=terms.seats, frequency=terms.frequency),

@@ -46,13 +46,13 @@ from .accounts import Account, AccountKind, Address
 from .adapters.clock import SystemClock
 from .adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from .catalog import Catalog, catalog_from_dict, catalog_to_dict
+from .center import BillingCenter
 from .errors import SubscriptionsError
 from .messages import Message
 from .money import format_amount
 from .orders import Seller
 from .ports import Clock, Store
 from .scenario import run
-from .service import BillingCenter
 
 __all__ = ["main", "open_store"]
 

@@ -74,6 +74,7 @@ from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy, pror
 from .vat import TaxDecision
 
 __all__ = [
+    "BILLING",
     "BillingContext",
     "BillingPolicy",
     "Cancel",
@@ -112,7 +113,9 @@ class Status(Choice):
     CANCELED = "canceled"
 
 
-_BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
+#: The statuses of a subscription that bills: it has a paid (or being collected) period
+#: running and renews at its end.
+BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
 
 
 class ChangeTiming(Choice):
@@ -634,7 +637,7 @@ def _subscribe(
     trial = None
     version = 0
     if existing is not None:
-        if existing.status in _BILLING:
+        if existing.status in BILLING:
             raise AlreadySubscribed(terms.product, existing.status.value)
         if existing.status is Status.TRIALING:
             assert existing.trial is not None
@@ -1227,7 +1230,7 @@ def next_due(sub: Subscription) -> datetime | None:
     """When the subscription's next automatic step is due, or ``None``."""
     if sub.status is Status.TRIALING:
         return sub.trial.end if sub.trial is not None else None
-    if sub.status in _BILLING and sub.period is not None:
+    if sub.status in BILLING and sub.period is not None:
         return sub.period.end
     return None
 
@@ -1597,7 +1600,7 @@ def quote(
         period = subscription.period
         if (
             period is None
-            or subscription.status not in _BILLING
+            or subscription.status not in BILLING
             or not period.start <= at < period.end
         ):
             _check_in_period(subscription, at)

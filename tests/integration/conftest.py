@@ -17,10 +17,10 @@ from subscriptions.accounts import Account, AccountKind, Address
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
 from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
+from subscriptions.center import BillingCenter, Settings
 from subscriptions.errors import SubscriptionsError
 from subscriptions.lifecycle import BillingPolicy
 from subscriptions.orders import Seller
-from subscriptions.service import BillingCenter, Settings
 
 ROME = ZoneInfo("Europe/Rome")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -117,10 +117,10 @@ class _CarelessHost:
     (three digits, rounding down): every call runs in it, and nothing may change."""
 
     def __init__(self, center: BillingCenter) -> None:
-        self._center = center
+        self._wrapped = center
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._center, name)
+        attr = getattr(self._wrapped, name)
         if not callable(attr):
             return attr
 

@@ -25,6 +25,7 @@ from conftest import (
 from subscriptions.accounts import Account, AccountKind, VatCheckStatus
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, ManualClock
 from subscriptions.cart import CartItemExists, CartNotEmpty, EmptyCart, NotInCart
+from subscriptions.center import BillingCenter, Settings, VatUnavailable
 from subscriptions.errors import (
     ActionRefused,
     CorporateSelfServiceRefused,
@@ -48,7 +49,6 @@ from subscriptions.errors import (
 from subscriptions.lifecycle import EventKind, Status
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.seats import NotEnoughSeats, SeatAlreadyAssigned, SeatNotAssigned, SeatsInUse
-from subscriptions.service import BillingCenter, Settings, VatUnavailable
 from subscriptions.vat import TaxTreatment
 
 

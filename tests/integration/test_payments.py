@@ -19,6 +19,7 @@ from conftest import CONTACT, ROME, CenterFactory, open_account
 from subscriptions.accounts import Account, Address
 from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from subscriptions.adapters.memory import InMemoryStore
+from subscriptions.center import BillingCenter, BillRunReport, ReconcileReport, Settings
 from subscriptions.errors import (
     InstantInFuture,
     InvalidInput,
@@ -33,7 +34,6 @@ from subscriptions.lifecycle import EventKind, Status
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, OrderState
 from subscriptions.payments import AttemptState, PaymentResult, PaymentStatus
 from subscriptions.ports import ChargeRequest, RefundRequest
-from subscriptions.service import BillingCenter, BillRunReport, ReconcileReport, Settings
 
 NOV_1 = datetime(2026, 11, 1, 9, 0, tzinfo=ROME)
 DEC_1 = datetime(2026, 12, 1, 9, 0, tzinfo=ROME)
@@ -634,6 +634,52 @@ def test_a_concurrent_completion_is_never_refunded(
     assert len(center.invoices(account.id, CONTACT)) == 1
 
 
+class _Interleaving:
+    """A store that runs ``meanwhile`` once, right after a unit of work has looked up an
+    idempotency key and found nothing (another caller of the key acting in between)."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self.meanwhile: Any = None
+
+    def unit_of_work(self) -> Any:
+        uow = self._store.unit_of_work()
+        owner, get = self, uow.idempotency.get
+
+        def get_then_interleave(account_id: str, key: str) -> Any:
+            found = get(account_id, key)
+            act, owner.meanwhile = owner.meanwhile, None
+            if found is None and act is not None:
+                act()
+            return found
+
+        uow.idempotency.get = get_then_interleave
+        return uow
+
+
+def test_a_caller_of_a_key_whose_order_another_completed_meanwhile_gets_that_order(
+    catalog: Any, seller: Any, store: InMemoryStore, gateway: FakeGateway, clock: ManualClock
+) -> None:
+    interleaving = _Interleaving(store)
+    center = BillingCenter(
+        catalog=catalog, seller=seller, store=interleaving, gateway=gateway, clock=clock
+    )
+    account = open_account(center)
+    center.subscribe_now(account.id, CONTACT, "monitoring")
+    quote = center.quote(account.id, CONTACT)
+    first: list[Any] = []
+    interleaving.meanwhile = lambda: first.append(
+        center.place_order(account.id, CONTACT, quote.id, idempotency_key="k")
+    )
+    # The first caller completes the order (the subscription's version moves on) after
+    # this one found nothing under the key: this one is told of that order, not that
+    # the quote changed.
+    order = center.place_order(account.id, CONTACT, quote.id, idempotency_key="k")
+    assert [o.id for o in first] == [order.id]
+    assert order.state is OrderState.SUCCEEDED
+    assert len(gateway.charge_requests) == 1
+
+
 class _FailingCommits:
     """A store whose commits fail while ``failing`` is set (a read-only file, a full
     disk): nothing of those units of work is kept."""
@@ -659,7 +705,8 @@ class _FailingCommits:
 
 @contextmanager
 def _store_fails(center: BillingCenter) -> Iterator[_FailingCommits]:
-    inner = getattr(center, "_center", center)  # under the careless host's wrapper
+    host = getattr(center, "_wrapped", center)  # under the careless host's wrapper
+    inner = host._center  # the wiring the use cases run on
     broken = _FailingCommits(inner.store)
     real, inner.store = inner.store, broken
     try:

@@ -19,9 +19,9 @@ from subscriptions import Account, BillingContext, InvoiceStatus, Subscribe, Ter
 from subscriptions.adapters.fakes import FakeGateway, ManualClock
 from subscriptions.adapters.sqlite import SQLiteStore
 from subscriptions.catalog import catalog_from_dict
+from subscriptions.center import BillingCenter
 from subscriptions.cli import DEMO_CATALOG, main
 from subscriptions.pricing import Customer, TaxSetup
-from subscriptions.service import BillingCenter
 from tests.processes.world import SELLER
 
 START = datetime(2025, 3, 3, 9, tzinfo=UTC)

@@ -33,10 +33,10 @@ from subscriptions.accounts import Address
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
 from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
+from subscriptions.center import BillingCenter
 from subscriptions.errors import PaymentFailed, SubscriptionsError
 from subscriptions.lifecycle import CancelTiming, Status
 from subscriptions.orders import InvoiceStatus, Order, OrderState, Seller
-from subscriptions.service import BillingCenter
 
 ROME = ZoneInfo("Europe/Rome")
 CONTACT = "anna"

@@ -41,19 +41,10 @@ import attrs
 from moneyed import Money
 
 from ..accounts import VatCheck, VatCheckStatus
-from ..errors import (
-    GatewayUnavailable,
-    IdempotencyKeyReused,
-    InvalidInput,
-)
+from ..errors import GatewayUnavailable, IdempotencyKeyReused, InvalidInput
 from ..messages import Message
 from ..money import EXACT, exact_sum, money_currency
-from ..payments import (
-    ChargeRequest,
-    PaymentResult,
-    PaymentStatus,
-    RefundRequest,
-)
+from ..payments import ChargeRequest, PaymentResult, PaymentStatus, RefundRequest
 from ..periods import ensure_aware
 from ..vat import VatNumber
 from .journal import FileJournal

@@ -1,16 +1,41 @@
-"""The Billing Center's use cases that move money, one module per group.
+"""The Billing Center's use cases, one module per group, behind the
+:class:`BillingCenter` facade.
 
-:class:`~subscriptions.BillingCenter` is the facade; these modules hold the use cases
-it delegates to, over the ports, calling the pure core for every decision:
+Each module holds the use cases of one group, over the ports, calling the pure core for
+every decision; each takes the wiring (:class:`~.base.Center`) as its first argument:
 
+* :mod:`.base`: the settings, the wiring of the ports and the helpers every use case
+  shares;
+* :mod:`.accounts`: opening an account, its payment method, contacts and VAT number;
+* :mod:`.trials`: starting free trials and expiring them;
+* :mod:`.quotes`: the cart, and quotes priced from it and checked again at payment;
+* :mod:`.orders`: placing and resuming orders;
+* :mod:`.corporate`: purchase-order orders placed by staff, confirmed by the customer;
+* :mod:`.seats`: assigning seats to users;
+* :mod:`.subscriptions`: cancelling and reactivating;
+* :mod:`.invoices`: paying an open invoice on session, confirming a 3-D Secure payment;
 * :mod:`.issuing`: numbering and dating documents in their series;
 * :mod:`.attempts`: sending a payment attempt and recording its outcome, the one
   path every charge and refund takes;
 * :mod:`.refunds`: the refund of a charge that cannot be kept, on record;
 * :mod:`.purchase`: completing what an order bought (or failing it), in one unit of
   work;
-* :mod:`.orders`: placing and resuming orders;
-* :mod:`.invoices`: paying an open invoice on session;
 * :mod:`.reconcile`: resolving every attempt left in flight;
-* :mod:`.billrun`: renewals, retries and lapses, in batches.
+* :mod:`.billrun`: renewals, retries and lapses, in batches;
+* :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
 """
+
+from .base import Center, Settings, VatUnavailable
+from .billrun import BillRunReport
+from .facade import BillingCenter
+from .reconcile import ReconcileReport, Review
+
+__all__ = [
+    "BillRunReport",
+    "BillingCenter",
+    "Center",
+    "ReconcileReport",
+    "Review",
+    "Settings",
+    "VatUnavailable",
+]

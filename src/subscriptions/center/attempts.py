@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -46,10 +46,8 @@ from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState, order_move
 from ..payments import AttemptKind, AttemptState, PaymentAttempt, PaymentResult, PaymentStatus
 from ..ports import UnitOfWork
 from . import issuing, purchase
+from .base import Center
 from .refunds import refund_due
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
 
 __all__ = [
     "Settled",
@@ -73,7 +71,7 @@ _LOAD: Any = object()
 # -- talking to the gateway ------------------------------------------------------------
 
 
-def send(center: BillingCenter, attempt: PaymentAttempt) -> PaymentResult | None:
+def send(center: Center, attempt: PaymentAttempt) -> PaymentResult | None:
     """Send ``attempt`` once; ``None`` when the gateway did not answer (the outcome is
     unknown). A refund the gateway refuses comes back as a declined result."""
     gateway = center.gateway
@@ -93,7 +91,7 @@ def send(center: BillingCenter, attempt: PaymentAttempt) -> PaymentResult | None
 
 
 def send_patiently(
-    center: BillingCenter, attempt: PaymentAttempt, stop: Callable[[], bool] | None = None
+    center: Center, attempt: PaymentAttempt, stop: Callable[[], bool] | None = None
 ) -> PaymentResult | None:
     """:func:`send`, retried with backoff under the same key while the gateway fails
     before charging or does not answer (``Settings.gateway_retries`` times)."""
@@ -105,7 +103,7 @@ def send_patiently(
             return result
         if tried == settings.gateway_retries or (stop is not None and stop()):
             return result
-        center._sleep(delay)
+        center.sleep(delay)
         delay *= 2
     return None  # pragma: no cover - the loop returns
 
@@ -119,14 +117,14 @@ class Answer:
     result: PaymentResult | None
 
 
-def ask(center: BillingCenter, attempt: PaymentAttempt) -> Answer:
+def ask(center: Center, attempt: PaymentAttempt) -> Answer:
     try:
         return Answer(True, center.gateway.lookup(attempt.idempotency_key))
     except GatewayUnavailable:
         return Answer(False, None)
 
 
-def confirm(center: BillingCenter, attempt: PaymentAttempt) -> Settled | None:
+def confirm(center: Center, attempt: PaymentAttempt) -> Settled | None:
     """Ask the gateway about ``attempt``, waiting for the customer's 3-D Secure, and
     record its answer; ``None`` (nothing recorded) while it is still waiting or the
     gateway cannot be asked."""
@@ -158,7 +156,7 @@ class Settled:
 
 
 def apply(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     attempt: PaymentAttempt,
     result: PaymentResult | None,
@@ -195,7 +193,7 @@ def apply(
 
 
 def record(
-    center: BillingCenter,
+    center: Center,
     attempt: PaymentAttempt,
     result: PaymentResult | None,
     *,
@@ -216,7 +214,7 @@ def record(
                     uow,
                     current,
                     result,
-                    at=center._now(),
+                    at=center.now(),
                     not_charged=not_charged,
                     code=code,
                 )
@@ -238,7 +236,7 @@ def record(
     return settled
 
 
-def _order_now(center: BillingCenter, order: Order | None) -> Order | None:
+def _order_now(center: Center, order: Order | None) -> Order | None:
     if order is None:
         return None
     with center.store.unit_of_work() as uow:
@@ -280,7 +278,7 @@ def _late(
 
 
 def _apply_order(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     attempt: PaymentAttempt,
     result: PaymentResult | None,
@@ -345,7 +343,7 @@ def _apply_order(
 
 
 def _apply_refund(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     attempt: PaymentAttempt,
     result: PaymentResult | None,
@@ -366,7 +364,7 @@ def _apply_refund(
         order = uow.orders.get(charge.order_id)
     if done.state is AttemptState.SUCCEEDED:
         kind = EventKind.ORDER_REFUNDED if order is not None else EventKind.PAYMENT_REFUNDED
-        center._record(
+        center.record(
             uow,
             attempt.account_id,
             [Event(kind=kind, at=at, detail=f"{attempt.idempotency_key}: {done.amount}")],
@@ -376,7 +374,7 @@ def _apply_refund(
             order = order_moved(order, order.state, at=at, refund_id=reference or attempt.id)
             uow.orders.update(order)
     elif done.state is AttemptState.FAILED:
-        center._record(
+        center.record(
             uow,
             attempt.account_id,
             [
@@ -394,7 +392,7 @@ def _apply_refund(
 
 
 def _apply_invoice(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     attempt: PaymentAttempt,
     result: PaymentResult | None,
@@ -473,8 +471,8 @@ def _apply_invoice(
             lapse_now(center, uow, collected.subscription, collected.invoice, at=at)
             return Settled(attempt=done, invoice=collected.invoice, lapsed=True)
         if account is None:
-            account = center._account(uow, attempt.account_id)
-        center._post(uow, _payment_failed(center, account, collected, at))
+            account = center.load_account(uow, attempt.account_id)
+        center.post(uow, _payment_failed(center, account, collected, at))
     return Settled(attempt=done, invoice=collected.invoice)
 
 
@@ -497,7 +495,7 @@ def collecting(uow: UnitOfWork, account_id: str, invoice_id: str) -> Subscriptio
 
 
 def _write(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     before: IssuedInvoice,
     collected: collection.Collected,
@@ -508,11 +506,11 @@ def _write(
     if collected.subscription is not None:
         uow.subscriptions.update(collected.subscription)
     if collected.events:
-        center._record(uow, account_id, collected.events)
+        center.record(uow, account_id, collected.events)
 
 
 def _payment_failed(
-    center: BillingCenter, account: Account, collected: collection.Collected, at: datetime
+    center: Center, account: Account, collected: collection.Collected, at: datetime
 ) -> Message:
     sub = collected.subscription
     assert sub is not None
@@ -534,7 +532,7 @@ def _payment_failed(
 
 
 def lapse_now(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     sub: Subscription,
     invoice: IssuedInvoice,
@@ -545,7 +543,7 @@ def lapse_now(
     voided by a credit note that corrects it, and the credit balance it used comes
     back; a message tells the billing contacts."""
     lapse = collection.lapse(sub, invoice, at=at)
-    account = center._account(uow, sub.account_id or invoice.account_id)
+    account = center.load_account(uow, sub.account_id or invoice.account_id)
     if lapse.voided is not None:
         uow.invoices.set_status(lapse.voided)
     if lapse.credit_back > 0:
@@ -556,8 +554,8 @@ def lapse_now(
         )
         uow.accounts.update(account)
     uow.subscriptions.update(lapse.subscription)
-    center._record(uow, account.id, lapse.events)
-    center._post(
+    center.record(uow, account.id, lapse.events)
+    center.post(
         uow,
         render_subscription_lapsed(
             SubscriptionLapse(

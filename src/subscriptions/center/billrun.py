@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -39,11 +39,9 @@ from ..payments import AttemptState, PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
 from ..pricing import apply_credit
 from ..seats import resize
-from . import attempts, issuing
+from . import attempts, issuing, trials
+from .base import Center
 from .reconcile import reconcile
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
 
 __all__ = ["BillRunReport", "run_renewals"]
 
@@ -141,13 +139,13 @@ class _Batch:
 
 
 def run_renewals(
-    center: BillingCenter,
+    center: Center,
     at: datetime | None,
     *,
     progress: Callable[[int], None] | None,
     stop: Callable[[], bool] | None,
 ) -> BillRunReport:
-    at = center._until(at, what="a bill run")
+    at = center.until(at, what="a bill run")
     stopping = stop or (lambda: False)
     tally = _Tally()
     healed = reconcile(center, stop=stop)
@@ -168,7 +166,7 @@ def run_renewals(
 
 
 def _passes(
-    center: BillingCenter,
+    center: Center,
     at: datetime,
     stopping: Callable[[], bool],
     progress: Callable[[int], None] | None,
@@ -211,7 +209,7 @@ _Sent = list[tuple["_Item", PaymentResult | None, bool]]
 
 
 def _open(
-    center: BillingCenter,
+    center: Center,
     at: datetime,
     after: str | None,
     skip: set[str],
@@ -273,7 +271,7 @@ def _open(
 
 
 def _steps(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     subs: Sequence[Subscription],
     at: datetime,
@@ -282,7 +280,7 @@ def _steps(
     tally: _Tally,
 ) -> tuple[list[_Item], int]:
     """Take every due subscription's step in ``uow``; the charges to send."""
-    now = center._now()
+    now = center.now()
     accounts = uow.accounts.get_many(
         sorted({s.account_id for s in subs if s.account_id is not None})
     )
@@ -336,14 +334,14 @@ def _steps(
 
 
 def _context(
-    center: BillingCenter, account: Account, contexts: dict[tuple[object, ...], BillingContext]
+    center: Center, account: Account, contexts: dict[tuple[object, ...], BillingContext]
 ) -> BillingContext:
     key = (
         account.currency,
         account.timezone,
         account.country,
         account.region,
-        center._usable_vat_number(account),
+        center.usable_vat_number(account),
     )
     context = contexts.get(key)
     if context is None:
@@ -352,7 +350,7 @@ def _context(
 
 
 def _step(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     sub: Subscription,
     account: Account,
@@ -369,10 +367,10 @@ def _step(
     new = outcome.subscription
     if outcome.invoice is None:
         uow.subscriptions.update(new)
-        center._record(uow, account.id, outcome.events)
+        center.record(uow, account.id, outcome.events)
         if was is Status.TRIALING:
             assert sub.trial is not None
-            center._post(uow, center._trial_expired_message(account, sub, sub.trial.end))
+            center.post(uow, trials.expired_message(center, account, sub, sub.trial.end))
             delta.counts["trials_expired"] += 1
         else:
             delta.counts["canceled"] += 1
@@ -389,7 +387,7 @@ def _step(
         attempts=1 if chargeable else 0,
     )
     uow.subscriptions.update(new)
-    center._record(uow, account.id, outcome.events)
+    center.record(uow, account.id, outcome.events)
     if balance != account.credit_balance:
         account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
         uow.accounts.update(account)
@@ -411,7 +409,7 @@ def _resized_seats(uow: UnitOfWork, sub: Subscription, before: Subscription) -> 
 
 
 def _collect(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     charge: _Charge,
     invoice: IssuedInvoice,
@@ -441,7 +439,7 @@ def _collect(
 
 
 def _decline_unsent(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     invoice: IssuedInvoice,
     sub: Subscription,
@@ -463,12 +461,12 @@ def _decline_unsent(
         attempts.lapse_now(center, uow, collected.subscription, collected.invoice, at=now)
         return True
     if collected.subscription is not None:
-        center._post(uow, attempts._payment_failed(center, account, collected, now))
+        center.post(uow, attempts._payment_failed(center, account, collected, now))
     return False
 
 
 def _retry(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     sub: Subscription,
     account: Account,
@@ -511,9 +509,7 @@ def _retry(
 # -- 2. sending --------------------------------------------------------------------------
 
 
-def _send(
-    center: BillingCenter, items: Sequence[_Item], stop: Callable[[], bool], tally: _Tally
-) -> _Sent:
+def _send(center: Center, items: Sequence[_Item], stop: Callable[[], bool], tally: _Tally) -> _Sent:
     """Send every attempt of the batch; (item, result, sent). A gateway that does not
     answer even after the retries is taken for down: the rest are not sent."""
     results: _Sent = []
@@ -534,7 +530,7 @@ def _send(
 
 
 def _close(
-    center: BillingCenter,
+    center: Center,
     results: Sequence[tuple[_Item, PaymentResult | None, bool]],
     tally: _Tally,
     skip: set[str],
@@ -555,7 +551,7 @@ def _close(
             if tried == _RECORD_TRIES - 1:
                 first = results[0][0].attempt
                 raise PaymentNotRecorded(first.idempotency_key, cause=exc) from exc
-            center._sleep(center.settings.gateway_backoff.total_seconds() * 2**tried)
+            center.sleep(center.settings.gateway_backoff.total_seconds() * 2**tried)
     # A concurrent change to one of them: record each on its own, reading afresh.
     for item, result, sent in results:
         settled = attempts.record(
@@ -565,13 +561,13 @@ def _close(
 
 
 def _record_all(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     results: Sequence[tuple[_Item, PaymentResult | None, bool]],
     delta: _Tally,
     skip: set[str],
 ) -> None:
-    at = center._now()
+    at = center.now()
     # Only a subscription whose collection changes is read again: not a renewal paid
     # at the first attempt (most of them).
     wanted = [

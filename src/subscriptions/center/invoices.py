@@ -13,8 +13,6 @@ the customer has authenticated, ``pay_invoice`` with the same key (or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .. import collection, payments
 from ..accounts import require_billing_contact
 from ..errors import (
@@ -27,14 +25,12 @@ from ..errors import (
     PaymentFailed,
     PaymentInProgress,
 )
-from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
+from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice, Order
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
-from . import attempts
+from . import attempts, orders
+from .base import Center
 from .orders import check_key
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
 
 __all__ = ["confirm_invoice_payment", "find_invoice", "pay_invoice"]
 
@@ -54,15 +50,15 @@ def _scope_key(invoice_id: str, idempotency_key: str) -> str:
 
 
 def pay_invoice(
-    center: BillingCenter, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
+    center: Center, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
 ) -> IssuedInvoice:
     check_key(idempotency_key)
     attempt: PaymentAttempt | None = None
     for tried in range(2):
-        now = center._now()
+        now = center.now()
         try:
             with center.store.unit_of_work() as uow:
-                account = center._account(uow, account_id)
+                account = center.load_account(uow, account_id)
                 require_billing_contact(account, user, "pay invoices")
                 invoice = find_invoice(uow, account_id, invoice_id)
                 known = uow.idempotency.get(account_id, _scope_key(invoice_id, idempotency_key))
@@ -111,7 +107,7 @@ def pay_invoice(
     return _as_it_stands(center, attempt)
 
 
-def _as_it_stands(center: BillingCenter, attempt: PaymentAttempt) -> IssuedInvoice:
+def _as_it_stands(center: Center, attempt: PaymentAttempt) -> IssuedInvoice:
     """Take the payment ``attempt`` as far as it goes now; the invoice as it stands."""
     if attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
         attempt = attempts.record(center, attempt, attempts.send(center, attempt)).attempt
@@ -150,14 +146,44 @@ def _as_it_stands(center: BillingCenter, attempt: PaymentAttempt) -> IssuedInvoi
 
 
 def confirm_invoice_payment(
-    center: BillingCenter, account_id: str, user: str, invoice_id: str
+    center: Center, account_id: str, user: str, invoice_id: str
 ) -> IssuedInvoice:
     """Complete the 3-D Secure payment of an invoice once the customer authenticated."""
     with center.store.unit_of_work() as uow:
-        account = center._account(uow, account_id)
+        account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "pay")
         invoice = find_invoice(uow, account_id, invoice_id)
         attempt = uow.attempts.in_flight(payments.invoice_target(invoice.id))
     if attempt is None:
         return invoice
     return _as_it_stands(center, attempt)
+
+
+def confirm_payment(
+    center: Center, account_id: str, user: str, payment_id: str
+) -> Order | IssuedInvoice:
+    """Complete a payment that waited for 3-D Secure, once the customer has
+    authenticated: ``payment_id`` is the order's id (the order is returned) or the
+    invoice's id for a payment made with :meth:`pay_invoice` (the invoice is
+    returned)."""
+    with center.store.unit_of_work() as uow:
+        center.load_account(uow, account_id)
+        invoice = uow.orders.get(payment_id) is None and uow.invoices.get(payment_id)
+    if invoice:
+        return confirm_invoice_payment(center, account_id, user, payment_id)
+    return orders.confirm_order_payment(center, account_id, user, payment_id)
+
+
+def list_invoices(center: Center, account_id: str, user: str) -> list[IssuedInvoice]:
+    """The account's invoices and credit notes, in number order."""
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "see invoices")
+        return uow.invoices.for_account(account_id)
+
+
+def show_invoice(center: Center, account_id: str, user: str, invoice_id: str) -> IssuedInvoice:
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "see invoices")
+        return find_invoice(uow, account_id, invoice_id)

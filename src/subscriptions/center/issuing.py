@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -22,9 +21,7 @@ from ..lifecycle import Event, EventKind
 from ..orders import InvoiceStatus, IssuedInvoice, Party
 from ..ports import UnitOfWork
 from ..pricing import Invoice, InvoiceLine, LineKind
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
+from .base import Center
 
 __all__ = ["Draft", "corrected", "issue", "status_of"]
 
@@ -72,7 +69,7 @@ def corrected(uow: UnitOfWork, account_id: str, lines: Sequence[InvoiceLine]) ->
     return tuple(found)
 
 
-def issue(center: BillingCenter, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[IssuedInvoice]:
+def issue(center: Center, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[IssuedInvoice]:
     """Number, date and store ``drafts`` in this unit of work, in order.
 
     Call it last before the commit: the series stays held until then.
@@ -82,7 +79,7 @@ def issue(center: BillingCenter, uow: UnitOfWork, drafts: Sequence[Draft]) -> li
     seller = center.seller
     series = seller.series
     party = seller.party
-    first, issued_at = uow.invoices.take_numbers(series, len(drafts), now=center._now)
+    first, issued_at = uow.invoices.take_numbers(series, len(drafts), now=center.now)
     issued = []
     customers: dict[tuple[str, int], Party] = {}
     for offset, draft in enumerate(drafts):
@@ -96,7 +93,7 @@ def issue(center: BillingCenter, uow: UnitOfWork, drafts: Sequence[Draft]) -> li
                 vat_number=None if account.vat_number is None else str(account.vat_number),
             )
         document = IssuedInvoice(
-            id=center._new_id("inv"),
+            id=center.new_id("inv"),
             number=f"{series}-{sequence:06d}",
             series=series,
             sequence=sequence,

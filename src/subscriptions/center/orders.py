@@ -12,7 +12,6 @@ or, once the quote has expired, only asks the gateway what happened.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .. import payments
 from ..accounts import require_billing_contact
@@ -26,19 +25,19 @@ from ..errors import (
     PaymentDeclined,
     PaymentFailed,
     PaymentInProgress,
+    QuoteChanged,
+    QuoteExpired,
 )
 from ..lifecycle import Event, EventKind
 from ..orders import Order, OrderState, Quote
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
-from . import attempts, purchase
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
+from . import attempts, purchase, quotes
+from .base import Center
 
 __all__ = [
     "check_key",
-    "confirm_payment",
+    "confirm_order_payment",
     "drive",
     "failure",
     "find_order",
@@ -82,7 +81,7 @@ def known_order(
 
 
 def record_order(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     quote: Quote,
     idempotency_key: str,
@@ -96,7 +95,7 @@ def record_order(
 ) -> Order:
     """Record a new order of ``quote`` under its idempotency key."""
     order = Order(
-        id=center._new_id("ord"),
+        id=center.new_id("ord"),
         account_id=quote.account_id,
         quote_id=quote.id,
         idempotency_key=idempotency_key,
@@ -112,7 +111,7 @@ def record_order(
     )
     uow.orders.add(order)
     uow.idempotency.put(quote.account_id, idempotency_key, order.id)
-    center._record(
+    center.record(
         uow, quote.account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)]
     )
     return order
@@ -137,7 +136,7 @@ def _claim_slot(uow: UnitOfWork, account_id: str, now: datetime, idempotency_key
 
 
 def place_order(
-    center: BillingCenter,
+    center: Center,
     account_id: str,
     user: str,
     quote_id: str,
@@ -153,16 +152,16 @@ def place_order(
     made: PaymentAttempt | None = None
     order: Order | None = None
     for tried in range(2):
-        now = center._now()
+        now = center.now()
         try:
             with center.store.unit_of_work() as uow:
-                account = center._account(uow, account_id)
+                account = center.load_account(uow, account_id)
                 require_billing_contact(account, user, "place orders")
                 if account.corporate:
                     raise CorporateSelfServiceRefused(f"account {account.name!r}")
                 order = known_order(uow, account_id, idempotency_key, quote_id, payment_method)
                 if order is None:
-                    quote = center._valid_quote(uow, account, quote_id, now)
+                    quote = quotes.valid_quote(center, uow, account, quote_id, now)
                     token = payment_method or account.payment_method
                     if quote.amount_due > 0 and token is None:
                         raise InvalidInput(
@@ -199,6 +198,15 @@ def place_order(
             break
         except (OrderInProgress, PaymentInProgress):
             raise
+        except (QuoteChanged, QuoteExpired):
+            # A caller of the same key may have placed (and completed) the order
+            # between our look under the key and our look at the quote: its
+            # completion changed what the quote pinned. That order is this call's.
+            placed = _placed_under(center, account_id, idempotency_key, quote_id, payment_method)
+            if placed is None:
+                raise
+            made, order = None, placed
+            break
         except ConcurrencyConflict:
             # Another caller of the same key recorded it first: take that order.
             made = None
@@ -208,7 +216,18 @@ def place_order(
     return drive(center, order, made)
 
 
-def _attempt_of(center: BillingCenter, order: Order) -> tuple[PaymentAttempt | None, Quote | None]:
+def _placed_under(
+    center: Center,
+    account_id: str,
+    idempotency_key: str,
+    quote_id: str,
+    payment_method: str | None,
+) -> Order | None:
+    with center.store.unit_of_work() as uow:
+        return known_order(uow, account_id, idempotency_key, quote_id, payment_method)
+
+
+def _attempt_of(center: Center, order: Order) -> tuple[PaymentAttempt | None, Quote | None]:
     with center.store.unit_of_work() as uow:
         return (
             uow.attempts.get(payments.order_key(order.id)),
@@ -216,7 +235,7 @@ def _attempt_of(center: BillingCenter, order: Order) -> tuple[PaymentAttempt | N
         )
 
 
-def drive(center: BillingCenter, order: Order, attempt: PaymentAttempt | None = None) -> Order:
+def drive(center: Center, order: Order, attempt: PaymentAttempt | None = None) -> Order:
     """Take an order recorded in the store as far as it can go now."""
     if order.state in (OrderState.PENDING, OrderState.UNKNOWN):
         quote = None
@@ -232,12 +251,10 @@ def drive(center: BillingCenter, order: Order, attempt: PaymentAttempt | None = 
     return order
 
 
-def _resume(
-    center: BillingCenter, order: Order, attempt: PaymentAttempt, quote: Quote | None
-) -> Order:
+def _resume(center: Center, order: Order, attempt: PaymentAttempt, quote: Quote | None) -> Order:
     """Send the order's attempt (again: the same key never charges twice) while its
     quote holds; after that, only ask the gateway what became of it."""
-    now = center._now()
+    now = center.now()
     if quote is None:
         with center.store.unit_of_work() as uow:
             quote = uow.quotes.get(order.quote_id)
@@ -254,7 +271,7 @@ def _resume(
     return settled.order or order
 
 
-def _complete_free(center: BillingCenter, order: Order) -> Order:
+def _complete_free(center: Center, order: Order) -> Order:
     """Complete an order with nothing to charge."""
     for tried in range(_TRIES):
         try:
@@ -263,7 +280,7 @@ def _complete_free(center: BillingCenter, order: Order) -> Order:
                 assert current is not None
                 if current.state.final:
                     return current
-                done, _ = purchase.complete(center, uow, current, None, None, at=center._now())
+                done, _ = purchase.complete(center, uow, current, None, None, at=center.now())
                 uow.commit()
             center.deliver_outbox()
             return done
@@ -309,10 +326,10 @@ def find_order(uow: UnitOfWork, account_id: str, order_id: str) -> Order:
     return order
 
 
-def confirm_payment(center: BillingCenter, account_id: str, user: str, order_id: str) -> Order:
+def confirm_order_payment(center: Center, account_id: str, user: str, order_id: str) -> Order:
     """Resume an order waiting for 3-D Secure, once the customer has authenticated."""
     with center.store.unit_of_work() as uow:
-        account = center._account(uow, account_id)
+        account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "pay")
         order = find_order(uow, account_id, order_id)
         attempt = uow.attempts.get(payments.order_key(order.id))
@@ -322,3 +339,10 @@ def confirm_payment(center: BillingCenter, account_id: str, user: str, order_id:
     if settled is None:
         return order
     return drive(center, settled.order or order)
+
+
+def show_order(center: Center, account_id: str, user: str, order_id: str) -> Order:
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "see orders")
+        return find_order(uow, account_id, order_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -33,11 +32,9 @@ from ..payments import PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
 from ..pricing import InvoiceLine, apply_credit
 from ..seats import SeatAssignments, resize
-from . import issuing
+from . import issuing, quotes
+from .base import Center
 from .refunds import refund_due
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
 
 __all__ = ["ORDER_SLOT", "complete", "confirmation", "fail", "persist", "release"]
 
@@ -53,7 +50,7 @@ def release(uow: UnitOfWork, order: Order) -> None:
 
 
 def fail(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     order: Order,
     *,
@@ -68,7 +65,7 @@ def fail(
     )
     uow.orders.update(failed)
     release(uow, order)
-    center._record(
+    center.record(
         uow,
         order.account_id,
         [Event(kind=EventKind.ORDER_FAILED, at=at, detail=f"{order.id}: {code}")],
@@ -77,7 +74,7 @@ def fail(
 
 
 def persist(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     account: Account,
     priced: PricedCart,
@@ -88,7 +85,7 @@ def persist(
 ) -> IssuedInvoice | None:
     """Save the subscriptions, seats, invoice, balance and cart of a purchase."""
     for item, outcome in zip(priced.items, priced.outcomes, strict=True):
-        center._save_subscription(uow, outcome.subscription)
+        center.save_subscription(uow, outcome.subscription)
         seats = uow.seats.get(item.subscription_id)
         if seats is None:
             uow.seats.put(SeatAssignments(subscription_id=item.subscription_id, seats=0))
@@ -96,7 +93,7 @@ def persist(
             assert seats is not None
         if seats.seats != outcome.subscription.terms.seats and not item.scheduled:
             uow.seats.put(resize(seats, outcome.subscription.terms.seats))
-        center._record(uow, account.id, outcome.events)
+        center.record(uow, account.id, outcome.events)
     balance = account.credit_balance
     draft = None
     if priced.invoice is not None:
@@ -140,7 +137,7 @@ def persist(
 
 
 def complete(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     order: Order,
     charge: PaymentAttempt | None,
@@ -160,7 +157,7 @@ def complete(
             # Completing later than the quote allows (a slow 3-D Secure, a reconcile):
             # the quote's terms no longer hold.
             raise QuoteExpired(quote.id, f"it expired at {quote.expires_at.isoformat()}")
-        priced = center._reprice(uow, account, quote)
+        priced = quotes.reprice(center, uow, account, quote)
     except QuoteChanged as exc:
         reference = None if charge is None else charge.charge_id
         failed = fail(
@@ -193,12 +190,12 @@ def complete(
         next_action=None,
     )
     uow.orders.update(done)
-    center._post(uow, confirmation(center, account, quote, priced, done, invoice))
+    center.post(uow, confirmation(center, account, quote, priced, done, invoice))
     return done, None
 
 
 def confirmation(
-    center: BillingCenter,
+    center: Center,
     account: Account,
     quote: Quote,
     priced: PricedCart,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -27,10 +26,8 @@ from ..lifecycle import Event, EventKind
 from ..orders import Order, OrderState
 from ..payments import IN_FLIGHT, AttemptKind, AttemptState, PaymentAttempt, PaymentStatus
 from . import attempts
+from .base import Center
 from .orders import drive
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
 
 __all__ = ["ReconcileReport", "Review", "reconcile", "resolve", "review"]
 
@@ -87,7 +84,7 @@ class _Run:
         )
 
 
-def _with_state(center: BillingCenter, states: tuple[AttemptState, ...]) -> list[PaymentAttempt]:
+def _with_state(center: Center, states: tuple[AttemptState, ...]) -> list[PaymentAttempt]:
     """Every stored attempt in one of ``states``, read a page per unit of work."""
     found: list[PaymentAttempt] = []
     after: str | None = None
@@ -100,12 +97,12 @@ def _with_state(center: BillingCenter, states: tuple[AttemptState, ...]) -> list
         after = page[-1].target
 
 
-def _in_flight(center: BillingCenter) -> list[PaymentAttempt]:
+def _in_flight(center: Center) -> list[PaymentAttempt]:
     return _with_state(center, tuple(IN_FLIGHT))
 
 
 def reconcile(
-    center: BillingCenter,
+    center: Center,
     order_id: str | None = None,
     *,
     stop: Callable[[], bool] | None = None,
@@ -124,7 +121,7 @@ def reconcile(
     return run.report()
 
 
-def _claim(center: BillingCenter, attempt: PaymentAttempt, now: datetime) -> PaymentAttempt | None:
+def _claim(center: Center, attempt: PaymentAttempt, now: datetime) -> PaymentAttempt | None:
     """Take the attempt's lease; ``None`` when another process holds it or has just
     resolved it."""
     try:
@@ -142,7 +139,7 @@ def _claim(center: BillingCenter, attempt: PaymentAttempt, now: datetime) -> Pay
         return None
 
 
-def _abandoned(center: BillingCenter, attempt: PaymentAttempt, now: datetime) -> bool:
+def _abandoned(center: Center, attempt: PaymentAttempt, now: datetime) -> bool:
     """Whether a 3-D Secure payment waited longer than the customer had."""
     if attempt.order_id is not None:
         with center.store.unit_of_work() as uow:
@@ -152,8 +149,8 @@ def _abandoned(center: BillingCenter, attempt: PaymentAttempt, now: datetime) ->
     return now >= attempt.created_at + center.settings.action_timeout
 
 
-def _resolve(center: BillingCenter, attempt: PaymentAttempt, run: _Run) -> None:
-    now = center._now()
+def _resolve(center: Center, attempt: PaymentAttempt, run: _Run) -> None:
+    now = center.now()
     if attempt.state is not AttemptState.REQUIRES_ACTION and not attempt.lease_expired(now):
         run.waiting += 1
         return
@@ -191,9 +188,7 @@ def _resolve(center: BillingCenter, attempt: PaymentAttempt, run: _Run) -> None:
         run.orders[settled.order.id] = settled.order
 
 
-def _still_unknown(
-    center: BillingCenter, attempt: PaymentAttempt, now: datetime, run: _Run
-) -> None:
+def _still_unknown(center: Center, attempt: PaymentAttempt, now: datetime, run: _Run) -> None:
     run.unknown += 1
     if attempt.state is AttemptState.NEEDS_REVIEW:
         return
@@ -206,7 +201,7 @@ def _still_unknown(
                 return
             flagged = payments.needing_review(current, at=now)
             uow.attempts.update(flagged)
-            center._record(
+            center.record(
                 uow,
                 attempt.account_id,
                 [
@@ -224,7 +219,7 @@ def _still_unknown(
         return
 
 
-def _orders_without_attempts(center: BillingCenter, order_id: str | None, run: _Run) -> None:
+def _orders_without_attempts(center: Center, order_id: str | None, run: _Run) -> None:
     """Orders left pending with nothing to charge (killed before they completed)."""
     with center.store.unit_of_work() as uow:
         ids = [order_id] if order_id is not None else uow.orders.unresolved()
@@ -236,7 +231,7 @@ def _orders_without_attempts(center: BillingCenter, order_id: str | None, run: _
             and order.amount_due <= 0
             and uow.attempts.get(payments.order_key(order.id)) is None
         ]
-    now = center._now()
+    now = center.now()
     for order in pending:
         if now - order.updated_at < center.settings.reconcile_after:
             run.waiting += 1
@@ -251,7 +246,7 @@ def _orders_without_attempts(center: BillingCenter, order_id: str | None, run: _
                 run.orders[order.id] = final
 
 
-def resolve(center: BillingCenter, idempotency_key: str) -> PaymentAttempt:
+def resolve(center: Center, idempotency_key: str) -> PaymentAttempt:
     """Ask the gateway about one payment and record what it says, whatever state the
     attempt is in: a late charge of an attempt already resolved as not charged is
     recorded too (paid, if its invoice is still unpaid; refunded otherwise). An
@@ -269,7 +264,7 @@ def resolve(center: BillingCenter, idempotency_key: str) -> PaymentAttempt:
         return attempt
     result = answer.result
     if result is None:
-        if not attempt.in_flight or not attempt.lease_expired(center._now()):
+        if not attempt.in_flight or not attempt.lease_expired(center.now()):
             return attempt
         if attempt.kind is AttemptKind.REFUND:
             result = attempts.send(center, attempt)
@@ -281,7 +276,7 @@ def resolve(center: BillingCenter, idempotency_key: str) -> PaymentAttempt:
     return attempts.record(center, attempt, result, not_charged=reason).attempt
 
 
-def review(center: BillingCenter) -> Review:
+def review(center: Center) -> Review:
     """Attempts a person must look at (read only)."""
     flying = _in_flight(center)
     failed = _with_state(center, (AttemptState.FAILED,))

@@ -10,20 +10,17 @@ invoice was paid twice or voided before a late payment of it came in.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from .. import payments
 from ..payments import PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
-
-if TYPE_CHECKING:
-    from ..service import BillingCenter
+from .base import Center
 
 __all__ = ["refund_due"]
 
 
 def refund_due(
-    center: BillingCenter,
+    center: Center,
     uow: UnitOfWork,
     charge: PaymentAttempt,
     result: PaymentResult | None,

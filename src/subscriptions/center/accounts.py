@@ -1,0 +1,179 @@
+"""Accounts: opening one, its payment method, billing contacts and VAT number, and
+what it holds (its events and subscriptions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from ..accounts import (
+    Account,
+    AccountKind,
+    Address,
+    VatCheck,
+    VatCheckStatus,
+    require_billing_contact,
+)
+from ..errors import (
+    InvalidInput,
+    VatCheckFailed,
+)
+from ..lifecycle import (
+    Event,
+    EventKind,
+    Subscription,
+)
+from ..vat import parse_vat_number
+from .base import Center, VatUnavailable
+
+
+def open_account(
+    center: Center,
+    *,
+    name: str,
+    address: Address,
+    timezone: str,
+    locale: str,
+    currency: str,
+    billing_contacts: Sequence[str],
+    kind: AccountKind = AccountKind.SELF_SERVICE,
+    payment_method: str | None = None,
+    account_id: str | None = None,
+) -> Account:
+    """Open a customer account."""
+    account = Account(
+        id=account_id or center.new_id("acct"),
+        name=name,
+        address=address,
+        timezone=timezone,
+        locale=locale,
+        currency=currency,
+        billing_contacts=frozenset(billing_contacts),
+        kind=kind,
+        payment_method=payment_method,
+    )
+    _check_currency_offered(center, account.currency)
+    with center.store.unit_of_work() as uow:
+        uow.accounts.add(account)
+        center.record(uow, account.id, [Event(kind=EventKind.ACCOUNT_OPENED, at=center.now())])
+        uow.commit()
+    return account
+
+
+def _check_currency_offered(center: Center, currency: str) -> None:
+    offered = any(
+        price.currency == currency
+        for product in center.catalog.products
+        for plan in product.plans
+        for price in plan.prices
+    )
+    if not offered:
+        raise InvalidInput(
+            f"the catalog has no prices in {currency}; open the account in a currency "
+            "the catalog offers"
+        )
+
+
+def show_account(center: Center, account_id: str) -> Account:
+    with center.store.unit_of_work() as uow:
+        return center.load_account(uow, account_id)
+
+
+def _update_account(
+    center: Center, account_id: str, user: str, action: str, change: Callable[[Account], Account]
+) -> Account:
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, action)
+        updated = attrs.evolve(change(account), version=account.version + 1)
+        uow.accounts.update(updated)
+        center.record(
+            uow,
+            account_id,
+            [Event(kind=EventKind.ACCOUNT_UPDATED, at=center.now(), detail=action)],
+        )
+        uow.commit()
+    return updated
+
+
+def update_payment_method(center: Center, account_id: str, user: str, token: str) -> Account:
+    """Replace the account's payment method (a gateway token, never a card number)."""
+    if not isinstance(token, str) or not token.strip():
+        raise InvalidInput("the payment method must be a gateway token such as 'tok_visa'")
+    return _update_account(
+        center,
+        account_id,
+        user,
+        "replace the payment method",
+        lambda a: attrs.evolve(a, payment_method=token),
+    )
+
+
+def set_billing_contacts(
+    center: Center, account_id: str, user: str, contacts: Sequence[str]
+) -> Account:
+    return _update_account(
+        center,
+        account_id,
+        user,
+        "change the billing contacts",
+        lambda a: attrs.evolve(a, billing_contacts=frozenset(contacts)),
+    )
+
+
+def set_vat_number(center: Center, account_id: str, user: str, number: str | None) -> Account:
+    """Enter (or clear, with ``None``) the account's VAT number.
+
+    The number is checked offline (format, check digits, the customer's country),
+    then online when a verifier is plugged in; the evidence is kept. An invalid
+    number is refused and the account stays as it was. Quotes made before must be
+    made again: they pinned the old tax treatment.
+    """
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "set the VAT number")
+    if number is None:
+        vat_number, check = None, None
+    else:
+        vat_number = parse_vat_number(number, country=account.country)
+        now = center.now()
+        if center.vat_verifier is None:
+            check = VatCheck(
+                number=str(vat_number), status=VatCheckStatus.OFFLINE_VALID, checked_at=now
+            )
+        else:
+            check = center.vat_verifier.verify(vat_number, at=now)
+            if check.status is VatCheckStatus.INVALID:
+                raise VatCheckFailed(
+                    str(vat_number),
+                    "the VIES registry does not know it; check the number with the "
+                    "customer, or leave it empty to be taxed as a consumer",
+                )
+            if (
+                check.status is VatCheckStatus.UNAVAILABLE
+                and center.settings.vat_unavailable is VatUnavailable.REFUSE
+            ):
+                raise VatCheckFailed(
+                    str(vat_number),
+                    "the VIES registry cannot be reached right now; try again later",
+                )
+    return _update_account(
+        center,
+        account_id,
+        user,
+        "set the VAT number",
+        lambda a: attrs.evolve(a, vat_number=vat_number, vat_check=check),
+    )
+
+
+def list_events(center: Center, account_id: str) -> list[Event]:
+    with center.store.unit_of_work() as uow:
+        center.load_account(uow, account_id)
+        return uow.events.for_account(account_id)
+
+
+def list_subscriptions(center: Center, account_id: str) -> list[Subscription]:
+    with center.store.unit_of_work() as uow:
+        center.load_account(uow, account_id)
+        return uow.subscriptions.for_account(account_id)

@@ -1,0 +1,300 @@
+"""What every use case stands on: the Billing Center's settings, the wiring of its ports
+(:class:`Center`), and the few helpers all of them share.
+
+A :class:`Center` holds the catalog, the seller, the host's adapters and the
+settings; each use case module (:mod:`.accounts`, :mod:`.orders`, :mod:`.billrun`...)
+takes one as its first argument. :class:`~subscriptions.center.BillingCenter`, the
+facade a host calls, builds one and delegates to those modules.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from decimal import localcontext
+from typing import ParamSpec, TypeVar
+
+import attrs
+
+from .. import collection
+from .._enum import Choice
+from ..accounts import Account, VatCheckStatus
+from ..catalog import Catalog
+from ..errors import InstantInFuture, InvalidInput, InvalidTransition, NoSubscription, NotFound
+from ..lifecycle import BillingContext, BillingPolicy, Event, Subscription
+from ..messages import Message
+from ..money import EXACT
+from ..orders import Seller
+from ..periods import ensure_aware
+from ..ports import Clock, Notifier, OutboxEntry, PaymentGateway, Store, UnitOfWork, VatVerifier
+from ..pricing import Customer, TaxSetup
+from ..vat import RateProvider, VatNumber
+
+__all__ = ["Center", "Settings", "VatUnavailable", "exact_decimals", "new_id"]
+
+
+class VatUnavailable(Choice):
+    """What to do when the online VAT check cannot be made."""
+
+    #: Charge VAT as for a consumer until the number is confirmed (the default).
+    CHARGE_VAT = "charge_vat"
+    #: Trust the offline check (format and check digits) meanwhile.
+    TRUST_OFFLINE = "trust_offline"
+    #: Refuse the number; the customer tries again later.
+    REFUSE = "refuse"
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The Billing Center's policies beyond the billing rules."""
+
+    #: How long a self-service quote can be ordered from.
+    quote_ttl: timedelta = timedelta(minutes=30)
+    #: How long a quote prepared for a corporate account stays valid.
+    corporate_quote_ttl: timedelta = timedelta(days=30)
+    #: Days after a failed renewal on which the charge is retried (each retry keeps its
+    #: distance from the one before, counted from when that one failed); after the
+    #: last one the subscription lapses.
+    retry_days: tuple[int, ...] = (3, 7, 14)
+    #: Accept reverse charge on the offline check alone (no verifier, or unverified).
+    trust_offline_vat: bool = False
+    vat_unavailable: VatUnavailable = VatUnavailable.CHARGE_VAT
+    #: Subscriptions renewed per transaction batch by the bill run.
+    batch_size: int = 500
+    #: The seller's Article 59c election: home-country VAT for EU consumers.
+    micro_seller: bool = False
+    #: The lease of a payment attempt: how long the process that made it owns it.
+    #: Another process (reconcile, the next bill run) asks the gateway about it only
+    #: after that.
+    reconcile_after: timedelta = timedelta(minutes=5)
+    #: How long a payment may stay unknown (the gateway cannot tell) before a person
+    #: must review it: no new attempt, no dunning, meanwhile.
+    unknown_after: timedelta = timedelta(hours=72)
+    #: How long a customer has to complete 3-D Secure for an invoice payment (an
+    #: order's own limit is its quote's expiry).
+    action_timeout: timedelta = timedelta(minutes=30)
+    #: How many times the bill run sends a charge again, under the same key, when the
+    #: gateway failed before charging or did not answer.
+    gateway_retries: int = 3
+    #: The first pause before such a retry; each next one doubles it.
+    gateway_backoff: timedelta = timedelta(milliseconds=500)
+
+    def __attrs_post_init__(self) -> None:
+        if any(b <= a for a, b in zip(self.retry_days, self.retry_days[1:], strict=False)):
+            raise InvalidInput("retry_days must be increasing, such as (3, 7, 14)")
+        if any(d <= 0 for d in self.retry_days):
+            raise InvalidInput("retry_days must be positive numbers of days")
+        if self.batch_size < 1:
+            raise InvalidInput("batch_size must be at least 1")
+        if self.gateway_retries < 0:
+            raise InvalidInput("gateway_retries must be 0 or more")
+        for name in ("reconcile_after", "unknown_after", "action_timeout", "gateway_backoff"):
+            if getattr(self, name) < timedelta(0):
+                raise InvalidInput(f"{name} must be a duration of 0 or more")
+
+
+def new_id(prefix: str) -> str:
+    """A new record id: ``prefix``, then time-ordered hex (nanoseconds, then a
+    per-process counter) with a random tail, so that ids made later sort later,
+    across processes too."""
+    counter = next(_ID_COUNTER) % 0x10000
+    return f"{prefix}_{time.time_ns():016x}{counter:04x}{_RANDOM.getrandbits(32):08x}"
+
+
+_ID_COUNTER = itertools.count()
+#: The random tails of ids: seeded from the system once per process (a fork gets a
+#: new seed), not a system call per id.
+_RANDOM = random.Random(os.urandom(16))
+if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+    os.register_at_fork(after_in_child=lambda: _RANDOM.seed(os.urandom(16)))
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def exact_decimals(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a use case in the library's exact decimal context, whatever context the
+    host's thread has set: amounts must not depend on it (nor may Babel's formatting,
+    which rounds in the thread's context)."""
+
+    @functools.wraps(method)
+    def in_exact_context(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with localcontext(EXACT):
+            return method(*args, **kwargs)
+
+    return in_exact_context
+
+
+class Center:
+    """The wiring of the use cases: the catalog, the seller, the host's adapters and the
+    settings, with the helpers every use case shares (the time, the account, the
+    billing context, events and messages)."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        seller: Seller,
+        store: Store,
+        gateway: PaymentGateway,
+        clock: Clock,
+        notifier: Notifier | None,
+        vat_verifier: VatVerifier | None,
+        policy: BillingPolicy,
+        settings: Settings,
+        rates: RateProvider,
+        new_id: Callable[[str], str],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.catalog = catalog
+        self.seller = seller
+        self.store = store
+        self.gateway = gateway
+        self.clock = clock
+        self.notifier = notifier
+        self.vat_verifier = vat_verifier
+        self.policy = policy
+        self.settings = settings
+        self.rates = rates
+        #: Makes the ids of new records (tests pass a deterministic one).
+        self.new_id = new_id
+        #: How the bill run waits between retries of a failing gateway (tests pass a
+        #: function that does not wait).
+        self.sleep = sleep
+
+    # -- time --------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The clock's now, refused if naive."""
+        now = self.clock.now()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise InvalidInput("the clock returned a naive datetime; it must be time-zone aware")
+        return now
+
+    def until(self, at: object, *, what: str) -> datetime:
+        """The instant a job runs up to: ``at``, or now; never after now (time only
+        moves forward)."""
+        now = self.now()
+        if at is None:
+            return now
+        if not isinstance(at, datetime):
+            raise InvalidInput(
+                f"{what} runs up to an aware datetime, not {type(at).__name__} {at!r}; leave "
+                "it out to run up to now"
+            )
+        instant = ensure_aware(at, what=f"the instant {what} runs up to")
+        if instant > now:
+            raise InstantInFuture(instant, now, what=what)
+        return instant
+
+    # -- accounts and their billing context --------------------------------------------
+
+    def load_account(self, uow: UnitOfWork, account_id: str) -> Account:
+        """The stored account, or :class:`~subscriptions.errors.NotFound`."""
+        account = uow.accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id!r}; open the account first")
+        return account
+
+    def usable_vat_number(self, account: Account) -> VatNumber | None:
+        """The account's VAT number if its check lets it be used for reverse charge
+        (per :attr:`Settings.trust_offline_vat` and :attr:`Settings.vat_unavailable`)."""
+        number, check = account.vat_number, account.vat_check
+        if number is None or check is None:
+            return None
+        if check.status is VatCheckStatus.VALID:
+            return number
+        if check.status is VatCheckStatus.OFFLINE_VALID:
+            return number if self.settings.trust_offline_vat else None
+        if check.status is VatCheckStatus.UNAVAILABLE:
+            trust = self.settings.vat_unavailable is VatUnavailable.TRUST_OFFLINE
+            return number if trust else None
+        return None
+
+    def context(self, account: Account) -> BillingContext:
+        """The billing context of ``account``: its currency, zone and tax setup."""
+        tax = TaxSetup(
+            seller_country=self.seller.country,
+            customer=Customer(
+                country=account.country,
+                region=account.region,
+                vat_number=self.usable_vat_number(account),
+            ),
+            rates=self.rates,
+            micro_seller=self.settings.micro_seller,
+        )
+        return BillingContext(
+            catalog=self.catalog,
+            currency=account.currency,
+            tz=account.timezone,
+            policy=self.policy,
+            tax=tax,
+        )
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def subscription_id(self, account_id: str) -> Callable[[str], str]:
+        """The id of an account's subscription to a product (one per product)."""
+        return lambda product: f"sub_{account_id}_{product}"
+
+    def subscriptions_by_product(self, uow: UnitOfWork, account_id: str) -> dict[str, Subscription]:
+        return {s.product: s for s in uow.subscriptions.for_account(account_id)}
+
+    def find_subscription(self, uow: UnitOfWork, account_id: str, product: str) -> Subscription:
+        """The account's subscription to ``product``, or
+        :class:`~subscriptions.errors.NoSubscription`."""
+        self.catalog.product(product)
+        sub = uow.subscriptions.get(self.subscription_id(account_id)(product))
+        if sub is None:
+            raise NoSubscription(product, "manage")
+        return sub
+
+    def save_subscription(self, uow: UnitOfWork, sub: Subscription) -> None:
+        if uow.subscriptions.get(sub.id) is None:
+            uow.subscriptions.add(sub)
+        else:
+            uow.subscriptions.update(sub)
+
+    def catch_up(self, sub: Subscription, at: datetime) -> None:
+        """Refuse to act on a subscription whose automatic step is overdue."""
+        due = collection.due_at(sub)
+        if due is not None and due <= at:
+            raise InvalidTransition(
+                f"{sub.product!r} has an automatic step due on {due.isoformat()} that has "
+                "not been processed; run the bill run (run_renewals) first"
+            )
+
+    # -- events and messages -----------------------------------------------------------
+
+    def record(self, uow: UnitOfWork, account_id: str, events: Iterable[Event]) -> None:
+        for event in events:
+            uow.events.add(account_id, event)
+
+    def post(self, uow: UnitOfWork, message: Message | None) -> None:
+        """Put ``message`` in the outbox, in ``uow`` (sent after commit)."""
+        if message is None or not message.to:
+            return
+        uow.outbox.add(OutboxEntry(id=self.new_id("msg"), created_at=self.now(), message=message))
+
+    def deliver_outbox(self, *, limit: int = 100) -> int:
+        """Send the messages waiting in the outbox through the notifier; returns how
+        many were sent. A message whose sending fails stays for the next call."""
+        if self.notifier is None:
+            return 0
+        sent = 0
+        while True:
+            with self.store.unit_of_work() as uow:
+                entries = uow.outbox.pending(limit)
+                if not entries:
+                    return sent
+                for entry in entries:
+                    self.notifier.send(entry.message)
+                    uow.outbox.mark_sent(entry.id, self.now())
+                    sent += 1
+                uow.commit()

@@ -1,0 +1,104 @@
+"""Corporate orders on purchase-order terms: placed by the vendor's staff, confirmed
+by the customer's billing contact, invoiced with payment due in the agreed days."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..accounts import (
+    require_billing_contact,
+)
+from ..errors import (
+    InvalidInput,
+    InvalidTransition,
+    QuoteExpired,
+)
+from ..orders import Order, OrderState, order_moved
+from . import orders, purchase, quotes
+from .base import Center
+
+
+def staff_place_corporate_order(
+    center: Center,
+    staff_user: str,
+    account_id: str,
+    quote_id: str,
+    *,
+    purchase_order: str,
+    due_days: int = 30,
+    idempotency_key: str,
+) -> Order:
+    """The vendor's staff place a corporate account's order on purchase-order
+    terms: no card; an invoice due in ``due_days`` once the customer confirms."""
+    orders.check_key(idempotency_key)
+    if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
+        raise InvalidInput(f"due_days {due_days!r} must be a whole number of days >= 0")
+    if not isinstance(purchase_order, str) or not purchase_order.strip():
+        raise InvalidInput("a corporate order needs the customer's purchase-order number")
+    now = center.now()
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        if not account.corporate:
+            raise InvalidTransition(
+                f"account {account.name!r} is center-service; its billing contacts order "
+                "themselves with place_order"
+            )
+        existing = orders.known_order(uow, account_id, idempotency_key, quote_id)
+        if existing is not None:
+            return existing
+        quote = quotes.valid_quote(center, uow, account, quote_id, now)
+        order = orders.record_order(
+            center,
+            uow,
+            quote,
+            idempotency_key,
+            now,
+            state=OrderState.AWAITING_CONFIRMATION,
+            placed_by=f"staff:{staff_user}",
+            purchase_order=purchase_order,
+            due_days=due_days,
+        )
+        uow.commit()
+    return order
+
+
+def confirm_corporate_order(center: Center, account_id: str, user: str, order_id: str) -> Order:
+    """The customer's billing contact confirms the quote of a purchase-order order.
+
+    The order is priced, and its subscriptions start, at the confirmation (the
+    billing date moves to the day of the change, as for center-service); if that
+    price is not what the quote said (a proration quoted on an earlier day), the
+    confirmation is refused with :class:`~subscriptions.errors.QuoteChanged` and
+    the staff quote again. The invoice is issued now, due in the agreed days."""
+    now = center.now()
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "confirm orders")
+        order = orders.find_order(uow, account_id, order_id)
+        if order.state is OrderState.SUCCEEDED:
+            return order
+        if order.state is not OrderState.AWAITING_CONFIRMATION:
+            raise InvalidTransition(
+                f"order {order_id!r} is {order.state.value}, not a purchase order waiting "
+                "for confirmation; only orders placed by the vendor's staff are confirmed"
+            )
+        quote = uow.quotes.get(order.quote_id)
+        assert quote is not None
+        if now >= quote.expires_at:
+            raise QuoteExpired(quote.id, f"it expired at {quote.expires_at.isoformat()}")
+        priced = quotes.reprice(center, uow, account, quote, at=now)
+        due_at = now + timedelta(days=order.due_days or 0)
+        invoice = purchase.persist(
+            center, uow, account, priced, order, due_at=due_at, tax_point=now
+        )
+        updated = order_moved(
+            order,
+            OrderState.SUCCEEDED,
+            at=now,
+            invoice_id=None if invoice is None else invoice.id,
+        )
+        uow.orders.update(updated)
+        center.post(uow, purchase.confirmation(center, account, quote, priced, updated, invoice))
+        uow.commit()
+    center.deliver_outbox()
+    return updated

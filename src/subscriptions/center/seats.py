@@ -1,0 +1,122 @@
+"""Seat licences: assigning, unassigning and reassigning the seats of a subscription."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..accounts import (
+    Account,
+    require_billing_contact,
+)
+from ..errors import (
+    NoSubscription,
+)
+from ..lifecycle import (
+    BILLING,
+    Event,
+    EventKind,
+    Subscription,
+)
+from ..ports import UnitOfWork
+from ..seats import SeatAssignments, assign, reassign, unassign
+from .base import Center
+
+
+def _seats_for(
+    center: Center, uow: UnitOfWork, account: Account, product: str
+) -> tuple[Subscription, SeatAssignments]:
+    sub = center.find_subscription(uow, account.id, product)
+    if sub.status not in BILLING:
+        raise NoSubscription(product, "manage seats of")
+    seats = uow.seats.get(sub.id) or SeatAssignments(subscription_id=sub.id, seats=sub.terms.seats)
+    return sub, seats
+
+
+def _change_seats(
+    center: Center,
+    account_id: str,
+    user: str,
+    product: str,
+    change: Callable[[SeatAssignments], SeatAssignments],
+    kind: EventKind,
+    detail: str,
+) -> SeatAssignments:
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "manage seats")
+        sub, seats = _seats_for(center, uow, account, product)
+        updated = change(seats)
+        uow.seats.put(updated)
+        center.record(
+            uow,
+            account_id,
+            [
+                Event(
+                    kind=kind,
+                    at=center.now(),
+                    subscription_id=sub.id,
+                    product=product,
+                    detail=detail,
+                )
+            ],
+        )
+        uow.commit()
+    return updated
+
+
+def assign_seats(
+    center: Center, account_id: str, user: str, product: str, user_ids: Sequence[str]
+) -> SeatAssignments:
+    """Give seats of ``product`` to these users (all or nothing)."""
+    return _change_seats(
+        center,
+        account_id,
+        user,
+        product,
+        lambda seats: assign(seats, user_ids),
+        EventKind.SEATS_ASSIGNED,
+        ", ".join(user_ids) if not isinstance(user_ids, str) else user_ids,
+    )
+
+
+def unassign_seats(
+    center: Center, account_id: str, user: str, product: str, user_ids: Sequence[str]
+) -> SeatAssignments:
+    return _change_seats(
+        center,
+        account_id,
+        user,
+        product,
+        lambda seats: unassign(seats, user_ids),
+        EventKind.SEATS_UNASSIGNED,
+        ", ".join(user_ids) if not isinstance(user_ids, str) else user_ids,
+    )
+
+
+def reassign_seat(
+    center: Center, account_id: str, user: str, product: str, from_user: str, to_user: str
+) -> SeatAssignments:
+    return _change_seats(
+        center,
+        account_id,
+        user,
+        product,
+        lambda seats: reassign(seats, from_user, to_user),
+        EventKind.SEATS_ASSIGNED,
+        f"{from_user} -> {to_user}",
+    )
+
+
+def release_seats(
+    center: Center, account_id: str, user: str, product: str, user_ids: Sequence[str]
+) -> SeatAssignments:
+    """Release seats before ordering fewer (the same as unassigning them)."""
+    return unassign_seats(center, account_id, user, product, user_ids)
+
+
+def show_seats(center: Center, account_id: str, user: str, product: str) -> SeatAssignments:
+    """Who holds which seat of ``product``."""
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "see seat assignments")
+        return _seats_for(center, uow, account, product)[1]
