@@ -3,7 +3,7 @@
 Run ``python benchmarks/engine.py --json``; the last line printed is one JSON object:
 
 * ``quote_us``: mean microseconds of one plan-change quote through the public API
-  (``subscriptions.lifecycle.quote``), result objects and ``Money`` included (its
+  (``subscriptions.preview.quote``), result objects and ``Money`` included (its
   total, tax and first line's amount are read as ``Money``): an
   Italian self-service customer (22% VAT) on 5 seats of a 30.00 EUR/month plan whose
   period runs 2025-01-01 to 2025-02-01 changes, ``keep_anchor``, day proration, on
@@ -35,7 +35,9 @@ from zoneinfo import ZoneInfo
 from moneyed import Money
 
 from subscriptions.catalog import Catalog, Plan, Price, Product
-from subscriptions.lifecycle import (
+from subscriptions.preview import quote
+from subscriptions.pricing import Customer, TaxSetup
+from subscriptions.subscription import (
     BillingContext,
     BillingPolicy,
     Change,
@@ -44,11 +46,8 @@ from subscriptions.lifecycle import (
     Subscribe,
     Subscription,
     Terms,
-    advance,
-    apply,
-    quote,
 )
-from subscriptions.pricing import Customer, TaxSetup
+from subscriptions.transitions import advance, apply
 
 ROME = ZoneInfo("Europe/Rome")
 

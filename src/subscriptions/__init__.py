@@ -34,7 +34,15 @@ from .errors import (
     StorageError,
     SubscriptionsError,
 )
-from .lifecycle import (
+from .money import Rounding, allocate, round_amount, to_money
+from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote, Seller
+from .payments import AttemptKind, AttemptState, PaymentAttempt
+from .periods import Frequency, Period
+from .preview import Preview, quote
+from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
+from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .seats import SeatAssignments
+from .subscription import (
     BillingContext,
     BillingPolicy,
     Cancel,
@@ -43,7 +51,6 @@ from .lifecycle import (
     ChangeKind,
     ChangePolicy,
     ChangeTiming,
-    Preview,
     Reactivate,
     StartTrial,
     Status,
@@ -51,18 +58,8 @@ from .lifecycle import (
     Subscription,
     Terms,
     TrialEnd,
-    advance,
-    apply,
-    next_due,
-    quote,
 )
-from .money import Rounding, allocate, round_amount, to_money
-from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote, Seller
-from .payments import AttemptKind, AttemptState, PaymentAttempt
-from .periods import Frequency, Period
-from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
-from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
-from .seats import SeatAssignments
+from .transitions import advance, apply, next_due
 from .vat import TaxTreatment, VatNumber, parse_vat_number
 
 try:

@@ -18,19 +18,11 @@ import attrs
 
 from .accounts import Account
 from .errors import ActionRefused, InvalidInput, InvalidSeatCount
-from .lifecycle import (
-    BILLING,
-    BillingContext,
-    Change,
-    Outcome,
-    Subscribe,
-    Subscription,
-    Terms,
-    apply,
-)
 from .money import EXACT
 from .periods import Frequency
 from .pricing import Invoice, InvoiceLine, InvoiceReason, apply_credit, invoice_from_lines
+from .subscription import BILLING, BillingContext, Change, Outcome, Subscribe, Subscription, Terms
+from .transitions import apply
 
 __all__ = [
     "Cart",

@@ -10,7 +10,7 @@ An invoice's collection::
     open | failed ──► void     the subscription lapsed; a credit note reverses it
 
 A renewal invoice is collected off-session by the bill run. Its subscription carries
-the collection (:class:`~subscriptions.lifecycle.Dunning`) as long as the invoice is
+the collection (:class:`~subscriptions.subscription.Dunning`) as long as the invoice is
 unpaid: which invoice, where its unpaid period starts, how many attempts were
 declined, and when the next one is due (``None`` while one is in flight). A decline
 makes the subscription ``past_due``; the retry schedule (``Settings.retry_days``, days
@@ -38,10 +38,11 @@ from decimal import Decimal
 import attrs
 
 from .errors import InvalidTransition
-from .lifecycle import Dunning, Event, EventKind, Status, Subscription, next_due
 from .orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
 from .periods import Period
 from .pricing import Invoice, InvoiceReason, LineKind
+from .subscription import Dunning, Event, EventKind, Status, Subscription
+from .transitions import next_due
 
 __all__ = [
     "Collected",

@@ -26,7 +26,6 @@ import attrs
 
 from .accounts import Account, VatCheck
 from .cart import Cart
-from .lifecycle import Event, Subscription
 from .messages import Message
 from .orders import IssuedInvoice, Order, Quote
 from .payments import (
@@ -38,6 +37,7 @@ from .payments import (
     RefundRequest,
 )
 from .seats import SeatAssignments
+from .subscription import Event, Subscription
 from .vat import VatNumber
 
 __all__ = [

@@ -26,7 +26,11 @@ from dateutil.parser import isoparse
 
 from .catalog import Catalog, Plan, Price, Product
 from .errors import CorporateSelfServiceRefused, InvalidSeatCount, ScenarioError, SubscriptionsError
-from .lifecycle import (
+from .money import Rounding, check_currency, format_amount
+from .periods import Frequency, localize, zone
+from .pricing import Customer, Invoice, TaxRounding, TaxSetup, apply_credit
+from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .subscription import (
     Action,
     BillingContext,
     BillingPolicy,
@@ -41,14 +45,8 @@ from .lifecycle import (
     Subscription,
     Terms,
     TrialEnd,
-    advance,
-    apply,
-    next_due,
 )
-from .money import Rounding, check_currency, format_amount
-from .periods import Frequency, localize, zone
-from .pricing import Customer, Invoice, TaxRounding, TaxSetup, apply_credit
-from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .transitions import advance, apply, next_due
 from .vat import (
     EU_MEMBER_STATES,
     format_rate,

@@ -18,7 +18,12 @@ import attrs
 from subscriptions.accounts import Account, AccountKind, Address, VatCheck, VatCheckStatus
 from subscriptions.cart import Cart, CartItem, price_cart
 from subscriptions.catalog import Catalog, Plan, Price, Product
-from subscriptions.lifecycle import (
+from subscriptions.messages import Message, PaymentFailure, render_payment_failed
+from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Party, Quote
+from subscriptions.ports import OutboxEntry
+from subscriptions.pricing import Customer, Invoice, TaxSetup
+from subscriptions.seats import SeatAssignments, assign
+from subscriptions.subscription import (
     BillingContext,
     Change,
     Dunning,
@@ -28,13 +33,8 @@ from subscriptions.lifecycle import (
     Subscribe,
     Subscription,
     Terms,
-    apply,
 )
-from subscriptions.messages import Message, PaymentFailure, render_payment_failed
-from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Party, Quote
-from subscriptions.ports import OutboxEntry
-from subscriptions.pricing import Customer, Invoice, TaxSetup
-from subscriptions.seats import SeatAssignments, assign
+from subscriptions.transitions import apply
 from subscriptions.vat import TaxTreatment, parse_vat_number
 
 ROME = ZoneInfo("Europe/Rome")

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from moneyed import Money
 
 from subscriptions.adapters import codec
-from subscriptions.lifecycle import Event, EventKind
 from subscriptions.pricing import TaxLine
+from subscriptions.subscription import Event, EventKind
 from subscriptions.vat import TaxTreatment
 
 from . import records as r

@@ -20,11 +20,11 @@ from subscriptions.adapters.migrations import LATEST, MIGRATIONS
 from subscriptions.adapters.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
 from subscriptions.cart import Cart
 from subscriptions.errors import ConcurrencyConflict, InvalidInput
-from subscriptions.lifecycle import Event, Subscription
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from subscriptions.payments import IN_FLIGHT
 from subscriptions.ports import OutboxEntry
 from subscriptions.seats import SeatAssignments
+from subscriptions.subscription import Event, Subscription
 
 from . import records as r
 

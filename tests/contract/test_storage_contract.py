@@ -20,10 +20,11 @@ import pytest
 
 from subscriptions.cart import Cart, CartItem
 from subscriptions.errors import ConcurrencyConflict, InvalidInput
-from subscriptions.lifecycle import Event, EventKind, Status, advance, next_due
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.ports import OutboxEntry
 from subscriptions.seats import SeatAssignments, unassign
+from subscriptions.subscription import Event, EventKind, Status
+from subscriptions.transitions import advance, next_due
 
 from . import records as r
 

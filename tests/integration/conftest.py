@@ -19,8 +19,8 @@ from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.center import BillingCenter, Settings
 from subscriptions.errors import SubscriptionsError
-from subscriptions.lifecycle import BillingPolicy
 from subscriptions.orders import Seller
+from subscriptions.subscription import BillingPolicy
 
 ROME = ZoneInfo("Europe/Rome")
 BERLIN = ZoneInfo("Europe/Berlin")

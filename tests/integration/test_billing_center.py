@@ -26,11 +26,11 @@ from subscriptions.accounts import Account, AccountKind, VatCheckStatus
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
 from subscriptions.center import BillingCenter, ReconcileReport, Settings
 from subscriptions.errors import NotPermitted, PaymentDeclined, PaymentFailed, QuoteChanged
-from subscriptions.lifecycle import CancelTiming, EventKind, Status
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.payments import AttemptState
 from subscriptions.ports import ChargeRequest, PaymentStatus
 from subscriptions.pricing import InvoiceReason, LineKind
+from subscriptions.subscription import CancelTiming, EventKind, Status
 from subscriptions.vat import TaxTreatment
 
 NBSP = "\xa0"

@@ -46,9 +46,9 @@ from subscriptions.errors import (
     UnknownProduct,
     VatCheckFailed,
 )
-from subscriptions.lifecycle import EventKind, Status
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.seats import NotEnoughSeats, SeatAlreadyAssigned, SeatNotAssigned, SeatsInUse
+from subscriptions.subscription import EventKind, Status
 from subscriptions.vat import TaxTreatment
 
 

@@ -14,9 +14,9 @@ from subscriptions.accounts import Account
 from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from subscriptions.center import BillingCenter, BillRunReport, Settings
 from subscriptions.errors import ActionRefused, InvalidTransition, NoSubscription, TrialAlreadyUsed
-from subscriptions.lifecycle import BillingPolicy, EventKind, Status, TrialEnd
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, OrderState
 from subscriptions.pricing import InvoiceReason
+from subscriptions.subscription import BillingPolicy, EventKind, Status, TrialEnd
 
 DEC_1 = datetime(2026, 12, 1, 9, 0, tzinfo=ROME)
 JAN_1 = datetime(2027, 1, 1, 9, 0, tzinfo=ROME)

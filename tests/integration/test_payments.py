@@ -30,10 +30,10 @@ from subscriptions.errors import (
     PaymentNotRecorded,
     StorageError,
 )
-from subscriptions.lifecycle import EventKind, Status
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, OrderState
 from subscriptions.payments import AttemptState, PaymentResult, PaymentStatus
 from subscriptions.ports import ChargeRequest, RefundRequest
+from subscriptions.subscription import EventKind, Status
 
 NOV_1 = datetime(2026, 11, 1, 9, 0, tzinfo=ROME)
 DEC_1 = datetime(2026, 12, 1, 9, 0, tzinfo=ROME)

@@ -35,8 +35,8 @@ from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.center import BillingCenter
 from subscriptions.errors import PaymentFailed, SubscriptionsError
-from subscriptions.lifecycle import CancelTiming, Status
 from subscriptions.orders import InvoiceStatus, Order, OrderState, Seller
+from subscriptions.subscription import CancelTiming, Status
 
 ROME = ZoneInfo("Europe/Rome")
 CONTACT = "anna"

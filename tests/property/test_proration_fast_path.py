@@ -24,7 +24,7 @@ from subscriptions import (
     ProrationPolicy,
     Rounding,
 )
-from subscriptions.lifecycle import _unused_value
+from subscriptions.changes import unused_value as _unused_value
 from subscriptions.money import EXACT
 from subscriptions.periods import Period, period_containing
 from subscriptions.proration import prorate_ratio, ratio

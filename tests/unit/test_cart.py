@@ -26,17 +26,10 @@ from subscriptions.cart import (
 )
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.errors import ActionRefused, InvalidInput, InvalidSeatCount, InvalidTransition
-from subscriptions.lifecycle import (
-    BillingContext,
-    Change,
-    StartTrial,
-    Status,
-    Subscribe,
-    Terms,
-    apply,
-)
 from subscriptions.periods import Frequency
 from subscriptions.pricing import Customer, LineKind, TaxSetup
+from subscriptions.subscription import BillingContext, Change, StartTrial, Status, Subscribe, Terms
+from subscriptions.transitions import apply
 
 ROME = ZoneInfo("Europe/Rome")
 AT = datetime(2026, 11, 26, 10, 0, tzinfo=ROME)

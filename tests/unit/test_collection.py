@@ -10,8 +10,8 @@ import pytest
 
 from subscriptions import collection
 from subscriptions.errors import InvalidTransition
-from subscriptions.lifecycle import Dunning, EventKind, Status, Subscription
 from subscriptions.orders import InvoiceStatus, IssuedInvoice
+from subscriptions.subscription import Dunning, EventKind, Status, Subscription
 from tests.contract import records as r
 
 RETRIES = (3, 7, 14)

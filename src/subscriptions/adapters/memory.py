@@ -22,12 +22,12 @@ from ..accounts import Account
 from ..cart import Cart
 from ..collection import due_at
 from ..errors import ConcurrencyConflict, InvalidInput, PaymentInProgress
-from ..lifecycle import Event, Subscription
 from ..orders import IssuedInvoice, Order, OrderState, Quote
 from ..payments import AttemptState, PaymentAttempt
 from ..periods import ensure_aware
 from ..ports import OutboxEntry
 from ..seats import SeatAssignments
+from ..subscription import Event, Subscription
 
 __all__ = ["InMemoryStore"]
 

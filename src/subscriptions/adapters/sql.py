@@ -45,10 +45,10 @@ from ..errors import (
     PaymentInProgress,
     StorageError,
 )
-from ..lifecycle import Event, Subscription
 from ..orders import IssuedInvoice, Order, Quote
 from ..payments import IN_FLIGHT, AttemptState, PaymentAttempt
 from ..seats import SeatAssignments
+from ..subscription import Event, Subscription
 from . import codec
 from .migrations import IN_FLIGHT_PREDICATE
 

@@ -15,15 +15,8 @@ from ..accounts import (
     VatCheckStatus,
     require_billing_contact,
 )
-from ..errors import (
-    InvalidInput,
-    VatCheckFailed,
-)
-from ..lifecycle import (
-    Event,
-    EventKind,
-    Subscription,
-)
+from ..errors import InvalidInput, VatCheckFailed
+from ..subscription import Event, EventKind, Subscription
 from ..vat import parse_vat_number
 from .base import Center, VatUnavailable
 

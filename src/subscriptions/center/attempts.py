@@ -34,7 +34,6 @@ from ..errors import (
     PaymentNotRecorded,
     SubscriptionsError,
 )
-from ..lifecycle import Event, EventKind, Status, Subscription
 from ..messages import (
     Message,
     PaymentFailure,
@@ -45,6 +44,7 @@ from ..messages import (
 from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
 from ..payments import AttemptKind, AttemptState, PaymentAttempt, PaymentResult, PaymentStatus
 from ..ports import UnitOfWork
+from ..subscription import Event, EventKind, Status, Subscription
 from . import issuing, purchase
 from .base import Center
 from .refunds import refund_due

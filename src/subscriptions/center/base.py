@@ -26,13 +26,13 @@ from .._enum import Choice
 from ..accounts import Account, VatCheckStatus
 from ..catalog import Catalog
 from ..errors import InstantInFuture, InvalidInput, InvalidTransition, NoSubscription, NotFound
-from ..lifecycle import BillingContext, BillingPolicy, Event, Subscription
 from ..messages import Message
 from ..money import EXACT
 from ..orders import Seller
 from ..periods import ensure_aware
 from ..ports import Clock, Notifier, OutboxEntry, PaymentGateway, Store, UnitOfWork, VatVerifier
 from ..pricing import Customer, TaxSetup
+from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber
 
 __all__ = ["Center", "Settings", "VatUnavailable", "exact_decimals", "new_id"]

@@ -33,12 +33,13 @@ import attrs
 from .. import collection, payments
 from ..accounts import Account
 from ..errors import ConcurrencyConflict, PaymentNotRecorded, StorageError
-from ..lifecycle import BillingContext, Status, Subscription, advance
 from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
 from ..payments import AttemptState, PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
 from ..pricing import apply_credit
 from ..seats import resize
+from ..subscription import BillingContext, Status, Subscription
+from ..transitions import advance
 from . import attempts, issuing, trials
 from .base import Center
 from .reconcile import reconcile

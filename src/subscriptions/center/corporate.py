@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..accounts import (
-    require_billing_contact,
-)
-from ..errors import (
-    InvalidInput,
-    InvalidTransition,
-    QuoteExpired,
-)
+from ..accounts import require_billing_contact
+from ..errors import InvalidInput, InvalidTransition, QuoteExpired
 from ..orders import Order, OrderState, order_moved
 from . import orders, purchase, quotes
 from .base import Center

@@ -28,12 +28,12 @@ from datetime import datetime
 from ..accounts import Account, AccountKind, Address
 from ..cart import Cart
 from ..catalog import Catalog
-from ..lifecycle import BillingContext, BillingPolicy, CancelTiming, Event, Subscription
 from ..orders import IssuedInvoice, Order, Quote, Seller
 from ..payments import PaymentAttempt
 from ..periods import Frequency
 from ..ports import Clock, Notifier, PaymentGateway, Store, VatVerifier
 from ..seats import SeatAssignments
+from ..subscription import BillingContext, BillingPolicy, CancelTiming, Event, Subscription
 from ..vat import EU_VAT_RATES, RateProvider
 from . import (
     accounts,

@@ -17,10 +17,10 @@ from datetime import datetime
 import attrs
 
 from ..accounts import Account
-from ..lifecycle import Event, EventKind
 from ..orders import InvoiceStatus, IssuedInvoice, Party
 from ..ports import UnitOfWork
 from ..pricing import Invoice, InvoiceLine, LineKind
+from ..subscription import Event, EventKind
 from .base import Center
 
 __all__ = ["Draft", "corrected", "issue", "status_of"]

@@ -28,10 +28,10 @@ from ..errors import (
     QuoteChanged,
     QuoteExpired,
 )
-from ..lifecycle import Event, EventKind
 from ..orders import Order, OrderState, Quote
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
+from ..subscription import Event, EventKind
 from . import attempts, purchase, quotes
 from .base import Center
 

@@ -18,7 +18,6 @@ import attrs
 from ..accounts import Account
 from ..cart import PricedCart
 from ..errors import NotFound, QuoteChanged, QuoteExpired
-from ..lifecycle import Event, EventKind
 from ..messages import (
     Confirmation,
     ConfirmationItem,
@@ -32,6 +31,7 @@ from ..payments import PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
 from ..pricing import InvoiceLine, apply_credit
 from ..seats import SeatAssignments, resize
+from ..subscription import Event, EventKind
 from . import issuing, quotes
 from .base import Center
 from .refunds import refund_due

@@ -8,10 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from .. import cart as carts
-from ..accounts import (
-    Account,
-    require_billing_contact,
-)
+from ..accounts import Account, require_billing_contact
 from ..cart import Cart, CartItem, PricedCart, price_cart
 from ..errors import (
     ConcurrencyConflict,

@@ -22,9 +22,9 @@ import attrs
 
 from .. import payments
 from ..errors import ConcurrencyConflict, NotFound, SubscriptionsError
-from ..lifecycle import Event, EventKind
 from ..orders import Order, OrderState
 from ..payments import IN_FLIGHT, AttemptKind, AttemptState, PaymentAttempt, PaymentStatus
+from ..subscription import Event, EventKind
 from . import attempts
 from .base import Center
 from .orders import drive

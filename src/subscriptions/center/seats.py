@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..accounts import (
-    Account,
-    require_billing_contact,
-)
-from ..errors import (
-    NoSubscription,
-)
-from ..lifecycle import (
-    BILLING,
-    Event,
-    EventKind,
-    Subscription,
-)
+from ..accounts import Account, require_billing_contact
+from ..errors import NoSubscription
 from ..ports import UnitOfWork
 from ..seats import SeatAssignments, assign, reassign, unassign
+from ..subscription import BILLING, Event, EventKind, Subscription
 from .base import Center
 
 

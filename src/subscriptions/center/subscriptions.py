@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import attrs
 
-from ..accounts import (
-    require_billing_contact,
-)
-from ..errors import (
-    CorporateSelfServiceRefused,
-    NotFound,
-    PaymentInProgress,
-)
-from ..lifecycle import (
-    Cancel,
-    CancelTiming,
-    Reactivate,
-    Subscription,
-    apply,
-)
+from ..accounts import require_billing_contact
+from ..errors import CorporateSelfServiceRefused, NotFound, PaymentInProgress
 from ..orders import COLLECTIBLE
 from ..pricing import apply_credit
+from ..subscription import Cancel, CancelTiming, Reactivate, Subscription
+from ..transitions import apply
 from .attempts import lapse_now
 from .base import Center
 from .issuing import Draft, corrected, issue

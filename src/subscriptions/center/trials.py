@@ -6,21 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ..accounts import (
-    Account,
-)
-from ..lifecycle import (
-    StartTrial,
-    Status,
-    Subscription,
-    Terms,
-    TrialEnd,
-    advance,
-    apply,
-    next_due,
-)
+from ..accounts import Account
 from ..messages import Message, TrialExpiry, render_trial_expired
 from ..periods import Frequency
+from ..subscription import StartTrial, Status, Subscription, Terms, TrialEnd
+from ..transitions import advance, apply, next_due
 from .base import Center
 
 

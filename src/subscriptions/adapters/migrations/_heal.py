@@ -16,10 +16,10 @@ from typing import Any
 import attrs
 
 from ...accounts import Account
-from ...lifecycle import Subscription
 from ...orders import InvoiceStatus, IssuedInvoice, Order, OrderState
 from ...payments import AttemptKind, AttemptState, PaymentAttempt, invoice_key, order_key
 from ...pricing import InvoiceReason
+from ...subscription import Subscription
 from .. import codec
 from . import MigrationDatabase
 

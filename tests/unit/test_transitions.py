@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 from subscriptions.catalog import Catalog, Plan, Price, Product
+from subscriptions.changes import classify_change
 from subscriptions.errors import (
     ActionRefused,
     AlreadySubscribed,
@@ -26,7 +27,10 @@ from subscriptions.errors import (
     SubscriptionsError,
     TrialAlreadyUsed,
 )
-from subscriptions.lifecycle import (
+from subscriptions.periods import Frequency
+from subscriptions.pricing import Customer, LineKind, TaxSetup
+from subscriptions.proration import CreditBasis, Granularity, ProrationPolicy
+from subscriptions.subscription import (
     BillingContext,
     BillingPolicy,
     Cancel,
@@ -44,14 +48,8 @@ from subscriptions.lifecycle import (
     Subscription,
     Terms,
     TrialEnd,
-    advance,
-    apply,
-    classify_change,
-    next_due,
 )
-from subscriptions.periods import Frequency
-from subscriptions.pricing import Customer, LineKind, TaxSetup
-from subscriptions.proration import CreditBasis, Granularity, ProrationPolicy
+from subscriptions.transitions import advance, apply, next_due
 
 ROME = ZoneInfo("Europe/Rome")
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -148,7 +146,7 @@ def test_applying_twice_with_the_same_inputs_gives_equal_outcomes(action: object
 
 
 def test_a_quote_is_the_committed_outcome() -> None:
-    from subscriptions.lifecycle import quote
+    from subscriptions.preview import quote
 
     ctx = context(timing=ChangeTiming.KEEP_ANCHOR)
     sub = subscribed(ctx)
@@ -217,7 +215,7 @@ def test_a_refused_action_changes_nothing(case: int) -> None:
 
 
 def test_a_refused_quote_raises_what_apply_raises() -> None:
-    from subscriptions.lifecycle import quote
+    from subscriptions.preview import quote
 
     ctx = context()
     for sub, action, error in _refusals(ctx):
@@ -612,7 +610,7 @@ class _NoOffset(tzinfo):
 
 @pytest.mark.parametrize("at", [datetime(2026, 4, 10), datetime(2026, 4, 10, tzinfo=_NoOffset())])
 def test_a_quote_refuses_naive_instants(at: datetime) -> None:
-    from subscriptions.lifecycle import quote
+    from subscriptions.preview import quote
 
     ctx = context()
     with pytest.raises(NaiveDatetime):

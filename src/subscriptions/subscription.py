@@ -1,0 +1,411 @@
+"""A subscription and what its lifecycle is made of: statuses, terms, policies, the
+billing context, events and actions.
+
+These are the records the transitions (:mod:`subscriptions.transitions`) take and
+return: frozen values, compared by value. The lifecycle's states::
+
+    trialing --(trial end, policy expire)--> expired
+    trialing --(subscribe, or trial end with policy convert)--> active
+    active --(cancel at term end)--> pending_cancellation --(period end)--> canceled
+    pending_cancellation --(reactivate)--> active
+    active/pending_cancellation --(cancel immediately)--> canceled
+    expired/canceled --(subscribe)--> active
+    active --(renewal declined)--> past_due --(paid)--> active
+    past_due --(last retry declined, or cancel)--> canceled (at the end of the paid period)
+
+The collection of an unpaid renewal (``past_due``, its retry schedule, recovery and
+the lapse) is in :mod:`subscriptions.collection`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from decimal import Decimal
+
+import attrs
+from moneyed import Currency
+
+from ._enum import Choice
+from .catalog import Catalog
+from .errors import (
+    InvalidSeatCount,
+)
+from .money import Rounding, check_currency, minor_digits, money_currency, quantum
+from .periods import (
+    Frequency,
+    Period,
+    parse_frequency,
+    zone,
+)
+from .pricing import (
+    Invoice,
+    InvoiceLine,
+    TaxRounding,
+    TaxSetup,
+)
+from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .vat import TaxDecision
+
+__all__ = [
+    "BILLING",
+    "BillingContext",
+    "BillingPolicy",
+    "Cancel",
+    "CancelTiming",
+    "Change",
+    "ChangeKind",
+    "ChangePolicy",
+    "ChangeTiming",
+    "Dunning",
+    "Event",
+    "EventKind",
+    "Outcome",
+    "Reactivate",
+    "StartTrial",
+    "Status",
+    "Subscribe",
+    "Subscription",
+    "Terms",
+    "TrialEnd",
+]
+
+
+class Status(Choice):
+    TRIALING = "trialing"
+    EXPIRED = "expired"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    PENDING_CANCELLATION = "pending_cancellation"
+    CANCELED = "canceled"
+
+
+#: The statuses of a subscription that bills: it has a paid (or being collected) period
+#: running and renews at its end.
+BILLING = frozenset({Status.ACTIVE, Status.PAST_DUE, Status.PENDING_CANCELLATION})
+
+
+class ChangeTiming(Choice):
+    REALIGN = "realign"
+    KEEP_ANCHOR = "keep_anchor"
+    END_OF_TERM = "end_of_term"
+
+
+class ChangeKind(Choice):
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+
+
+class TrialEnd(Choice):
+    EXPIRE = "expire"
+    CONVERT = "convert"
+
+
+class CancelTiming(Choice):
+    END_OF_TERM = "end_of_term"
+    IMMEDIATE = "immediate"
+
+
+def seat_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSeatCount(value)
+    return value
+
+
+def _currency(value: object) -> str:
+    return check_currency(value)
+
+
+@attrs.frozen(kw_only=True)
+class Terms:
+    """What a subscription bills: a plan of a product, a seat count, a frequency."""
+
+    product: str
+    plan: str
+    seats: int = attrs.field(converter=seat_count)
+    frequency: Frequency = attrs.field(converter=parse_frequency)
+
+
+@attrs.frozen(kw_only=True)
+class ChangePolicy:
+    """When plan changes take effect, per kind of change.
+
+    >>> ChangePolicy(downgrade=ChangeTiming.END_OF_TERM).timing(ChangeKind.DOWNGRADE)
+    <ChangeTiming.END_OF_TERM: 'end_of_term'>
+    """
+
+    upgrade: ChangeTiming = ChangeTiming.REALIGN
+    downgrade: ChangeTiming = ChangeTiming.REALIGN
+
+    @classmethod
+    def uniform(cls, timing: ChangeTiming) -> ChangePolicy:
+        return cls(upgrade=timing, downgrade=timing)
+
+    def timing(self, kind: ChangeKind) -> ChangeTiming:
+        return self.upgrade if kind is ChangeKind.UPGRADE else self.downgrade
+
+
+@attrs.frozen(kw_only=True)
+class BillingPolicy:
+    """Every policy choice of the billing rules, with the brief's defaults."""
+
+    proration: ProrationPolicy = ProrationPolicy()
+    plan_change: ChangePolicy = ChangePolicy()
+    trial_end: TrialEnd = TrialEnd.EXPIRE
+    prices_include_tax: bool = False
+    tax_rounding: TaxRounding = TaxRounding.INVOICE
+
+
+def _zone(value: object) -> tzinfo:
+    return zone(value)  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True)
+class BillingContext:
+    """What the rules need besides the state: catalog, currency, zone, policies, tax.
+
+    ``tax`` is ``None`` when no tax is computed (no seller configured).
+    """
+
+    catalog: Catalog
+    currency: str = attrs.field(converter=_currency)
+    tz: tzinfo = attrs.field(converter=_zone)
+    policy: BillingPolicy = BillingPolicy()
+    tax: TaxSetup | None = None
+    # Local dates of period bounds: many subscriptions share them, and a period's
+    # bounds are looked up again by every quote on it. Bounded (see bound_day).
+    _bound_days: dict[datetime, int] = attrs.field(init=False, factory=dict, repr=False, eq=False)
+    #: the py-moneyed currency of ``currency`` (results are built as ``Money``)
+    money_currency: Currency = attrs.field(init=False, repr=False, eq=False)
+    # (product, plan, frequency) -> (per-seat price, plan rank): the catalog and the
+    # currency never change, so what was looked up once is kept.
+    _offers: dict[tuple[str, str, Frequency], tuple[Decimal, int]] = attrs.field(
+        init=False, factory=dict, repr=False, eq=False
+    )
+    # Derived once from the policy and currency, for the plan-change hot path.
+    _digits: int = attrs.field(init=False, repr=False, eq=False)
+    _scale: int = attrs.field(init=False, repr=False, eq=False)
+    _quantum: Decimal = attrs.field(init=False, repr=False, eq=False)
+    _decimal_rounding: str = attrs.field(init=False, repr=False, eq=False)
+    _half_up: bool = attrs.field(init=False, repr=False, eq=False)
+    _day_actual: bool = attrs.field(init=False, repr=False, eq=False)
+    _fixed_30: bool = attrs.field(init=False, repr=False, eq=False)
+    _credits_by_price: bool = attrs.field(init=False, repr=False, eq=False)
+    _tax_added_per_invoice: bool = attrs.field(init=False, repr=False, eq=False)
+
+    @money_currency.default
+    def _money_currency(self) -> Currency:
+        return money_currency(self.currency)
+
+    @_digits.default
+    def _minor_digits(self) -> int:
+        return minor_digits(self.currency)
+
+    @_scale.default
+    def _minor_scale(self) -> int:
+        return int(10**self._digits)
+
+    @_quantum.default
+    def _minor_unit(self) -> Decimal:
+        return quantum(self.currency)
+
+    @_decimal_rounding.default
+    def _rounding_mode(self) -> str:
+        return self.policy.proration.rounding.decimal_mode
+
+    @_half_up.default
+    def _rounds_half_up(self) -> bool:
+        return self.policy.proration.rounding is Rounding.HALF_UP
+
+    @_day_actual.default
+    def _counts_actual_days(self) -> bool:
+        proration = self.policy.proration
+        return proration.granularity is Granularity.DAY and proration.day_count is DayCount.ACTUAL
+
+    @_fixed_30.default
+    def _counts_fixed_30(self) -> bool:
+        proration = self.policy.proration
+        return proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
+
+    @_credits_by_price.default
+    def _credits_priced(self) -> bool:
+        return self.policy.proration.credit is CreditBasis.PRICE
+
+    @_tax_added_per_invoice.default
+    def _tax_per_invoice(self) -> bool:
+        policy = self.policy
+        return not policy.prices_include_tax and policy.tax_rounding is TaxRounding.INVOICE
+
+    def offer(self, product: str, plan: str, frequency: Frequency) -> tuple[Decimal, int]:
+        """(per-seat price, plan rank) of a plan at ``frequency``, or a clear NotFound."""
+        key = (product, plan, frequency)
+        try:
+            return self._offers[key]
+        except (KeyError, TypeError):
+            found = self.catalog.plan(product, plan)
+            offer = self._offers[key] = (found.price(frequency, self.currency), found.rank)
+            return offer
+
+    def unit_price(self, terms: Terms) -> Decimal:
+        """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
+        offer = self._offers.get((terms.product, terms.plan, terms.frequency))
+        if offer is None:
+            offer = self.offer(terms.product, terms.plan, terms.frequency)
+        return offer[0]
+
+    def check(self, terms: Terms) -> Terms:
+        self.unit_price(terms)
+        return terms
+
+    def tax_at(self, instant: datetime) -> TaxDecision | None:
+        return None if self.tax is None else self.tax.decide_at(instant, self.tz)
+
+    def bound_day(self, instant: datetime) -> int:
+        """The proleptic ordinal of a period bound's local date (memoized: bounds recur,
+        shared by many subscriptions and looked up again by every quote on them)."""
+        day = self._bound_days.get(instant)
+        if day is None:
+            if len(self._bound_days) >= _BOUND_DAYS_KEPT:
+                self._bound_days.clear()
+            day = self._bound_days[instant] = instant.astimezone(self.tz).toordinal()
+        return day
+
+
+_BOUND_DAYS_KEPT = 4096
+
+
+@attrs.frozen(kw_only=True)
+class Dunning:
+    """The collection of a subscription's unpaid renewal invoice.
+
+    ``failed_at`` is where the unpaid period starts: the end of the paid one, where a
+    lapse ends the subscription. ``attempts`` counts the declined attempts (0: none
+    was declined yet, the invoice is only due again); ``next_retry_at`` is when the
+    next attempt is due, ``None`` while one is in flight. See
+    :mod:`subscriptions.collection`.
+    """
+
+    invoice_id: str
+    failed_at: datetime
+    attempts: int
+    next_retry_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class Subscription:
+    """The state of one product's subscription for an account.
+
+    ``open_charges`` are the charge lines of the current period that have not been
+    credited: a change or an immediate cancellation credits their unused part.
+    ``billing_day`` is the day of the month the anchor bills on when it was chosen
+    (calendar billing); ``None`` means the anchor's own day.
+    """
+
+    id: str
+    terms: Terms
+    status: Status
+    trial: Period | None = None
+    anchor: datetime | None = None
+    billing_day: int | None = None
+    period_index: int = 0
+    period: Period | None = None
+    open_charges: tuple[InvoiceLine, ...] = ()
+    scheduled: Terms | None = None
+    canceled_at: datetime | None = None
+    account_id: str | None = None
+    dunning: Dunning | None = None
+    version: int = 0
+
+    @property
+    def product(self) -> str:
+        return self.terms.product
+
+
+class EventKind(Choice):
+    TRIAL_STARTED = "trial_started"
+    TRIAL_EXPIRED = "trial_expired"
+    TRIAL_CONVERTED = "trial_converted"
+    SUBSCRIPTION_STARTED = "subscription_started"
+    SUBSCRIPTION_CHANGED = "subscription_changed"
+    CHANGE_SCHEDULED = "change_scheduled"
+    SUBSCRIPTION_RENEWED = "subscription_renewed"
+    CANCELLATION_SCHEDULED = "cancellation_scheduled"
+    SUBSCRIPTION_CANCELED = "subscription_canceled"
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
+    SUBSCRIPTION_PAST_DUE = "subscription_past_due"
+    SUBSCRIPTION_RECOVERED = "subscription_recovered"
+    SUBSCRIPTION_LAPSED = "subscription_lapsed"
+    ACCOUNT_OPENED = "account_opened"
+    ACCOUNT_UPDATED = "account_updated"
+    ORDER_PLACED = "order_placed"
+    ORDER_FAILED = "order_failed"
+    ORDER_REFUNDED = "order_refunded"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    #: A payment taken twice (or after its invoice was voided) was given back.
+    PAYMENT_REFUNDED = "payment_refunded"
+    #: The gateway refused a refund: someone must act.
+    REFUND_FAILED = "refund_failed"
+    #: A payment's outcome stayed unknown past ``Settings.unknown_after``.
+    PAYMENT_NEEDS_REVIEW = "payment_needs_review"
+    INVOICE_ISSUED = "invoice_issued"
+    SEATS_ASSIGNED = "seats_assigned"
+    SEATS_UNASSIGNED = "seats_unassigned"
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A state change, as a frozen record."""
+
+    kind: EventKind
+    at: datetime
+    subscription_id: str | None = None
+    product: str | None = None
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """A transition's result: the new state, its invoice (or None) and its events."""
+
+    subscription: Subscription
+    invoice: Invoice | None
+    events: tuple[Event, ...]
+
+
+# -- actions -------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class StartTrial:
+    terms: Terms
+
+
+@attrs.frozen(kw_only=True)
+class Subscribe:
+    terms: Terms
+    billing_day: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    plan: str | None = None
+    seats: int | None = None
+    frequency: Frequency | None = None
+    timing: ChangeTiming | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Cancel:
+    timing: CancelTiming = CancelTiming.END_OF_TERM
+
+
+@attrs.frozen(kw_only=True)
+class Reactivate:
+    pass
+
+
+Action = StartTrial | Subscribe | Change | Cancel | Reactivate
+
+
+def new_event(kind: EventKind, at: datetime, sub: Subscription, detail: str = "") -> Event:
+    return Event(kind=kind, at=at, subscription_id=sub.id, product=sub.product, detail=detail)
