@@ -17,7 +17,14 @@ from decimal import Decimal, localcontext
 import attrs
 
 from .accounts import Account
-from .errors import ActionRefused, InvalidInput, InvalidSeatCount
+from .errors import (
+    CartItemExists,
+    CartNotEmpty,
+    EmptyCart,
+    InvalidInput,
+    InvalidSeatCount,
+    NotInCart,
+)
 from .money import EXACT
 from .periods import Frequency
 from .pricing import Invoice, InvoiceLine, InvoiceReason, apply_credit, invoice_from_lines
@@ -27,10 +34,6 @@ from .transitions import apply
 __all__ = [
     "Cart",
     "CartItem",
-    "CartItemExists",
-    "CartNotEmpty",
-    "EmptyCart",
-    "NotInCart",
     "PricedCart",
     "QuoteItem",
     "add_to_cart",
@@ -39,34 +42,6 @@ __all__ = [
     "remove_item",
     "subscribe_now",
 ]
-
-
-class CartNotEmpty(ActionRefused):
-    def __init__(self, product: str) -> None:
-        self.product = product
-        super().__init__(
-            f"the cart already holds items; add {product!r} to the cart instead of "
-            "subscribing to it on its own"
-        )
-
-
-class CartItemExists(ActionRefused):
-    def __init__(self, product: str) -> None:
-        self.product = product
-        super().__init__(
-            f"{product!r} is already in the cart; edit that item instead of adding it again"
-        )
-
-
-class NotInCart(ActionRefused):
-    def __init__(self, product: str) -> None:
-        self.product = product
-        super().__init__(f"{product!r} is not in the cart; add it first")
-
-
-class EmptyCart(ActionRefused):
-    def __init__(self) -> None:
-        super().__init__("the cart is empty; add a product before asking for a quote")
 
 
 def _seats(value: object) -> int:

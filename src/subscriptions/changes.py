@@ -21,22 +21,10 @@ from moneyed import Currency, Money
 
 from .catalog import Catalog
 from .charges import charge_line, invoice_of, line_is_whole
-from .errors import (
-    InvalidInput,
-    InvalidTransition,
-)
+from .errors import InvalidInput, InvalidTransition
 from .money import EXACT
-from .periods import (
-    Frequency,
-    Period,
-    anchored_start,
-    period_containing,
-)
-from .pricing import (
-    InvoiceLine,
-    InvoiceReason,
-    LineKind,
-)
+from .periods import Frequency, Period, anchored_start, period_containing
+from .pricing import InvoiceLine, InvoiceReason, LineKind
 from .proration import Granularity, prorate_ratio, ratio
 from .subscription import (
     BillingContext,

@@ -7,17 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from .periods import (
-    Period,
-    anchored_start,
-)
-from .pricing import (
-    Invoice,
-    InvoiceLine,
-    InvoiceReason,
-    LineKind,
-    invoice_from_lines,
-)
+from .periods import Period, anchored_start
+from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, invoice_from_lines
 from .proration import prorate_ratio, ratio
 from .subscription import BillingContext, Terms
 from .vat import TaxDecision

@@ -9,7 +9,7 @@ catches them.
 
     SubscriptionsError
     ├── InvalidInput (ValueError)
-    │   ├── FloatRefused (also TypeError)
+    │   ├── FloatRefused (TypeError)
     │   ├── NaiveDatetime
     │   ├── UnknownCurrency
     │   ├── CurrencyMismatch
@@ -17,37 +17,47 @@ catches them.
     │   ├── InvalidVatNumber
     │   ├── UnknownTerritory
     │   ├── ScenarioError
+    │   ├── CodecError
     │   └── InstantInFuture
     ├── NotFound (LookupError)
     │   ├── UnknownProduct
     │   ├── UnknownPlan
     │   └── PriceNotOffered
     ├── ActionRefused
-    │   ├── InvalidSeatCount
+    │   ├── InvalidSeatCount (ValueError)
     │   ├── AlreadySubscribed
     │   ├── NoSubscription
     │   ├── TrialAlreadyUsed
     │   ├── CorporateSelfServiceRefused
     │   ├── NotPermitted
     │   ├── InvalidTransition
-    │   └── InvoiceUnpaid
+    │   ├── InvoiceUnpaid
+    │   ├── CartNotEmpty
+    │   ├── CartItemExists
+    │   ├── NotInCart
+    │   ├── EmptyCart
+    │   ├── NotEnoughSeats
+    │   ├── SeatAlreadyAssigned
+    │   ├── SeatNotAssigned
+    │   └── SeatsInUse
     ├── TaxRuleError
-    │   ├── SellerOutsideEU
-    │   └── NoRateForDate
+    │   ├── SellerOutsideEU (ValueError)
+    │   └── NoRateForDate (LookupError)
     ├── ConcurrencyConflict
+    │   ├── DatabaseConflict
+    │   ├── DuplicateRecord (also InvalidInput)
     │   ├── OrderInProgress
-    │   ├── PaymentInProgress
-    │   └── DatabaseConflict
+    │   └── PaymentInProgress
     ├── StorageError
     ├── QuoteChanged
     │   └── QuoteExpired
-    ├── IdempotencyKeyReused
+    ├── IdempotencyKeyReused (ValueError)
     ├── PaymentFailed
     │   ├── PaymentDeclined
     │   └── PaymentActionRequired
-    ├── PaymentNotRecorded
     ├── GatewayUnavailable
-    └── VatCheckFailed
+    ├── VatCheckFailed (ValueError)
+    └── PaymentNotRecorded
 """
 
 from __future__ import annotations
@@ -136,6 +146,11 @@ class UnknownTerritory(InvalidInput):
 
 class ScenarioError(InvalidInput):
     """A scenario document is invalid; nothing of it was run."""
+
+
+class CodecError(InvalidInput):
+    """A document does not decode into the class asked for (a missing or malformed
+    field), or a class has a field type the codec does not know."""
 
 
 class InstantInFuture(InvalidInput):
@@ -294,6 +309,23 @@ class DatabaseConflict(ConcurrencyConflict):
         )
 
 
+class DuplicateRecord(ConcurrencyConflict, InvalidInput):
+    """``add`` of a record whose id (or unique number) is already stored.
+
+    A :class:`~subscriptions.errors.ConcurrencyConflict` (another request may have
+    added it at the same moment) and an :class:`~subscriptions.errors.InvalidInput`
+    (as the in-memory store reports a duplicate it can see), so either ``except``
+    catches it.
+    """
+
+    def __init__(self, what: str, record_id: str, *, hint: str = "") -> None:
+        super().__init__(what, record_id, expected=0, found=0)
+        self.args = (
+            f"{what} {record_id!r} already exists{hint} (another request may have added "
+            "it at the same time); load it instead of adding it again",
+        )
+
+
 class QuoteChanged(SubscriptionsError):
     """Something the quote pinned has changed; the customer must review a new quote."""
 
@@ -415,4 +447,79 @@ class InvoiceUnpaid(ActionRefused):
         super().__init__(
             f"{product!r} has an unpaid invoice ({invoice_number}); update the payment "
             "method and pay it (pay_invoice) before changing the subscription, or cancel it"
+        )
+
+
+class CartNotEmpty(ActionRefused):
+    def __init__(self, product: str) -> None:
+        self.product = product
+        super().__init__(
+            f"the cart already holds items; add {product!r} to the cart instead of "
+            "subscribing to it on its own"
+        )
+
+
+class CartItemExists(ActionRefused):
+    def __init__(self, product: str) -> None:
+        self.product = product
+        super().__init__(
+            f"{product!r} is already in the cart; edit that item instead of adding it again"
+        )
+
+
+class NotInCart(ActionRefused):
+    def __init__(self, product: str) -> None:
+        self.product = product
+        super().__init__(f"{product!r} is not in the cart; add it first")
+
+
+class EmptyCart(ActionRefused):
+    def __init__(self) -> None:
+        super().__init__("the cart is empty; add a product before asking for a quote")
+
+
+class NotEnoughSeats(ActionRefused):
+    def __init__(self, subscription_id: str, *, seats: int, in_use: int, requested: int) -> None:
+        self.subscription_id = subscription_id
+        self.seats = seats
+        self.seats_in_use = in_use
+        self.requested = requested
+        noun = "seat" if requested == 1 else "seats"
+        super().__init__(
+            f"cannot assign {requested} more {noun} to subscription {subscription_id!r}: "
+            f"{in_use} of {seats} seats are in use; buy more seats or unassign someone first"
+        )
+
+
+class SeatAlreadyAssigned(ActionRefused):
+    def __init__(self, subscription_id: str, user_id: str) -> None:
+        self.subscription_id = subscription_id
+        self.user_id = user_id
+        super().__init__(
+            f"user {user_id!r} already holds a seat of subscription {subscription_id!r}; "
+            "a user needs only one"
+        )
+
+
+class SeatNotAssigned(ActionRefused):
+    def __init__(self, subscription_id: str, user_id: str) -> None:
+        self.subscription_id = subscription_id
+        self.user_id = user_id
+        super().__init__(
+            f"user {user_id!r} holds no seat of subscription {subscription_id!r}; list the "
+            "assignments to see who does"
+        )
+
+
+class SeatsInUse(ActionRefused):
+    """Reducing seats below the number assigned, without naming who to release."""
+
+    def __init__(self, subscription_id: str, *, seats: int, in_use: int, release: int) -> None:
+        self.subscription_id = subscription_id
+        self.seats = seats
+        self.seats_in_use = in_use
+        self.must_release = release
+        super().__init__(
+            f"cannot reduce subscription {subscription_id!r} to {seats} seats: {in_use} are "
+            f"assigned; release {release} user(s) first, or name the users to release"
         )

@@ -10,14 +10,8 @@ from moneyed import Money
 
 from .changes import ChangePlan, PreviewLine, commit_change, plan_change, plan_totals
 from .money import EXACT, exact_sum
-from .periods import (
-    ALWAYS_AWARE,
-    ensure_aware,
-)
-from .pricing import (
-    Invoice,
-    LineKind,
-)
+from .periods import ALWAYS_AWARE, ensure_aware
+from .pricing import Invoice, LineKind
 from .subscription import BILLING, Action, BillingContext, Change, Outcome, Status, Subscription
 from .transitions import apply, check_in_period
 

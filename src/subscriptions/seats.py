@@ -12,7 +12,7 @@ that carries the numbers (and a reduction may name the users to release).
 >>> assign(seats, ["linus"])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-subscriptions.seats.NotEnoughSeats: cannot assign 1 more seat to subscription 'sub-1': 2 of 2 ...
+subscriptions.errors.NotEnoughSeats: cannot assign 1 more seat to subscription 'sub-1': 2 of 2 ...
 """
 
 from __future__ import annotations
@@ -21,66 +21,22 @@ from collections.abc import Iterable
 
 import attrs
 
-from .errors import ActionRefused, InvalidInput, InvalidSeatCount
+from .errors import (
+    InvalidInput,
+    InvalidSeatCount,
+    NotEnoughSeats,
+    SeatAlreadyAssigned,
+    SeatNotAssigned,
+    SeatsInUse,
+)
 
 __all__ = [
-    "NotEnoughSeats",
-    "SeatAlreadyAssigned",
     "SeatAssignments",
-    "SeatNotAssigned",
-    "SeatsInUse",
     "assign",
     "reassign",
     "resize",
     "unassign",
 ]
-
-
-class NotEnoughSeats(ActionRefused):
-    def __init__(self, subscription_id: str, *, seats: int, in_use: int, requested: int) -> None:
-        self.subscription_id = subscription_id
-        self.seats = seats
-        self.seats_in_use = in_use
-        self.requested = requested
-        noun = "seat" if requested == 1 else "seats"
-        super().__init__(
-            f"cannot assign {requested} more {noun} to subscription {subscription_id!r}: "
-            f"{in_use} of {seats} seats are in use; buy more seats or unassign someone first"
-        )
-
-
-class SeatAlreadyAssigned(ActionRefused):
-    def __init__(self, subscription_id: str, user_id: str) -> None:
-        self.subscription_id = subscription_id
-        self.user_id = user_id
-        super().__init__(
-            f"user {user_id!r} already holds a seat of subscription {subscription_id!r}; "
-            "a user needs only one"
-        )
-
-
-class SeatNotAssigned(ActionRefused):
-    def __init__(self, subscription_id: str, user_id: str) -> None:
-        self.subscription_id = subscription_id
-        self.user_id = user_id
-        super().__init__(
-            f"user {user_id!r} holds no seat of subscription {subscription_id!r}; list the "
-            "assignments to see who does"
-        )
-
-
-class SeatsInUse(ActionRefused):
-    """Reducing seats below the number assigned, without naming who to release."""
-
-    def __init__(self, subscription_id: str, *, seats: int, in_use: int, release: int) -> None:
-        self.subscription_id = subscription_id
-        self.seats = seats
-        self.seats_in_use = in_use
-        self.must_release = release
-        super().__init__(
-            f"cannot reduce subscription {subscription_id!r} to {seats} seats: {in_use} are "
-            f"assigned; release {release} user(s) first, or name the users to release"
-        )
 
 
 def _users(value: Iterable[str]) -> tuple[str, ...]:

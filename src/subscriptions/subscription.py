@@ -27,22 +27,10 @@ from moneyed import Currency
 
 from ._enum import Choice
 from .catalog import Catalog
-from .errors import (
-    InvalidSeatCount,
-)
+from .errors import InvalidSeatCount
 from .money import Rounding, check_currency, minor_digits, money_currency, quantum
-from .periods import (
-    Frequency,
-    Period,
-    parse_frequency,
-    zone,
-)
-from .pricing import (
-    Invoice,
-    InvoiceLine,
-    TaxRounding,
-    TaxSetup,
-)
+from .periods import Frequency, Period, parse_frequency, zone
+from .pricing import Invoice, InvoiceLine, TaxRounding, TaxSetup
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
 from .vat import TaxDecision
 

@@ -27,17 +27,8 @@ from .errors import (
     TrialAlreadyUsed,
 )
 from .money import EXACT
-from .periods import (
-    Period,
-    anchored_start,
-    ensure_aware,
-    first_billing_day,
-    plus_local_days,
-)
-from .pricing import (
-    InvoiceLine,
-    InvoiceReason,
-)
+from .periods import Period, anchored_start, ensure_aware, first_billing_day, plus_local_days
+from .pricing import InvoiceLine, InvoiceReason
 from .proration import Granularity
 from .subscription import (
     BILLING,

@@ -24,30 +24,36 @@ from conftest import (
 
 from subscriptions.accounts import Account, AccountKind, VatCheckStatus
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, ManualClock
-from subscriptions.cart import CartItemExists, CartNotEmpty, EmptyCart, NotInCart
 from subscriptions.center import BillingCenter, Settings, VatUnavailable
 from subscriptions.errors import (
     ActionRefused,
+    CartItemExists,
+    CartNotEmpty,
     CorporateSelfServiceRefused,
+    EmptyCart,
     IdempotencyKeyReused,
     InvalidInput,
     InvalidSeatCount,
     InvalidTransition,
     InvalidVatNumber,
     NoSubscription,
+    NotEnoughSeats,
     NotFound,
+    NotInCart,
     NotPermitted,
     PaymentDeclined,
     PriceNotOffered,
     QuoteChanged,
     QuoteExpired,
+    SeatAlreadyAssigned,
+    SeatNotAssigned,
+    SeatsInUse,
     SubscriptionsError,
     UnknownPlan,
     UnknownProduct,
     VatCheckFailed,
 )
 from subscriptions.orders import InvoiceStatus, OrderState
-from subscriptions.seats import NotEnoughSeats, SeatAlreadyAssigned, SeatNotAssigned, SeatsInUse
 from subscriptions.subscription import EventKind, Status
 from subscriptions.vat import TaxTreatment
 

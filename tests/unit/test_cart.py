@@ -14,10 +14,6 @@ from subscriptions.accounts import Account, Address
 from subscriptions.cart import (
     Cart,
     CartItem,
-    CartItemExists,
-    CartNotEmpty,
-    EmptyCart,
-    NotInCart,
     add_to_cart,
     edit_item,
     price_cart,
@@ -25,7 +21,16 @@ from subscriptions.cart import (
     subscribe_now,
 )
 from subscriptions.catalog import Catalog, Plan, Price, Product
-from subscriptions.errors import ActionRefused, InvalidInput, InvalidSeatCount, InvalidTransition
+from subscriptions.errors import (
+    ActionRefused,
+    CartItemExists,
+    CartNotEmpty,
+    EmptyCart,
+    InvalidInput,
+    InvalidSeatCount,
+    InvalidTransition,
+    NotInCart,
+)
 from subscriptions.periods import Frequency
 from subscriptions.pricing import Customer, LineKind, TaxSetup
 from subscriptions.subscription import BillingContext, Change, StartTrial, Status, Subscribe, Terms

@@ -7,18 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subscriptions.errors import ActionRefused, InvalidInput, InvalidSeatCount
-from subscriptions.seats import (
+from subscriptions.errors import (
+    ActionRefused,
+    InvalidInput,
+    InvalidSeatCount,
     NotEnoughSeats,
     SeatAlreadyAssigned,
-    SeatAssignments,
     SeatNotAssigned,
     SeatsInUse,
-    assign,
-    reassign,
-    resize,
-    unassign,
 )
+from subscriptions.seats import SeatAssignments, assign, reassign, resize, unassign
 
 
 def seats(n: int, *users: str) -> SeatAssignments:

@@ -52,20 +52,15 @@ from zoneinfo import ZoneInfo
 import attrs
 from moneyed import Money
 
-from ..errors import InvalidInput
+from ..errors import CodecError
 from ..money import money_currency
 
-__all__ = ["CodecError", "decode", "dumps", "encode", "loads"]
+__all__ = ["decode", "dumps", "encode", "loads"]
 
 T = TypeVar("T")
 
 _Encoder = Callable[[Any], Any]
 _Decoder = Callable[[Any], Any]
-
-
-class CodecError(InvalidInput):
-    """A document does not decode into the class asked for (a missing or malformed
-    field), or a class has a field type the codec does not know."""
 
 
 # -- scalar helpers --------------------------------------------------------------------

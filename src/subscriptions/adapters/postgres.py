@@ -35,10 +35,16 @@ import psycopg_pool
 from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..errors import InvalidInput, SubscriptionsError
+from ..errors import (
+    DatabaseConflict,
+    DuplicateRecord,
+    InvalidInput,
+    StorageError,
+    SubscriptionsError,
+)
 from . import codec
 from .migrations import LATEST, MIGRATIONS
-from .sql import Backend, DatabaseConflict, Dialect, DuplicateRecord, SqlUnitOfWork, StorageError
+from .sql import Backend, Dialect, SqlUnitOfWork
 
 __all__ = ["DatabaseConflict", "DuplicateRecord", "PostgresStore", "StorageError"]
 

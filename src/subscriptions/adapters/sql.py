@@ -40,10 +40,9 @@ from ..cart import Cart
 from ..collection import due_at
 from ..errors import (
     ConcurrencyConflict,
-    DatabaseConflict,
+    DuplicateRecord,
     InvalidInput,
     PaymentInProgress,
-    StorageError,
 )
 from ..orders import IssuedInvoice, Order, Quote
 from ..payments import IN_FLIGHT, AttemptState, PaymentAttempt
@@ -55,11 +54,8 @@ from .migrations import IN_FLIGHT_PREDICATE
 __all__ = [
     "IN_FLIGHT_SQL",
     "Backend",
-    "DatabaseConflict",
     "Dialect",
-    "DuplicateRecord",
     "SqlUnitOfWork",
-    "StorageError",
 ]
 
 #: The predicate of the ``attempts_in_flight`` index, spelled as its queries spell it
@@ -68,23 +64,6 @@ IN_FLIGHT_SQL = IN_FLIGHT_PREDICATE
 
 
 # -- errors ----------------------------------------------------------------------------
-
-
-class DuplicateRecord(ConcurrencyConflict, InvalidInput):
-    """``add`` of a record whose id (or unique number) is already stored.
-
-    A :class:`~subscriptions.errors.ConcurrencyConflict` (another request may have
-    added it at the same moment) and an :class:`~subscriptions.errors.InvalidInput`
-    (as the in-memory store reports a duplicate it can see), so either ``except``
-    catches it.
-    """
-
-    def __init__(self, what: str, record_id: str, *, hint: str = "") -> None:
-        super().__init__(what, record_id, expected=0, found=0)
-        self.args = (
-            f"{what} {record_id!r} already exists{hint} (another request may have added "
-            "it at the same time); load it instead of adding it again",
-        )
 
 
 # -- the backend seam --------------------------------------------------------------------

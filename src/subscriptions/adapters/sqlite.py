@@ -43,10 +43,16 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from ..errors import InvalidInput, SubscriptionsError
+from ..errors import (
+    DatabaseConflict,
+    DuplicateRecord,
+    InvalidInput,
+    StorageError,
+    SubscriptionsError,
+)
 from . import codec
 from .migrations import LATEST, MIGRATIONS
-from .sql import Backend, DatabaseConflict, Dialect, DuplicateRecord, SqlUnitOfWork, StorageError
+from .sql import Backend, Dialect, SqlUnitOfWork
 
 __all__ = [
     "DatabaseConflict",

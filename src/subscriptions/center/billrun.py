@@ -32,7 +32,7 @@ import attrs
 
 from .. import collection, payments
 from ..accounts import Account
-from ..errors import ConcurrencyConflict, PaymentNotRecorded, StorageError
+from ..errors import ConcurrencyConflict, NotFound, PaymentNotRecorded, StorageError
 from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
 from ..payments import AttemptState, PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
@@ -480,7 +480,7 @@ def _retry(
     assert sub.dunning is not None
     invoice = collecting.get(sub.dunning.invoice_id)
     if invoice is None:
-        raise LookupError(f"its unpaid invoice {sub.dunning.invoice_id!r} is not stored")
+        raise NotFound(f"its unpaid invoice {sub.dunning.invoice_id!r} is not stored")
     if invoice.status not in COLLECTIBLE:
         return False, None
     begun_sub = collection.begin_retry(sub)
