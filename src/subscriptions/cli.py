@@ -889,7 +889,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
     parser.add_argument("--now", help="act as if it were this instant (ISO 8601 with offset)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _replay_commands(commands)
+    _account_commands(commands)
+    _trial_commands(commands)
+    _cart_commands(commands)
+    _billing_commands(commands)
+    return parser
 
+
+def _terms(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--plan")
+    sub.add_argument("--seats", type=int)
+    sub.add_argument("--frequency")
+
+
+def _replay_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """simulate, examples, demo, catalog."""
     simulate = commands.add_parser("simulate", help="replay a scenario file and print its invoices")
     source = simulate.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="scenario JSON file ('-' reads stdin)")
@@ -906,6 +921,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file")
     catalog_cmds.add_parser("show", help="show the catalog")
 
+
+def _account_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     account = commands.add_parser("account", help="create and show accounts")
     account_cmds = account.add_subparsers(dest="account_command", required=True)
     create = account_cmds.add_parser("create", help="open an account")
@@ -933,23 +950,23 @@ def _parser() -> argparse.ArgumentParser:
     pay.add_argument("token")
     pay.add_argument("--user", required=True)
 
-    def terms(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--plan")
-        sub.add_argument("--seats", type=int)
-        sub.add_argument("--frequency")
 
+def _trial_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     trial = commands.add_parser("trial", help="start a free trial")
     trial_cmds = trial.add_subparsers(dest="trial_command", required=True)
     start = trial_cmds.add_parser("start")
     start.add_argument("account")
     start.add_argument("product")
     start.add_argument("--user", required=True)
-    terms(start)
+    _terms(start)
     trials = commands.add_parser("trials", help="expire due trials")
     trials_cmds = trials.add_subparsers(dest="trials_command", required=True)
     expire = trials_cmds.add_parser("expire")
     expire.add_argument("--at")
 
+
+def _cart_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """cart, quote, checkout, seats."""
     cart = commands.add_parser("cart", help="manage an account's cart")
     cart_cmds = cart.add_subparsers(dest="cart_command", required=True)
     for name in ("subscribe-now", "add", "edit"):
@@ -957,7 +974,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("account")
         sub.add_argument("product")
         sub.add_argument("--user", required=True)
-        terms(sub)
+        _terms(sub)
     remove = cart_cmds.add_parser("remove")
     remove.add_argument("account")
     remove.add_argument("product")
@@ -988,6 +1005,9 @@ def _parser() -> argparse.ArgumentParser:
     seats_list.add_argument("product")
     seats_list.add_argument("--user", required=True)
 
+
+def _billing_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """invoices, renew, reconcile."""
     invoices = commands.add_parser("invoices", help="list an account's invoices")
     invoices.add_argument("account")
     invoices.add_argument("--user", required=True)
@@ -1001,7 +1021,6 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only list the payments that need review and the refunds that failed",
     )
-    return parser
 
 
 _HANDLERS: dict[str, Callable[[_Env], None]] = {

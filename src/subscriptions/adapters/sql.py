@@ -1,5 +1,6 @@
 """The unit of work shared by the SQL stores (:mod:`subscriptions.adapters.sqlite`,
-:mod:`subscriptions.adapters.postgres`), and the storage errors.
+:mod:`subscriptions.adapters.postgres`); their storage errors are in
+:mod:`subscriptions.errors`.
 
 A :class:`SqlUnitOfWork` is one database transaction, begun on first use and rolled
 back unless committed. It keeps an identity map of the records it has read or written
