@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 import attrs
 
@@ -46,7 +46,6 @@ __all__ = [
     "CartRepository",
     "ChargeRequest",
     "Clock",
-    "ConfigRepository",
     "EventRepository",
     "IdempotencyRepository",
     "InvoiceRepository",
@@ -209,13 +208,6 @@ class EventRepository(Protocol):
     def for_account(self, account_id: str) -> list[Event]: ...
 
 
-class ConfigRepository(Protocol):
-    """Small named JSON documents: the catalog and seller a command line keeps."""
-
-    def get(self, key: str) -> dict[str, Any] | None: ...
-    def put(self, key: str, value: dict[str, Any]) -> None: ...
-
-
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolls back unless committed."""
 
@@ -242,8 +234,6 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def events(self) -> EventRepository: ...
-    @property
-    def config(self) -> ConfigRepository: ...
 
     def flush(self) -> None:
         """Send the queued writes to the store now (commit does it anyway): a
@@ -263,6 +253,11 @@ class UnitOfWork(Protocol):
 
 class Store(Protocol):
     def unit_of_work(self) -> UnitOfWork: ...
+
+    def close(self) -> None:
+        """Let go of what the store holds (connections, a pool); closing twice is
+        harmless. A store is closed by whoever opened it."""
+        ...
 
 
 # -- payments ------------------------------------------------------------------------

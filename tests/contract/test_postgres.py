@@ -220,7 +220,7 @@ def test_pending_outbox_entries_are_delivered_by_one_worker(open_pg: Opener) -> 
 def test_a_newer_schema_is_refused(open_pg: Opener, pg_schema: tuple[str, str]) -> None:
     store = open_pg()
     with store.unit_of_work() as uow:
-        uow.config.put("k", {})
+        uow.idempotency.put("acct", "k", "v")
         uow.commit()
     import psycopg
 
@@ -265,13 +265,13 @@ def test_a_dropped_connection_is_replaced_and_a_lost_one_is_a_storage_error(
     _terminate(dsn, pid)
     # The pool checks a connection before lending it: the server's restart is unseen.
     with store.unit_of_work() as uow:
-        uow.config.put("k", {"v": 1})
+        uow.idempotency.put("acct", "k", "v1")
         uow.commit()
     with store.unit_of_work() as uow:
-        assert uow.config.get("k") == {"v": 1}
+        assert uow.idempotency.get("acct", "k") == "v1"
         _terminate(dsn, uow._db().connection.info.backend_pid)  # type: ignore[attr-defined]
         with pytest.raises(StorageError) as raised:
-            uow.config.get("other")
+            uow.idempotency.get("acct", "other")
     assert raised.value.__cause__ is not None
     with store.unit_of_work() as uow:
-        assert uow.config.get("k") == {"v": 1}
+        assert uow.idempotency.get("acct", "k") == "v1"

@@ -19,6 +19,7 @@ from subscriptions.adapters import codec
 from subscriptions.adapters.migrations import LATEST, MIGRATIONS
 from subscriptions.adapters.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
 from subscriptions.cart import Cart
+from subscriptions.cli.settings import CliSettings
 from subscriptions.errors import ConcurrencyConflict, InvalidInput
 from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote
 from subscriptions.payments import IN_FLIGHT
@@ -372,12 +373,13 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
             # Migration 2 filled orders.state from the documents.
             assert uow.orders.unresolved() == ["ord-2", "ord-3"]
             assert uow.idempotency.get("acc-de", "key-ord-1") == "ord-1"
-            assert uow.config.get("seller") == {
+            assert [i.number for i in uow.invoices.for_account("acc-de")] == ["INV-000001"]
+            # Migration 4 gave the configuration documents to the command line.
+            assert CliSettings(str(path)).get("seller") == {
                 "name": "Vendor S.r.l.",
                 "series": "INV",
                 "vat_number": "IT00743110157",
             }
-            assert [i.number for i in uow.invoices.for_account("acc-de")] == ["INV-000001"]
             assert [s.id for s in uow.subscriptions.for_account("acc-it")] == [
                 "acc-it:dunned",
                 "acc-it:monitoring",

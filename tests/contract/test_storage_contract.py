@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 from subscriptions.cart import Cart, CartItem
-from subscriptions.errors import ConcurrencyConflict, InvalidInput
+from subscriptions.errors import ConcurrencyConflict, InvalidInput, SubscriptionsError
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.ports import OutboxEntry
 from subscriptions.seats import SeatAssignments, unassign
@@ -160,7 +160,6 @@ def test_missing_records_are_none(store: Store) -> None:
         assert uow.invoices.get("nothing") is None
         assert uow.seats.get("nothing") is None
         assert uow.idempotency.get("nobody", "key") is None
-        assert uow.config.get("nothing") is None
         assert uow.accounts.get_many(["nobody"]) == {}
 
 
@@ -593,17 +592,6 @@ def test_events_are_kept_in_order_per_account(store: Store) -> None:
     assert read(store, lambda uow: uow.events.for_account("acc-3")) == []
 
 
-def test_config_documents_last_write_wins_and_are_copies(store: Store) -> None:
-    catalog = {"products": [{"id": "remote-support", "price": "30.00"}], "n": 1}
-    save(store, lambda uow: uow.config.put("catalog", catalog))
-    got = read(store, lambda uow: uow.config.get("catalog"))
-    assert got == catalog
-    got["n"] = 2
-    assert read(store, lambda uow: uow.config.get("catalog")) == catalog
-    save(store, lambda uow: uow.config.put("catalog", {"n": 3}))
-    assert read(store, lambda uow: uow.config.get("catalog")) == {"n": 3}
-
-
 # -- transactions ------------------------------------------------------------------------
 
 
@@ -614,13 +602,11 @@ def test_nothing_is_kept_without_commit(store: Store) -> None:
         uow.idempotency.put("acc-it", "k", "v")
         uow.events.add("acc-it", r.events(account)[0])
         uow.outbox.add(r.outbox_entry(account, "m-1", r.START))
-        uow.config.put("seller", {"name": "Vendor"})
     with store.unit_of_work() as uow:
         assert uow.accounts.get(account.id) is None
         assert uow.idempotency.get("acc-it", "k") is None
         assert uow.events.for_account("acc-it") == []
         assert uow.outbox.pending(10) == []
-        assert uow.config.get("seller") is None
 
 
 def test_an_exception_rolls_back_and_propagates(store: Store) -> None:
@@ -676,7 +662,7 @@ def test_committed_writes_are_visible_to_the_next_unit_of_work(store: Store) -> 
 
 def test_a_commit_twice_is_refused(store: Store) -> None:
     with store.unit_of_work() as uow:
-        uow.config.put("k", {})
+        uow.idempotency.put("acct", "k", "v")
         uow.commit()
         with pytest.raises(InvalidInput):
             uow.commit()
@@ -773,3 +759,11 @@ def test_racing_updates_lose_nothing(open_store: Callable[[], Store]) -> None:
     assert len(wins) + len(conflicts) == 20
     assert final.version == len(wins)
     assert final.credit_balance == len(wins)
+
+
+def test_a_closed_store_refuses_units_of_work_and_closes_twice_harmlessly(store: Store) -> None:
+    save(store, lambda uow: uow.idempotency.put("acct", "k", "v"))
+    store.close()
+    store.close()
+    with pytest.raises(SubscriptionsError), store.unit_of_work() as uow:
+        uow.idempotency.get("acct", "k")

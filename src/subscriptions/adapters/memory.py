@@ -9,7 +9,6 @@ frozen values, so nothing a caller holds can change behind the store's back.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -21,7 +20,7 @@ import attrs
 from ..accounts import Account
 from ..cart import Cart
 from ..collection import due_at
-from ..errors import ConcurrencyConflict, InvalidInput, PaymentInProgress
+from ..errors import ConcurrencyConflict, InvalidInput, PaymentInProgress, StorageError
 from ..orders import IssuedInvoice, Order, OrderState, Quote
 from ..payments import AttemptState, PaymentAttempt
 from ..periods import ensure_aware
@@ -54,7 +53,6 @@ class _Data:
                 "outbox",
                 "events",
                 "series",
-                "config",
             )
         }
         self.lock = threading.Lock()
@@ -357,17 +355,6 @@ class _Events(_Table):
         ]
 
 
-class _Config(_Table):
-    def get(self, key: str) -> dict[str, Any] | None:
-        value: dict[str, Any] | None = self._get(key)
-        return None if value is None else json.loads(json.dumps(value))
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self._uow._check_open()
-        # Stored as a JSON round trip: a copy the caller cannot change afterwards.
-        self._uow._write(self._name, key, json.loads(json.dumps(value)), base=None, append=True)
-
-
 _sequence = itertools.count(1)
 _UNWRITTEN: Any = object()
 
@@ -392,7 +379,6 @@ class InMemoryUnitOfWork:
         self.idempotency = _Idempotency(self, "idempotency", "idempotency key")
         self.outbox = _Outbox(self, "outbox", "outbox entry")
         self.events = _Events(self, "events", "event")
-        self.config = _Config(self, "config", "setting")
 
     def _check_open(self) -> None:
         if self._done:
@@ -516,9 +502,17 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self._data = _Data()
+        self._closed = False
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
+        if self._closed:
+            raise StorageError("the in-memory store is closed; open a new InMemoryStore")
         return InMemoryUnitOfWork(self._data)
+
+    def close(self) -> None:
+        """Close the store: later units of work are refused (what it holds is gone
+        with it). Closing twice is harmless."""
+        self._closed = True
 
 
 # -- payments ------------------------------------------------------------------------

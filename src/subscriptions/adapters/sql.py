@@ -853,50 +853,6 @@ class _Idempotency:
         self._deletes.clear()
 
 
-class _Config:
-    """Named JSON documents (the catalog and seller a command line keeps); the last
-    ``put`` wins, as in the in-memory store."""
-
-    __slots__ = ("_pending", "_seen", "_uow")
-
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-        self._seen: dict[str, Any] = {}
-        self._pending: dict[str, str] = {}
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        value = self._seen.get(key, _UNSEEN)
-        if value is _UNSEEN:
-            dialect = self._uow._dialect
-            rows = self._uow._db().query(
-                dialect.sql("SELECT doc FROM config WHERE key = ?"), (key,)
-            )
-            value = self._seen[key] = dialect.load_doc(rows[0][0]) if rows else None
-        # A copy: what the caller changes is not what is stored.
-        return None if value is None else codec._json_decode(codec._json_encode(value))
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        self._uow._check_open()
-        text = codec._json_encode(value)
-        self._pending[key] = text
-        self._seen[key] = codec._json_decode(text)
-
-    def _flush(self, db: Backend) -> None:
-        if self._pending:
-            db.execute_many(
-                self._uow._dialect.sql(
-                    "INSERT INTO config (key, doc) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET doc = excluded.doc"
-                ),
-                sorted(self._pending.items()),
-            )
-            self._pending.clear()
-
-    def _reset(self) -> None:
-        self._seen.clear()
-        self._pending.clear()
-
-
 class _Events:
     __slots__ = ("_pending", "_uow")
 
@@ -960,10 +916,8 @@ class SqlUnitOfWork:
         self.outbox: ports.OutboxRepository = self._outbox
         self._idempotency = _Idempotency(self)
         self._events = _Events(self)
-        self._config = _Config(self)
         self.idempotency: ports.IdempotencyRepository = self._idempotency
         self.events: ports.EventRepository = self._events
-        self.config: ports.ConfigRepository = self._config
 
     def _check_open(self) -> None:
         if self._done:
@@ -993,7 +947,6 @@ class SqlUnitOfWork:
             table._flush(db)
         self._idempotency._flush(db)
         self._events._flush(db)
-        self._config._flush(db)
 
     def _queued(self) -> bool:
         """Whether writes wait to be sent (before any read, so no counter is taken)."""
@@ -1002,7 +955,6 @@ class SqlUnitOfWork:
             or self._outbox._marks
             or self._idempotency._pending
             or self._events._pending
-            or self._config._pending
         )
 
     def _reset(self) -> None:
@@ -1010,7 +962,6 @@ class SqlUnitOfWork:
             table._reset()
         self._idempotency._reset()
         self._events._reset()
-        self._config._reset()
 
     def _end(self, *, commit: bool) -> None:
         backend, self._backend = self._backend, None

@@ -34,6 +34,10 @@ sort the same way in every store, whatever the database's locale.
    ``order:{id}``), its lease already over, so the first reconcile asks the gateway
    and records what it finds.
 
+4. The named configuration documents (the catalog and seller the command line keeps)
+   are no store's business: the ``config`` table becomes ``cli_settings``, which the
+   command line reads and writes itself (:mod:`subscriptions.cli.settings`).
+
 A migration may have a data step besides its statements: a function over the open
 transaction (:class:`MigrationDatabase`), written once for both databases.
 """
@@ -291,6 +295,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE invoice_series ADD COLUMN issued_at TIMESTAMPTZ",
         ),
         data=_heal_in_flight,
+    ),
+    Migration(
+        version=4,
+        name="the named configuration documents pass to the command line",
+        sqlite=("ALTER TABLE config RENAME TO cli_settings",),
+        postgres=("ALTER TABLE config RENAME TO cli_settings",),
     ),
 )
 """Every migration, in order; ``MIGRATIONS[n - 1].version == n``."""

@@ -41,18 +41,19 @@ from zoneinfo import ZoneInfo
 import attrs
 from dateutil.parser import isoparse
 
-from . import __version__
-from .accounts import Account, AccountKind, Address
-from .adapters.clock import SystemClock
-from .adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
-from .catalog import Catalog, catalog_from_dict, catalog_to_dict
-from .center import BillingCenter
-from .errors import SubscriptionsError
-from .messages import Message
-from .money import format_amount
-from .orders import Seller
-from .ports import Clock, Store
-from .scenario import run
+from .. import __version__
+from ..accounts import Account, AccountKind, Address
+from ..adapters.clock import SystemClock
+from ..adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
+from ..catalog import Catalog, catalog_from_dict, catalog_to_dict
+from ..center import BillingCenter
+from ..errors import SubscriptionsError
+from ..messages import Message
+from ..money import format_amount
+from ..orders import Seller
+from ..ports import Clock, Store
+from ..scenario import run
+from .settings import CliSettings
 
 __all__ = ["main", "open_store"]
 
@@ -118,13 +119,13 @@ def open_store(url: str) -> Store:
     ``postgresql://`` URL (needs the ``postgres`` extra)."""
     if url.startswith(("postgresql://", "postgres://")):
         try:
-            from .adapters.postgres import PostgresStore
+            from ..adapters.postgres import PostgresStore
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise UsageError(
                 "PostgreSQL needs the optional dependency: pip install 'subscriptions[postgres]'"
             ) from exc
         return PostgresStore(url)
-    from .adapters.sqlite import SQLiteStore
+    from ..adapters.sqlite import SQLiteStore
 
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     return SQLiteStore(path)
@@ -135,12 +136,6 @@ def _journal_for(url: str) -> Path:
         return Path(os.environ.get("SUBSCRIPTIONS_GATEWAY_JOURNAL", "subscriptions-gateway.jsonl"))
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     return Path(f"{path}.gateway.jsonl")
-
-
-def _close(store: Store) -> None:
-    close = getattr(store, "close", None)
-    if callable(close):
-        close()
 
 
 # -- catalog and seller, kept in the database ----------------------------------------
@@ -211,6 +206,7 @@ class _Env:
         self.signals = signals
         self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
         self.store = open_store(self.url)
+        self.saved = CliSettings(self.url)
         self.clock: Clock = ManualClock(_instant(args.now)) if args.now else SystemClock()
         self.gateway = FakeGateway(journal=_journal_for(self.url))
         self.notifier = InMemoryNotifier()
@@ -218,9 +214,8 @@ class _Env:
 
     def center(self) -> BillingCenter:
         if self._center is None:
-            with self.store.unit_of_work() as uow:
-                catalog_doc = uow.config.get("catalog")
-                seller_doc = uow.config.get("seller")
+            catalog_doc = self.saved.get("catalog")
+            seller_doc = self.saved.get("seller")
             if catalog_doc is None or seller_doc is None:
                 raise UsageError(
                     "no catalog in this database yet; load one with "
@@ -237,7 +232,7 @@ class _Env:
         return self._center
 
     def close(self) -> None:
-        _close(self.store)
+        self.store.close()
 
 
 def _instant(text: str) -> datetime:
@@ -323,10 +318,7 @@ def _cmd_catalog_load(env: _Env) -> None:
     data = _read_structured(env.args.file)
     seller = _seller_from(data.pop("seller", None))
     catalog = catalog_from_dict(data)
-    with env.store.unit_of_work() as uow:
-        uow.config.put("catalog", catalog_to_dict(catalog))
-        uow.config.put("seller", _seller_to(seller))
-        uow.commit()
+    env.saved.put_all({"catalog": catalog_to_dict(catalog), "seller": _seller_to(seller)})
     _emit(
         env,
         {"seller": _seller_to(seller), **catalog_to_dict(catalog)},
@@ -782,7 +774,7 @@ trial_days = 30
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
     """The brief's journey, end to end, on a fresh SQLite file."""
-    from .adapters.sqlite import SQLiteStore
+    from ..adapters.sqlite import SQLiteStore
 
     if args.db:
         db = Path(args.db)
@@ -796,10 +788,9 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
         notifier = InMemoryNotifier()
         data = tomllib.loads(DEMO_CATALOG)
         seller = _seller_from(data.pop("seller"))
-        with store.unit_of_work() as uow:
-            uow.config.put("catalog", catalog_to_dict(catalog_from_dict(data)))
-            uow.config.put("seller", _seller_to(seller))
-            uow.commit()
+        CliSettings(str(db)).put_all(
+            {"catalog": catalog_to_dict(catalog_from_dict(data)), "seller": _seller_to(seller)}
+        )
         center = BillingCenter(
             catalog=catalog_from_dict(data),
             seller=seller,
@@ -850,7 +841,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
         out.write("\n" + _message_text(message))
         out.write(f"\nDatabase: {db}\n")
     finally:
-        _close(store)
+        store.close()
 
 
 def _narrator(out: TextIO) -> Callable[[str], None]:
@@ -1099,7 +1090,3 @@ def _run(args: argparse.Namespace, out: TextIO, signals: _Signals) -> None:
     else:
         with _environment(args, out, signals) as env:
             _handler(args)(env)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``python -m subscriptions.cli``: the command line."""
+
+from . import main
+
+raise SystemExit(main())
