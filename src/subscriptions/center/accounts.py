@@ -69,6 +69,7 @@ def _check_currency_offered(center: Center, currency: str) -> None:
 
 
 def show_account(center: Center, account_id: str) -> Account:
+    """The account, or :class:`~subscriptions.errors.NotFound`."""
     with center.store.unit_of_work() as uow:
         return center.load_account(uow, account_id)
 
@@ -106,6 +107,7 @@ def update_payment_method(center: Center, account_id: str, user: str, token: str
 def set_billing_contacts(
     center: Center, account_id: str, user: str, contacts: Sequence[str]
 ) -> Account:
+    """Replace the users who may buy and pay for the account (user ids, at least one)."""
     return _update_account(
         center,
         account_id,
@@ -121,8 +123,7 @@ def set_vat_number(center: Center, account_id: str, user: str, number: str | Non
     The number is checked offline (format, check digits, the customer's country),
     then online when a verifier is plugged in; the evidence is kept. An invalid
     number is refused and the account stays as it was. Quotes made before must be
-    made again: they pinned the old tax treatment.
-    """
+    made again: they pinned the old tax treatment."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "set the VAT number")
@@ -161,12 +162,14 @@ def set_vat_number(center: Center, account_id: str, user: str, number: str | Non
 
 
 def list_events(center: Center, account_id: str) -> list[Event]:
+    """The account's events, oldest first."""
     with center.store.unit_of_work() as uow:
         center.load_account(uow, account_id)
         return uow.events.for_account(account_id)
 
 
 def list_subscriptions(center: Center, account_id: str) -> list[Subscription]:
+    """The account's subscriptions, in id order."""
     with center.store.unit_of_work() as uow:
         center.load_account(uow, account_id)
         return uow.subscriptions.for_account(account_id)

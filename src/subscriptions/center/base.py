@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import localcontext
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import attrs
 
@@ -35,7 +35,10 @@ from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber
 
-__all__ = ["Center", "Settings", "VatUnavailable", "exact_decimals", "new_id"]
+if TYPE_CHECKING:
+    from .facade import BillingCenter
+
+__all__ = ["Center", "Settings", "VatUnavailable", "exact_decimals", "new_id", "use_case"]
 
 
 class VatUnavailable(Choice):
@@ -129,6 +132,21 @@ def exact_decimals(method: Callable[_P, _R]) -> Callable[_P, _R]:
             return method(*args, **kwargs)
 
     return in_exact_context
+
+
+def use_case(
+    function: Callable[Concatenate[Center, _P], _R],
+) -> Callable[Concatenate[BillingCenter, _P], _R]:
+    """A method of :class:`~subscriptions.center.BillingCenter` that runs ``function``
+    on the facade's wiring, in the exact decimal context: the facade's methods are
+    the use cases themselves (their signatures and documentation, once)."""
+
+    @functools.wraps(function)
+    def method(self: BillingCenter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with localcontext(EXACT):
+            return function(self._center, *args, **kwargs)
+
+    return method
 
 
 class Center:

@@ -141,11 +141,26 @@ class _Batch:
 
 def run_renewals(
     center: Center,
-    at: datetime | None,
+    at: datetime | None = None,
     *,
-    progress: Callable[[int], None] | None,
-    stop: Callable[[], bool] | None,
+    progress: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> BillRunReport:
+    """Renew every subscription due at ``at`` (default: now; never later than
+    now), in batches, after resolving what earlier runs left in flight.
+
+    For each due subscription: trials end (expire, or convert and charge),
+    end-of-term cancellations take effect, renewals are invoiced (dated now, for
+    their past or present periods) with the credit balance applied and charged
+    off-session, every charge an attempt on record; a declined charge makes the
+    subscription ``past_due`` and is retried on ``Settings.retry_days``, counted
+    from each failed attempt, before the subscription lapses (canceled at the end
+    of its paid period, the unpaid invoice voided by a credit note). Transient
+    gateway failures are retried with backoff and change nothing. A subscription
+    that raises is reported in ``BillRunReport.errors`` and the run goes on.
+    ``progress(n)`` is called after each batch; ``stop()``, when it says so, ends
+    the run cleanly after the charge in progress. See
+    :mod:`subscriptions.center.billrun`."""
     at = center.until(at, what="a bill run")
     stopping = stop or (lambda: False)
     tally = _Tally()

@@ -60,7 +60,7 @@ def confirm_corporate_order(center: Center, account_id: str, user: str, order_id
     """The customer's billing contact confirms the quote of a purchase-order order.
 
     The order is priced, and its subscriptions start, at the confirmation (the
-    billing date moves to the day of the change, as for center-service); if that
+    billing date moves to the day of the change, as for self-service); if that
     price is not what the quote said (a proration quoted on an earlier day), the
     confirmation is refused with :class:`~subscriptions.errors.QuoteChanged` and
     the staff quote again. The invoice is issued now, due in the agreed days."""

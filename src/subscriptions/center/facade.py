@@ -21,35 +21,46 @@ after the clock's now.
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 
-from ..accounts import Account, AccountKind, Address
-from ..cart import Cart
 from ..catalog import Catalog
-from ..orders import IssuedInvoice, Order, Quote, Seller
-from ..payments import PaymentAttempt
-from ..periods import Frequency
+from ..orders import Seller
 from ..ports import Clock, Notifier, PaymentGateway, Store, VatVerifier
-from ..seats import SeatAssignments
-from ..subscription import BillingContext, BillingPolicy, CancelTiming, Event, Subscription
+from ..subscription import BillingPolicy
 from ..vat import EU_VAT_RATES, RateProvider
 from . import (
-    accounts,
-    billrun,
-    corporate,
-    invoices,
-    orders,
-    quotes,
-    reconcile,
-    seats,
-    subscriptions,
-    trials,
+    accounts as _accounts,
 )
-from .base import Center, Settings, exact_decimals, new_id
-from .billrun import BillRunReport
-from .reconcile import ReconcileReport, Review
+from . import (
+    billrun as _billrun,
+)
+from . import (
+    corporate as _corporate,
+)
+from . import (
+    invoices as _invoices,
+)
+from . import (
+    orders as _orders,
+)
+from . import (
+    quotes as _quotes,
+)
+from . import (
+    reconcile as _reconcile,
+)
+from . import (
+    seats as _seats,
+)
+from . import (
+    subscriptions as _subscriptions,
+)
+from . import (
+    trials as _trials,
+)
+from .base import Center, Settings, new_id, use_case
 
 __all__ = ["BillingCenter"]
 
@@ -60,6 +71,8 @@ class BillingCenter:
     >>> from datetime import datetime, timezone
     >>> from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
     >>> from subscriptions.adapters.memory import InMemoryStore
+    >>> from subscriptions.accounts import Address
+    >>> from subscriptions.orders import Seller
     >>> from subscriptions.catalog import Catalog, Plan, Price, Product
     >>> catalog = Catalog(products=[Product(id="app", name="App", trial_days=14, plans=[
     ...     Plan(id="basic", name="Basic", rank=1,
@@ -155,405 +168,85 @@ class BillingCenter:
     def rates(self) -> RateProvider:
         return self._center.rates
 
-    @exact_decimals
-    def context(self, account: Account) -> BillingContext:
-        """The billing context of ``account``: its currency, zone and tax setup."""
-        return self._center.context(account)
+    # -- the wiring --------------------------------------------------------------------
 
-    @exact_decimals
-    def deliver_outbox(self, *, limit: int = 100) -> int:
-        """Send the messages waiting in the outbox through the notifier; returns how
-        many were sent. A message whose sending fails stays for the next call."""
-        return self._center.deliver_outbox(limit=limit)
+    context = use_case(Center.context)
+    deliver_outbox = use_case(Center.deliver_outbox)
 
     # -- accounts ----------------------------------------------------------------------
 
-    @exact_decimals
-    def open_account(
-        self,
-        *,
-        name: str,
-        address: Address,
-        timezone: str,
-        locale: str,
-        currency: str,
-        billing_contacts: Sequence[str],
-        kind: AccountKind = AccountKind.SELF_SERVICE,
-        payment_method: str | None = None,
-        account_id: str | None = None,
-    ) -> Account:
-        """Open a customer account."""
-        return accounts.open_account(
-            self._center,
-            name=name,
-            address=address,
-            timezone=timezone,
-            locale=locale,
-            currency=currency,
-            billing_contacts=billing_contacts,
-            kind=kind,
-            payment_method=payment_method,
-            account_id=account_id,
-        )
-
-    @exact_decimals
-    def account(self, account_id: str) -> Account:
-        return accounts.show_account(self._center, account_id)
-
-    @exact_decimals
-    def update_payment_method(self, account_id: str, user: str, token: str) -> Account:
-        """Replace the account's payment method (a gateway token, never a card number)."""
-        return accounts.update_payment_method(self._center, account_id, user, token)
-
-    @exact_decimals
-    def set_billing_contacts(self, account_id: str, user: str, contacts: Sequence[str]) -> Account:
-        return accounts.set_billing_contacts(self._center, account_id, user, contacts)
-
-    @exact_decimals
-    def set_vat_number(self, account_id: str, user: str, number: str | None) -> Account:
-        """Enter (or clear, with ``None``) the account's VAT number.
-
-        The number is checked offline (format, check digits, the customer's country),
-        then online when a verifier is plugged in; the evidence is kept. An invalid
-        number is refused and the account stays as it was. Quotes made before must be
-        made again: they pinned the old tax treatment.
-        """
-        return accounts.set_vat_number(self._center, account_id, user, number)
-
-    @exact_decimals
-    def events(self, account_id: str) -> list[Event]:
-        return accounts.list_events(self._center, account_id)
-
-    @exact_decimals
-    def subscriptions(self, account_id: str) -> list[Subscription]:
-        return accounts.list_subscriptions(self._center, account_id)
+    open_account = use_case(_accounts.open_account)
+    account = use_case(_accounts.show_account)
+    update_payment_method = use_case(_accounts.update_payment_method)
+    set_billing_contacts = use_case(_accounts.set_billing_contacts)
+    set_vat_number = use_case(_accounts.set_vat_number)
+    events = use_case(_accounts.list_events)
+    subscriptions = use_case(_accounts.list_subscriptions)
 
     # -- trials ------------------------------------------------------------------------
 
-    @exact_decimals
-    def start_trial(
-        self,
-        account_id: str,
-        user: str,
-        product: str,
-        *,
-        plan: str | None = None,
-        seats: int = 1,
-        frequency: Frequency | str | None = None,
-    ) -> Subscription:
-        """Start a free trial of ``product`` (corporate accounts may trial too)."""
-        return trials.start_trial(
-            self._center, account_id, user, product, plan=plan, seats=seats, frequency=frequency
-        )
-
-    @exact_decimals
-    def expire_trials(
-        self, at: datetime | None = None, *, stop: Callable[[], bool] | None = None
-    ) -> int:
-        """Expire every trial whose end is due at ``at`` (default: now; never later
-        than now). Nothing is ever charged. Under the ``convert`` trial policy trials
-        are converted, and charged, by :meth:`run_renewals` instead. ``stop()``, when
-        it says so, ends the job between two trials."""
-        return trials.expire_trials(self._center, at, stop=stop)
+    start_trial = use_case(_trials.start_trial)
+    expire_trials = use_case(_trials.expire_trials)
 
     # -- cart and quotes ---------------------------------------------------------------
 
-    @exact_decimals
-    def cart(self, account_id: str) -> Cart:
-        return quotes.show_cart(self._center, account_id)
-
-    @exact_decimals
-    def subscribe_now(
-        self,
-        account_id: str,
-        user: str,
-        product: str,
-        *,
-        plan: str | None = None,
-        seats: int | None = None,
-        frequency: Frequency | str | None = None,
-    ) -> Cart:
-        """Press "Subscribe now" on a product: the cart must be empty. Plan, seats and
-        frequency default to the trial's (or current subscription's) terms."""
-        return quotes.subscribe_now(
-            self._center, account_id, user, product, plan=plan, seats=seats, frequency=frequency
-        )
-
-    @exact_decimals
-    def add_to_cart(
-        self,
-        account_id: str,
-        user: str,
-        product: str,
-        *,
-        plan: str | None = None,
-        seats: int | None = None,
-        frequency: Frequency | str | None = None,
-    ) -> Cart:
-        """Press "Add to cart": another product in the same order."""
-        return quotes.add_to_cart(
-            self._center, account_id, user, product, plan=plan, seats=seats, frequency=frequency
-        )
-
-    @exact_decimals
-    def edit_cart_item(
-        self,
-        account_id: str,
-        user: str,
-        product: str,
-        *,
-        plan: str | None = None,
-        seats: int | None = None,
-        frequency: Frequency | str | None = None,
-    ) -> Cart:
-        """Change an item's plan level, seats or billing frequency."""
-        return quotes.edit_cart_item(
-            self._center, account_id, user, product, plan=plan, seats=seats, frequency=frequency
-        )
-
-    @exact_decimals
-    def remove_cart_item(self, account_id: str, user: str, product: str) -> Cart:
-        return quotes.remove_cart_item(self._center, account_id, user, product)
-
-    @exact_decimals
-    def quote(self, account_id: str, user: str) -> Quote:
-        """Price the account's cart: lines, credits, VAT per rate, total, amount due
-        after the credit balance, and each subscription's next billing date.
-
-        The quote pins the instant, prices, tax treatment and subscription versions;
-        it expires after ``Settings.quote_ttl`` (``corporate_quote_ttl`` for corporate
-        accounts). Reducing seats below those assigned is refused here already.
-        """
-        return quotes.quote(self._center, account_id, user)
-
-    @exact_decimals
-    def staff_quote(self, staff_user: str, account_id: str) -> Quote:
-        """The vendor's staff prepare a quote for an account (corporate ones included)."""
-        return quotes.staff_quote(self._center, staff_user, account_id)
+    cart = use_case(_quotes.show_cart)
+    subscribe_now = use_case(_quotes.subscribe_now)
+    add_to_cart = use_case(_quotes.add_to_cart)
+    edit_cart_item = use_case(_quotes.edit_cart_item)
+    remove_cart_item = use_case(_quotes.remove_cart_item)
+    quote = use_case(_quotes.quote)
+    staff_quote = use_case(_quotes.staff_quote)
 
     # -- orders ------------------------------------------------------------------------
 
-    @exact_decimals
-    def place_order(
-        self,
-        account_id: str,
-        user: str,
-        quote_id: str,
-        *,
-        idempotency_key: str,
-        payment_method: str | None = None,
-    ) -> Order:
-        """Place the order the customer confirmed in quote ``quote_id``.
-
-        Idempotent: every call with the same key gets the same order, as it stands,
-        and it is charged once. The order and its payment attempt are recorded before
-        the gateway is called. Returns the order in state ``succeeded``,
-        ``requires_action`` (3-D Secure: call :meth:`confirm_payment` once the
-        customer has authenticated) or ``unknown`` (the gateway did not answer:
-        :meth:`reconcile` resolves it). A declined payment raises
-        :class:`~subscriptions.errors.PaymentDeclined` and changes nothing but the
-        order's record; a quote whose pinned state changed raises
-        :class:`~subscriptions.errors.QuoteChanged`; another order of the account
-        still running raises :class:`~subscriptions.errors.OrderInProgress`.
-        """
-        return orders.place_order(
-            self._center,
-            account_id,
-            user,
-            quote_id,
-            idempotency_key=idempotency_key,
-            payment_method=payment_method,
-        )
-
-    @exact_decimals
-    def confirm_payment(self, account_id: str, user: str, payment_id: str) -> Order | IssuedInvoice:
-        """Complete a payment that waited for 3-D Secure, once the customer has
-        authenticated: ``payment_id`` is the order's id (the order is returned) or the
-        invoice's id for a payment made with :meth:`pay_invoice` (the invoice is
-        returned)."""
-        return invoices.confirm_payment(self._center, account_id, user, payment_id)
-
-    @exact_decimals
-    def order(self, account_id: str, user: str, order_id: str) -> Order:
-        return orders.show_order(self._center, account_id, user, order_id)
+    place_order = use_case(_orders.place_order)
+    confirm_payment = use_case(_invoices.confirm_payment)
+    order = use_case(_orders.show_order)
 
     # -- corporate orders --------------------------------------------------------------
 
-    @exact_decimals
-    def staff_place_corporate_order(
-        self,
-        staff_user: str,
-        account_id: str,
-        quote_id: str,
-        *,
-        purchase_order: str,
-        due_days: int = 30,
-        idempotency_key: str,
-    ) -> Order:
-        """The vendor's staff place a corporate account's order on purchase-order
-        terms: no card; an invoice due in ``due_days`` once the customer confirms."""
-        return corporate.staff_place_corporate_order(
-            self._center,
-            staff_user,
-            account_id,
-            quote_id,
-            purchase_order=purchase_order,
-            due_days=due_days,
-            idempotency_key=idempotency_key,
-        )
-
-    @exact_decimals
-    def confirm_corporate_order(self, account_id: str, user: str, order_id: str) -> Order:
-        """The customer's billing contact confirms the quote of a purchase-order order.
-
-        The order is priced, and its subscriptions start, at the confirmation (the
-        billing date moves to the day of the change, as for self-service); if that
-        price is not what the quote said (a proration quoted on an earlier day), the
-        confirmation is refused with :class:`~subscriptions.errors.QuoteChanged` and
-        the staff quote again. The invoice is issued now, due in the agreed days."""
-        return corporate.confirm_corporate_order(self._center, account_id, user, order_id)
+    staff_place_corporate_order = use_case(_corporate.staff_place_corporate_order)
+    confirm_corporate_order = use_case(_corporate.confirm_corporate_order)
 
     # -- reconcile ---------------------------------------------------------------------
 
-    @exact_decimals
-    def reconcile(
-        self, order_id: str | None = None, *, stop: Callable[[], bool] | None = None
-    ) -> ReconcileReport:
-        """Resolve every payment attempt left in flight: orders, renewals, retries,
-        invoice payments and refunds alike (or only ``order_id``'s).
-
-        Each attempt whose lease (``Settings.reconcile_after``) is over is looked up
-        at the gateway by its key: charged means recorded as paid (the order
-        completed, the invoice paid), never charged again; not charged means back to
-        due, or failed per the retry schedule. An attempt the gateway still cannot
-        tell about after ``Settings.unknown_after`` becomes ``needs_review``. A
-        concurrent completion is recognised as such and never refunded. One
-        attempt's trouble never stops the others. See
-        :mod:`subscriptions.center.reconcile`.
-        """
-        return reconcile.reconcile(self._center, order_id, stop=stop)
-
-    @exact_decimals
-    def resolve_payment(self, idempotency_key: str) -> PaymentAttempt:
-        """Ask the gateway about the payment sent under ``idempotency_key`` and record
-        what it says (a gateway's notification of a payment lands here): a charge
-        the book had resolved as not charged is recorded too, paid if its invoice is
-        still unpaid and refunded otherwise. Returns the attempt as it now stands."""
-        return reconcile.resolve(self._center, idempotency_key)
-
-    @exact_decimals
-    def payment_review(self) -> Review:
-        """What needs a person: payments whose outcome stayed unknown past
-        ``Settings.unknown_after``, and refunds the gateway refused (read only)."""
-        return reconcile.review(self._center)
+    reconcile = use_case(_reconcile.reconcile)
+    resolve_payment = use_case(_reconcile.resolve)
+    payment_review = use_case(_reconcile.review)
 
     # -- seats -------------------------------------------------------------------------
 
-    @exact_decimals
-    def assign_seats(
-        self, account_id: str, user: str, product: str, user_ids: Sequence[str]
-    ) -> SeatAssignments:
-        """Give seats of ``product`` to these users (all or nothing)."""
-        return seats.assign_seats(self._center, account_id, user, product, user_ids)
-
-    @exact_decimals
-    def unassign_seats(
-        self, account_id: str, user: str, product: str, user_ids: Sequence[str]
-    ) -> SeatAssignments:
-        return seats.unassign_seats(self._center, account_id, user, product, user_ids)
-
-    @exact_decimals
-    def reassign_seat(
-        self, account_id: str, user: str, product: str, from_user: str, to_user: str
-    ) -> SeatAssignments:
-        return seats.reassign_seat(self._center, account_id, user, product, from_user, to_user)
-
-    @exact_decimals
-    def release_seats(
-        self, account_id: str, user: str, product: str, user_ids: Sequence[str]
-    ) -> SeatAssignments:
-        """Release seats before ordering fewer (the same as unassigning them)."""
-        return seats.release_seats(self._center, account_id, user, product, user_ids)
-
-    @exact_decimals
-    def seats(self, account_id: str, user: str, product: str) -> SeatAssignments:
-        """Who holds which seat of ``product``."""
-        return seats.show_seats(self._center, account_id, user, product)
+    assign_seats = use_case(_seats.assign_seats)
+    unassign_seats = use_case(_seats.unassign_seats)
+    reassign_seat = use_case(_seats.reassign_seat)
+    release_seats = use_case(_seats.release_seats)
+    seats = use_case(_seats.show_seats)
 
     # -- cancel, reactivate ------------------------------------------------------------
 
-    @exact_decimals
-    def cancel(
-        self,
-        account_id: str,
-        user: str,
-        product: str,
-        *,
-        timing: CancelTiming | str = CancelTiming.END_OF_TERM,
-    ) -> Subscription:
-        """Cancel at the end of the term (default), or immediately with a credit for
-        the unused time (added to the credit balance, not refunded)."""
-        return subscriptions.cancel(self._center, account_id, user, product, timing=timing)
-
-    @exact_decimals
-    def reactivate(self, account_id: str, user: str, product: str) -> Subscription:
-        """Undo a cancellation scheduled for the end of the term."""
-        return subscriptions.reactivate(self._center, account_id, user, product)
+    cancel = use_case(_subscriptions.cancel)
+    reactivate = use_case(_subscriptions.reactivate)
 
     # -- invoices and payments ---------------------------------------------------------
 
-    @exact_decimals
-    def pay_invoice(
-        self, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
-    ) -> IssuedInvoice:
-        """Pay an open (or failed) invoice now, on session, with the account's payment
-        method (after updating it, typically): a past-due subscription becomes active
-        again. The same key gives the same payment, as it stands; a second payment
-        while one is in flight raises
-        :class:`~subscriptions.errors.PaymentInProgress` and is never sent. A
-        declined payment raises :class:`~subscriptions.errors.PaymentDeclined` and
-        changes nothing; 3-D Secure raises
-        :class:`~subscriptions.errors.PaymentActionRequired` (call again with the same
-        key, or :meth:`confirm_payment`, once the customer has authenticated). The
-        invoice is returned paid, or ``charging`` when the gateway did not answer
-        (:meth:`reconcile` resolves it)."""
-        return invoices.pay_invoice(
-            self._center, account_id, user, invoice_id, idempotency_key=idempotency_key
-        )
-
-    @exact_decimals
-    def invoices(self, account_id: str, user: str) -> list[IssuedInvoice]:
-        """The account's invoices and credit notes, in number order."""
-        return invoices.list_invoices(self._center, account_id, user)
-
-    @exact_decimals
-    def invoice(self, account_id: str, user: str, invoice_id: str) -> IssuedInvoice:
-        return invoices.show_invoice(self._center, account_id, user, invoice_id)
+    pay_invoice = use_case(_invoices.pay_invoice)
+    invoices = use_case(_invoices.list_invoices)
+    invoice = use_case(_invoices.show_invoice)
 
     # -- bill run ----------------------------------------------------------------------
 
-    @exact_decimals
-    def run_renewals(
-        self,
-        at: datetime | None = None,
-        *,
-        progress: Callable[[int], None] | None = None,
-        stop: Callable[[], bool] | None = None,
-    ) -> BillRunReport:
-        """Renew every subscription due at ``at`` (default: now; never later than
-        now), in batches, after resolving what earlier runs left in flight.
+    run_renewals = use_case(_billrun.run_renewals)
 
-        For each due subscription: trials end (expire, or convert and charge),
-        end-of-term cancellations take effect, renewals are invoiced (dated now, for
-        their past or present periods) with the credit balance applied and charged
-        off-session, every charge an attempt on record; a declined charge makes the
-        subscription ``past_due`` and is retried on ``Settings.retry_days``, counted
-        from each failed attempt, before the subscription lapses (canceled at the end
-        of its paid period, the unpaid invoice voided by a credit note). Transient
-        gateway failures are retried with backoff and change nothing. A subscription
-        that raises is reported in ``BillRunReport.errors`` and the run goes on.
-        ``progress(n)`` is called after each batch; ``stop()``, when it says so, ends
-        the run cleanly after the charge in progress. See
-        :mod:`subscriptions.center.billrun`.
-        """
-        return billrun.run_renewals(self._center, at, progress=progress, stop=stop)
+
+for _name, _method in list(vars(BillingCenter).items()):
+    if callable(_method) and not _name.startswith("_") and hasattr(_method, "__wrapped__"):
+        # Named and signed as the facade's methods, for help() and tracebacks.
+        _method.__name__ = _name
+        _method.__qualname__ = f"BillingCenter.{_name}"
+        _signature = inspect.signature(_method)
+        _first, *_rest = _signature.parameters.values()
+        _method.__signature__ = _signature.replace(
+            parameters=[_first.replace(name="self", annotation="BillingCenter"), *_rest]
+        )
+del _name, _method, _signature, _first, _rest

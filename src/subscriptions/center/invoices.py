@@ -52,6 +52,17 @@ def _scope_key(invoice_id: str, idempotency_key: str) -> str:
 def pay_invoice(
     center: Center, account_id: str, user: str, invoice_id: str, *, idempotency_key: str
 ) -> IssuedInvoice:
+    """Pay an open (or failed) invoice now, on session, with the account's payment
+    method (after updating it, typically): a past-due subscription becomes active
+    again. The same key gives the same payment, as it stands; a second payment
+    while one is in flight raises
+    :class:`~subscriptions.errors.PaymentInProgress` and is never sent. A
+    declined payment raises :class:`~subscriptions.errors.PaymentDeclined` and
+    changes nothing; 3-D Secure raises
+    :class:`~subscriptions.errors.PaymentActionRequired` (call again with the same
+    key, or :meth:`confirm_payment`, once the customer has authenticated). The
+    invoice is returned paid, or ``charging`` when the gateway did not answer
+    (:meth:`reconcile` resolves it)."""
     check_key(idempotency_key)
     attempt: PaymentAttempt | None = None
     for tried in range(2):
@@ -183,6 +194,7 @@ def list_invoices(center: Center, account_id: str, user: str) -> list[IssuedInvo
 
 
 def show_invoice(center: Center, account_id: str, user: str, invoice_id: str) -> IssuedInvoice:
+    """The account's invoice (or credit note) ``invoice_id``."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "see invoices")

@@ -142,8 +142,20 @@ def place_order(
     quote_id: str,
     *,
     idempotency_key: str,
-    payment_method: str | None,
+    payment_method: str | None = None,
 ) -> Order:
+    """Place the order the customer confirmed in quote ``quote_id``.
+
+    Idempotent: every call with the same key gets the same order, as it stands,
+    and it is charged once. The order and its payment attempt are recorded before
+    the gateway is called. Returns the order in state ``succeeded``,
+    ``requires_action`` (3-D Secure: call :meth:`confirm_payment` once the
+    customer has authenticated) or ``unknown`` (the gateway did not answer:
+    :meth:`reconcile` resolves it). A declined payment raises
+    :class:`~subscriptions.errors.PaymentDeclined` and changes nothing but the
+    order's record; a quote whose pinned state changed raises
+    :class:`~subscriptions.errors.QuoteChanged`; another order of the account
+    still running raises :class:`~subscriptions.errors.OrderInProgress`."""
     check_key(idempotency_key)
     if payment_method is not None and (
         not isinstance(payment_method, str) or not payment_method.strip()
@@ -342,6 +354,7 @@ def confirm_order_payment(center: Center, account_id: str, user: str, order_id: 
 
 
 def show_order(center: Center, account_id: str, user: str, order_id: str) -> Order:
+    """The account's order ``order_id``, as it stands."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "see orders")

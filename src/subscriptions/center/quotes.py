@@ -48,6 +48,7 @@ def _same_amounts(priced: PricedCart, quote: Quote, *, exact: bool) -> bool:
 
 
 def show_cart(center: Center, account_id: str) -> Cart:
+    """The account's cart (empty if it has none)."""
     with center.store.unit_of_work() as uow:
         center.load_account(uow, account_id)
         return uow.carts.get(account_id) or Cart(account_id=account_id)
@@ -146,6 +147,7 @@ def edit_cart_item(
 
 
 def remove_cart_item(center: Center, account_id: str, user: str, product: str) -> Cart:
+    """Take ``product`` out of the cart."""
     return _edit_cart(center, account_id, user, lambda cart: carts.remove_item(cart, product))
 
 
@@ -184,8 +186,7 @@ def quote(center: Center, account_id: str, user: str) -> Quote:
 
     The quote pins the instant, prices, tax treatment and subscription versions;
     it expires after ``Settings.quote_ttl`` (``corporate_quote_ttl`` for corporate
-    accounts). Reducing seats below those assigned is refused here already.
-    """
+    accounts). Reducing seats below those assigned is refused here already."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "request a quote")

@@ -107,6 +107,17 @@ def reconcile(
     *,
     stop: Callable[[], bool] | None = None,
 ) -> ReconcileReport:
+    """Resolve every payment attempt left in flight: orders, renewals, retries,
+    invoice payments and refunds alike (or only ``order_id``'s).
+
+    Each attempt whose lease (``Settings.reconcile_after``) is over is looked up
+    at the gateway by its key: charged means recorded as paid (the order
+    completed, the invoice paid), never charged again; not charged means back to
+    due, or failed per the retry schedule. An attempt the gateway still cannot
+    tell about after ``Settings.unknown_after`` becomes ``needs_review``. A
+    concurrent completion is recognised as such and never refunded. One
+    attempt's trouble never stops the others. See
+    :mod:`subscriptions.center.reconcile`."""
     run = _Run()
     for attempt in _in_flight(center):
         if stop is not None and stop():
@@ -247,11 +258,12 @@ def _orders_without_attempts(center: Center, order_id: str | None, run: _Run) ->
 
 
 def resolve(center: Center, idempotency_key: str) -> PaymentAttempt:
-    """Ask the gateway about one payment and record what it says, whatever state the
-    attempt is in: a late charge of an attempt already resolved as not charged is
-    recorded too (paid, if its invoice is still unpaid; refunded otherwise). An
-    attempt in flight is resolved as not charged only once its lease is over (its
-    process may still be sending it)."""
+    """Ask the gateway about the payment sent under ``idempotency_key`` and record
+    what it says (a gateway's notification of a payment lands here): a charge
+    the book had resolved as not charged is recorded too, paid if its invoice is
+    still unpaid and refunded otherwise. An attempt in flight is resolved as not
+    charged only once its lease is over (its process may still be sending it).
+    Returns the attempt as it now stands."""
     with center.store.unit_of_work() as uow:
         attempt = uow.attempts.get(idempotency_key)
     if attempt is None:
@@ -277,7 +289,8 @@ def resolve(center: Center, idempotency_key: str) -> PaymentAttempt:
 
 
 def review(center: Center) -> Review:
-    """Attempts a person must look at (read only)."""
+    """What needs a person: payments whose outcome stayed unknown past
+    ``Settings.unknown_after``, and refunds the gateway refused (read only)."""
     flying = _in_flight(center)
     failed = _with_state(center, (AttemptState.FAILED,))
     return Review(

@@ -72,6 +72,7 @@ def assign_seats(
 def unassign_seats(
     center: Center, account_id: str, user: str, product: str, user_ids: Sequence[str]
 ) -> SeatAssignments:
+    """Take the seats of ``product`` back from these users (all or nothing)."""
     return _change_seats(
         center,
         account_id,
@@ -86,6 +87,7 @@ def unassign_seats(
 def reassign_seat(
     center: Center, account_id: str, user: str, product: str, from_user: str, to_user: str
 ) -> SeatAssignments:
+    """Move a seat of ``product`` from one user to another."""
     return _change_seats(
         center,
         account_id,
