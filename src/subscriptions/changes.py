@@ -92,9 +92,6 @@ def _classify_same_rank(
     return ChangeKind.DOWNGRADE if new_per_day < old_per_day else ChangeKind.UPGRADE
 
 
-_DETAIL = {(k, t): f"{k.value}, {t.value}" for k in ChangeKind for t in ChangeTiming}
-
-
 class ChangePlan:
     """What a change does, priced but not yet built into records.
 
@@ -408,14 +405,14 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
     sub, at = plan.sub, plan.at
     new = plan.terms()
     version = sub.version + 1
-    detail = _DETAIL[plan.kind, plan.timing]
+    detail = {"change_kind": plan.kind, "change_timing": plan.timing}
     if plan.timing is ChangeTiming.END_OF_TERM:
         # A later schedule replaces an earlier one, a scheduled cancellation included.
         changed = attrs.evolve(sub, status=Status.ACTIVE, scheduled=new, version=version)
         return Outcome(
             subscription=changed,
             invoice=None,
-            events=(new_event(EventKind.CHANGE_SCHEDULED, at, changed, detail),),
+            events=(new_event(EventKind.CHANGE_SCHEDULED, at, changed, **detail),),
         )
     assert sub.anchor is not None
     assert sub.period is not None
@@ -471,7 +468,7 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
     return Outcome(
         subscription=changed,
         invoice=invoice_of(lines, at, InvoiceReason.CHANGE, ctx),
-        events=(new_event(EventKind.SUBSCRIPTION_CHANGED, at, changed, detail),),
+        events=(new_event(EventKind.SUBSCRIPTION_CHANGED, at, changed, **detail),),
     )
 
 

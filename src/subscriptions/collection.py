@@ -174,7 +174,7 @@ def charged(invoice: IssuedInvoice, sub: Subscription | None, *, at: datetime) -
             f"invoice {invoice.number} is already {invoice.status.value}; a second payment "
             "of it is refunded instead"
         )
-    events = [Event(kind=EventKind.PAYMENT_SUCCEEDED, at=at, detail=invoice.number)]
+    events = [Event(kind=EventKind.PAYMENT_SUCCEEDED, at=at, invoice_number=invoice.number)]
     changed = None
     if sub is not None and _collecting(sub, invoice):
         changed = attrs.evolve(
@@ -218,7 +218,8 @@ def declined(
         at=at,
         subscription_id=None if sub is None else sub.id,
         product=None if sub is None else sub.product,
-        detail=f"{invoice.number}: {code}",
+        invoice_number=invoice.number,
+        failure_code=code,
     )
     if not scheduled or sub is None:
         return Collected(

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from typing import Any
 
 import attrs
-from moneyed import Currency
+from moneyed import Currency, Money
 
 from ._enum import Choice
 from .catalog import Catalog
@@ -338,17 +339,54 @@ class EventKind(Choice):
     INVOICE_ISSUED = "invoice_issued"
     SEATS_ASSIGNED = "seats_assigned"
     SEATS_UNASSIGNED = "seats_unassigned"
+    SEAT_REASSIGNED = "seat_reassigned"
 
 
 @attrs.frozen(kw_only=True)
 class Event:
-    """A state change, as a frozen record."""
+    """A state change, as a frozen record with typed fields: each kind fills the ones
+    it is about, the others stay empty.
+
+    ========================================  ==========================================
+    kind                                      fields
+    ========================================  ==========================================
+    ``trial_started``                         ``ends_at`` (the trial's end)
+    ``cancellation_scheduled``                ``ends_at`` (when it takes effect)
+    ``subscription_canceled``                 ``cancel_timing``
+    ``subscription_changed``,                 ``change_kind``, ``change_timing``
+    ``change_scheduled``
+    ``order_placed``                          ``order_id``
+    ``order_failed``                          ``order_id``, ``failure_code``
+    ``order_refunded``, ``payment_refunded``  ``payment_key`` (the refund's), ``amount``
+    ``refund_failed``                         ``payment_key``, ``note`` (the gateway's)
+    ``payment_needs_review``                  ``payment_key``
+    ``invoice_issued``, ``payment_succeeded`` ``invoice_number``
+    ``payment_failed``                        ``invoice_number``, ``failure_code``
+    ``seats_assigned``, ``seats_unassigned``  ``user_ids``
+    ``seat_reassigned``                       ``user_ids`` (from, to)
+    ``account_updated``                       ``note`` (what changed)
+    ========================================  ==========================================
+    """
 
     kind: EventKind
     at: datetime
     subscription_id: str | None = None
     product: str | None = None
-    detail: str = ""
+    order_id: str | None = None
+    invoice_number: str | None = None
+    #: The idempotency key of the payment attempt it is about.
+    payment_key: str | None = None
+    amount: Money | None = None
+    #: The gateway's decline code, or why the library gave up (``not_charged``...).
+    failure_code: str | None = None
+    user_ids: tuple[str, ...] = ()
+    change_kind: ChangeKind | None = None
+    change_timing: ChangeTiming | None = None
+    cancel_timing: CancelTiming | None = None
+    ends_at: datetime | None = None
+    #: Words for people (what an account update changed, a gateway's message);
+    #: programs read the typed fields.
+    note: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -395,5 +433,6 @@ class Reactivate:
 Action = StartTrial | Subscribe | Change | Cancel | Reactivate
 
 
-def new_event(kind: EventKind, at: datetime, sub: Subscription, detail: str = "") -> Event:
-    return Event(kind=kind, at=at, subscription_id=sub.id, product=sub.product, detail=detail)
+def new_event(kind: EventKind, at: datetime, sub: Subscription, **fields: Any) -> Event:
+    """An event of ``sub``, with the typed ``fields`` of its kind."""
+    return Event(kind=kind, at=at, subscription_id=sub.id, product=sub.product, **fields)

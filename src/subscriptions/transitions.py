@@ -152,7 +152,7 @@ def _start_trial(
     return Outcome(
         subscription=sub,
         invoice=None,
-        events=(new_event(EventKind.TRIAL_STARTED, at, sub, f"ends {end.isoformat()}"),),
+        events=(new_event(EventKind.TRIAL_STARTED, at, sub, ends_at=end),),
     )
 
 
@@ -251,9 +251,7 @@ def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext
             subscription=changed,
             invoice=None,
             events=(
-                new_event(
-                    EventKind.CANCELLATION_SCHEDULED, at, changed, sub.period.end.isoformat()
-                ),
+                new_event(EventKind.CANCELLATION_SCHEDULED, at, changed, ends_at=sub.period.end),
             ),
         )
     credits = _credits(sub, at, ctx)
@@ -271,7 +269,11 @@ def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext
     return Outcome(
         subscription=changed,
         invoice=invoice_of(credits, at, InvoiceReason.CANCEL, ctx),
-        events=(new_event(EventKind.SUBSCRIPTION_CANCELED, at, changed, "immediate"),),
+        events=(
+            new_event(
+                EventKind.SUBSCRIPTION_CANCELED, at, changed, cancel_timing=CancelTiming.IMMEDIATE
+            ),
+        ),
     )
 
 
@@ -339,7 +341,14 @@ def advance(sub: Subscription, *, context: BillingContext, at: datetime | None =
             return Outcome(
                 subscription=changed,
                 invoice=None,
-                events=(new_event(EventKind.SUBSCRIPTION_CANCELED, due, changed, "end of term"),),
+                events=(
+                    new_event(
+                        EventKind.SUBSCRIPTION_CANCELED,
+                        due,
+                        changed,
+                        cancel_timing=CancelTiming.END_OF_TERM,
+                    ),
+                ),
             )
         return _renew(sub, due, context, at)
 
@@ -368,7 +377,7 @@ def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext, at: dateti
     return Outcome(
         subscription=changed,
         invoice=invoice_of([charge], at, InvoiceReason.CONVERSION, ctx),
-        events=(new_event(EventKind.TRIAL_CONVERTED, due, changed, "automatic"),),
+        events=(new_event(EventKind.TRIAL_CONVERTED, due, changed, note="automatic"),),
     )
 
 

@@ -112,7 +112,7 @@ def test_decimals_keep_their_digits_and_exponent(
 
 @given(at=instants)
 def test_instants_keep_their_instant_offset_and_zone(at: datetime) -> None:
-    event = Event(kind=EventKind.TRIAL_STARTED, at=at, detail="ü €\n\"'\\")
+    event = Event(kind=EventKind.TRIAL_STARTED, at=at, note="ü €\n\"'\\")
     back = codec.loads(Event, codec.dumps(event))
     assert back == event
     assert back.at.utcoffset() == at.utcoffset()

@@ -275,3 +275,33 @@ def test_a_dropped_connection_is_replaced_and_a_lost_one_is_a_storage_error(
     assert raised.value.__cause__ is not None
     with store.unit_of_work() as uow:
         assert uow.idempotency.get("acct", "k") == "v1"
+
+
+def test_migration_5_types_the_events_a_book_stored_as_text(
+    open_pg: Opener, pg_schema: tuple[str, str]
+) -> None:
+    import psycopg
+
+    from subscriptions.subscription import EventKind
+
+    store = open_pg()
+    store.close()
+    dsn, schema = pg_schema
+    old = [
+        '{"kind":"order_failed","at":"2026-11-02T09:00:00+00:00","detail":"ord-1: card_declined"}',
+        '{"kind":"seats_assigned","at":"2026-11-02T09:01:00+00:00","detail":"anna -> marco"}',
+    ]
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for doc in old:
+            connection.execute(
+                f'INSERT INTO "{schema}".events (account_id, doc) VALUES (%s, %s)', ("acc", doc)
+            )
+        # The book as schema 4 left it: migration 5 is applied again when it opens.
+        connection.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version = 5')
+    reopened = open_pg()
+    assert reopened.schema_version() == LATEST
+    with reopened.unit_of_work() as uow:
+        failed, reassigned = uow.events.for_account("acc")
+    assert (failed.order_id, failed.failure_code, failed.note) == ("ord-1", "card_declined", "")
+    assert reassigned.kind is EventKind.SEAT_REASSIGNED
+    assert reassigned.user_ids == ("anna", "marco")

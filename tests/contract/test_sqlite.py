@@ -368,8 +368,21 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
                     doc for _, (acc, doc) in sorted(raw["events"].items()) if acc == account
                 ]
                 events = uow.events.for_account(account)
-                assert [codec.encode(e) for e in events] == expected
                 assert all(isinstance(e, Event) for e in events)
+                same = ("kind", "at", "subscription_id", "product")
+                assert [[codec.encode(e)[k] for k in same] for e in events] == [
+                    [d[k] for k in same] for d in expected
+                ]
+                # Migration 5 typed what the first schema wrote as text.
+                for event, document in zip(events, expected, strict=True):
+                    assert "detail" not in codec.encode(event)
+                    if document["kind"] == "subscription_changed":
+                        assert event.change_kind is not None
+                        assert event.change_timing is not None
+                        typed = f"{event.change_kind.value}, {event.change_timing.value}"
+                        assert typed == document["detail"]
+                    else:
+                        assert document["detail"] == ""
             # Migration 2 filled orders.state from the documents.
             assert uow.orders.unresolved() == ["ord-2", "ord-3"]
             assert uow.idempotency.get("acc-de", "key-ord-1") == "ord-1"

@@ -568,9 +568,7 @@ def test_marking_an_unknown_outbox_entry_is_refused(store: Store) -> None:
 
 def test_events_are_kept_in_order_per_account(store: Store) -> None:
     def event(n: int) -> Event:
-        return Event(
-            kind=EventKind.SEATS_ASSIGNED, at=r.START + timedelta(minutes=n), detail=f"#{n}"
-        )
+        return Event(kind=EventKind.SEATS_ASSIGNED, at=r.START + timedelta(minutes=n), note=f"#{n}")
 
     with store.unit_of_work() as uow:
         uow.events.add("acc-1", event(3))

@@ -85,7 +85,7 @@ def _update_account(
         center.record(
             uow,
             account_id,
-            [Event(kind=EventKind.ACCOUNT_UPDATED, at=center.now(), detail=action)],
+            [Event(kind=EventKind.ACCOUNT_UPDATED, at=center.now(), note=action)],
         )
         uow.commit()
     return updated

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+from moneyed import Money
 
 from .. import collection, payments
 from ..accounts import Account
@@ -41,6 +42,7 @@ from ..messages import (
     render_payment_failed,
     render_subscription_lapsed,
 )
+from ..money import money_currency
 from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
 from ..payments import AttemptKind, AttemptState, PaymentAttempt, PaymentResult, PaymentStatus
 from ..ports import UnitOfWork
@@ -367,7 +369,14 @@ def _apply_refund(
         center.record(
             uow,
             attempt.account_id,
-            [Event(kind=kind, at=at, detail=f"{attempt.idempotency_key}: {done.amount}")],
+            [
+                Event(
+                    kind=kind,
+                    at=at,
+                    payment_key=attempt.idempotency_key,
+                    amount=Money(done.amount, money_currency(done.currency)),
+                )
+            ],
         )
         if order is not None and order.refund_id is None:
             reference = None if result is None else result.charge_id
@@ -381,7 +390,8 @@ def _apply_refund(
                 Event(
                     kind=EventKind.REFUND_FAILED,
                     at=at,
-                    detail=f"{attempt.idempotency_key}: {done.message}",
+                    payment_key=attempt.idempotency_key,
+                    note=done.message or "",
                 )
             ],
         )

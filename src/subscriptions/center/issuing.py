@@ -120,7 +120,7 @@ def issue(center: Center, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[Issu
         uow.invoices.add(document)
         uow.events.add(
             account.id,
-            Event(kind=EventKind.INVOICE_ISSUED, at=issued_at, detail=document.number),
+            Event(kind=EventKind.INVOICE_ISSUED, at=issued_at, invoice_number=document.number),
         )
         issued.append(document)
     return issued

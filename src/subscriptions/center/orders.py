@@ -112,7 +112,7 @@ def record_order(
     uow.orders.add(order)
     uow.idempotency.put(quote.account_id, idempotency_key, order.id)
     center.record(
-        uow, quote.account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, detail=order.id)]
+        uow, quote.account_id, [Event(kind=EventKind.ORDER_PLACED, at=now, order_id=order.id)]
     )
     return order
 

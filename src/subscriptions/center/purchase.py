@@ -68,7 +68,7 @@ def fail(
     center.record(
         uow,
         order.account_id,
-        [Event(kind=EventKind.ORDER_FAILED, at=at, detail=f"{order.id}: {code}")],
+        [Event(kind=EventKind.ORDER_FAILED, at=at, order_id=order.id, failure_code=code)],
     )
     return failed
 

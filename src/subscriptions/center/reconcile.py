@@ -219,8 +219,7 @@ def _still_unknown(center: Center, attempt: PaymentAttempt, now: datetime, run: 
                     Event(
                         kind=EventKind.PAYMENT_NEEDS_REVIEW,
                         at=now,
-                        detail=f"{attempt.idempotency_key}: unknown since "
-                        f"{attempt.created_at.isoformat()}",
+                        payment_key=attempt.idempotency_key,
                     )
                 ],
             )

@@ -29,7 +29,7 @@ def _change_seats(
     product: str,
     change: Callable[[SeatAssignments], SeatAssignments],
     kind: EventKind,
-    detail: str,
+    user_ids: Sequence[str],
 ) -> SeatAssignments:
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
@@ -46,7 +46,7 @@ def _change_seats(
                     at=center.now(),
                     subscription_id=sub.id,
                     product=product,
-                    detail=detail,
+                    user_ids=(user_ids,) if isinstance(user_ids, str) else tuple(user_ids),
                 )
             ],
         )
@@ -65,7 +65,7 @@ def assign_seats(
         product,
         lambda seats: assign(seats, user_ids),
         EventKind.SEATS_ASSIGNED,
-        ", ".join(user_ids) if not isinstance(user_ids, str) else user_ids,
+        user_ids,
     )
 
 
@@ -80,7 +80,7 @@ def unassign_seats(
         product,
         lambda seats: unassign(seats, user_ids),
         EventKind.SEATS_UNASSIGNED,
-        ", ".join(user_ids) if not isinstance(user_ids, str) else user_ids,
+        user_ids,
     )
 
 
@@ -94,8 +94,8 @@ def reassign_seat(
         user,
         product,
         lambda seats: reassign(seats, from_user, to_user),
-        EventKind.SEATS_ASSIGNED,
-        f"{from_user} -> {to_user}",
+        EventKind.SEAT_REASSIGNED,
+        (from_user, to_user),
     )
 
 

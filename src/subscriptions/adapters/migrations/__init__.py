@@ -38,6 +38,11 @@ sort the same way in every store, whatever the database's locale.
    are no store's business: the ``config`` table becomes ``cli_settings``, which the
    command line reads and writes itself (:mod:`subscriptions.cli.settings`).
 
+5. Events with typed fields: each stored event's text (``detail``) becomes the typed
+   fields of its kind (order id, invoice number, failure code, payment key and amount,
+   user ids, a plan change's kind and timing, when a trial or a cancellation ends); a
+   reassigned seat becomes a ``seat_reassigned`` event.
+
 A migration may have a data step besides its statements: a function over the open
 transaction (:class:`MigrationDatabase`), written once for both databases.
 """
@@ -244,6 +249,12 @@ _ATTEMPT_INDEXES = (
 )
 
 
+def _type_events(db: MigrationDatabase) -> None:
+    from ._events import type_events
+
+    type_events(db)
+
+
 def _heal_in_flight(db: MigrationDatabase) -> None:
     from ._heal import heal_in_flight
 
@@ -301,6 +312,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         name="the named configuration documents pass to the command line",
         sqlite=("ALTER TABLE config RENAME TO cli_settings",),
         postgres=("ALTER TABLE config RENAME TO cli_settings",),
+    ),
+    Migration(
+        version=5,
+        name="events with typed fields",
+        sqlite=(),
+        postgres=(),
+        data=_type_events,
     ),
 )
 """Every migration, in order; ``MIGRATIONS[n - 1].version == n``."""
