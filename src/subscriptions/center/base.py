@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import localcontext
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import attrs
 
@@ -34,9 +34,6 @@ from ..ports import Clock, Notifier, OutboxEntry, PaymentGateway, Store, UnitOfW
 from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber
-
-if TYPE_CHECKING:
-    from .facade import BillingCenter
 
 __all__ = ["Center", "Settings", "VatUnavailable", "exact_decimals", "new_id", "use_case"]
 
@@ -134,15 +131,21 @@ def exact_decimals(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return in_exact_context
 
 
+class _Facade(Protocol):
+    """What :func:`use_case` binds to: an object holding the wiring."""
+
+    _center: Center
+
+
 def use_case(
     function: Callable[Concatenate[Center, _P], _R],
-) -> Callable[Concatenate[BillingCenter, _P], _R]:
+) -> Callable[Concatenate[_Facade, _P], _R]:
     """A method of :class:`~subscriptions.center.BillingCenter` that runs ``function``
     on the facade's wiring, in the exact decimal context: the facade's methods are
     the use cases themselves (their signatures and documentation, once)."""
 
     @functools.wraps(function)
-    def method(self: BillingCenter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def method(self: _Facade, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         with localcontext(EXACT):
             return function(self._center, *args, **kwargs)
 
