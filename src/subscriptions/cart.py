@@ -16,6 +16,7 @@ from decimal import Decimal, localcontext
 
 import attrs
 
+from ._records import revised
 from .accounts import Account
 from .errors import (
     CartItemExists,
@@ -88,14 +89,14 @@ def subscribe_now(cart: Cart, item: CartItem) -> Cart:
     """Put ``item`` in an empty cart ("Subscribe now")."""
     if cart.items:
         raise CartNotEmpty(item.product)
-    return attrs.evolve(cart, items=(item,), version=cart.version + 1)
+    return revised(cart, items=(item,))
 
 
 def add_to_cart(cart: Cart, item: CartItem) -> Cart:
     """Add ``item`` to the cart ("Add to cart"); one item per product."""
     if item.product in cart:
         raise CartItemExists(item.product)
-    return attrs.evolve(cart, items=(*cart.items, item), version=cart.version + 1)
+    return revised(cart, items=(*cart.items, item))
 
 
 def edit_item(
@@ -117,13 +118,13 @@ def edit_item(
         frequency=current.frequency if frequency is None else Frequency.parse(frequency),
     )
     items = tuple(edited if i.product == product else i for i in cart.items)
-    return attrs.evolve(cart, items=items, version=cart.version + 1)
+    return revised(cart, items=items)
 
 
 def remove_item(cart: Cart, product: str) -> Cart:
     cart.item(product)
     items = tuple(i for i in cart.items if i.product != product)
-    return attrs.evolve(cart, items=items, version=cart.version + 1)
+    return revised(cart, items=items)
 
 
 @attrs.frozen(kw_only=True)

@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-import attrs
 from moneyed import Currency, Money
 
+from ._records import revised
 from .catalog import Catalog
 from .charges import charge_line, invoice_of, line_is_whole
 from .errors import InvalidInput, InvalidTransition
@@ -408,7 +408,7 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
     detail = {"change_kind": plan.kind, "change_timing": plan.timing}
     if plan.timing is ChangeTiming.END_OF_TERM:
         # A later schedule replaces an earlier one, a scheduled cancellation included.
-        changed = attrs.evolve(sub, status=Status.ACTIVE, scheduled=new, version=version)
+        changed = revised(sub, status=Status.ACTIVE, scheduled=new)
         return Outcome(
             subscription=changed,
             invoice=None,
@@ -420,7 +420,7 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
     charges = tuple(line for line in lines if line.kind is LineKind.CHARGE)
     if plan.timing is ChangeTiming.REALIGN:
         assert plan.whole is not None
-        changed = attrs.evolve(
+        changed = revised(
             sub,
             terms=new,
             anchor=at,
@@ -429,23 +429,21 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
             period=plan.whole,
             open_charges=charges,
             scheduled=None,
-            version=version,
         )
     elif plan.charge is None:
         # No partial charge or credit: the new terms apply now and bill from the
         # next renewal. A new frequency's sequence starts at that renewal, so the
         # current period becomes the stub before it.
         if new.frequency is sub.terms.frequency:
-            changed = attrs.evolve(sub, terms=new, scheduled=None, version=version)
+            changed = revised(sub, terms=new, scheduled=None)
         else:
-            changed = attrs.evolve(
+            changed = revised(
                 sub,
                 terms=new,
                 anchor=sub.period.end,
                 billing_day=sub.billing_day or sub.anchor.astimezone(ctx.tz).day,
                 period_index=-1,
                 scheduled=None,
-                version=version,
             )
     else:
         assert plan.whole is not None

@@ -37,6 +37,7 @@ from decimal import Decimal
 
 import attrs
 
+from ._records import revised
 from .errors import InvalidTransition
 from .orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
 from .periods import Period
@@ -143,12 +144,7 @@ def begin(invoice: IssuedInvoice) -> IssuedInvoice:
             f"invoice {invoice.number} is {invoice.status.value}; only an open or failed "
             "invoice can be charged"
         )
-    return attrs.evolve(
-        invoice,
-        status=InvoiceStatus.CHARGING,
-        attempts=invoice.attempts + 1,
-        version=invoice.version + 1,
-    )
+    return revised(invoice, status=InvoiceStatus.CHARGING, attempts=invoice.attempts + 1)
 
 
 def begin_retry(sub: Subscription) -> Subscription:
@@ -156,9 +152,7 @@ def begin_retry(sub: Subscription) -> Subscription:
     outcome is known."""
     if sub.dunning is None or sub.dunning.next_retry_at is None:
         raise InvalidTransition(f"{sub.product!r} has no retry due")
-    return attrs.evolve(
-        sub, dunning=attrs.evolve(sub.dunning, next_retry_at=None), version=sub.version + 1
-    )
+    return revised(sub, dunning=attrs.evolve(sub.dunning, next_retry_at=None))
 
 
 def action_required(invoice: IssuedInvoice) -> IssuedInvoice:
@@ -177,11 +171,8 @@ def charged(invoice: IssuedInvoice, sub: Subscription | None, *, at: datetime) -
     events = [Event(kind=EventKind.PAYMENT_SUCCEEDED, at=at, invoice_number=invoice.number)]
     changed = None
     if sub is not None and _collecting(sub, invoice):
-        changed = attrs.evolve(
-            sub,
-            status=Status.ACTIVE if sub.status is Status.PAST_DUE else sub.status,
-            dunning=None,
-            version=sub.version + 1,
+        changed = revised(
+            sub, status=Status.ACTIVE if sub.status is Status.PAST_DUE else sub.status, dunning=None
         )
         if sub.status is Status.PAST_DUE:
             events.append(
@@ -240,7 +231,7 @@ def declined(
         attempts=declines,
         next_retry_at=None if gap is None else at + gap,
     )
-    changed = attrs.evolve(sub, status=Status.PAST_DUE, dunning=dunning, version=sub.version + 1)
+    changed = revised(sub, status=Status.PAST_DUE, dunning=dunning)
     events = [failed]
     if sub.status is not Status.PAST_DUE:
         events.append(
@@ -280,13 +271,9 @@ def uncharged(
                 attempts=0,
                 next_retry_at=at,
             )
-            changed = attrs.evolve(sub, dunning=dunning, version=sub.version + 1)
+            changed = revised(sub, dunning=dunning)
         elif _collecting(sub, invoice) and sub.dunning.next_retry_at is None:
-            changed = attrs.evolve(
-                sub,
-                dunning=attrs.evolve(sub.dunning, next_retry_at=at),
-                version=sub.version + 1,
-            )
+            changed = revised(sub, dunning=attrs.evolve(sub.dunning, next_retry_at=at))
     return Collected(invoice=_status(invoice, status), subscription=changed, events=())
 
 
@@ -330,7 +317,7 @@ def lapse(sub: Subscription, invoice: IssuedInvoice, *, at: datetime) -> Lapse:
         taxes=tuple(attrs.evolve(t, base=-t.base, amount=-t.amount) for t in invoice.taxes),
         total=-invoice.total,
     )
-    lapsed = attrs.evolve(
+    lapsed = revised(
         sub,
         status=Status.CANCELED,
         period=None
@@ -340,7 +327,6 @@ def lapse(sub: Subscription, invoice: IssuedInvoice, *, at: datetime) -> Lapse:
         canceled_at=ended_at,
         scheduled=None,
         dunning=None,
-        version=sub.version + 1,
     )
     event = Event(
         kind=EventKind.SUBSCRIPTION_LAPSED, at=at, subscription_id=sub.id, product=sub.product

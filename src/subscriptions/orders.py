@@ -17,6 +17,7 @@ from decimal import Decimal
 import attrs
 
 from ._enum import Choice
+from ._records import revised
 from .accounts import Address
 from .cart import CartItem, QuoteItem
 from .errors import InvalidTransition
@@ -128,13 +129,7 @@ def order_moved(order: Order, state: OrderState, *, at: datetime, **changes: obj
         raise InvalidTransition(
             f"order {order.id!r} is {order.state.value} and cannot become {state.value}"
         )
-    return attrs.evolve(
-        order,
-        state=state,
-        updated_at=max(at, order.updated_at),
-        version=order.version + 1,
-        **changes,  # type: ignore[arg-type]
-    )
+    return revised(order, state=state, updated_at=max(at, order.updated_at), **changes)
 
 
 @attrs.frozen(kw_only=True)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from ._records import revised
 from .errors import (
     InvalidInput,
     InvalidSeatCount,
@@ -100,7 +101,7 @@ def assign(current: SeatAssignments, user_ids: Iterable[str]) -> SeatAssignments
             in_use=current.in_use,
             requested=len(new),
         )
-    return attrs.evolve(current, users=(*current.users, *new), version=current.version + 1)
+    return revised(current, users=(*current.users, *new))
 
 
 def unassign(current: SeatAssignments, user_ids: Iterable[str]) -> SeatAssignments:
@@ -112,11 +113,7 @@ def unassign(current: SeatAssignments, user_ids: Iterable[str]) -> SeatAssignmen
         if not current.holds(user):
             raise SeatNotAssigned(current.subscription_id, user)
     drop = set(gone)
-    return attrs.evolve(
-        current,
-        users=tuple(u for u in current.users if u not in drop),
-        version=current.version + 1,
-    )
+    return revised(current, users=tuple(u for u in current.users if u not in drop))
 
 
 def reassign(current: SeatAssignments, from_user: str, to_user: str) -> SeatAssignments:
@@ -127,11 +124,7 @@ def reassign(current: SeatAssignments, from_user: str, to_user: str) -> SeatAssi
         raise SeatNotAssigned(current.subscription_id, from_user)
     if current.holds(to_user):
         raise SeatAlreadyAssigned(current.subscription_id, to_user)
-    return attrs.evolve(
-        current,
-        users=tuple(to_user if u == from_user else u for u in current.users),
-        version=current.version + 1,
-    )
+    return revised(current, users=tuple(to_user if u == from_user else u for u in current.users))
 
 
 def resize(current: SeatAssignments, seats: int, *, release: Iterable[str] = ()) -> SeatAssignments:
@@ -155,4 +148,4 @@ def resize(current: SeatAssignments, seats: int, *, release: Iterable[str] = ())
             in_use=len(users),
             release=len(users) - seats,
         )
-    return attrs.evolve(current, seats=seats, users=users, version=current.version + 1)
+    return revised(current, seats=seats, users=users)

@@ -17,6 +17,7 @@ from decimal import localcontext
 
 import attrs
 
+from ._records import revised
 from .changes import commit_change, credit_line, plan_change, priced_credits
 from .charges import full_charge, invoice_of, partial_charge
 from .errors import (
@@ -239,14 +240,11 @@ def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext
             f"itself on {sub.trial.end.isoformat()} without any charge"
         )
     assert sub.period is not None
-    version = sub.version + 1
     if action.timing is CancelTiming.END_OF_TERM:
         if sub.status is Status.PENDING_CANCELLATION:
             # Already scheduled: asking again changes nothing (and is no error).
             return Outcome(subscription=sub, invoice=None, events=())
-        changed = attrs.evolve(
-            sub, status=Status.PENDING_CANCELLATION, scheduled=None, version=version
-        )
+        changed = revised(sub, status=Status.PENDING_CANCELLATION, scheduled=None)
         return Outcome(
             subscription=changed,
             invoice=None,
@@ -255,14 +253,13 @@ def _cancel(sub: Subscription, action: Cancel, at: datetime, ctx: BillingContext
             ),
         )
     credits = _credits(sub, at, ctx)
-    changed = attrs.evolve(
+    changed = revised(
         sub,
         status=Status.CANCELED,
         period=Period.between(sub.period.start, at) if at > sub.period.start else sub.period,
         open_charges=(),
         scheduled=None,
         canceled_at=at,
-        version=version,
     )
     if at <= sub.period.start:
         changed = attrs.evolve(changed, period=None)
@@ -283,7 +280,7 @@ def _reactivate(sub: Subscription, at: datetime) -> Outcome:
             f"{sub.product!r} is {sub.status.value}, not set to cancel; there is nothing "
             "to reactivate"
         )
-    changed = attrs.evolve(sub, status=Status.ACTIVE, version=sub.version + 1)
+    changed = revised(sub, status=Status.ACTIVE)
     return Outcome(
         subscription=changed,
         invoice=None,
@@ -331,13 +328,7 @@ def advance(sub: Subscription, *, context: BillingContext, at: datetime | None =
         if sub.status is Status.TRIALING:
             return _end_trial(sub, due, context, at)
         if sub.status is Status.PENDING_CANCELLATION:
-            changed = attrs.evolve(
-                sub,
-                status=Status.CANCELED,
-                open_charges=(),
-                canceled_at=due,
-                version=sub.version + 1,
-            )
+            changed = revised(sub, status=Status.CANCELED, open_charges=(), canceled_at=due)
             return Outcome(
                 subscription=changed,
                 invoice=None,
@@ -355,7 +346,7 @@ def advance(sub: Subscription, *, context: BillingContext, at: datetime | None =
 
 def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) -> Outcome:
     if ctx.policy.trial_end is TrialEnd.EXPIRE:
-        changed = attrs.evolve(sub, status=Status.EXPIRED, version=sub.version + 1)
+        changed = revised(sub, status=Status.EXPIRED)
         return Outcome(
             subscription=changed,
             invoice=None,
@@ -364,7 +355,7 @@ def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext, at: dateti
     terms = sub.terms
     period = Period.between(due, anchored_start(due, 1, terms.frequency, ctx.tz))
     charge = full_charge(sub.id, terms, period, at, ctx)
-    changed = attrs.evolve(
+    changed = revised(
         sub,
         status=Status.ACTIVE,
         anchor=due,
@@ -372,7 +363,6 @@ def _end_trial(sub: Subscription, due: datetime, ctx: BillingContext, at: dateti
         period_index=0,
         period=period,
         open_charges=(charge,),
-        version=sub.version + 1,
     )
     return Outcome(
         subscription=changed,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from .._records import revised
 from ..accounts import (
     Account,
     AccountKind,
@@ -80,7 +81,7 @@ def _update_account(
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, action)
-        updated = attrs.evolve(change(account), version=account.version + 1)
+        updated = revised(change(account))
         uow.accounts.update(updated)
         center.record(
             uow,

@@ -27,6 +27,7 @@ import attrs
 from moneyed import Money
 
 from .. import collection, payments
+from .._records import revised
 from ..accounts import Account
 from ..errors import (
     ConcurrencyConflict,
@@ -557,11 +558,7 @@ def lapse_now(
     if lapse.voided is not None:
         uow.invoices.set_status(lapse.voided)
     if lapse.credit_back > 0:
-        account = attrs.evolve(
-            account,
-            credit_balance=account.credit_balance + lapse.credit_back,
-            version=account.version + 1,
-        )
+        account = revised(account, credit_balance=account.credit_balance + lapse.credit_back)
         uow.accounts.update(account)
     uow.subscriptions.update(lapse.subscription)
     center.record(uow, account.id, lapse.events)

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from .. import collection, payments
+from .._records import revised
 from ..accounts import Account
 from ..errors import ConcurrencyConflict, NotFound, PaymentNotRecorded, StorageError
 from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
@@ -405,7 +406,7 @@ def _step(
     uow.subscriptions.update(new)
     center.record(uow, account.id, outcome.events)
     if balance != account.credit_balance:
-        account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
+        account = revised(account, credit_balance=balance)
         uow.accounts.update(account)
     if seats is not None:
         uow.seats.put(seats)

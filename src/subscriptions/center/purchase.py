@@ -13,8 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-import attrs
-
+from .._records import revised
 from ..accounts import Account
 from ..cart import PricedCart
 from ..errors import NotFound, QuoteChanged, QuoteExpired
@@ -118,18 +117,11 @@ def persist(
         order.payment_method if order.amount_due > 0 else None
     )
     if balance != account.credit_balance or payment_method != account.payment_method:
-        uow.accounts.update(
-            attrs.evolve(
-                account,
-                credit_balance=balance,
-                payment_method=payment_method,
-                version=account.version + 1,
-            )
-        )
+        uow.accounts.update(revised(account, credit_balance=balance, payment_method=payment_method))
     release(uow, order)
     cart = uow.carts.get(account.id)
     if cart is not None and cart.items:
-        uow.carts.put(attrs.evolve(cart, items=(), version=cart.version + 1))
+        uow.carts.put(revised(cart, items=()))
     if draft is None:
         return None
     (invoice,) = issuing.issue(center, uow, [draft])

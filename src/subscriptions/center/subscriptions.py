@@ -3,8 +3,7 @@ or now with a credit) and reactivating."""
 
 from __future__ import annotations
 
-import attrs
-
+from .._records import revised
 from ..accounts import require_billing_contact
 from ..errors import CorporateSelfServiceRefused, NotFound, PaymentInProgress
 from ..orders import COLLECTIBLE
@@ -57,7 +56,7 @@ def cancel(
         center.record(uow, account_id, outcome.events)
         if outcome.invoice is not None:
             settled, balance = apply_credit(outcome.invoice, account.credit_balance)
-            account = attrs.evolve(account, credit_balance=balance, version=account.version + 1)
+            account = revised(account, credit_balance=balance)
             uow.accounts.update(account)
             issue(
                 center,
