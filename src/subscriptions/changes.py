@@ -226,21 +226,19 @@ def priced_credits(
             # What was billed for the line: the ledger, not today's price list.
             value = unused_value(line.listed, 1, at, at_day, span, ctx, months, True)
         credits.append(
-            preview_line(
-                (
-                    LineKind.CREDIT,
-                    line.product,
-                    line.plan,
-                    line.seats,
-                    line.frequency,
-                    unit_price,
-                    at,
-                    span.end,
-                    value,
-                    ctx.money_currency,
-                    line.tax,
-                    line,
-                )
+            PreviewLine(
+                LineKind.CREDIT,
+                line.product,
+                line.plan,
+                line.seats,
+                line.frequency,
+                unit_price,
+                at,
+                span.end,
+                value,
+                ctx.money_currency,
+                line.tax,
+                line,
             )
         )
     return credits
@@ -248,7 +246,15 @@ def priced_credits(
 
 def credit_line(credit: PreviewLine, at: datetime) -> InvoiceLine:
     """The invoice line of a planned credit."""
-    kind, product, plan, seats, frequency, unit_price, _, end, value, _, tax, line = credit._data
+    # (The engine reads its own lines' fields directly.)
+    kind, product, plan, seats = credit._kind, credit._product, credit._plan, credit._seats
+    frequency, unit_price, end, value = (
+        credit._frequency,
+        credit._unit_price,
+        credit._end,
+        credit._amount,
+    )
+    tax, line = credit._tax, credit._credited
     assert line is not None
     return InvoiceLine(
         kind=kind,
@@ -323,21 +329,19 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
     product = old.product
     if timing is ChangeTiming.REALIGN:
         end = anchored_start(at, 1, frequency, tz)
-        charge = preview_line(
-            (
-                LineKind.CHARGE,
-                product,
-                plan_id,
-                seats,
-                frequency,
-                price,
-                at,
-                end,
-                EXACT.multiply(price, seats),
-                ctx.money_currency,
-                tax,
-                None,
-            )
+        charge = PreviewLine(
+            LineKind.CHARGE,
+            product,
+            plan_id,
+            seats,
+            frequency,
+            price,
+            at,
+            end,
+            EXACT.multiply(price, seats),
+            ctx.money_currency,
+            tax,
+            None,
         )
         return ChangePlan(
             sub,
@@ -362,21 +366,19 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
     # (The months matter only to fixed 30-day counting.)
     months = frequency.months if ctx._fixed_30 else None
     listed = unused_value(price, seats, at, at_day, whole, ctx, months, False)
-    charge = preview_line(
-        (
-            LineKind.CHARGE,
-            product,
-            plan_id,
-            seats,
-            frequency,
-            price,
-            at,
-            whole.end,
-            listed,
-            ctx.money_currency,
-            tax,
-            None,
-        )
+    charge = PreviewLine(
+        LineKind.CHARGE,
+        product,
+        plan_id,
+        seats,
+        frequency,
+        price,
+        at,
+        whole.end,
+        listed,
+        ctx.money_currency,
+        tax,
+        None,
     )
     if sub.period_index < 0 and whole.start < period.start:
         # During a calendar-billing stub the period still starts when the stub did.
@@ -389,7 +391,9 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
 def _planned_lines(plan: ChangePlan, new: Terms) -> list[InvoiceLine]:
     lines = [credit_line(credit, plan.at) for credit in plan.credits]
     if plan.charge is not None:
-        _, _, _, _, _, price, start, end, listed, _, tax, _ = plan.charge._data
+        charged = plan.charge
+        price, start, end = charged._unit_price, charged._start, charged._end
+        listed, tax = charged._amount, charged._tax
         whole = plan.whole
         span = (
             whole
@@ -479,18 +483,18 @@ def plan_totals(plan: ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal
     if charge is None:
         decision, subtotal = None, _ZERO
     else:
-        decision, subtotal = charge._data[10], charge._data[8]
+        decision, subtotal = charge._tax, charge._amount
         if decision is None:
             return None
     for credit in plan.credits:
-        tax = credit._data[10]
+        tax = credit._tax
         if tax is None:
             return None
         if decision is None:
             decision = tax
         elif tax is not decision and not same_tax(decision, tax):
             return None
-        subtotal = EXACT.add(subtotal, credit._data[8])
+        subtotal = EXACT.add(subtotal, credit._amount)
     if decision is None:
         return None
     # exclusive_tax, inlined: base x rate / 100 is exact, rounded once.
@@ -512,11 +516,22 @@ def same_tax(a: TaxDecision, b: TaxDecision) -> bool:
 
 
 class PreviewLine:
-    """A line of a quote, with its amounts as ``Money``."""
+    """A line of a quote, with its amounts as ``Money``: read-only."""
 
-    __slots__ = ("_data",)
-
-    _data: PreviewData
+    __slots__ = (
+        "_amount",
+        "_credited",
+        "_currency",
+        "_end",
+        "_frequency",
+        "_kind",
+        "_plan",
+        "_product",
+        "_seats",
+        "_start",
+        "_tax",
+        "_unit_price",
+    )
 
     def __init__(
         self,
@@ -531,21 +546,50 @@ class PreviewLine:
         amount: Decimal,
         currency: Currency,
         tax: TaxDecision | None = None,
+        credited: InvoiceLine | None = None,
     ) -> None:
-        self._data = (
-            kind,
-            product,
-            plan,
-            seats,
-            frequency,
-            unit_price,
-            start,
-            end,
-            amount,
-            currency,
-            tax,
-            None,
-        )
+        self._kind = kind
+        self._product = product
+        self._plan = plan
+        self._seats = seats
+        self._frequency = frequency
+        self._unit_price = unit_price
+        self._start = start
+        self._end = end
+        self._amount = amount
+        self._currency = currency
+        self._tax = tax
+        self._credited = credited
+
+    @property
+    def kind(self) -> LineKind:
+        return self._kind
+
+    @property
+    def product(self) -> str:
+        return self._product
+
+    @property
+    def plan(self) -> str:
+        return self._plan
+
+    @property
+    def seats(self) -> int:
+        return self._seats
+
+    @property
+    def frequency(self) -> Frequency:
+        return self._frequency
+
+    @property
+    def tax(self) -> TaxDecision | None:
+        """The tax decision of the line (``None`` without a tax setup)."""
+        return self._tax
+
+    @property
+    def credited(self) -> InvoiceLine | None:
+        """For a credit, the charge line it credits."""
+        return self._credited
 
     @classmethod
     def of(cls, line: InvoiceLine, currency: Currency) -> PreviewLine:
@@ -564,73 +608,33 @@ class PreviewLine:
         )
 
     @property
-    def kind(self) -> LineKind:
-        return self._data[0]
-
-    @property
-    def product(self) -> str:
-        return self._data[1]
-
-    @property
-    def plan(self) -> str:
-        return self._data[2]
-
-    @property
-    def seats(self) -> int:
-        return self._data[3]
-
-    @property
-    def frequency(self) -> Frequency:
-        return self._data[4]
-
-    @property
     def unit_price(self) -> Money:
-        return Money(self._data[5], self._data[9])
+        return Money(self._unit_price, self._currency)
 
     @property
     def period(self) -> Period:
-        return Period.between(self._data[6], self._data[7])
+        return Period.between(self._start, self._end)
 
     @property
     def amount(self) -> Money:
-        return Money(self._data[8], self._data[9])
+        return Money(self._amount, self._currency)
+
+    @property
+    def exact_amount(self) -> Decimal:
+        """The amount as a ``Decimal`` (what sums of lines add up)."""
+        return self._amount
 
     @property
     def currency(self) -> str:
         """The ISO 4217 code of the amounts."""
-        return str(self._data[9].code)
+        return str(self._currency.code)
 
     def __repr__(self) -> str:
-        kind, product, plan, seats, _, _, start, end, amount, *_ = self._data
         return (
-            f"PreviewLine({kind.value} {product}/{plan} x{seats} "
-            f"{start.isoformat()} -> {end.isoformat()}: {amount} {self.currency})"
+            f"PreviewLine({self.kind.value} {self.product}/{self.plan} x{self.seats} "
+            f"{self._start.isoformat()} -> {self._end.isoformat()}: {self._amount} "
+            f"{self.currency})"
         )
-
-
-#: kind, product, plan, seats, frequency, unit price, start, end, amount, currency, tax
-#: decision, and (for a planned credit) the charge line it credits
-PreviewData = tuple[
-    LineKind,
-    str,
-    str,
-    int,
-    Frequency,
-    Decimal,
-    datetime,
-    datetime,
-    Decimal,
-    Currency,
-    TaxDecision | None,
-    InvoiceLine | None,
-]
-
-
-def preview_line(data: PreviewData) -> PreviewLine:
-    # PreviewLine without the keyword-rich constructor call: a quote builds several.
-    line = object.__new__(PreviewLine)
-    line._data = data
-    return line
 
 
 _ZERO = Decimal(0)

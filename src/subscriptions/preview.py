@@ -117,7 +117,7 @@ class Preview:
         return Money(self._sum(LineKind.CHARGE), self._currency)
 
     def _sum(self, kind: LineKind) -> Decimal:
-        return exact_sum(line._data[8] for line in self.lines if line._data[0] is kind)
+        return exact_sum(line.exact_amount for line in self.lines if line.kind is kind)
 
     def __repr__(self) -> str:
         return f"Preview(total={self.total!r}, lines={len(self.lines)})"
