@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .accounts import Account, AccountKind, Address, VatCheck, VatCheckStatus
 from .adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
 from .adapters.memory import InMemoryStore
-from .cart import Cart, CartItem
+from .cart import Cart, CartItem, ItemAction
 from .catalog import Catalog, Plan, Price, Product
 from .center import BillingCenter, BillRunReport, ReconcileReport, Review, Settings, VatUnavailable
 from .errors import (
@@ -153,6 +153,7 @@ __all__ = [
     "InvoiceStatus",
     "InvoiceUnpaid",
     "IssuedInvoice",
+    "ItemAction",
     "ManualClock",
     "NaiveDatetime",
     "NoRateForDate",

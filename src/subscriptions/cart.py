@@ -16,6 +16,7 @@ from decimal import Decimal, localcontext
 
 import attrs
 
+from ._enum import Choice
 from ._records import revised
 from .accounts import Account
 from .errors import (
@@ -35,6 +36,7 @@ from .transitions import apply
 __all__ = [
     "Cart",
     "CartItem",
+    "ItemAction",
     "PricedCart",
     "QuoteItem",
     "add_to_cart",
@@ -127,13 +129,22 @@ def remove_item(cart: Cart, product: str) -> Cart:
     return revised(cart, items=items)
 
 
+class ItemAction(Choice):
+    """What an order does to one product."""
+
+    #: A new subscription (or one ended before).
+    SUBSCRIBE = "subscribe"
+    #: A change of the running subscription's plan, seats or frequency.
+    CHANGE = "change"
+
+
 @attrs.frozen(kw_only=True)
 class QuoteItem:
     """What the order does to one product, as priced."""
 
     product: str
     subscription_id: str
-    action: str  # "subscribe" or "change"
+    action: ItemAction
     terms: Terms
     previous: Terms | None
     pinned_version: int | None
@@ -186,7 +197,7 @@ def price_cart(
                 at=at,
                 context=context,
             )
-            action, previous = "change", existing.terms
+            action, previous = ItemAction.CHANGE, existing.terms
         else:
             outcome = apply(
                 existing,
@@ -196,7 +207,7 @@ def price_cart(
                 subscription_id=subscription_id(item.product),
                 account_id=account.id,
             )
-            action, previous = "subscribe", None
+            action, previous = ItemAction.SUBSCRIBE, None
         sub = outcome.subscription
         scheduled = sub.scheduled is not None and sub.terms != terms
         items.append(

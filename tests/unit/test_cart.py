@@ -14,6 +14,7 @@ from subscriptions.accounts import Account, Address
 from subscriptions.cart import (
     Cart,
     CartItem,
+    ItemAction,
     add_to_cart,
     edit_item,
     price_cart,
@@ -216,7 +217,7 @@ def test_a_new_product_is_priced_by_the_subscribe_transition() -> None:
         ttl=timedelta(minutes=5),
     )
     (quoted,) = priced.items
-    assert quoted.action == "subscribe"
+    assert quoted.action is ItemAction.SUBSCRIBE
     assert quoted.subscription_id == "sub_acct_remote-support"
     assert quoted.previous is None
     assert quoted.pinned_version is None
@@ -262,7 +263,7 @@ def test_a_subscribed_product_is_priced_as_a_change() -> None:
         subscription_id=sub_id,
     )
     (quoted,) = priced.items
-    assert quoted.action == "change"
+    assert quoted.action is ItemAction.CHANGE
     assert quoted.previous == current.terms
     assert quoted.pinned_version == 7
     assert quoted.seats_added == 3
@@ -303,7 +304,7 @@ def test_a_trial_is_converted_by_subscribing() -> None:
         account(), cart, {"remote-support": trial}, at=AT, context=CONTEXT, subscription_id=sub_id
     )
     (quoted,) = priced.items
-    assert quoted.action == "subscribe"
+    assert quoted.action is ItemAction.SUBSCRIBE
     assert quoted.pinned_version == trial.version
     (outcome,) = priced.outcomes
     assert outcome.subscription.status is Status.ACTIVE
