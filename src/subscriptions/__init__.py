@@ -68,7 +68,7 @@ from .errors import (
     VatCheckFailed,
 )
 from .money import Rounding, allocate, round_amount, to_money
-from .orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote, Seller
+from .orders import InvoiceStatus, IssuedInvoice, Order, OrderFailure, OrderState, Quote, Seller
 from .payments import AttemptKind, AttemptState, PaymentAttempt
 from .periods import Frequency, Period
 from .preview import Preview, quote
@@ -163,6 +163,7 @@ __all__ = [
     "NotInCart",
     "NotPermitted",
     "Order",
+    "OrderFailure",
     "OrderInProgress",
     "OrderState",
     "PaymentActionRequired",

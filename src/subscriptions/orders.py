@@ -28,10 +28,12 @@ __all__ = [
     "InvoiceStatus",
     "IssuedInvoice",
     "Order",
+    "OrderFailure",
     "OrderState",
     "Party",
     "Quote",
     "Seller",
+    "failure_of_code",
     "order_moved",
 ]
 
@@ -96,6 +98,31 @@ _ORDER_MOVES: dict[OrderState, frozenset[OrderState]] = {
 }
 
 
+class OrderFailure(Choice):
+    """Why an order failed: what the customer is told, and whether any money moved."""
+
+    #: The payment was declined (``failure_code`` has the gateway's reason).
+    DECLINED = "declined"
+    #: Nothing was charged: the gateway failed before charging, or never got it.
+    NOT_CHARGED = "not_charged"
+    #: The customer never completed 3-D Secure; nothing was charged.
+    ABANDONED = "abandoned"
+    #: The quote no longer held when the order was completed; any charge was refunded.
+    QUOTE_CHANGED = "quote_changed"
+
+
+def failure_of_code(code: str | None) -> OrderFailure:
+    """The failure a stored failure code stands for (books written before orders had
+    a typed failure said it in the code alone)."""
+    if code in ("transient_error", "not_charged"):
+        return OrderFailure.NOT_CHARGED
+    if code == "abandoned":
+        return OrderFailure.ABANDONED
+    if code == "quote_changed":
+        return OrderFailure.QUOTE_CHANGED
+    return OrderFailure.DECLINED
+
+
 @attrs.frozen(kw_only=True)
 class Order:
     id: str
@@ -111,6 +138,9 @@ class Order:
     payment_method: str | None = None
     charge_id: str | None = None
     next_action: str | None = None
+    #: Why it failed (a failed order only).
+    failure: OrderFailure | None = None
+    #: The gateway's decline code, or the library's, of a failed order.
     failure_code: str | None = None
     failure_message: str | None = None
     invoice_id: str | None = None

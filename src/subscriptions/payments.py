@@ -55,7 +55,7 @@ from moneyed import Money
 from ._enum import Choice
 from .errors import InvalidInput, InvalidTransition
 from .money import EXACT, money_currency
-from .orders import IssuedInvoice
+from .orders import IssuedInvoice, OrderFailure
 
 __all__ = [
     "IN_FLIGHT",
@@ -75,6 +75,7 @@ __all__ = [
     "needing_review",
     "not_charged",
     "order_attempt",
+    "order_failure",
     "order_key",
     "order_target",
     "refund_attempt",
@@ -529,6 +530,16 @@ def unknown(attempt: PaymentAttempt, *, at: datetime) -> PaymentAttempt:
     if attempt.state in (AttemptState.UNKNOWN, AttemptState.NEEDS_REVIEW):
         return attempt
     return _moved(attempt, at, state=AttemptState.UNKNOWN)
+
+
+def order_failure(attempt: PaymentAttempt) -> OrderFailure:
+    """Why an order fails with ``attempt`` resolved as it is: declined, or nothing
+    charged (3-D Secure abandoned, or the gateway failing before it charged)."""
+    if attempt.state is AttemptState.DECLINED:
+        return OrderFailure.DECLINED
+    if attempt.decline_code == "abandoned":
+        return OrderFailure.ABANDONED
+    return OrderFailure.NOT_CHARGED
 
 
 def not_charged(

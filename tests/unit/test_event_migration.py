@@ -8,6 +8,7 @@ import pytest
 
 from subscriptions.adapters import codec
 from subscriptions.adapters.migrations._events import typed_event
+from subscriptions.orders import OrderFailure, failure_of_code
 from subscriptions.subscription import CancelTiming, ChangeKind, ChangeTiming, Event, EventKind
 
 AT = "2026-11-02T09:00:00+00:00"
@@ -102,3 +103,20 @@ def test_a_text_it_cannot_read_is_kept_whole_as_a_note() -> None:
     event = _typed("order_failed", "no colon here")
     assert (event.note, event.order_id) == ("no colon here", None)
     assert _typed("subscription_renewed", "").note == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        ("transient_error", OrderFailure.NOT_CHARGED),
+        ("not_charged", OrderFailure.NOT_CHARGED),
+        ("abandoned", OrderFailure.ABANDONED),
+        ("quote_changed", OrderFailure.QUOTE_CHANGED),
+        ("card_declined", OrderFailure.DECLINED),
+        (None, OrderFailure.DECLINED),
+    ],
+)
+def test_a_stored_failure_code_stands_for_one_typed_failure(
+    code: str | None, failure: OrderFailure
+) -> None:
+    assert failure_of_code(code) is failure

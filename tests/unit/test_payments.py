@@ -11,6 +11,7 @@ from moneyed import Money
 
 from subscriptions import payments
 from subscriptions.errors import InvalidInput, InvalidTransition
+from subscriptions.orders import OrderFailure
 from subscriptions.payments import (
     AttemptKind,
     AttemptState,
@@ -115,6 +116,8 @@ def test_declines_transient_errors_and_3ds() -> None:
         AttemptState.NOT_CHARGED,
         "transient_error",
     )
+    assert payments.order_failure(declined) is OrderFailure.DECLINED
+    assert payments.order_failure(transient) is OrderFailure.NOT_CHARGED
     action = result(PaymentStatus.REQUIRES_ACTION, charge_id="ch_2", next_action="https://3ds")
     waiting = payments.with_result(order_attempt(), action, at=AT)
     assert (waiting.state, waiting.next_action, waiting.in_flight) == (
@@ -143,6 +146,9 @@ def test_unknown_review_claims_and_not_charged() -> None:
     )
     abandoned = payments.not_charged(order_attempt(), at=AT, reason="no 3DS", code="abandoned")
     assert abandoned.decline_code == "abandoned"
+    # What an order that failed with each is told.
+    assert payments.order_failure(missing) is OrderFailure.NOT_CHARGED
+    assert payments.order_failure(abandoned) is OrderFailure.ABANDONED
 
 
 def test_a_late_charge_is_recorded_only_after_not_charged() -> None:

@@ -334,6 +334,7 @@ def _apply_order(
         uow,
         order,
         at=at,
+        failure=payments.order_failure(done),
         code=done.decline_code or state.value,
         message=done.message or "the payment did not go through",
         charge_id=done.charge_id,

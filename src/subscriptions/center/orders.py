@@ -28,7 +28,7 @@ from ..errors import (
     QuoteChanged,
     QuoteExpired,
 )
-from ..orders import Order, OrderState, Quote
+from ..orders import Order, OrderFailure, OrderState, Quote, failure_of_code
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind
@@ -305,14 +305,15 @@ def _complete_free(center: Center, order: Order) -> Order:
 def failure(order: Order) -> PaymentFailed:
     """The error that tells the customer why ``order`` failed and what to do."""
     code = order.failure_code
-    if code in ("transient_error", "not_charged", "abandoned"):
+    failure = order.failure or failure_of_code(code)
+    if failure in (OrderFailure.NOT_CHARGED, OrderFailure.ABANDONED):
         return PaymentFailed(
             f"order {order.id!r} failed: {order.failure_message}; nothing was charged and "
             "nothing changed: place the order again with a new idempotency key",
             order_id=order.id,
             code=code,
         )
-    if code == "quote_changed":
+    if failure is OrderFailure.QUOTE_CHANGED:
         return PaymentFailed(
             f"order {order.id!r} could not be completed: {order.failure_message}; any "
             "charge was refunded: ask for a new quote",

@@ -25,7 +25,15 @@ from ..messages import (
     Message,
     render_confirmation,
 )
-from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Quote, order_moved
+from ..orders import (
+    InvoiceStatus,
+    IssuedInvoice,
+    Order,
+    OrderFailure,
+    OrderState,
+    Quote,
+    order_moved,
+)
 from ..payments import PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
 from ..pricing import InvoiceLine, apply_credit
@@ -54,13 +62,20 @@ def fail(
     order: Order,
     *,
     at: datetime,
+    failure: OrderFailure,
     code: str,
     message: str,
     **changes: object,
 ) -> Order:
     """The order failed: recorded, its slot freed, an event."""
     failed = order_moved(
-        order, OrderState.FAILED, at=at, failure_code=code, failure_message=message, **changes
+        order,
+        OrderState.FAILED,
+        at=at,
+        failure=failure,
+        failure_code=code,
+        failure_message=message,
+        **changes,
     )
     uow.orders.update(failed)
     release(uow, order)
@@ -157,6 +172,7 @@ def complete(
             uow,
             order,
             at=at,
+            failure=OrderFailure.QUOTE_CHANGED,
             code="quote_changed",
             message=str(exc),
             charge_id=reference,

@@ -41,7 +41,8 @@ sort the same way in every store, whatever the database's locale.
 5. Events with typed fields: each stored event's text (``detail``) becomes the typed
    fields of its kind (order id, invoice number, failure code, payment key and amount,
    user ids, a plan change's kind and timing, when a trial or a cancellation ends); a
-   reassigned seat becomes a ``seat_reassigned`` event.
+   reassigned seat becomes a ``seat_reassigned`` event. Each failed order gets its
+   typed failure (declined, not charged, abandoned, quote changed) from its code.
 
 A migration may have a data step besides its statements: a function over the open
 transaction (:class:`MigrationDatabase`), written once for both databases.
@@ -250,9 +251,10 @@ _ATTEMPT_INDEXES = (
 
 
 def _type_events(db: MigrationDatabase) -> None:
-    from ._events import type_events
+    from ._events import type_events, type_order_failures
 
     type_events(db)
+    type_order_failures(db)
 
 
 def _heal_in_flight(db: MigrationDatabase) -> None:
@@ -315,7 +317,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         version=5,
-        name="events with typed fields",
+        name="events with typed fields, failed orders with a typed failure",
         sqlite=(),
         postgres=(),
         data=_type_events,

@@ -1,11 +1,13 @@
-"""Migration 5's data step: stored events from free text to typed fields.
+"""Migration 5's data step: stored events from free text to typed fields, and failed
+orders with their typed failure.
 
 Before it, an event said what it was about in one text, ``detail``: an order's id, an
 invoice's number and a failure code (``"INV-000007: card_declined"``), the users whose
 seats moved (``"anna, marco"``), a plan change's kind and timing. Each stored event is
 rewritten with the typed fields of its kind (:class:`~subscriptions.subscription.Event`);
 its instant, kind and subscription stay as they were. A text the step cannot read (a
-book edited by hand) is kept, whole, as the event's ``note``: nothing is lost.
+book edited by hand) is kept, whole, as the event's ``note``: nothing is lost. A failed
+order gets the :class:`~subscriptions.orders.OrderFailure` its failure code stands for.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...orders import failure_of_code
 from .. import codec
 from . import MigrationDatabase
 
@@ -89,3 +92,13 @@ def type_events(db: MigrationDatabase) -> None:
         typed = typed_event(doc, currencies.get)
         if typed != doc:
             db.execute("UPDATE events SET doc = ? WHERE seq = ?", (codec._json_encode(typed), seq))
+
+
+def type_order_failures(db: MigrationDatabase) -> None:
+    for order_id, text in db.query("SELECT id, doc FROM orders WHERE state = 'failed'"):
+        doc = codec._json_decode(text)
+        if doc.get("failure") is None:
+            doc["failure"] = failure_of_code(doc.get("failure_code")).value
+            db.execute(
+                "UPDATE orders SET doc = ? WHERE id = ?", (codec._json_encode(doc), order_id)
+            )
