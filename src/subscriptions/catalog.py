@@ -170,6 +170,11 @@ class Catalog:
     _index: dict[str, Product] = attrs.field(init=False, repr=False, eq=False, hash=False)
     # (product id, plan id) -> plan: one lookup on the hot path.
     _plans: dict[tuple[str, str], Plan] = attrs.field(init=False, repr=False, eq=False, hash=False)
+    # (product id, plan id, frequency, currency) -> (per-seat price, plan rank); built
+    # once with the catalog, never changed.
+    _offers: dict[tuple[str, str, Frequency, str], tuple[Decimal, int]] = attrs.field(
+        init=False, repr=False, eq=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         index: dict[str, Product] = {}
@@ -182,6 +187,12 @@ class Catalog:
         object.__setattr__(self, "_index", index)
         plans = {(product.id, plan.id): plan for product in self.products for plan in product.plans}
         object.__setattr__(self, "_plans", plans)
+        offers = {
+            (product_id, plan.id, frequency, currency): (amount, plan.rank)
+            for (product_id, _), plan in plans.items()
+            for (frequency, currency), amount in plan._index.items()
+        }
+        object.__setattr__(self, "_offers", offers)
 
     def product(self, product_id: str) -> Product:
         try:
@@ -195,6 +206,26 @@ class Catalog:
         except (KeyError, TypeError):
             # The product's own lookups name what is unknown.
             return self.product(product_id).plan(plan_id)
+
+    def offer(
+        self, product_id: str, plan_id: str, frequency: Frequency, currency: str
+    ) -> tuple[Decimal, int]:
+        """(per-seat price, plan rank) of a plan at ``frequency`` in ``currency``, or
+        the :class:`~subscriptions.errors.NotFound` that names what is not on sale."""
+        found = self.find_offer(product_id, plan_id, frequency, currency)
+        if found is None:
+            plan = self.plan(product_id, plan_id)
+            return plan.price(frequency, currency), plan.rank
+        return found
+
+    def find_offer(
+        self, product_id: str, plan_id: str, frequency: Frequency, currency: str
+    ) -> tuple[Decimal, int] | None:
+        """Like :meth:`offer`, ``None`` for what is not on sale."""
+        try:
+            return self._offers.get((product_id, plan_id, frequency, currency))
+        except TypeError:  # an unhashable id: nothing is on sale under it
+            return None
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._index

@@ -167,21 +167,21 @@ def unused_value(
     :func:`prorate_ratio` with the common case (whole local days, actual count)
     inlined; ``at_day`` is the ordinal of ``at``'s local date.
     """
-    if ctx._day_actual and at != whole.start:
-        days = ctx._bound_days
-        last = days.get(whole.end) or ctx.bound_day(whole.end)
-        total = last - (days.get(whole.start) or ctx.bound_day(whole.start))
+    if ctx.day_actual and at != whole.start:
+        ordinal = ctx.days.ordinal
+        last = ordinal(whole.end)
+        total = last - ordinal(whole.start)
         used = last - at_day
         if 0 < used < total:
             # prorate_ratio, inlined: exact integers, rounded once.
             top, bottom = price.as_integer_ratio()
-            top *= units * used * ctx._scale
+            top *= units * used * ctx.scale
             bottom *= total
             minor, remainder = divmod(top if top >= 0 else -top, bottom)
             twice = 2 * remainder
-            if twice > bottom or (twice == bottom and (ctx._half_up or minor % 2 == 1)):
+            if twice > bottom or (twice == bottom and (ctx.half_up or minor % 2 == 1)):
                 minor += 1
-            digits = ctx._digits
+            digits = ctx.digits
             # Both rounding modes are symmetric: a credit is the charge negated.
             value = Decimal(-minor if (top < 0) is not credit else minor)
             return value.scaleb(-digits, EXACT) if digits else value
@@ -203,8 +203,8 @@ def priced_credits(
     proration = ctx.policy.proration
     if proration.granularity is Granularity.NONE:
         return []
-    fixed_30 = ctx._fixed_30
-    by_price = ctx._credits_by_price and sub.period is not None
+    fixed_30 = ctx.fixed_30
+    by_price = ctx.credits_by_price and sub.period is not None
     credits = []
     for line in sub.open_charges:
         span = line.period
@@ -289,15 +289,14 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
         frequency = old.frequency
     elif type(frequency) is not Frequency:
         frequency = Frequency.parse(frequency)
-    offer = ctx._offers.get((old.product, plan_id, frequency)) if type(plan_id) is str else None
-    price, rank = offer or ctx.offer(old.product, plan_id, frequency)
+    price, rank = ctx.offer(old.product, plan_id, frequency)
     if plan_id == old.plan and seats == old.seats and frequency is old.frequency:
         raise InvalidTransition(
             f"the change leaves {sub.product!r} exactly as it is "
             f"({old.plan}, {old.seats} seats, {old.frequency.value}); name a different "
             "plan, seat count or frequency"
         )
-    current = ctx._offers.get((old.product, old.plan, old.frequency))
+    current = ctx.catalog.find_offer(old.product, old.plan, old.frequency, ctx.currency)
     # (A plan no longer sold at the current frequency still has its rank.)
     old_rank = ctx.catalog.plan(old.product, old.plan).rank if current is None else current[1]
     if rank != old_rank:
@@ -364,7 +363,7 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
     else:
         index, whole = period_containing(sub.anchor, at, frequency, tz, day=sub.billing_day)
     # (The months matter only to fixed 30-day counting.)
-    months = frequency.months if ctx._fixed_30 else None
+    months = frequency.months if ctx.fixed_30 else None
     listed = unused_value(price, seats, at, at_day, whole, ctx, months, False)
     charge = PreviewLine(
         LineKind.CHARGE,
@@ -477,7 +476,7 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
 def plan_totals(plan: ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal, Decimal] | None:
     """(subtotal, tax, total) of a planned change when one tax group covers every line and
     tax is added to net prices once per invoice; None otherwise (build the invoice)."""
-    if not ctx._tax_added_per_invoice:
+    if not ctx.tax_added_per_invoice:
         return None
     charge = plan.charge
     if charge is None:
@@ -501,7 +500,7 @@ def plan_totals(plan: ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal
     vat = (
         EXACT.multiply(subtotal, decision.rate)
         .scaleb(-2, EXACT)
-        .quantize(ctx._quantum, ctx._decimal_rounding, EXACT)
+        .quantize(ctx.minor_unit, ctx.decimal_rounding, EXACT)
     )
     if vat.is_zero():
         vat = vat.copy_abs()

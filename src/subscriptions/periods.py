@@ -35,6 +35,7 @@ from .errors import InvalidInput, NaiveDatetime
 
 __all__ = [
     "Frequency",
+    "LocalDays",
     "Period",
     "anchored_start",
     "ensure_aware",
@@ -142,6 +143,35 @@ def local_date(instant: datetime, tz: tzinfo) -> date:
     """The calendar date of ``instant`` in ``tz``."""
     _aware(instant)
     return instant.astimezone(tz).date()
+
+
+class LocalDays:
+    """An explicit cache of the local calendar day (the proleptic ordinal) of instants in
+    one zone: day counts look the same period bounds up again and again (many
+    subscriptions share them). Bounded: it forgets everything once it holds
+    ``limit`` instants. Whoever builds a :class:`~subscriptions.subscription.BillingContext`
+    owns it: pass one to share it between contexts of a zone, or let the context make
+    its own."""
+
+    __slots__ = ("_days", "limit", "tz")
+
+    def __init__(self, tz: tzinfo, *, limit: int = 4096) -> None:
+        self.tz = tz
+        self.limit = limit
+        self._days: dict[datetime, int] = {}
+
+    def ordinal(self, instant: datetime) -> int:
+        """``instant``'s local date in the zone, as a proleptic ordinal."""
+        days = self._days
+        day = days.get(instant)
+        if day is None:
+            if len(days) >= self.limit:
+                days.clear()
+            day = days[instant] = instant.astimezone(self.tz).toordinal()
+        return day
+
+    def __repr__(self) -> str:
+        return f"LocalDays({self.tz!s}, {len(self._days)} of {self.limit})"
 
 
 def plus_local_days(instant: datetime, days: int, tz: tzinfo) -> datetime:

@@ -28,9 +28,9 @@ from moneyed import Currency, Money
 
 from ._enum import Choice
 from .catalog import Catalog
-from .errors import InvalidSeatCount
+from .errors import InvalidInput, InvalidSeatCount
 from .money import Rounding, check_currency, minor_digits, money_currency, quantum
-from .periods import Frequency, Period, parse_frequency, zone
+from .periods import Frequency, LocalDays, Period, parse_frequency, zone
 from .pricing import Invoice, InvoiceLine, TaxRounding, TaxSetup
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
 from .vat import TaxDecision
@@ -160,86 +160,90 @@ class BillingContext:
     tz: tzinfo = attrs.field(converter=_zone)
     policy: BillingPolicy = BillingPolicy()
     tax: TaxSetup | None = None
-    # Local dates of period bounds: many subscriptions share them, and a period's
-    # bounds are looked up again by every quote on it. Bounded (see bound_day).
-    _bound_days: dict[datetime, int] = attrs.field(init=False, factory=dict, repr=False, eq=False)
+    #: The local days of period bounds (see :class:`~subscriptions.periods.LocalDays`):
+    #: an explicit cache in the context's zone, the context's own unless one is passed
+    #: (a context in another zone is built anew, with a cache of its zone).
+    days: LocalDays = attrs.field(
+        default=attrs.Factory(lambda self: LocalDays(self.tz), takes_self=True),
+        repr=False,
+        eq=False,
+    )
     #: the py-moneyed currency of ``currency`` (results are built as ``Money``)
     money_currency: Currency = attrs.field(init=False, repr=False, eq=False)
-    # (product, plan, frequency) -> (per-seat price, plan rank): the catalog and the
-    # currency never change, so what was looked up once is kept.
-    _offers: dict[tuple[str, str, Frequency], tuple[Decimal, int]] = attrs.field(
-        init=False, factory=dict, repr=False, eq=False
-    )
-    # Derived once from the policy and currency, for the plan-change hot path.
-    _digits: int = attrs.field(init=False, repr=False, eq=False)
-    _scale: int = attrs.field(init=False, repr=False, eq=False)
-    _quantum: Decimal = attrs.field(init=False, repr=False, eq=False)
-    _decimal_rounding: str = attrs.field(init=False, repr=False, eq=False)
-    _half_up: bool = attrs.field(init=False, repr=False, eq=False)
-    _day_actual: bool = attrs.field(init=False, repr=False, eq=False)
-    _fixed_30: bool = attrs.field(init=False, repr=False, eq=False)
-    _credits_by_price: bool = attrs.field(init=False, repr=False, eq=False)
-    _tax_added_per_invoice: bool = attrs.field(init=False, repr=False, eq=False)
+    # Derived once from the policy and currency (immutable): what the plan-change
+    # engine's fast paths branch on.
+    #: the currency's minor digits, and 10 to their power
+    digits: int = attrs.field(init=False, repr=False, eq=False)
+    scale: int = attrs.field(init=False, repr=False, eq=False)
+    #: the currency's minor unit, as a ``Decimal`` quantum
+    minor_unit: Decimal = attrs.field(init=False, repr=False, eq=False)
+    #: the proration rounding, as a ``decimal`` module rounding mode
+    decimal_rounding: str = attrs.field(init=False, repr=False, eq=False)
+    half_up: bool = attrs.field(init=False, repr=False, eq=False)
+    #: proration by whole days, counted as they are (``day_actual``) or as 30 a month
+    day_actual: bool = attrs.field(init=False, repr=False, eq=False)
+    fixed_30: bool = attrs.field(init=False, repr=False, eq=False)
+    credits_by_price: bool = attrs.field(init=False, repr=False, eq=False)
+    #: tax-exclusive prices with the tax rounded once per invoice
+    tax_added_per_invoice: bool = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.days.tz is not self.tz and str(self.days.tz) != str(self.tz):
+            raise InvalidInput(
+                f"the local-days cache is in {self.days.tz}, the context in {self.tz}; "
+                "pass a LocalDays of the context's zone"
+            )
 
     @money_currency.default
     def _money_currency(self) -> Currency:
         return money_currency(self.currency)
 
-    @_digits.default
+    @digits.default
     def _minor_digits(self) -> int:
         return minor_digits(self.currency)
 
-    @_scale.default
+    @scale.default
     def _minor_scale(self) -> int:
-        return int(10**self._digits)
+        return int(10**self.digits)
 
-    @_quantum.default
+    @minor_unit.default
     def _minor_unit(self) -> Decimal:
         return quantum(self.currency)
 
-    @_decimal_rounding.default
+    @decimal_rounding.default
     def _rounding_mode(self) -> str:
         return self.policy.proration.rounding.decimal_mode
 
-    @_half_up.default
+    @half_up.default
     def _rounds_half_up(self) -> bool:
         return self.policy.proration.rounding is Rounding.HALF_UP
 
-    @_day_actual.default
+    @day_actual.default
     def _counts_actual_days(self) -> bool:
         proration = self.policy.proration
         return proration.granularity is Granularity.DAY and proration.day_count is DayCount.ACTUAL
 
-    @_fixed_30.default
+    @fixed_30.default
     def _counts_fixed_30(self) -> bool:
         proration = self.policy.proration
         return proration.granularity is Granularity.DAY and proration.day_count is DayCount.FIXED_30
 
-    @_credits_by_price.default
+    @credits_by_price.default
     def _credits_priced(self) -> bool:
         return self.policy.proration.credit is CreditBasis.PRICE
 
-    @_tax_added_per_invoice.default
+    @tax_added_per_invoice.default
     def _tax_per_invoice(self) -> bool:
         policy = self.policy
         return not policy.prices_include_tax and policy.tax_rounding is TaxRounding.INVOICE
 
     def offer(self, product: str, plan: str, frequency: Frequency) -> tuple[Decimal, int]:
         """(per-seat price, plan rank) of a plan at ``frequency``, or a clear NotFound."""
-        key = (product, plan, frequency)
-        try:
-            return self._offers[key]
-        except (KeyError, TypeError):
-            found = self.catalog.plan(product, plan)
-            offer = self._offers[key] = (found.price(frequency, self.currency), found.rank)
-            return offer
+        return self.catalog.offer(product, plan, frequency, self.currency)
 
     def unit_price(self, terms: Terms) -> Decimal:
         """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
-        offer = self._offers.get((terms.product, terms.plan, terms.frequency))
-        if offer is None:
-            offer = self.offer(terms.product, terms.plan, terms.frequency)
-        return offer[0]
+        return self.catalog.offer(terms.product, terms.plan, terms.frequency, self.currency)[0]
 
     def check(self, terms: Terms) -> Terms:
         self.unit_price(terms)
@@ -247,19 +251,6 @@ class BillingContext:
 
     def tax_at(self, instant: datetime) -> TaxDecision | None:
         return None if self.tax is None else self.tax.decide_at(instant, self.tz)
-
-    def bound_day(self, instant: datetime) -> int:
-        """The proleptic ordinal of a period bound's local date (memoized: bounds recur,
-        shared by many subscriptions and looked up again by every quote on them)."""
-        day = self._bound_days.get(instant)
-        if day is None:
-            if len(self._bound_days) >= _BOUND_DAYS_KEPT:
-                self._bound_days.clear()
-            day = self._bound_days[instant] = instant.astimezone(self.tz).toordinal()
-        return day
-
-
-_BOUND_DAYS_KEPT = 4096
 
 
 @attrs.frozen(kw_only=True)

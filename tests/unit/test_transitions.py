@@ -625,14 +625,23 @@ def test_a_non_datetime_instant_is_refused() -> None:
         apply(None, Subscribe(terms=terms()), at=date(2026, 4, 10), context=ctx)  # type: ignore[arg-type]
 
 
-def test_the_local_days_of_period_bounds_are_memoized_within_bounds() -> None:
+def test_the_local_days_of_period_bounds_are_an_explicit_bounded_cache() -> None:
     from datetime import timedelta
 
+    from subscriptions.periods import LocalDays
+
     ctx = context()
+    days = ctx.days
     # 22:30 UTC on 1 April is 00:30 on 2 April in Rome (summer time, UTC+2).
-    assert ctx.bound_day(datetime(2026, 4, 1, 22, 30, tzinfo=UTC)) == date(2026, 4, 2).toordinal()
+    assert days.ordinal(datetime(2026, 4, 1, 22, 30, tzinfo=UTC)) == date(2026, 4, 2).toordinal()
     start = datetime(2020, 1, 1, tzinfo=UTC)
     for hour in range(10_000):
-        ctx.bound_day(start + timedelta(hours=hour))
-    assert len(ctx._bound_days) <= 4096
-    assert ctx.bound_day(start + timedelta(hours=23)) == date(2020, 1, 2).toordinal()
+        days.ordinal(start + timedelta(hours=hour))
+    assert len(days._days) <= days.limit == 4096
+    assert days.ordinal(start + timedelta(hours=23)) == date(2020, 1, 2).toordinal()
+    # A caller may share one cache between contexts of a zone, and only of that zone.
+    shared = LocalDays(ctx.tz)
+    assert attrs.evolve(ctx, days=shared).days is shared
+    assert attrs.evolve(ctx, days=shared) == ctx  # a cache is no part of the value
+    with pytest.raises(InvalidInput, match="local-days cache"):
+        attrs.evolve(ctx, days=LocalDays(UTC))
