@@ -87,19 +87,25 @@ class Customer:
     vat_number: VatNumber | None = None
 
 
-@attrs.frozen(kw_only=True, eq=False)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class TaxSetup:
-    """How an account's invoices are taxed: seller, customer, rates, rounding."""
+    """How an account's invoices are taxed: seller, customer, rates, rounding.
+
+    Two setups are equal when they tax alike (same seller country, customer, rate
+    provider and election). Each keeps the decisions it has made, by date (a pure
+    function of its fields, so no part of its value)."""
 
     seller_country: str
     customer: Customer
     rates: RateProvider = EU_VAT_RATES
     micro_seller: bool = False
-    _cache: dict[date, TaxDecision] = attrs.field(init=False, factory=dict, repr=False)
+    _cache: dict[date, TaxDecision] = attrs.field(
+        init=False, factory=dict, repr=False, eq=False, hash=False
+    )
     # One object per distinct decision, so that lines taxed alike share it (and are
-    # recognized as alike by identity).
+    # recognized as alike by identity first, then by value).
     _distinct: dict[tuple[object, ...], TaxDecision] = attrs.field(
-        init=False, factory=dict, repr=False
+        init=False, factory=dict, repr=False, eq=False, hash=False
     )
 
     def decide(self, on: date) -> TaxDecision:

@@ -379,3 +379,17 @@ def test_lines_taxed_alike_share_one_decision() -> None:
     assert changed is not early
     assert (early.rate, changed.rate) == (Decimal("22"), Decimal("24"))
     assert setup.decide(date(2025, 12, 1)) is changed
+
+
+def test_tax_setups_that_tax_alike_are_equal() -> None:
+    from datetime import date
+
+    from subscriptions.pricing import Customer, TaxSetup
+
+    one = TaxSetup(seller_country="IT", customer=Customer(country="IT"))
+    other = TaxSetup(seller_country="IT", customer=Customer(country="IT"))
+    one.decide(date(2026, 1, 1))  # what one has decided is no part of its value
+    assert one == other
+    assert hash(one) == hash(other)
+    assert one != TaxSetup(seller_country="IT", customer=Customer(country="DE"))
+    assert one.decide(date(2026, 1, 1)) == other.decide(date(2026, 1, 1))
