@@ -24,8 +24,8 @@ from .charges import charge_line, invoice_of, line_is_whole
 from .errors import InvalidInput, InvalidTransition
 from .money import EXACT
 from .periods import Frequency, Period, anchored_start, period_containing
-from .pricing import InvoiceLine, InvoiceReason, LineKind
-from .proration import Granularity, prorate_ratio, ratio
+from .pricing import InvoiceLine, InvoiceReason, LineKind, tax_on
+from .proration import Granularity, prorate_ratio, prorate_units, ratio
 from .subscription import (
     BillingContext,
     Change,
@@ -163,9 +163,11 @@ def unused_value(
     credit: bool,
 ) -> Decimal:
     """``price`` x ``units`` x the unused part ``[at, whole.end)`` of ``whole`` (which
-    contains ``at``), rounded once, negated for a ``credit``: :func:`ratio` and
-    :func:`prorate_ratio` with the common case (whole local days, actual count)
-    inlined; ``at_day`` is the ordinal of ``at``'s local date.
+    contains ``at``), rounded once, negated for a ``credit``: the common case (whole
+    local days, actual count) counts the days itself and rounds through
+    :func:`~subscriptions.proration.prorate_units`, every other one goes through
+    :func:`ratio` and :func:`prorate_ratio`; ``at_day`` is the ordinal of ``at``'s
+    local date.
     """
     if ctx.day_actual and at != whole.start:
         ordinal = ctx.days.ordinal
@@ -173,18 +175,10 @@ def unused_value(
         total = last - ordinal(whole.start)
         used = last - at_day
         if 0 < used < total:
-            # prorate_ratio, inlined: exact integers, rounded once.
-            top, bottom = price.as_integer_ratio()
-            top *= units * used * ctx.scale
-            bottom *= total
-            minor, remainder = divmod(top if top >= 0 else -top, bottom)
-            twice = 2 * remainder
-            if twice > bottom or (twice == bottom and (ctx.half_up or minor % 2 == 1)):
-                minor += 1
-            digits = ctx.digits
-            # Both rounding modes are symmetric: a credit is the charge negated.
-            value = Decimal(-minor if (top < 0) is not credit else minor)
-            return value.scaleb(-digits, EXACT) if digits else value
+            rounding = ctx.policy.proration.rounding
+            return prorate_units(
+                price, -units if credit else units, used, total, ctx.digits, rounding
+            )
     # Every other case (and the edges: nothing or everything unused) the reference way.
     proration = ctx.policy.proration
     num, den = ratio(
@@ -496,14 +490,7 @@ def plan_totals(plan: ChangePlan, ctx: BillingContext) -> tuple[Decimal, Decimal
         subtotal = EXACT.add(subtotal, credit._amount)
     if decision is None:
         return None
-    # exclusive_tax, inlined: base x rate / 100 is exact, rounded once.
-    vat = (
-        EXACT.multiply(subtotal, decision.rate)
-        .scaleb(-2, EXACT)
-        .quantize(ctx.minor_unit, ctx.decimal_rounding, EXACT)
-    )
-    if vat.is_zero():
-        vat = vat.copy_abs()
+    vat = tax_on(subtotal, decision.rate, ctx.minor_unit, ctx.decimal_rounding)
     return subtotal, vat, EXACT.add(subtotal, vat)
 
 

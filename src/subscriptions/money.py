@@ -56,6 +56,7 @@ __all__ = [
     "round_amount",
     "round_fraction",
     "round_ratio",
+    "round_to_unit",
     "split_evenly",
     "to_decimal",
     "to_money",
@@ -184,8 +185,14 @@ def round_amount(amount: Decimal, currency: str, mode: Rounding = Rounding.HALF_
         unit = _quantum(currency)
     except TypeError:  # unhashable, so no currency code
         raise UnknownCurrency(str(currency)) from None
+    return round_to_unit(amount, unit, _DECIMAL_MODES[mode])
+
+
+def round_to_unit(amount: Decimal, unit: Decimal, mode: str) -> Decimal:
+    """``amount`` rounded to ``unit`` (a minor unit, ``Decimal("0.01")``) with the
+    ``decimal`` rounding ``mode``: the kernel of every rounding to a minor unit."""
     # Positional arguments: keywords make this C call three times slower.
-    result = amount.quantize(unit, _DECIMAL_MODES[mode], EXACT)
+    result = amount.quantize(unit, mode, EXACT)
     # A negative amount that rounds to zero must not print as "-0.00".
     return result.copy_abs() if result.is_zero() else result
 
@@ -212,11 +219,9 @@ def round_ratio(numerator: int, denominator: int, mode: Rounding) -> int:
     if denominator < 0:
         numerator, denominator = -numerator, -denominator
     negative = numerator < 0
-    quotient, remainder = divmod(abs(numerator), denominator)
-    twice = 2 * remainder
-    if twice > denominator or (
-        twice == denominator and (mode is Rounding.HALF_UP or quotient % 2 == 1)
-    ):
+    quotient, remainder = divmod(-numerator if negative else numerator, denominator)
+    twice = remainder + remainder
+    if twice > denominator or (twice == denominator and (mode is Rounding.HALF_UP or quotient & 1)):
         quotient += 1
     return -quotient if negative else quotient
 

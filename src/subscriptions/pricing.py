@@ -31,8 +31,9 @@ from .money import (
     exact_sum,
     largest_remainder,
     minor_digits,
-    round_amount,
+    quantum,
     round_fraction,
+    round_to_unit,
 )
 from .periods import Frequency, Period
 from .vat import EU_VAT_RATES, RateProvider, TaxDecision, TaxTreatment, VatNumber, decide_tax
@@ -335,8 +336,14 @@ def invoice_from_lines(
 
 def exclusive_tax(base: Decimal, rate: Decimal, currency: str, rounding: Rounding) -> Decimal:
     """The tax on a net ``base`` at ``rate`` percent, rounded once."""
+    return tax_on(base, rate, quantum(currency), rounding.decimal_mode)
+
+
+def tax_on(base: Decimal, rate: Decimal, unit: Decimal, mode: str) -> Decimal:
+    """The tax on a net ``base`` at ``rate`` percent, rounded once to ``unit`` with the
+    ``decimal`` rounding ``mode``: the kernel of every tax-exclusive amount."""
     # base x rate / 100 is a finite decimal: exact in the EXACT context, rounded once.
-    return round_amount(EXACT.multiply(base, rate).scaleb(-2, EXACT), currency, rounding)
+    return round_to_unit(EXACT.multiply(base, rate).scaleb(-2, EXACT), unit, mode)
 
 
 def _inclusive_shares(

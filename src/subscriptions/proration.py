@@ -48,6 +48,7 @@ __all__ = [
     "fraction",
     "prorate",
     "prorate_ratio",
+    "prorate_units",
     "ratio",
 ]
 
@@ -205,7 +206,19 @@ def prorate_ratio(
         amount = to_decimal(amount)
     if numerator == denominator:
         return round_amount(amount, currency, rounding)
-    top, bottom = amount.as_integer_ratio()
-    digits = minor_digits(currency)
-    minor = round_ratio(top * numerator * 10**digits, bottom * denominator, rounding)
+    return prorate_units(amount, 1, numerator, denominator, minor_digits(currency), rounding)
+
+
+def prorate_units(
+    price: Decimal, units: int, numerator: int, denominator: int, digits: int, rounding: Rounding
+) -> Decimal:
+    """``price x units x numerator / denominator`` rounded once to ``digits`` decimals:
+    the kernel every proration rounds through (exact integers; a negative ``units``
+    gives the credit, the charge negated, since both rounding modes are symmetric)."""
+    top, bottom = price.as_integer_ratio()
+    scale = _SCALES[digits] if digits < 5 else 10**digits
+    minor = round_ratio(top * units * numerator * scale, bottom * denominator, rounding)
     return Decimal(minor).scaleb(-digits, EXACT) if digits else Decimal(minor)
+
+
+_SCALES = (1, 10, 100, 1_000, 10_000)
