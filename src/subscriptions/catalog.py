@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -170,9 +171,9 @@ class Catalog:
     _index: dict[str, Product] = attrs.field(init=False, repr=False, eq=False, hash=False)
     # (product id, plan id) -> plan: one lookup on the hot path.
     _plans: dict[tuple[str, str], Plan] = attrs.field(init=False, repr=False, eq=False, hash=False)
-    # (product id, plan id, frequency, currency) -> (per-seat price, plan rank); built
-    # once with the catalog, never changed.
-    _offers: dict[tuple[str, str, Frequency, str], tuple[Decimal, int]] = attrs.field(
+    #: (product id, plan id, frequency, currency) to (per-seat price, plan rank): every
+    #: offer of the catalog, built with it, read-only.
+    offers: Mapping[tuple[str, str, Frequency, str], tuple[Decimal, int]] = attrs.field(
         init=False, repr=False, eq=False, hash=False
     )
 
@@ -192,7 +193,7 @@ class Catalog:
             for (product_id, _), plan in plans.items()
             for (frequency, currency), amount in plan._index.items()
         }
-        object.__setattr__(self, "_offers", offers)
+        object.__setattr__(self, "offers", MappingProxyType(offers))
 
     def product(self, product_id: str) -> Product:
         try:
@@ -223,7 +224,7 @@ class Catalog:
     ) -> tuple[Decimal, int] | None:
         """Like :meth:`offer`, ``None`` for what is not on sale."""
         try:
-            return self._offers.get((product_id, plan_id, frequency, currency))
+            return self.offers.get((product_id, plan_id, frequency, currency))
         except TypeError:  # an unhashable id: nothing is on sale under it
             return None
 

@@ -283,14 +283,18 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
         frequency = old.frequency
     elif type(frequency) is not Frequency:
         frequency = Frequency.parse(frequency)
-    price, rank = ctx.offer(old.product, plan_id, frequency)
+    offers, currency = ctx.catalog.offers, ctx.currency
+    offer = (
+        offers.get((old.product, plan_id, frequency, currency)) if type(plan_id) is str else None
+    )
+    price, rank = offer or ctx.offer(old.product, plan_id, frequency)
     if plan_id == old.plan and seats == old.seats and frequency is old.frequency:
         raise InvalidTransition(
             f"the change leaves {sub.product!r} exactly as it is "
             f"({old.plan}, {old.seats} seats, {old.frequency.value}); name a different "
             "plan, seat count or frequency"
         )
-    current = ctx.catalog.find_offer(old.product, old.plan, old.frequency, ctx.currency)
+    current = offers.get((old.product, old.plan, old.frequency, currency))
     # (A plan no longer sold at the current frequency still has its rank.)
     old_rank = ctx.catalog.plan(old.product, old.plan).rank if current is None else current[1]
     if rank != old_rank:

@@ -21,6 +21,16 @@ from ..subscription import Event, EventKind, Subscription
 from ..vat import parse_vat_number
 from .base import Center, VatUnavailable
 
+__all__ = [
+    "list_events",
+    "list_subscriptions",
+    "open_account",
+    "set_billing_contacts",
+    "set_vat_number",
+    "show_account",
+    "update_payment_method",
+]
+
 
 def open_account(
     center: Center,

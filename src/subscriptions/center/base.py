@@ -35,7 +35,7 @@ from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber
 
-__all__ = ["Center", "Settings", "VatUnavailable", "exact_decimals", "new_id", "use_case"]
+__all__ = ["Center", "Settings", "VatUnavailable", "new_id", "use_case"]
 
 
 class VatUnavailable(Choice):
@@ -116,19 +116,6 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-
-
-def exact_decimals(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run a use case in the library's exact decimal context, whatever context the
-    host's thread has set: amounts must not depend on it (nor may Babel's formatting,
-    which rounds in the thread's context)."""
-
-    @functools.wraps(method)
-    def in_exact_context(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with localcontext(EXACT):
-            return method(*args, **kwargs)
-
-    return in_exact_context
 
 
 class _Facade(Protocol):

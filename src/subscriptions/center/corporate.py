@@ -11,6 +11,11 @@ from ..orders import Order, OrderState, order_moved
 from . import orders, purchase, quotes
 from .base import Center
 
+__all__ = [
+    "confirm_corporate_order",
+    "staff_place_corporate_order",
+]
+
 
 def staff_place_corporate_order(
     center: Center,

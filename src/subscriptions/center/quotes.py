@@ -28,6 +28,19 @@ from ..vat import TaxTreatment
 from . import trials
 from .base import Center
 
+__all__ = [
+    "add_to_cart",
+    "edit_cart_item",
+    "price",
+    "quote",
+    "remove_cart_item",
+    "reprice",
+    "show_cart",
+    "staff_quote",
+    "subscribe_now",
+    "valid_quote",
+]
+
 
 def _same_amounts(priced: PricedCart, quote: Quote, *, exact: bool) -> bool:
     """Whether a cart priced again is what ``quote`` showed: to the last detail when

@@ -11,6 +11,14 @@ from ..seats import SeatAssignments, assign, reassign, unassign
 from ..subscription import BILLING, Event, EventKind, Subscription
 from .base import Center
 
+__all__ = [
+    "assign_seats",
+    "reassign_seat",
+    "release_seats",
+    "show_seats",
+    "unassign_seats",
+]
+
 
 def _seats_for(
     center: Center, uow: UnitOfWork, account: Account, product: str

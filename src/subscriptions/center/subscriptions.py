@@ -14,6 +14,11 @@ from .attempts import lapse_now
 from .base import Center
 from .issuing import Draft, corrected, issue
 
+__all__ = [
+    "cancel",
+    "reactivate",
+]
+
 
 def cancel(
     center: Center,

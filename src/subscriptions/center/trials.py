@@ -13,6 +13,13 @@ from ..subscription import StartTrial, Status, Subscription, Terms, TrialEnd
 from ..transitions import advance, apply, next_due
 from .base import Center
 
+__all__ = [
+    "expire_trials",
+    "expired_message",
+    "start_trial",
+    "terms_of",
+]
+
 
 def start_trial(
     center: Center,
