@@ -175,9 +175,8 @@ def unused_value(
         total = last - ordinal(whole.start)
         used = last - at_day
         if 0 < used < total:
-            rounding = ctx.policy.proration.rounding
             return prorate_units(
-                price, -units if credit else units, used, total, ctx.digits, rounding
+                price, -units if credit else units, used, total, ctx.digits, ctx.rounding
             )
     # Every other case (and the edges: nothing or everything unused) the reference way.
     proration = ctx.policy.proration

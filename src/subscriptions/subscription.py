@@ -172,14 +172,14 @@ class BillingContext:
     money_currency: Currency = attrs.field(init=False, repr=False, eq=False)
     # Derived once from the policy and currency (immutable): what the plan-change
     # engine's fast paths branch on.
-    #: the currency's minor digits, and 10 to their power
+    #: the currency's minor digits
     digits: int = attrs.field(init=False, repr=False, eq=False)
-    scale: int = attrs.field(init=False, repr=False, eq=False)
     #: the currency's minor unit, as a ``Decimal`` quantum
     minor_unit: Decimal = attrs.field(init=False, repr=False, eq=False)
     #: the proration rounding, as a ``decimal`` module rounding mode
     decimal_rounding: str = attrs.field(init=False, repr=False, eq=False)
-    half_up: bool = attrs.field(init=False, repr=False, eq=False)
+    #: the proration rounding itself
+    rounding: Rounding = attrs.field(init=False, repr=False, eq=False)
     #: proration by whole days, counted as they are (``day_actual``) or as 30 a month
     day_actual: bool = attrs.field(init=False, repr=False, eq=False)
     fixed_30: bool = attrs.field(init=False, repr=False, eq=False)
@@ -202,10 +202,6 @@ class BillingContext:
     def _minor_digits(self) -> int:
         return minor_digits(self.currency)
 
-    @scale.default
-    def _minor_scale(self) -> int:
-        return int(10**self.digits)
-
     @minor_unit.default
     def _minor_unit(self) -> Decimal:
         return quantum(self.currency)
@@ -214,9 +210,9 @@ class BillingContext:
     def _rounding_mode(self) -> str:
         return self.policy.proration.rounding.decimal_mode
 
-    @half_up.default
-    def _rounds_half_up(self) -> bool:
-        return self.policy.proration.rounding is Rounding.HALF_UP
+    @rounding.default
+    def _proration_rounding(self) -> Rounding:
+        return self.policy.proration.rounding
 
     @day_actual.default
     def _counts_actual_days(self) -> bool:
