@@ -44,7 +44,7 @@ from ..errors import (
 )
 from . import codec
 from .migrations import LATEST, MIGRATIONS
-from .sql import Backend, Dialect, SqlUnitOfWork
+from .sql import Backend, CursorBackend, Dialect, SqlUnitOfWork
 
 __all__ = ["DatabaseConflict", "DuplicateRecord", "PostgresStore", "StorageError"]
 
@@ -88,25 +88,18 @@ def _translate(exc: Exception, where: str) -> SubscriptionsError:
     return StorageError(f"PostgreSQL ({where}) failed: {exc}")
 
 
-class _PostgresBackend(Backend):
+class _PostgresBackend(CursorBackend):
     __slots__ = ("connection", "cursor", "where")
+
+    driver_error = psycopg.Error
 
     def __init__(self, connection: _Connection, where: str) -> None:
         self.connection = connection
         self.cursor = connection.cursor()
         self.where = where
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self.cursor.execute(sql, params).fetchall()
-        except psycopg.Error as exc:
-            raise _translate(exc, self.where) from exc
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        try:
-            return self.cursor.execute(sql, params).rowcount
-        except psycopg.Error as exc:
-            raise _translate(exc, self.where) from exc
+    def translated(self, exc: Exception) -> SubscriptionsError:
+        return _translate(exc, self.where)
 
     def execute_counted(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
         # The statement says RETURNING 1; executemany pipelines every row in one
@@ -120,12 +113,6 @@ class _PostgresBackend(Backend):
         except psycopg.Error as exc:
             raise _translate(exc, self.where) from exc
         return counts
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            self.cursor.executemany(sql, rows)
-        except psycopg.Error as exc:
-            raise _translate(exc, self.where) from exc
 
     def commit(self) -> None:
         try:

@@ -44,6 +44,7 @@ from ..errors import (
     DuplicateRecord,
     InvalidInput,
     PaymentInProgress,
+    SubscriptionsError,
 )
 from ..orders import IssuedInvoice, Order, Quote
 from ..payments import IN_FLIGHT, AttemptState, PaymentAttempt
@@ -55,6 +56,7 @@ from .migrations import IN_FLIGHT_PREDICATE
 __all__ = [
     "IN_FLIGHT_SQL",
     "Backend",
+    "CursorBackend",
     "Dialect",
     "SqlUnitOfWork",
 ]
@@ -97,6 +99,41 @@ class Backend(abc.ABC):
     def rollback(self) -> None:
         """End the transaction, never raising: a connection that cannot roll back is
         broken, and its release discards it."""
+
+
+class CursorBackend(Backend):
+    """A backend over a DB-API cursor: its statements, each translating the driver's
+    errors (``driver_error``) into the library's with :meth:`translated`."""
+
+    __slots__ = ()
+
+    cursor: Any
+    #: The driver's base error class.
+    driver_error: ClassVar[type[Exception]]
+
+    @abc.abstractmethod
+    def translated(self, exc: Exception) -> SubscriptionsError:
+        """The library's error for the driver's ``exc``."""
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            rows: list[Any] = self.cursor.execute(sql, params).fetchall()
+        except self.driver_error as exc:
+            raise self.translated(exc) from exc
+        return rows
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            count: int = self.cursor.execute(sql, params).rowcount
+        except self.driver_error as exc:
+            raise self.translated(exc) from exc
+        return count
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self.cursor.executemany(sql, rows)
+        except self.driver_error as exc:
+            raise self.translated(exc) from exc
 
 
 class Dialect(abc.ABC):

@@ -52,7 +52,7 @@ from ..errors import (
 )
 from . import codec
 from .migrations import LATEST, MIGRATIONS
-from .sql import Backend, Dialect, SqlUnitOfWork
+from .sql import Backend, CursorBackend, Dialect, SqlUnitOfWork
 
 __all__ = [
     "DatabaseConflict",
@@ -97,8 +97,10 @@ def _translate(exc: sqlite3.Error, path: str) -> SubscriptionsError:
     return StorageError(f"SQLite database {path!r} failed: {exc}")
 
 
-class _SQLiteBackend(Backend):
+class _SQLiteBackend(CursorBackend):
     __slots__ = ("broken", "connection", "cursor", "path")
+
+    driver_error = sqlite3.Error
 
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self.connection = connection
@@ -106,17 +108,9 @@ class _SQLiteBackend(Backend):
         self.path = path
         self.broken = False
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self.cursor.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        try:
-            return self.cursor.execute(sql, params).rowcount
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
+    def translated(self, exc: Exception) -> SubscriptionsError:
+        assert isinstance(exc, sqlite3.Error)
+        return _translate(exc, self.path)
 
     def execute_counted(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
         # Every row changes one row or none (a key, a version check). Run them all at
@@ -135,12 +129,6 @@ class _SQLiteBackend(Backend):
             execute("ROLLBACK TO counted")
             execute("RELEASE counted")
             return [execute(sql, row).rowcount for row in rows]
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
-
-    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            self.cursor.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from exc
 
