@@ -11,6 +11,7 @@ collection status changes after it is issued.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from ._records import revised
 from .accounts import Address
 from .cart import CartItem, QuoteItem
 from .errors import InvalidTransition
-from .pricing import Invoice, InvoiceLine, InvoiceReason, TaxLine
+from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
 
 __all__ = [
     "COLLECTIBLE",
@@ -33,6 +34,7 @@ __all__ = [
     "Party",
     "Quote",
     "Seller",
+    "corrected_numbers",
     "failure_of_code",
     "order_moved",
 ]
@@ -268,3 +270,30 @@ class IssuedInvoice:
 
 
 _INVOICE_FIELDS = tuple(field.name for field in attrs.fields(IssuedInvoice))
+
+
+def corrected_numbers(
+    issued: Sequence[IssuedInvoice], lines: Sequence[InvoiceLine]
+) -> tuple[str, ...]:
+    """The numbers of the ``issued`` invoices (in number order) whose charges the credit
+    lines among ``lines`` reverse: a credit corrects the latest charge of the same
+    subscription that ends where it ends and starts no later. A credit note names the
+    invoices it amends (VAT Directive art. 219)."""
+    credits = [line for line in lines if line.kind is LineKind.CREDIT]
+    if not credits:
+        return ()
+    found: dict[str, None] = {}
+    for invoice in reversed(issued):
+        for charge in invoice.lines:
+            if charge.kind is not LineKind.CHARGE:
+                continue
+            for credit in credits:
+                if (
+                    charge.subscription_id == credit.subscription_id
+                    and charge.period.end == credit.period.end
+                    and charge.period.start <= credit.period.start
+                ):
+                    found[invoice.number] = None
+        if len(found) >= len(credits):
+            break
+    return tuple(found)

@@ -14,3 +14,48 @@ def test_revised_is_the_next_version_with_the_changes() -> None:
     assert (moved.version, moved.account_id, moved.items) == (4, "acct", ())
     assert cart.version == 3  # the record itself is frozen
     assert revised(moved) == attrs.evolve(moved, version=5)
+
+
+def test_a_credit_corrects_the_latest_charge_of_its_subscription_and_period() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from subscriptions.orders import corrected_numbers
+    from subscriptions.periods import Frequency, Period
+    from subscriptions.pricing import InvoiceLine, LineKind
+    from tests.contract import records as r
+
+    jan = Period.between(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
+    late_jan = Period.between(datetime(2026, 1, 20, tzinfo=UTC), jan.end)
+
+    def line(kind: LineKind, sub: str, period: Period) -> InvoiceLine:
+        amount = Decimal("-5.00") if kind is LineKind.CREDIT else Decimal("10.00")
+        return InvoiceLine(
+            kind=kind,
+            subscription_id=sub,
+            product="app",
+            plan="basic",
+            frequency=Frequency.MONTHLY,
+            seats=1,
+            unit_price=Decimal("10.00"),
+            period=period,
+            listed=amount,
+            amount=amount,
+        )
+
+    account = r.italian_account()
+    _, base = r.subscribed(account)
+    first, second, other = (
+        r.issued_invoice(
+            account,
+            attrs.evolve(base, lines=(line(LineKind.CHARGE, sub, jan),)),
+            invoice_id=f"inv-{n}",
+            sequence=n,
+        )
+        for n, sub in ((1, "sub-a"), (2, "sub-a"), (3, "sub-b"))
+    )
+    credit = line(LineKind.CREDIT, "sub-a", late_jan)
+    # The latest matching charge, once; another subscription's never.
+    assert corrected_numbers([first, second, other], [credit]) == ("INV-000002",)
+    assert corrected_numbers([first, second, other], [line(LineKind.CHARGE, "sub-a", jan)]) == ()
+    assert corrected_numbers([other], [credit]) == ()

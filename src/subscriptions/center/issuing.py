@@ -17,7 +17,7 @@ from datetime import datetime
 import attrs
 
 from ..accounts import Account
-from ..orders import InvoiceStatus, IssuedInvoice, Party
+from ..orders import InvoiceStatus, IssuedInvoice, Party, corrected_numbers
 from ..ports import UnitOfWork
 from ..pricing import Invoice, InvoiceLine, LineKind
 from ..subscription import Event, EventKind
@@ -48,25 +48,11 @@ def status_of(invoice: Invoice) -> InvoiceStatus:
 
 
 def corrected(uow: UnitOfWork, account_id: str, lines: Sequence[InvoiceLine]) -> tuple[str, ...]:
-    """The numbers of the invoices whose charges these credit lines reverse."""
-    credits = [line for line in lines if line.kind is LineKind.CREDIT]
-    if not credits:
+    """The numbers of the account's invoices whose charges these credit lines reverse
+    (:func:`~subscriptions.orders.corrected_numbers` over what the store holds)."""
+    if not any(line.kind is LineKind.CREDIT for line in lines):
         return ()
-    found: dict[str, None] = {}
-    for issued in reversed(uow.invoices.for_account(account_id)):
-        for charge in issued.lines:
-            if charge.kind is not LineKind.CHARGE:
-                continue
-            for credit in credits:
-                if (
-                    charge.subscription_id == credit.subscription_id
-                    and charge.period.end == credit.period.end
-                    and charge.period.start <= credit.period.start
-                ):
-                    found[issued.number] = None
-        if len(found) >= len(credits):
-            break
-    return tuple(found)
+    return corrected_numbers(uow.invoices.for_account(account_id), lines)
 
 
 def issue(center: Center, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[IssuedInvoice]:
