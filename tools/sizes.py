@@ -55,8 +55,9 @@ def _docstring_lines(tree: ast.AST) -> set[int]:
     return found
 
 
-def measure(path: Path) -> Iterator[_Unit]:
-    """The module, and every class and function in it, with its logical lines."""
+def measure(path: Path, name: str | None = None) -> Iterator[_Unit]:
+    """The module, and every class and function in it, with its logical lines (named
+    by ``name``, the path by default)."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(path))
     docstrings = _docstring_lines(tree)
@@ -65,7 +66,8 @@ def measure(path: Path) -> Iterator[_Unit]:
     def count(first: int, last: int) -> int:
         return sum(1 for line in ends if first <= line <= last)
 
-    yield "module", str(path), 1, len(ends)
+    label = name or str(path)
+    yield "module", label, 1, len(ends)
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             kind = "class" if isinstance(node, ast.ClassDef) else "function"
@@ -96,10 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(__file__).resolve().parent.parent
     units: list[_Unit] = []
     for path in _files(args.paths):
-        relative = path.resolve().relative_to(root).as_posix()
-        if relative in EXEMPT:
+        resolved = path.resolve()
+        named = resolved.relative_to(root) if resolved.is_relative_to(root) else resolved
+        if named.as_posix() in EXEMPT:
             continue
-        units.extend(measure(Path(relative)) if path.is_absolute() else measure(path))
+        units.extend(measure(resolved, named.as_posix()))
     if args.top:
         for kind in LIMITS:
             mine = sorted((u for u in units if u[0] == kind), key=lambda u: -u[3])

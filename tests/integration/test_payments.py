@@ -1028,3 +1028,24 @@ def test_an_order_paid_on_another_day_than_its_quote_across_a_rate_change_is_req
     assert fresh.invoice.taxes[0].rate == Decimal("21")
     order = center.place_order(account.id, CONTACT, fresh.id, idempotency_key="k2")
     assert order.state is OrderState.SUCCEEDED
+
+
+def test_seat_events_name_the_users_whose_seats_moved(center: BillingCenter) -> None:
+    account = open_account(center)
+    buy(center, account, seats=3)
+    # Any iterable of user ids, a generator too.
+    center.assign_seats(account.id, CONTACT, "monitoring", (u for u in ["giulia", "marco"]))
+    center.reassign_seat(account.id, CONTACT, "monitoring", "marco", "sara")
+    center.unassign_seats(account.id, CONTACT, "monitoring", ["giulia"])
+    moved = [
+        (e.kind, e.user_ids)
+        for e in center.events(account.id)
+        if e.kind
+        in (EventKind.SEATS_ASSIGNED, EventKind.SEAT_REASSIGNED, EventKind.SEATS_UNASSIGNED)
+    ]
+    assert moved == [
+        (EventKind.SEATS_ASSIGNED, ("giulia", "marco")),
+        (EventKind.SEAT_REASSIGNED, ("marco", "sara")),
+        (EventKind.SEATS_UNASSIGNED, ("giulia",)),
+    ]
+    assert center.seats(account.id, CONTACT, "monitoring").users == ("sara",)

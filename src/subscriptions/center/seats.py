@@ -37,7 +37,6 @@ def _change_seats(
     product: str,
     change: Callable[[SeatAssignments], SeatAssignments],
     kind: EventKind,
-    user_ids: Sequence[str],
 ) -> SeatAssignments:
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
@@ -45,6 +44,13 @@ def _change_seats(
         sub, seats = _seats_for(center, uow, account, product)
         updated = change(seats)
         uow.seats.put(updated)
+        # The users whose seats moved, as the change made it: those who lost one, then
+        # those who got one (a reassignment: from, to).
+        kept, now = set(updated.users), set(seats.users)
+        moved = (
+            *(u for u in seats.users if u not in kept),
+            *(u for u in updated.users if u not in now),
+        )
         center.record(
             uow,
             account_id,
@@ -54,7 +60,7 @@ def _change_seats(
                     at=center.now(),
                     subscription_id=sub.id,
                     product=product,
-                    user_ids=(user_ids,) if isinstance(user_ids, str) else tuple(user_ids),
+                    user_ids=moved,
                 )
             ],
         )
@@ -73,7 +79,6 @@ def assign_seats(
         product,
         lambda seats: assign(seats, user_ids),
         EventKind.SEATS_ASSIGNED,
-        user_ids,
     )
 
 
@@ -88,7 +93,6 @@ def unassign_seats(
         product,
         lambda seats: unassign(seats, user_ids),
         EventKind.SEATS_UNASSIGNED,
-        user_ids,
     )
 
 
@@ -103,7 +107,6 @@ def reassign_seat(
         product,
         lambda seats: reassign(seats, from_user, to_user),
         EventKind.SEAT_REASSIGNED,
-        (from_user, to_user),
     )
 
 

@@ -69,7 +69,10 @@ class CliSettings:
         try:
             connection = sqlite3.connect(path, timeout=30, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
+            raise StorageError(
+                f"cannot open SQLite database {path!r}: {exc}; check the path given with "
+                "--db (or $SUBSCRIPTIONS_DB)"
+            ) from exc
         try:
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             if write:
@@ -81,7 +84,10 @@ class CliSettings:
             connection.execute("COMMIT")
             return rows
         except sqlite3.Error as exc:
-            raise StorageError(f"the command line's settings in {path!r}: {exc}") from exc
+            raise StorageError(
+                f"cannot read or save the catalog in SQLite database {path!r}: {exc}; check "
+                "that it is a database this library wrote and that it is writable"
+            ) from exc
         finally:
             connection.close()
 
@@ -102,7 +108,10 @@ class CliSettings:
                     return []
                 return connection.execute(sql, params).fetchall()
         except psycopg.Error as exc:
-            raise StorageError(f"the command line's settings: {exc}") from exc
+            raise StorageError(
+                f"cannot read or save the catalog in the PostgreSQL database: {exc}; check "
+                "the database URL and that its role may create and write tables"
+            ) from exc
 
 
 def _sqlite_rows(connection: sqlite3.Connection, sql: str, params: Any) -> list[Any]:
