@@ -27,6 +27,7 @@ from subscriptions.subscription import Event, EventKind, Status
 from subscriptions.transitions import advance, next_due
 
 from . import records as r
+from .conftest import StoreFactory
 
 Store = Any
 
@@ -763,5 +764,12 @@ def test_a_closed_store_refuses_units_of_work_and_closes_twice_harmlessly(store:
     save(store, lambda uow: uow.idempotency.put("acct", "k", "v"))
     store.close()
     store.close()
+    with pytest.raises(SubscriptionsError), store.unit_of_work() as uow:
+        uow.idempotency.get("acct", "k")
+
+
+def test_a_store_used_in_a_with_block_is_closed_at_its_end(open_store: StoreFactory) -> None:
+    with open_store() as store:
+        save(store, lambda uow: uow.idempotency.put("acct", "k", "v"))
     with pytest.raises(SubscriptionsError), store.unit_of_work() as uow:
         uow.idempotency.get("acct", "k")

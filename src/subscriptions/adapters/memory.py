@@ -27,6 +27,7 @@ from ..periods import ensure_aware
 from ..ports import OutboxEntry
 from ..seats import SeatAssignments
 from ..subscription import Event, Subscription
+from .closing import ClosedOnExit
 
 __all__ = ["InMemoryStore"]
 
@@ -497,7 +498,7 @@ class InMemoryUnitOfWork:
             self.rollback()
 
 
-class InMemoryStore:
+class InMemoryStore(ClosedOnExit):
     """Transactional in-memory storage (see the module documentation)."""
 
     def __init__(self) -> None:

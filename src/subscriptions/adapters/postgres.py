@@ -27,8 +27,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -43,6 +42,7 @@ from ..errors import (
     SubscriptionsError,
 )
 from . import codec
+from .closing import ClosedOnExit
 from .migrations import LATEST, MIGRATIONS
 from .sql import Backend, CursorBackend, Dialect, SqlUnitOfWork
 
@@ -196,7 +196,7 @@ class _PostgresDialect(Dialect):
             self._pool.putconn(backend.connection)
 
 
-class PostgresStore:
+class PostgresStore(ClosedOnExit):
     """A :class:`~subscriptions.ports.Store` in a PostgreSQL database (see the module
     documentation).
 
@@ -312,17 +312,6 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pool and its connections; the store cannot be used afterwards."""
         self._pool.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"

@@ -40,8 +40,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from ..errors import (
     DatabaseConflict,
@@ -51,6 +50,7 @@ from ..errors import (
     SubscriptionsError,
 )
 from . import codec
+from .closing import ClosedOnExit
 from .migrations import LATEST, MIGRATIONS
 from .sql import Backend, CursorBackend, Dialect, SqlUnitOfWork
 
@@ -251,7 +251,7 @@ def _close_all(connections: list[sqlite3.Connection]) -> None:
         connections.pop().close()
 
 
-class SQLiteStore:
+class SQLiteStore(ClosedOnExit):
     """A :class:`~subscriptions.ports.Store` in one SQLite file (see the module
     documentation).
 
@@ -403,17 +403,6 @@ class SQLiteStore:
         with self._lock:
             self._closed = True
             _close_all(self._idle)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
