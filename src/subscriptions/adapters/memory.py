@@ -12,22 +12,28 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import attrs
 
-from ..accounts import Account
-from ..cart import Cart
 from ..collection import due_at
 from ..errors import ConcurrencyConflict, InvalidInput, PaymentInProgress, StorageError
-from ..orders import IssuedInvoice, Order, OrderState, Quote
+from ..orders import IssuedInvoice, OrderState
 from ..payments import AttemptState, PaymentAttempt
 from ..periods import ensure_aware
 from ..ports import OutboxEntry
-from ..seats import SeatAssignments
 from ..subscription import Event, Subscription
-from .closing import ClosedOnExit
+from .closing import ClosedOnExit, RolledBackOnExit
+from .repositories import (
+    AccountRows,
+    AttemptRows,
+    CartRows,
+    InvoiceRows,
+    OrderRows,
+    QuoteRows,
+    SeatRows,
+    SubscriptionRows,
+)
 
 __all__ = ["InMemoryStore"]
 
@@ -80,6 +86,9 @@ class _Table:
             return writes[(self._name, key)]
         return self._committed().get(key)
 
+    def _get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        return {k: r for k in keys if (r := self._get(k)) is not None}
+
     def _keys(self) -> set[str]:
         keys = set(self._committed())
         keys.update(k for (t, k) in self._uow._writes if t == self._name)
@@ -115,35 +124,11 @@ class _Table:
             self._update(key, record)
 
 
-class _Accounts(_Table):
-    def get(self, account_id: str) -> Account | None:
-        result: Account | None = self._get(account_id)
-        return result
-
-    def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        return {k: a for k in account_ids if (a := self._get(k)) is not None}
-
-    def add(self, account: Account) -> None:
-        self._add(account.id, account)
-
-    def update(self, account: Account) -> None:
-        self._update(account.id, account)
+class _Accounts(_Table, AccountRows):
+    """The store's accounts, by id."""
 
 
-class _Subscriptions(_Table):
-    def get(self, subscription_id: str) -> Subscription | None:
-        result: Subscription | None = self._get(subscription_id)
-        return result
-
-    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, Subscription]:
-        return {k: s for k in subscription_ids if (s := self._get(k)) is not None}
-
-    def add(self, subscription: Subscription) -> None:
-        self._add(subscription.id, subscription)
-
-    def update(self, subscription: Subscription) -> None:
-        self._update(subscription.id, subscription)
-
+class _Subscriptions(_Table, SubscriptionRows):
     def for_account(self, account_id: str) -> list[Subscription]:
         subs = [self._get(k) for k in self._keys()]
         return sorted(
@@ -169,35 +154,15 @@ class _Subscriptions(_Table):
         return found
 
 
-class _Carts(_Table):
-    def get(self, account_id: str) -> Cart | None:
-        result: Cart | None = self._get(account_id)
-        return result
-
-    def put(self, cart: Cart) -> None:
-        self._put(cart.account_id, cart)
+class _Carts(_Table, CartRows):
+    """The store's carts, by account id."""
 
 
-class _Quotes(_Table):
-    def get(self, quote_id: str) -> Quote | None:
-        result: Quote | None = self._get(quote_id)
-        return result
-
-    def add(self, quote: Quote) -> None:
-        self._add(quote.id, quote)
+class _Quotes(_Table, QuoteRows):
+    """The store's quotes, by id."""
 
 
-class _Orders(_Table):
-    def get(self, order_id: str) -> Order | None:
-        result: Order | None = self._get(order_id)
-        return result
-
-    def add(self, order: Order) -> None:
-        self._add(order.id, order)
-
-    def update(self, order: Order) -> None:
-        self._update(order.id, order)
-
+class _Orders(_Table, OrderRows):
     def unresolved(self) -> list[str]:
         states = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.REQUIRES_ACTION)
         return sorted(
@@ -205,23 +170,7 @@ class _Orders(_Table):
         )
 
 
-class _Invoices(_Table):
-    def get(self, invoice_id: str) -> IssuedInvoice | None:
-        result: IssuedInvoice | None = self._get(invoice_id)
-        return result
-
-    def get_many(self, invoice_ids: Sequence[str]) -> dict[str, IssuedInvoice]:
-        return {k: i for k in invoice_ids if (i := self._get(k)) is not None}
-
-    def add(self, invoice: IssuedInvoice) -> None:
-        self._add(invoice.id, invoice)
-
-    def update(self, invoice: IssuedInvoice) -> None:
-        self._update(invoice.id, invoice)
-
-    def set_status(self, changed: IssuedInvoice) -> None:
-        self._update(changed.id, changed)
-
+class _Invoices(_Table, InvoiceRows):
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         found = [self._get(k) for k in self._keys()]
         return sorted(
@@ -244,11 +193,7 @@ class _Invoices(_Table):
         return last + 1, at
 
 
-class _Attempts(_Table):
-    def get(self, idempotency_key: str) -> PaymentAttempt | None:
-        result: PaymentAttempt | None = self._get(idempotency_key)
-        return result
-
+class _Attempts(_Table, AttemptRows):
     def _all(self) -> list[PaymentAttempt]:
         return [a for k in self._keys() if (a := self._get(k)) is not None]
 
@@ -258,9 +203,6 @@ class _Attempts(_Table):
             if other is not None:
                 raise PaymentInProgress(attempt.target, other.idempotency_key)
         self._add(attempt.idempotency_key, attempt)
-
-    def update(self, attempt: PaymentAttempt) -> None:
-        self._update(attempt.idempotency_key, attempt)
 
     def in_flight(self, target: str) -> PaymentAttempt | None:
         for (table, _), record in self._uow._writes.items():
@@ -287,16 +229,8 @@ class _Attempts(_Table):
         return found[:limit]
 
 
-class _Seats(_Table):
-    def get(self, subscription_id: str) -> SeatAssignments | None:
-        result: SeatAssignments | None = self._get(subscription_id)
-        return result
-
-    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, SeatAssignments]:
-        return {k: a for k in subscription_ids if (a := self._get(k)) is not None}
-
-    def put(self, seats: SeatAssignments) -> None:
-        self._put(seats.subscription_id, seats)
+class _Seats(_Table, SeatRows):
+    """The store's seat assignments, by subscription id."""
 
 
 class _Idempotency(_Table):
@@ -360,7 +294,7 @@ _sequence = itertools.count(1)
 _UNWRITTEN: Any = object()
 
 
-class InMemoryUnitOfWork:
+class InMemoryUnitOfWork(RolledBackOnExit):
     """A transaction over an :class:`InMemoryStore`; rolls back unless committed."""
 
     def __init__(self, data: _Data) -> None:
@@ -485,15 +419,7 @@ class InMemoryUnitOfWork:
         self._bases.clear()
         self._done = True
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _end_of_block(self) -> None:
         if not self._done:
             self.rollback()
 

@@ -30,8 +30,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import attrs
 
@@ -51,7 +50,18 @@ from ..payments import IN_FLIGHT, AttemptState, PaymentAttempt
 from ..seats import SeatAssignments
 from ..subscription import Event, Subscription
 from . import codec
+from .closing import RolledBackOnExit
 from .migrations import IN_FLIGHT_PREDICATE
+from .repositories import (
+    AccountRows,
+    AttemptRows,
+    CartRows,
+    InvoiceRows,
+    OrderRows,
+    QuoteRows,
+    SeatRows,
+    SubscriptionRows,
+)
 
 __all__ = [
     "IN_FLIGHT_SQL",
@@ -355,10 +365,6 @@ class _Table:
             self._seen[key] = record
         return record
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        """The stored records of ``keys`` (those that exist), in one query."""
-        return self._get_many(keys)
-
     def _get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         seen = self._seen
         missing = [k for k in dict.fromkeys(keys) if k not in seen]
@@ -477,38 +483,12 @@ class _Table:
         self._pending.clear()
 
 
-class _Accounts(_Table):
+class _Accounts(_Table, AccountRows):
     __slots__ = ()
 
-    def get(self, account_id: str) -> Account | None:
-        result: Account | None = self._get(account_id)
-        return result
 
-    def get_many(self, account_ids: Sequence[str]) -> dict[str, Account]:
-        return self._get_many(account_ids)
-
-    def add(self, account: Account) -> None:
-        self._add(account.id, account)
-
-    def update(self, account: Account) -> None:
-        self._update(account.id, account)
-
-
-class _Subscriptions(_Table):
+class _Subscriptions(_Table, SubscriptionRows):
     __slots__ = ()
-
-    def get(self, subscription_id: str) -> Subscription | None:
-        result: Subscription | None = self._get(subscription_id)
-        return result
-
-    def get_many(self, subscription_ids: Sequence[str]) -> dict[str, Subscription]:
-        return self._get_many(subscription_ids)
-
-    def add(self, subscription: Subscription) -> None:
-        self._add(subscription.id, subscription)
-
-    def update(self, subscription: Subscription) -> None:
-        self._update(subscription.id, subscription)
 
     def for_account(self, account_id: str) -> list[Subscription]:
         db = self._uow._flushed()
@@ -547,40 +527,16 @@ class _Subscriptions(_Table):
         return self._rows(self._due("id, doc", before, limit, after, lock))
 
 
-class _Carts(_Table):
+class _Carts(_Table, CartRows):
     __slots__ = ()
 
-    def get(self, account_id: str) -> Cart | None:
-        result: Cart | None = self._get(account_id)
-        return result
 
-    def put(self, cart: Cart) -> None:
-        self._put(cart.account_id, cart)
-
-
-class _Quotes(_Table):
+class _Quotes(_Table, QuoteRows):
     __slots__ = ()
 
-    def get(self, quote_id: str) -> Quote | None:
-        result: Quote | None = self._get(quote_id)
-        return result
 
-    def add(self, quote: Quote) -> None:
-        self._add(quote.id, quote)
-
-
-class _Orders(_Table):
+class _Orders(_Table, OrderRows):
     __slots__ = ()
-
-    def get(self, order_id: str) -> Order | None:
-        result: Order | None = self._get(order_id)
-        return result
-
-    def add(self, order: Order) -> None:
-        self._add(order.id, order)
-
-    def update(self, order: Order) -> None:
-        self._update(order.id, order)
 
     def unresolved(self) -> list[str]:
         db = self._uow._flushed()
@@ -592,7 +548,7 @@ class _Orders(_Table):
         return [row[0] for row in rows]
 
 
-class _Invoices(_Table):
+class _Invoices(_Table, InvoiceRows):
     __slots__ = ("_series",)
 
     def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
@@ -600,16 +556,6 @@ class _Invoices(_Table):
         #: series -> [the last number taken, the last number written, issued at,
         #: issued at as written]
         self._series: dict[str, list[Any]] = {}
-
-    def get(self, invoice_id: str) -> IssuedInvoice | None:
-        result: IssuedInvoice | None = self._get(invoice_id)
-        return result
-
-    def add(self, invoice: IssuedInvoice) -> None:
-        self._add(invoice.id, invoice)
-
-    def update(self, invoice: IssuedInvoice) -> None:
-        self._update(invoice.id, invoice)
 
     def set_status(self, changed: IssuedInvoice) -> None:
         queued = changed.id in self._pending
@@ -685,21 +631,12 @@ class _Invoices(_Table):
         self._series.clear()
 
 
-class _Attempts(_Table):
+class _Attempts(_Table, AttemptRows):
+    """Payment attempts by idempotency key. A second attempt in flight at the same
+    target is refused by the unique index when the insert reaches the database
+    (see ``_refused``); callers that want to know before ask ``in_flight()`` first."""
+
     __slots__ = ()
-
-    def get(self, idempotency_key: str) -> PaymentAttempt | None:
-        result: PaymentAttempt | None = self._get(idempotency_key)
-        return result
-
-    def add(self, attempt: PaymentAttempt) -> None:
-        # A second attempt in flight at the same target is refused by the unique
-        # index when the insert reaches the database (see _refused); callers that
-        # want to know before ask in_flight() first.
-        self._add(attempt.idempotency_key, attempt)
-
-    def update(self, attempt: PaymentAttempt) -> None:
-        self._update(attempt.idempotency_key, attempt)
 
     def in_flight(self, target: str) -> PaymentAttempt | None:
         for record in self._seen.values():
@@ -746,15 +683,8 @@ class _Attempts(_Table):
         super()._refused(db, key, record)
 
 
-class _Seats(_Table):
+class _Seats(_Table, SeatRows):
     __slots__ = ()
-
-    def get(self, subscription_id: str) -> SeatAssignments | None:
-        result: SeatAssignments | None = self._get(subscription_id)
-        return result
-
-    def put(self, seats: SeatAssignments) -> None:
-        self._put(seats.subscription_id, seats)
 
 
 class _Outbox(_Table):
@@ -926,7 +856,7 @@ class _Events:
 # -- the unit of work --------------------------------------------------------------------
 
 
-class SqlUnitOfWork:
+class SqlUnitOfWork(RolledBackOnExit):
     """One transaction over every repository; rolls back unless committed.
 
     The transaction begins with the first read or write and ends with
@@ -1043,14 +973,6 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self._end(commit=False)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _end_of_block(self) -> None:
         if not self._done or self._backend is not None:
             self._end(commit=False)
