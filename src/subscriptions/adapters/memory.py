@@ -23,17 +23,8 @@ from ..payments import AttemptState, PaymentAttempt
 from ..periods import ensure_aware
 from ..ports import OutboxEntry
 from ..subscription import Event, Subscription
+from . import repositories
 from .closing import ClosedOnExit, RolledBackOnExit
-from .repositories import (
-    AccountRows,
-    AttemptRows,
-    CartRows,
-    InvoiceRows,
-    OrderRows,
-    QuoteRows,
-    SeatRows,
-    SubscriptionRows,
-)
 
 __all__ = ["InMemoryStore"]
 
@@ -124,11 +115,11 @@ class _Table:
             self._update(key, record)
 
 
-class _Accounts(_Table, AccountRows):
+class _Accounts(_Table, repositories.AccountRows):
     """The store's accounts, by id."""
 
 
-class _Subscriptions(_Table, SubscriptionRows):
+class _Subscriptions(_Table, repositories.SubscriptionRows):
     def for_account(self, account_id: str) -> list[Subscription]:
         subs = [self._get(k) for k in self._keys()]
         return sorted(
@@ -154,15 +145,15 @@ class _Subscriptions(_Table, SubscriptionRows):
         return found
 
 
-class _Carts(_Table, CartRows):
+class _Carts(_Table, repositories.CartRows):
     """The store's carts, by account id."""
 
 
-class _Quotes(_Table, QuoteRows):
+class _Quotes(_Table, repositories.QuoteRows):
     """The store's quotes, by id."""
 
 
-class _Orders(_Table, OrderRows):
+class _Orders(_Table, repositories.OrderRows):
     def unresolved(self) -> list[str]:
         states = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.REQUIRES_ACTION)
         return sorted(
@@ -170,7 +161,7 @@ class _Orders(_Table, OrderRows):
         )
 
 
-class _Invoices(_Table, InvoiceRows):
+class _Invoices(_Table, repositories.InvoiceRows):
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         found = [self._get(k) for k in self._keys()]
         return sorted(
@@ -193,7 +184,7 @@ class _Invoices(_Table, InvoiceRows):
         return last + 1, at
 
 
-class _Attempts(_Table, AttemptRows):
+class _Attempts(_Table, repositories.AttemptRows):
     def _all(self) -> list[PaymentAttempt]:
         return [a for k in self._keys() if (a := self._get(k)) is not None]
 
@@ -229,7 +220,7 @@ class _Attempts(_Table, AttemptRows):
         return found[:limit]
 
 
-class _Seats(_Table, SeatRows):
+class _Seats(_Table, repositories.SeatRows):
     """The store's seat assignments, by subscription id."""
 
 

@@ -49,19 +49,9 @@ from ..orders import IssuedInvoice, Order, Quote
 from ..payments import IN_FLIGHT, AttemptState, PaymentAttempt
 from ..seats import SeatAssignments
 from ..subscription import Event, Subscription
-from . import codec
+from . import codec, repositories
 from .closing import RolledBackOnExit
 from .migrations import IN_FLIGHT_PREDICATE
-from .repositories import (
-    AccountRows,
-    AttemptRows,
-    CartRows,
-    InvoiceRows,
-    OrderRows,
-    QuoteRows,
-    SeatRows,
-    SubscriptionRows,
-)
 
 __all__ = [
     "IN_FLIGHT_SQL",
@@ -483,11 +473,11 @@ class _Table:
         self._pending.clear()
 
 
-class _Accounts(_Table, AccountRows):
+class _Accounts(_Table, repositories.AccountRows):
     __slots__ = ()
 
 
-class _Subscriptions(_Table, SubscriptionRows):
+class _Subscriptions(_Table, repositories.SubscriptionRows):
     __slots__ = ()
 
     def for_account(self, account_id: str) -> list[Subscription]:
@@ -527,15 +517,15 @@ class _Subscriptions(_Table, SubscriptionRows):
         return self._rows(self._due("id, doc", before, limit, after, lock))
 
 
-class _Carts(_Table, CartRows):
+class _Carts(_Table, repositories.CartRows):
     __slots__ = ()
 
 
-class _Quotes(_Table, QuoteRows):
+class _Quotes(_Table, repositories.QuoteRows):
     __slots__ = ()
 
 
-class _Orders(_Table, OrderRows):
+class _Orders(_Table, repositories.OrderRows):
     __slots__ = ()
 
     def unresolved(self) -> list[str]:
@@ -548,7 +538,7 @@ class _Orders(_Table, OrderRows):
         return [row[0] for row in rows]
 
 
-class _Invoices(_Table, InvoiceRows):
+class _Invoices(_Table, repositories.InvoiceRows):
     __slots__ = ("_series",)
 
     def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
@@ -631,7 +621,7 @@ class _Invoices(_Table, InvoiceRows):
         self._series.clear()
 
 
-class _Attempts(_Table, AttemptRows):
+class _Attempts(_Table, repositories.AttemptRows):
     """Payment attempts by idempotency key. A second attempt in flight at the same
     target is refused by the unique index when the insert reaches the database
     (see ``_refused``); callers that want to know before ask ``in_flight()`` first."""
@@ -683,7 +673,7 @@ class _Attempts(_Table, AttemptRows):
         super()._refused(db, key, record)
 
 
-class _Seats(_Table, SeatRows):
+class _Seats(_Table, repositories.SeatRows):
     __slots__ = ()
 
 
