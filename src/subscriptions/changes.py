@@ -404,7 +404,6 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
     """Build the outcome of a planned change: the new state, its invoice, its event."""
     sub, at = plan.sub, plan.at
     new = plan.terms()
-    version = sub.version + 1
     detail = {"change_kind": plan.kind, "change_timing": plan.timing}
     if plan.timing is ChangeTiming.END_OF_TERM:
         # A later schedule replaces an earlier one, a scheduled cancellation included.
@@ -447,21 +446,13 @@ def commit_change(plan: ChangePlan, ctx: BillingContext) -> Outcome:
             )
     else:
         assert plan.whole is not None
-        changed = Subscription(
-            id=sub.id,
+        changed = revised(
+            sub,
             terms=new,
-            status=sub.status,
-            trial=sub.trial,
-            anchor=sub.anchor,
-            billing_day=sub.billing_day,
             period_index=plan.index,
             period=plan.whole,
             open_charges=charges,
             scheduled=None,
-            canceled_at=sub.canceled_at,
-            account_id=sub.account_id,
-            dunning=sub.dunning,
-            version=version,
         )
     return Outcome(
         subscription=changed,

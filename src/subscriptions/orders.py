@@ -18,7 +18,7 @@ from decimal import Decimal
 import attrs
 
 from ._enum import Choice
-from ._records import revised
+from ._records import moved, revised
 from .accounts import Address
 from .cart import CartItem, QuoteItem
 from .errors import InvalidTransition
@@ -259,17 +259,9 @@ class IssuedInvoice:
 
     def with_status(self, status: InvoiceStatus) -> IssuedInvoice:
         """The same document with another collection status, one version later."""
-        # attrs.evolve rebuilds the keyword arguments of all 23 fields; the bill run
-        # does this for every renewal, so copy the slots directly.
-        changed = object.__new__(IssuedInvoice)
-        for name in _INVOICE_FIELDS:
-            object.__setattr__(changed, name, getattr(self, name))
-        object.__setattr__(changed, "status", status)
-        object.__setattr__(changed, "version", self.version + 1)
-        return changed
-
-
-_INVOICE_FIELDS = tuple(field.name for field in attrs.fields(IssuedInvoice))
+        # Only the status moves (nothing a validator checks), and the bill run does
+        # this for every renewal: copied, not rebuilt.
+        return moved(self, status=status)
 
 
 def corrected_numbers(

@@ -53,6 +53,7 @@ import attrs
 from moneyed import Money
 
 from ._enum import Choice
+from ._records import moved
 from .errors import InvalidInput, InvalidTransition
 from .money import EXACT, money_currency
 from .orders import IssuedInvoice, OrderFailure
@@ -413,34 +414,15 @@ def refund_request(attempt: PaymentAttempt) -> RefundRequest:
 # -- transitions ---------------------------------------------------------------------
 
 
-def _slot_copier(cls: type[PaymentAttempt]) -> Any:
-    """A function that copies a ``cls`` slot by slot (generated once, unrolled)."""
-    names = [field.name for field in attrs.fields(cls)]
-    body = "".join(f"    put(new, {name!r}, old.{name})\n" for name in names)
-    source = f"def copy(old):\n    new = make(cls)\n{body}    return new\n"
-    namespace: dict[str, Any] = {"make": object.__new__, "cls": cls, "put": object.__setattr__}
-    exec(compile(source, f"<{cls.__name__} copier>", "exec"), namespace)
-    return namespace["copy"]
-
-
-_copy = _slot_copier(PaymentAttempt)
-
-
 def _moved(attempt: PaymentAttempt, at: datetime, **changes: object) -> PaymentAttempt:
     """``attempt`` one version later, with ``changes``.
 
     A transition never changes what the validators check (the amount, what the
-    attempt pays), so the copy is made slot by slot rather than through
-    ``attrs.evolve``, which would check them again: the bill run makes two
-    transitions per renewal.
+    attempt pays), so the copy is not checked again (:func:`._records.moved`): the
+    bill run makes two transitions per renewal.
     """
-    moved = _copy(attempt)
-    for name, value in changes.items():
-        object.__setattr__(moved, name, value)
-    object.__setattr__(moved, "updated_at", at if at > attempt.updated_at else attempt.updated_at)
-    object.__setattr__(moved, "version", attempt.version + 1)
-    result: PaymentAttempt = moved
-    return result
+    updated_at = at if at > attempt.updated_at else attempt.updated_at
+    return moved(attempt, updated_at=updated_at, **changes)
 
 
 def _check_open(attempt: PaymentAttempt, what: str) -> None:

@@ -17,7 +17,7 @@ from decimal import localcontext
 
 import attrs
 
-from ._records import revised
+from ._records import revised, version_after
 from .changes import commit_change, credit_line, plan_change, priced_credits
 from .charges import full_charge, invoice_of, partial_charge
 from .errors import (
@@ -168,7 +168,6 @@ def _subscribe(
     terms = ctx.check(action.terms)
     events: list[Event] = []
     trial = None
-    version = 0
     if existing is not None:
         if existing.status in BILLING:
             raise AlreadySubscribed(terms.product, existing.status.value)
@@ -182,7 +181,6 @@ def _subscribe(
         else:
             trial = existing.trial
         sub_id = existing.id
-        version = existing.version + 1
     sub_id = sub_id or terms.product
     tz = ctx.tz
     billing_day = action.billing_day
@@ -218,7 +216,7 @@ def _subscribe(
         period=period,
         open_charges=tuple(lines),
         account_id=existing.account_id if existing is not None else account_id,
-        version=version,
+        version=version_after(existing),
     )
     events.append(new_event(EventKind.SUBSCRIPTION_STARTED, at, sub))
     return Outcome(
@@ -384,11 +382,10 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) 
     # Invariant: the current period ends where the anchor's next period starts.
     period = Period.between(due, anchored_start(anchor, index + 1, terms.frequency, tz, day=day))
     charge = full_charge(sub.id, terms, period, at, ctx)
-    changed = Subscription(
-        id=sub.id,
+    changed = revised(
+        sub,
         terms=terms,
         status=Status.ACTIVE,
-        trial=sub.trial,
         anchor=anchor,
         billing_day=day,
         period_index=index,
@@ -396,9 +393,6 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) 
         open_charges=(charge,),
         scheduled=None,
         canceled_at=None,
-        account_id=sub.account_id,
-        dunning=sub.dunning,
-        version=sub.version + 1,
     )
     return Outcome(
         subscription=changed,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 
-from subscriptions._records import revised
+from subscriptions._records import moved, revised, version_after
 from subscriptions.cart import Cart
 
 
@@ -14,6 +15,33 @@ def test_revised_is_the_next_version_with_the_changes() -> None:
     assert (moved.version, moved.account_id, moved.items) == (4, "acct", ())
     assert cart.version == 3  # the record itself is frozen
     assert revised(moved) == attrs.evolve(moved, version=5)
+
+
+def test_revised_runs_the_validators_and_refuses_unknown_fields() -> None:
+    from tests.contract import records as r
+
+    account = r.italian_account()
+    assert revised(account, name="Rossi SpA").version == account.version + 1
+    with pytest.raises(Exception, match="country"):
+        revised(account, country="XX")
+    with pytest.raises(TypeError):
+        revised(account, colour="red")
+    with pytest.raises(TypeError):
+        revised(account, version=9)  # the version is the rule's, not the caller's
+
+
+def test_moved_copies_without_checking_and_leaves_the_record_alone() -> None:
+    cart = Cart(account_id="acct", version=3)
+    copy = moved(cart, items=())
+    assert (copy.version, copy.account_id, copy.items) == (4, "acct", ())
+    assert copy == attrs.evolve(cart, version=4, items=())
+    assert copy is not cart
+    assert cart.version == 3
+
+
+def test_what_replaces_a_missing_record_is_version_0() -> None:
+    assert version_after(None) == 0
+    assert version_after(Cart(account_id="acct", version=7)) == 8
 
 
 def test_a_credit_corrects_the_latest_charge_of_its_subscription_and_period() -> None:

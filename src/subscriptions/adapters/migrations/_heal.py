@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
+from ..._records import revised
 from ...accounts import Account
 from ...orders import InvoiceStatus, IssuedInvoice, Order, OrderState
 from ...payments import AttemptKind, AttemptState, PaymentAttempt, invoice_key, order_key
@@ -119,12 +118,7 @@ def heal_in_flight(db: MigrationDatabase) -> None:
                 subscription_id=subscription_id,
             ),
         )
-        charging = attrs.evolve(
-            invoice,
-            status=InvoiceStatus.CHARGING,
-            attempts=number,
-            version=invoice.version + 1,
-        )
+        charging = revised(invoice, status=InvoiceStatus.CHARGING, attempts=number)
         db.execute(
             "UPDATE invoices SET version = ?, doc = ? WHERE id = ?",
             (charging.version, codec.dumps(charging), key),
