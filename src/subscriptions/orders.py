@@ -11,7 +11,7 @@ collection status changes after it is issued.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,13 +19,14 @@ import attrs
 
 from ._enum import Choice
 from ._records import moved, revised
-from .accounts import Address
+from .accounts import Account, Address
 from .cart import CartItem, QuoteItem
 from .errors import InvalidTransition
 from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
 
 __all__ = [
     "COLLECTIBLE",
+    "Draft",
     "InvoiceStatus",
     "IssuedInvoice",
     "Order",
@@ -36,7 +37,10 @@ __all__ = [
     "Seller",
     "corrected_numbers",
     "failure_of_code",
+    "invoice_number",
+    "issued_documents",
     "order_moved",
+    "status_of",
 ]
 
 
@@ -289,3 +293,86 @@ def corrected_numbers(
         if len(found) >= len(credits):
             break
     return tuple(found)
+
+
+# -- issuing: numbers, dates and parties of the documents ---------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Draft:
+    """A document to issue: the priced invoice and what the issuing adds to it."""
+
+    account: Account
+    invoice: Invoice
+    order_id: str | None = None
+    status: InvoiceStatus | None = None
+    due_at: datetime | None = None
+    corrects: tuple[str, ...] = ()
+    tax_point: datetime | None = None
+    attempts: int = 0
+
+
+def status_of(invoice: Invoice) -> InvoiceStatus:
+    """The status of a document nothing is left to collect on (or all of it)."""
+    if invoice.total <= 0:
+        return InvoiceStatus.SETTLED
+    return InvoiceStatus.PAID if invoice.amount_due == 0 else InvoiceStatus.OPEN
+
+
+def invoice_number(series: str, sequence: int) -> str:
+    """The printed number of the ``sequence``-th document of ``series``."""
+    return f"{series}-{sequence:06d}"
+
+
+def issued_documents(
+    drafts: Sequence[Draft],
+    *,
+    seller: Seller,
+    first: int,
+    issued_at: datetime,
+    new_id: Callable[[], str],
+) -> list[IssuedInvoice]:
+    """The ``drafts`` as issued documents: numbered on from ``first`` in the seller's
+    series, in order, all dated ``issued_at``, naming the seller and each customer as
+    their accounts stand."""
+    series, party = seller.series, seller.party
+    customers: dict[tuple[str, int], Party] = {}
+    documents = []
+    for offset, draft in enumerate(drafts):
+        invoice, account = draft.invoice, draft.account
+        sequence = first + offset
+        customer = customers.get((account.id, account.version))
+        if customer is None:
+            customer = customers[(account.id, account.version)] = Party(
+                name=account.name,
+                address=account.address,
+                vat_number=None if account.vat_number is None else str(account.vat_number),
+            )
+        documents.append(
+            IssuedInvoice(
+                id=new_id(),
+                number=invoice_number(series, sequence),
+                series=series,
+                sequence=sequence,
+                account_id=account.id,
+                order_id=draft.order_id,
+                seller=party,
+                customer=customer,
+                issued_at=issued_at,
+                reason=invoice.reason,
+                currency=invoice.currency,
+                lines=invoice.lines,
+                subtotal=invoice.subtotal,
+                taxes=invoice.taxes,
+                total=invoice.total,
+                credit_applied=invoice.credit_applied,
+                amount_due=invoice.amount_due,
+                mentions=invoice.mentions,
+                corrects=draft.corrects,
+                due_at=draft.due_at,
+                status=draft.status or status_of(invoice),
+                tax_point=draft.tax_point,
+                attempts=draft.attempts,
+            )
+        )
+    return documents

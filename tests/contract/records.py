@@ -19,7 +19,17 @@ from subscriptions.accounts import Account, AccountKind, Address, VatCheck, VatC
 from subscriptions.cart import Cart, CartItem, price_cart
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.messages import Message, PaymentFailure, render_payment_failed
-from subscriptions.orders import InvoiceStatus, IssuedInvoice, Order, OrderState, Party, Quote
+from subscriptions.orders import (
+    Draft,
+    InvoiceStatus,
+    IssuedInvoice,
+    Order,
+    OrderState,
+    Party,
+    Quote,
+    Seller,
+    issued_documents,
+)
 from subscriptions.ports import OutboxEntry
 from subscriptions.pricing import Customer, Invoice, TaxSetup
 from subscriptions.seats import SeatAssignments, assign
@@ -283,32 +293,25 @@ def issued_invoice(
     series: str = "INV",
     order_id: str | None = "ord-1",
 ) -> IssuedInvoice:
-    return IssuedInvoice(
-        id=invoice_id,
-        number=f"{series}-{sequence:06d}",
-        series=series,
-        sequence=sequence,
-        account_id=account.id,
-        order_id=order_id,
-        seller=SELLER,
-        customer=Party(
-            name=account.name,
-            address=account.address,
-            vat_number=None if account.vat_number is None else str(account.vat_number),
-        ),
-        issued_at=invoice.issued_at,
-        reason=invoice.reason,
-        currency=invoice.currency,
-        lines=invoice.lines,
-        subtotal=invoice.subtotal,
-        taxes=invoice.taxes,
-        total=invoice.total,
-        credit_applied=invoice.credit_applied,
-        amount_due=invoice.amount_due,
-        mentions=invoice.mentions,
-        due_at=None if not account.corporate else invoice.issued_at + timedelta(days=30),
-        status=InvoiceStatus.OPEN if account.corporate else InvoiceStatus.PAID,
+    seller = Seller(
+        name=SELLER.name, address=SELLER.address, vat_number=SELLER.vat_number, series=series
     )
+    (issued,) = issued_documents(
+        [
+            Draft(
+                account=account,
+                invoice=invoice,
+                order_id=order_id,
+                due_at=None if not account.corporate else invoice.issued_at + timedelta(days=30),
+                status=InvoiceStatus.OPEN if account.corporate else InvoiceStatus.PAID,
+            )
+        ],
+        seller=seller,
+        first=sequence,
+        issued_at=invoice.issued_at,
+        new_id=lambda: invoice_id,
+    )
+    return issued
 
 
 def seats(subscription_id: str) -> SeatAssignments:

@@ -44,7 +44,7 @@ from ..messages import (
     render_subscription_lapsed,
 )
 from ..money import money_currency
-from ..orders import InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
+from ..orders import Draft, InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
 from ..payments import AttemptKind, AttemptState, PaymentAttempt, PaymentResult, PaymentStatus
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind, Status, Subscription
@@ -582,7 +582,7 @@ def lapse_now(
             center,
             uow,
             [
-                issuing.Draft(
+                Draft(
                     account=account,
                     invoice=lapse.reversal,
                     status=InvoiceStatus.SETTLED,

@@ -34,7 +34,7 @@ from .. import collection, payments
 from .._records import revised
 from ..accounts import Account
 from ..errors import ConcurrencyConflict, NotFound, PaymentNotRecorded, StorageError
-from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
+from ..orders import COLLECTIBLE, Draft, InvoiceStatus, IssuedInvoice
 from ..payments import AttemptState, PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
 from ..pricing import apply_credit
@@ -123,9 +123,7 @@ class _Charge:
 
     __slots__ = ("account", "charge", "draft", "sub")
 
-    def __init__(
-        self, draft: issuing.Draft, sub: Subscription, account: Account, *, charge: bool
-    ) -> None:
+    def __init__(self, draft: Draft, sub: Subscription, account: Account, *, charge: bool) -> None:
         self.draft = draft
         self.sub = sub
         self.account = account
@@ -396,7 +394,7 @@ def _step(
     seats = _resized_seats(uow, new, sub)
     due = settled.amount_due > 0
     chargeable = due and account.payment_method is not None
-    draft = issuing.Draft(
+    draft = Draft(
         account=account,
         invoice=settled,
         status=(InvoiceStatus.CHARGING if chargeable else InvoiceStatus.OPEN) if due else None,

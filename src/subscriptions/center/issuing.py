@@ -6,45 +6,22 @@ them then, never earlier than the last document of the series (whatever the cloc
 the servers that issued it). So in a series, numbers increase with issue dates (the
 progressive numbering Italy's art. 21 DPR 633/72 asks for), and a late bill run issues
 today's invoices for past periods, whose lines state the period each covers. Each
-document also records its tax point: the instant whose VAT rate it applies.
+document also records its tax point: the instant whose VAT rate it applies. What a
+document says (its number, parties and status) is the core's rule,
+:func:`subscriptions.orders.issued_documents`; this module holds the series and stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-import attrs
-
-from ..accounts import Account
-from ..orders import InvoiceStatus, IssuedInvoice, Party, corrected_numbers
+from ..orders import Draft, IssuedInvoice, corrected_numbers, issued_documents
 from ..ports import UnitOfWork
-from ..pricing import Invoice, InvoiceLine, LineKind
+from ..pricing import InvoiceLine, LineKind
 from ..subscription import Event, EventKind
 from .base import Center
 
-__all__ = ["Draft", "corrected", "issue", "status_of"]
-
-
-@attrs.frozen(kw_only=True)
-class Draft:
-    """A document to issue: the priced invoice and what the issuing adds to it."""
-
-    account: Account
-    invoice: Invoice
-    order_id: str | None = None
-    status: InvoiceStatus | None = None
-    due_at: datetime | None = None
-    corrects: tuple[str, ...] = ()
-    tax_point: datetime | None = None
-    attempts: int = 0
-
-
-def status_of(invoice: Invoice) -> InvoiceStatus:
-    """The status of a document nothing is left to collect on."""
-    if invoice.total <= 0:
-        return InvoiceStatus.SETTLED
-    return InvoiceStatus.PAID if invoice.amount_due == 0 else InvoiceStatus.OPEN
+__all__ = ["corrected", "issue"]
 
 
 def corrected(uow: UnitOfWork, account_id: str, lines: Sequence[InvoiceLine]) -> tuple[str, ...]:
@@ -63,50 +40,18 @@ def issue(center: Center, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[Issu
     if not drafts:
         return []
     seller = center.seller
-    series = seller.series
-    party = seller.party
-    first, issued_at = uow.invoices.take_numbers(series, len(drafts), now=center.now)
-    issued = []
-    customers: dict[tuple[str, int], Party] = {}
-    for offset, draft in enumerate(drafts):
-        invoice, account = draft.invoice, draft.account
-        sequence = first + offset
-        customer = customers.get((account.id, account.version))
-        if customer is None:
-            customer = customers[(account.id, account.version)] = Party(
-                name=account.name,
-                address=account.address,
-                vat_number=None if account.vat_number is None else str(account.vat_number),
-            )
-        document = IssuedInvoice(
-            id=center.new_id("inv"),
-            number=f"{series}-{sequence:06d}",
-            series=series,
-            sequence=sequence,
-            account_id=account.id,
-            order_id=draft.order_id,
-            seller=party,
-            customer=customer,
-            issued_at=issued_at,
-            reason=invoice.reason,
-            currency=invoice.currency,
-            lines=invoice.lines,
-            subtotal=invoice.subtotal,
-            taxes=invoice.taxes,
-            total=invoice.total,
-            credit_applied=invoice.credit_applied,
-            amount_due=invoice.amount_due,
-            mentions=invoice.mentions,
-            corrects=draft.corrects,
-            due_at=draft.due_at,
-            status=draft.status or status_of(invoice),
-            tax_point=draft.tax_point,
-            attempts=draft.attempts,
-        )
+    first, issued_at = uow.invoices.take_numbers(seller.series, len(drafts), now=center.now)
+    issued = issued_documents(
+        drafts,
+        seller=seller,
+        first=first,
+        issued_at=issued_at,
+        new_id=lambda: center.new_id("inv"),
+    )
+    for document in issued:
         uow.invoices.add(document)
         uow.events.add(
-            account.id,
+            document.account_id,
             Event(kind=EventKind.INVOICE_ISSUED, at=issued_at, invoice_number=document.number),
         )
-        issued.append(document)
     return issued

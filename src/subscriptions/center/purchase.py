@@ -26,6 +26,7 @@ from ..messages import (
     render_confirmation,
 )
 from ..orders import (
+    Draft,
     InvoiceStatus,
     IssuedInvoice,
     Order,
@@ -33,6 +34,7 @@ from ..orders import (
     OrderState,
     Quote,
     order_moved,
+    status_of,
 )
 from ..payments import PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
@@ -115,10 +117,10 @@ def persist(
         if due_at is not None and settled.amount_due > 0:
             status = InvoiceStatus.OPEN
         else:
-            status = issuing.status_of(settled)
+            status = status_of(settled)
             if status is InvoiceStatus.OPEN:
                 status = InvoiceStatus.PAID  # the order's charge paid it
-        draft = issuing.Draft(
+        draft = Draft(
             account=account,
             invoice=settled,
             order_id=order.id,

@@ -6,13 +6,13 @@ from __future__ import annotations
 from .._records import revised
 from ..accounts import require_billing_contact
 from ..errors import CorporateSelfServiceRefused, NotFound, PaymentInProgress
-from ..orders import COLLECTIBLE
+from ..orders import COLLECTIBLE, Draft
 from ..pricing import apply_credit
 from ..subscription import Cancel, CancelTiming, Reactivate, Subscription
 from ..transitions import apply
 from .attempts import lapse_now
 from .base import Center
-from .issuing import Draft, corrected, issue
+from .issuing import corrected, issue
 
 __all__ = [
     "cancel",
