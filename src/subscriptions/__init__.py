@@ -72,7 +72,15 @@ from .orders import InvoiceStatus, IssuedInvoice, Order, OrderFailure, OrderStat
 from .payments import AttemptKind, AttemptState, PaymentAttempt
 from .periods import Frequency, Period
 from .preview import Preview, quote
-from .pricing import Customer, Invoice, InvoiceLine, TaxRounding, TaxSetup, build_invoice
+from .pricing import (
+    Customer,
+    Invoice,
+    InvoiceLine,
+    TaxDecisions,
+    TaxRounding,
+    TaxSetup,
+    build_invoice,
+)
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
 from .seats import SeatAssignments
 from .subscription import (
@@ -200,6 +208,7 @@ __all__ = [
     "Subscribe",
     "Subscription",
     "SubscriptionsError",
+    "TaxDecisions",
     "TaxRounding",
     "TaxRuleError",
     "TaxSetup",

@@ -44,6 +44,7 @@ __all__ = [
     "InvoiceLine",
     "InvoiceReason",
     "LineKind",
+    "TaxDecisions",
     "TaxLine",
     "TaxRounding",
     "TaxSetup",
@@ -88,40 +89,38 @@ class Customer:
     vat_number: VatNumber | None = None
 
 
-@attrs.frozen(kw_only=True, cache_hash=True)
-class TaxSetup:
-    """How an account's invoices are taxed: seller, customer, rates, rounding.
+class TaxDecisions:
+    """An explicit cache of tax decisions, by tax setup and local date: invoices of one
+    account ask again and again for the same day's decision. Equal decisions are kept
+    as one object, so that lines taxed alike share it (and are recognized as alike by
+    identity first, then by value). Bounded: it forgets everything once it holds
+    ``limit`` decisions. Whoever builds a :class:`TaxSetup` owns it: pass one to share
+    it between setups (it keys by setup), or let the setup make its own."""
 
-    Two setups are equal when they tax alike (same seller country, customer, rate
-    provider and election). Each keeps the decisions it has made, by date (a pure
-    function of its fields, so no part of its value)."""
+    __slots__ = ("_by_day", "_distinct", "limit")
 
-    seller_country: str
-    customer: Customer
-    rates: RateProvider = EU_VAT_RATES
-    micro_seller: bool = False
-    _cache: dict[date, TaxDecision] = attrs.field(
-        init=False, factory=dict, repr=False, eq=False, hash=False
-    )
-    # One object per distinct decision, so that lines taxed alike share it (and are
-    # recognized as alike by identity first, then by value).
-    _distinct: dict[tuple[object, ...], TaxDecision] = attrs.field(
-        init=False, factory=dict, repr=False, eq=False, hash=False
-    )
+    def __init__(self, *, limit: int = 4096) -> None:
+        self.limit = limit
+        self._by_day: dict[tuple[TaxSetup, date], TaxDecision] = {}
+        self._distinct: dict[tuple[object, ...], TaxDecision] = {}
 
-    def decide(self, on: date) -> TaxDecision:
-        """The treatment and rate of a supply on the local date ``on``."""
-        decision = self._cache.get(on)
+    def decide(self, setup: TaxSetup, on: date) -> TaxDecision:
+        """``setup``'s decision for a supply on the local date ``on``."""
+        by_day = self._by_day
+        decision = by_day.get((setup, on))
         if decision is None:
             decision = decide_tax(
-                seller_country=self.seller_country,
-                customer_country=self.customer.country,
-                customer_region=self.customer.region,
-                vat_number=self.customer.vat_number,
+                seller_country=setup.seller_country,
+                customer_country=setup.customer.country,
+                customer_region=setup.customer.region,
+                vat_number=setup.customer.vat_number,
                 on=on,
-                rates=self.rates,
-                micro_seller=self.micro_seller,
+                rates=setup.rates,
+                micro_seller=setup.micro_seller,
             )
+            if len(by_day) >= self.limit:
+                by_day.clear()
+                self._distinct.clear()
             key = (
                 decision.treatment,
                 decision.rate.as_tuple(),
@@ -129,8 +128,30 @@ class TaxSetup:
                 decision.mention,
             )
             decision = self._distinct.setdefault(key, decision)
-            self._cache[on] = decision
+            by_day[(setup, on)] = decision
         return decision
+
+    def __repr__(self) -> str:
+        return f"TaxDecisions({len(self._by_day)} of {self.limit})"
+
+
+@attrs.frozen(kw_only=True, cache_hash=True)
+class TaxSetup:
+    """How an account's invoices are taxed: seller, customer, rates, rounding.
+
+    Two setups are equal when they tax alike (same seller country, customer, rate
+    provider and election). ``decisions`` is the cache its decisions are looked up
+    in (see :class:`TaxDecisions`): no part of its value."""
+
+    seller_country: str
+    customer: Customer
+    rates: RateProvider = EU_VAT_RATES
+    micro_seller: bool = False
+    decisions: TaxDecisions = attrs.field(factory=TaxDecisions, repr=False, eq=False, hash=False)
+
+    def decide(self, on: date) -> TaxDecision:
+        """The treatment and rate of a supply on the local date ``on``."""
+        return self.decisions.decide(self, on)
 
     def decide_at(self, instant: datetime, tz: tzinfo) -> TaxDecision:
         return self.decide(instant.astimezone(tz).date())

@@ -393,3 +393,23 @@ def test_tax_setups_that_tax_alike_are_equal() -> None:
     assert hash(one) == hash(other)
     assert one != TaxSetup(seller_country="IT", customer=Customer(country="DE"))
     assert one.decide(date(2026, 1, 1)) == other.decide(date(2026, 1, 1))
+
+
+def test_tax_decisions_are_an_explicit_bounded_cache_a_caller_may_share() -> None:
+    from datetime import date, timedelta
+
+    from subscriptions.pricing import Customer, TaxDecisions, TaxSetup
+
+    shared = TaxDecisions(limit=50)
+    italian = TaxSetup(seller_country="IT", customer=Customer(country="IT"), decisions=shared)
+    german = TaxSetup(seller_country="IT", customer=Customer(country="DE"), decisions=shared)
+    assert italian.decisions is german.decisions is shared
+    # One cache, keyed by setup: each setup still gets its own decision.
+    day = date(2026, 1, 1)
+    assert (italian.decide(day).rate, german.decide(day).rate) == (Decimal("22"), Decimal("19"))
+    assert italian == TaxSetup(seller_country="IT", customer=Customer(country="IT"))
+    for n in range(200):
+        italian.decide(day + timedelta(days=n))
+    assert len(shared._by_day) <= shared.limit
+    assert german.decide(day).rate == Decimal("19")  # refilled after forgetting
+    assert "of 50" in repr(shared)
