@@ -37,8 +37,11 @@ def revised(record: _T, **changes: Any) -> _T:
 
 def moved(record: _T, **changes: Any) -> _T:
     """``record`` with ``changes``, as its next version, copied without checks."""
-    cls: type[Any] = type(record)
-    copy = (_COPIERS.get(cls) or _copier(cls))(record)
+    try:
+        make_copy = _COPIERS[type(record)]
+    except KeyError:
+        make_copy = _copier(type(record))
+    copy = make_copy(record)
     put = object.__setattr__
     for name, value in changes.items():
         put(copy, name, value)

@@ -313,7 +313,8 @@ class Draft:
 
 
 def status_of(invoice: Invoice) -> InvoiceStatus:
-    """The status of a document nothing is left to collect on (or all of it)."""
+    """The status a document is issued in, by its amounts: settled for a credit note
+    (or a zero total), paid when the credit balance covers it, else open."""
     if invoice.total <= 0:
         return InvoiceStatus.SETTLED
     return InvoiceStatus.PAID if invoice.amount_due == 0 else InvoiceStatus.OPEN

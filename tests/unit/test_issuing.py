@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import attrs
 
+from subscriptions._records import revised
 from subscriptions.accounts import Address
 from subscriptions.orders import (
     Draft,
@@ -47,7 +48,7 @@ def test_documents_are_numbered_on_in_the_series_in_order_and_dated_together() -
 def test_a_customer_is_named_as_their_account_stands_when_issued() -> None:
     account = r.italian_account()
     _, invoice = r.subscribed(account)
-    renamed = attrs.evolve(account, name="Rossi & Figli", version=account.version + 1)
+    renamed = revised(account, name="Rossi & Figli")
     ids = iter(["inv-a", "inv-b"])
     before, after = issued_documents(
         [Draft(account=account, invoice=invoice), Draft(account=renamed, invoice=invoice)],
