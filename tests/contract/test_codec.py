@@ -228,6 +228,46 @@ def test_missing_fields_take_their_defaults_and_unknown_ones_are_ignored() -> No
     assert (back.best, back.flag, back.note, back.extra) == (None, False, "none", ())
 
 
+@attrs.frozen(kw_only=True)
+class Sparse:
+    name: str | None = None
+    maybe: Leaf | None = None
+    words: tuple[str, ...] = ()
+    tags: frozenset[str] = frozenset()
+    text: str = ""
+    either: str | None = ""
+    flag: bool = False
+    count: int = 0
+
+
+def test_fields_at_an_empty_default_are_left_out_and_read_back() -> None:
+    empty = Sparse()
+    # The first field is always written; the others only when they hold something.
+    # A field whose default is "" but may be None keeps its None; False and 0 stay.
+    assert json.loads(codec.dumps(empty)) == {
+        "name": None,
+        "either": "",
+        "flag": False,
+        "count": 0,
+    }
+    assert json.loads(codec.dumps(Sparse(either=None))).get("either", "absent") is None
+    full = Sparse(
+        name="n",
+        maybe=Leaf(name="l", when=date(2026, 1, 2)),
+        words=("a",),
+        tags=frozenset({"t"}),
+        text="x",
+        either=None,
+        flag=True,
+        count=3,
+    )
+    for value in (empty, Sparse(either=None), Sparse(words=("b",)), full):
+        text = codec.dumps(value)
+        assert codec.loads(Sparse, text) == value
+        assert text == json.dumps(codec.encode(value), separators=(",", ":"), ensure_ascii=False)
+    assert list(codec.encode(full)) == [f.name for f in attrs.fields(Sparse)]
+
+
 def test_a_missing_required_field_is_a_clear_error() -> None:
     data = codec.encode(tree())
     del data["colour"]

@@ -311,7 +311,20 @@ def _same(record: Any, document: dict[str, Any]) -> None:
     encoded = codec.encode(record)
     for key, value in document.items():
         if key in encoded:
-            assert encoded[key] == value, key
+            assert _written(encoded[key]) == _written(value), key
+        else:
+            # Left out now because it holds its default (None or empty).
+            assert value in (None, [], ""), key
+
+
+def _written(value: Any) -> Any:
+    """``value`` without the keys of nested documents that hold None or nothing: what
+    an earlier codec wrote for them, and the current one leaves out."""
+    if isinstance(value, dict):
+        return {k: _written(v) for k, v in value.items() if v not in (None, [], "")}
+    if isinstance(value, list):
+        return [_written(v) for v in value]
+    return value
 
 
 def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) -> None:

@@ -11,7 +11,12 @@ decoding gives a value equal to the one encoded:
   the same instant;
 * enums by value, tuples and frozensets as lists (frozensets of strings sorted),
   ``Money`` as ``{"amount": "...", "currency": "EUR"}``, nested ``attrs`` classes as
-  objects keyed by their field names.
+  objects keyed by their field names;
+* a field that holds its default, when that default is ``None`` or empty (``()``,
+  ``""``, an empty frozenset), is left out (the first field of a class excepted):
+  most optional fields of a stored record are empty, and decoding gives a missing
+  field its default, so the document reads back the same and is a third smaller
+  (an event, 300 bytes with its nulls, is about 100).
 
 The codec is driven by the ``attrs`` fields and type hints of each class. It sits on
 the hot path of a bill run (every renewal reads and writes a few records), so each
@@ -30,7 +35,7 @@ it; keys the class no longer has are ignored.
 >>> line = TaxLine(rate=Decimal("22"), treatment=TaxTreatment.STANDARD,
 ...                base=Decimal("100.00"), amount=Decimal("22.00"))
 >>> dumps(line)
-'{"rate":"22","treatment":"standard","base":"100.00","amount":"22.00","mention":null}'
+'{"rate":"22","treatment":"standard","base":"100.00","amount":"22.00"}'
 >>> loads(TaxLine, dumps(line)) == line
 True
 """
@@ -155,6 +160,20 @@ def _optional(tp: Any, args: tuple[Any, ...]) -> Any:
 def _sequence(origin: Any, args: tuple[Any, ...]) -> bool:
     """Whether a type is ``list[X]`` or ``tuple[X, ...]``."""
     return origin is list or (origin is tuple and len(args) == 2 and args[1] is ...)
+
+
+def _omitted_when(field: attrs.Attribute[Any], tp: Any, expr: str) -> str | None:
+    """The condition under which a field is left out of its document: when it holds
+    its default and that default is ``None`` or empty (most optional fields of a
+    stored record are, and decoding gives a missing field its default); None for a
+    field always written."""
+    default = field.default
+    if default is None:
+        return f"{expr} is None"
+    optional = typing.get_origin(tp) in (types.UnionType, typing.Union)
+    if type(default) in (tuple, str, frozenset) and not default and not optional:
+        return f"not {expr}"
+    return None
 
 
 #: A piece of generated JSON text: (True, literal text) or (False, an expression).
@@ -306,8 +325,16 @@ class _Compiler:
         parts: list[_Part] = [(True, "{")]
         for index, (field, tp) in enumerate(self._fields(cls)):
             key = encode_basestring(field.alias or field.name)
-            parts.append((True, f"{',' if index else ''}{key}:"))
-            parts.extend(self.text_parts(tp, f"o.{field.name}"))
+            access = f"o.{field.name}"
+            omitted = _omitted_when(field, tp, access) if index else None
+            if omitted is None:
+                parts.append((True, f"{',' if index else ''}{key}:"))
+                parts.extend(self.text_parts(tp, access))
+            else:
+                # Left out at its default; the leading comma goes with the key.
+                value_type = _optional(tp, typing.get_args(tp)) if field.default is None else tp
+                present = _render([(True, f",{key}:"), *self.text_parts(value_type, access)])
+                parts.append((False, f"('' if {omitted} else {present})"))
         parts.append((True, "}"))
         source = f"def encode_text(o):\n    return {_render(parts)}\n"
         function: Callable[[Any], str] = self._compile(source, "encode_text", cls)
@@ -366,12 +393,16 @@ class _Compiler:
             return known
         # Registered before compiling, so that a class nested in itself resolves.
         self.encoders[cls] = lambda value: self.encoders[cls](value)
-        items = []
-        for field, tp in self._fields(cls):
+        # The same keys, in the same order, as the text encoder writes.
+        lines = ["def encode(o):", "    d = {}"]
+        for index, (field, tp) in enumerate(self._fields(cls)):
             access = f"o.{field.name}"
             expr = self.encode_expr(tp, access) or access
-            items.append(f"{field.alias or field.name!r}: {expr}")
-        source = f"def encode(o):\n    return {{{', '.join(items)}}}\n"
+            omitted = _omitted_when(field, tp, access) if index else None
+            assign = f"d[{field.alias or field.name!r}] = {expr}"
+            lines.append(f"    {assign}" if omitted is None else f"    if not {omitted}: {assign}")
+        lines.append("    return d")
+        source = "\n".join(lines) + "\n"
         function: _Encoder = self._compile(source, "encode", cls)
         self.encoders[cls] = function
         return function
