@@ -16,12 +16,14 @@ from datetime import datetime
 from decimal import Decimal
 
 import attrs
+from moneyed import Money
 
 from ._enum import Choice
 from ._records import moved, revised
 from .accounts import Account, Address
 from .cart import CartItem, QuoteItem
-from .errors import InvalidTransition
+from .errors import InvalidInput, InvalidTransition
+from .money import to_money
 from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
 
 __all__ = [
@@ -44,8 +46,30 @@ __all__ = [
 ]
 
 
+def _money_of_record(
+    instance: Quote | Order, attribute: attrs.Attribute[Money], value: Money
+) -> None:
+    """Refuse an amount of a quote or an order that is not a ``Money`` in the record's
+    own currency."""
+    record = f"{type(instance).__name__.lower()} {instance.id!r}"
+    if not isinstance(value, Money):
+        raise InvalidInput(
+            f"{record}: {attribute.name} must be a moneyed.Money, got {value!r}; "
+            f"build it with subscriptions.money.to_money(amount, {instance.currency!r})"
+        )
+    if value.currency.code != instance.currency:
+        raise InvalidInput(
+            f"{record}: {attribute.name} is in {value.currency.code}, but the record is "
+            f"in {instance.currency}; give the amount in {instance.currency}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class Quote:
+    """What the customer reviewed. ``credit_applied`` and ``amount_due`` are ``Money``
+    in the quote's currency; the priced :attr:`invoice` keeps its ``Decimal`` amounts
+    (with its currency), as every invoice does."""
+
     id: str
     account_id: str
     created_at: datetime
@@ -54,15 +78,19 @@ class Quote:
     cart: tuple[CartItem, ...]
     items: tuple[QuoteItem, ...]
     invoice: Invoice | None
-    credit_applied: Decimal
-    amount_due: Decimal
+    credit_applied: Money = attrs.field(validator=_money_of_record)
+    amount_due: Money = attrs.field(validator=_money_of_record)
     vat_number: str | None
     reverse_charge: bool
     prepared_by: str
 
     @property
-    def total(self) -> Decimal:
-        return Decimal(0) if self.invoice is None else self.invoice.total
+    def total(self) -> Money:
+        """The invoice's total (zero when the cart priced no invoice)."""
+        return to_money(_ZERO if self.invoice is None else self.invoice.total, self.currency)
+
+
+_ZERO = Decimal(0)
 
 
 class OrderState(Choice):
@@ -131,12 +159,15 @@ def failure_of_code(code: str | None) -> OrderFailure:
 
 @attrs.frozen(kw_only=True)
 class Order:
+    """An order placed from a quote. ``amount_due`` is ``Money`` in the order's
+    currency: what the order charges."""
+
     id: str
     account_id: str
     quote_id: str
     idempotency_key: str
     state: OrderState
-    amount_due: Decimal
+    amount_due: Money = attrs.field(validator=_money_of_record)
     currency: str
     placed_by: str
     created_at: datetime

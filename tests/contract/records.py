@@ -7,6 +7,7 @@ instants, fixed ids.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,9 +17,11 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from subscriptions.accounts import Account, AccountKind, Address, VatCheck, VatCheckStatus
+from subscriptions.adapters import codec
 from subscriptions.cart import Cart, CartItem, price_cart
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.messages import Message, PaymentFailure, render_payment_failed
+from subscriptions.money import to_money
 from subscriptions.orders import (
     Draft,
     InvoiceStatus,
@@ -247,8 +250,8 @@ def quote(account: Account, quote_id: str = "quo-1") -> Quote:
         cart=items.items,
         items=priced.items,
         invoice=priced.invoice,
-        credit_applied=priced.credit_applied,
-        amount_due=priced.amount_due,
+        credit_applied=to_money(priced.credit_applied, account.currency),
+        amount_due=to_money(priced.amount_due, account.currency),
         vat_number=None if account.vat_number is None else str(account.vat_number),
         reverse_charge=any(
             line.tax is not None and line.tax.treatment is TaxTreatment.REVERSE_CHARGE
@@ -272,7 +275,7 @@ def order(
         quote_id=quote_id,
         idempotency_key=f"key-{order_id}",
         state=state,
-        amount_due=amount_due,
+        amount_due=to_money(amount_due, "EUR"),
         currency="EUR",
         placed_by="anna",
         created_at=START + timedelta(minutes=5),
@@ -282,6 +285,16 @@ def order(
         purchase_order="PO-2026-117" if account.corporate else None,
         due_days=30 if account.corporate else None,
     )
+
+
+def first_schema_text(record: Order | Quote) -> str:
+    """The JSON text the first schemas stored for ``record``: the amounts of orders and
+    quotes as decimal strings (migration 6 made them ``Money`` objects)."""
+    doc = codec.encode(record)
+    names = ("amount_due",) if isinstance(record, Order) else ("credit_applied", "amount_due")
+    for name in names:
+        doc[name] = str(getattr(record, name).amount)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 def issued_invoice(

@@ -13,6 +13,7 @@ import pytest
 
 from subscriptions.adapters.migrations import LATEST, MIGRATIONS
 from subscriptions.errors import ConcurrencyConflict
+from subscriptions.orders import OrderState
 
 from . import records as r
 
@@ -297,7 +298,7 @@ def test_migration_5_types_the_events_a_book_stored_as_text(
                 f'INSERT INTO "{schema}".events (account_id, doc) VALUES (%s, %s)', ("acc", doc)
             )
         # The book as schema 4 left it: migration 5 is applied again when it opens.
-        connection.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version = 5')
+        connection.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version >= 5')
     reopened = open_pg()
     assert reopened.schema_version() == LATEST
     with reopened.unit_of_work() as uow:
@@ -305,3 +306,37 @@ def test_migration_5_types_the_events_a_book_stored_as_text(
     assert (failed.order_id, failed.failure_code, failed.note) == ("ord-1", "card_declined", "")
     assert reassigned.kind is EventKind.SEAT_REASSIGNED
     assert reassigned.user_ids == ("anna", "marco")
+
+
+def test_migration_6_makes_the_amounts_of_stored_orders_and_quotes_money(
+    open_pg: Opener, pg_schema: tuple[str, str]
+) -> None:
+    import psycopg
+    from moneyed import Money
+
+    store = open_pg()
+    store.close()
+    dsn, schema = pg_schema
+    it = r.italian_account()
+    order = r.order(it, "ord-1", state=OrderState.PENDING)
+    quote = r.quote(it, "quo-1")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(
+            f'INSERT INTO "{schema}".orders (id, account_id, version, state, doc) '
+            "VALUES (%s, %s, %s, %s, %s)",
+            (order.id, order.account_id, order.version, "pending", r.first_schema_text(order)),
+        )
+        connection.execute(
+            f'INSERT INTO "{schema}".quotes (id, account_id, doc) VALUES (%s, %s, %s)',
+            (quote.id, quote.account_id, r.first_schema_text(quote)),
+        )
+        # The book as schema 5 left it: migration 6 is applied again when it opens.
+        connection.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version >= 6')
+    reopened = open_pg()
+    assert reopened.schema_version() == LATEST
+    with reopened.unit_of_work() as uow:
+        assert uow.orders.get("ord-1") == order
+        assert uow.quotes.get("quo-1") == quote
+        stored = uow.orders.get("ord-1")
+    assert stored is not None
+    assert stored.amount_due == Money("183.00", "EUR")

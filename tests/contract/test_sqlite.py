@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
+from moneyed import Money
 
 from subscriptions.accounts import Account
 from subscriptions.adapters import codec
@@ -147,7 +148,7 @@ def test_a_version_1_database_is_migrated_on_open(tmp_path: Path) -> None:
         order = r.order(r.italian_account(), "ord-9", state=OrderState.UNKNOWN)
         plain.execute(
             "INSERT INTO orders (id, account_id, version, doc) VALUES (?, ?, ?, ?)",
-            (order.id, order.account_id, order.version, codec.dumps(order)),
+            (order.id, order.account_id, order.version, r.first_schema_text(order)),
         )
     finally:
         plain.close()
@@ -160,7 +161,7 @@ def test_a_version_1_database_is_migrated_on_open(tmp_path: Path) -> None:
             healed = uow.attempts.get("order:ord-9")
             assert healed is not None
             assert (healed.state.value, healed.order_id) == ("unknown", "ord-9")
-            assert healed.amount == order.amount_due
+            assert healed.amount == order.amount_due.amount
             assert healed.lease_expired(order.updated_at)
 
 
@@ -327,6 +328,26 @@ def _written(value: Any) -> Any:
     return value
 
 
+#: The amounts of orders and quotes that the first schema stored as decimal strings.
+_MONEY_AMOUNTS = {"orders": ("amount_due",), "quotes": ("credit_applied", "amount_due")}
+
+
+def _amounts_as_money(record: Any, table: str, document: dict[str, Any]) -> dict[str, Any]:
+    """Check that migration 6 made each amount of ``record`` the ``Money`` its first-
+    schema ``document`` held as a decimal string, and return the document as the
+    current schema writes it."""
+    currency = document["currency"]
+    for name in _MONEY_AMOUNTS[table]:
+        old = document[name]
+        assert isinstance(old, str), (table, name)
+        amount = getattr(record, name)
+        assert isinstance(amount, Money), (table, name)
+        assert amount == Money(Decimal(old), currency)
+        assert str(amount.amount) == old  # exactly: exponent and trailing zeros kept
+    names = _MONEY_AMOUNTS[table]
+    return {**document, **{n: {"amount": document[n], "currency": currency} for n in names}}
+
+
 def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) -> None:
     path = tmp_path / "schema1.sqlite3"
     shutil.copyfile(FIXTURE, path)
@@ -375,6 +396,8 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
                             # failure without a code is a decline).
                             assert record.failure is OrderFailure.DECLINED
                             record = attrs.evolve(record, failure=None)
+                        if table in _MONEY_AMOUNTS:
+                            document = _amounts_as_money(record, table, document)
                         _same(record, document)
             healed = {
                 a.idempotency_key: a for a in uow.attempts.with_state(tuple(IN_FLIGHT), limit=10)
@@ -432,6 +455,19 @@ def test_the_schema_1_fixture_opens_and_migrates_without_loss(tmp_path: Path) ->
             invoice = uow.invoices.get("inv-1")
             assert invoice is not None
             assert invoice.taxes[0].treatment.value == "reverse_charge"
+            # Migration 6 made the amounts of orders and quotes Money.
+            quote = uow.quotes.get("quo-2")
+            assert quote is not None
+            assert (quote.credit_applied, quote.amount_due) == (
+                Money("12.50", "EUR"),
+                Money("2451.90", "EUR"),
+            )
+            assert quote.invoice is not None
+            assert quote.total == Money(quote.invoice.total, "EUR")
+            for order_id in raw["orders"]:
+                order = uow.orders.get(order_id)
+                assert order is not None
+                assert order.amount_due == Money("183.00", "EUR")
             assert all(isinstance(line.amount, Decimal) for line in invoice.lines)
             assert sum(line.amount for line in invoice.lines) == invoice.subtotal
         with store.unit_of_work() as uow:

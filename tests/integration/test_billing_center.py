@@ -21,6 +21,7 @@ from conftest import (
     account_fields,
     open_account,
 )
+from moneyed import Money
 
 from subscriptions.accounts import Account, AccountKind, VatCheckStatus
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, ManualClock
@@ -107,7 +108,7 @@ def test_the_brief_journey_end_to_end(
         TaxTreatment.STANDARD,
         Decimal("374.00"),
     )
-    assert first.amount_due == first.total == Decimal("2074.00")
+    assert first.amount_due == first.total == Money("2074.00", "EUR")
     assert first.vat_number is None
     assert [i.next_billing_at for i in first.items] == [
         datetime(2027, 11, 26, 10, 30, tzinfo=ROME)
@@ -127,14 +128,14 @@ def test_the_brief_journey_end_to_end(
     quote = center.quote(account.id, CONTACT)
     assert quote.vat_number == IT_VAT
     assert not quote.reverse_charge
-    assert quote.amount_due == Decimal("2074.00")
+    assert quote.amount_due == Money("2074.00", "EUR")
 
     # Place the order with an idempotency key and a payment-method token.
     order = center.place_order(
         account.id, CONTACT, quote.id, idempotency_key="order-1", payment_method="tok_visa"
     )
     assert order.state is OrderState.SUCCEEDED
-    assert order.amount_due == Decimal("2074.00")
+    assert order.amount_due == Money("2074.00", "EUR")
     (charge,) = gateway.charge_requests
     assert charge.amount.amount == Decimal("2074.00")
     assert charge.payment_method == "tok_visa"
@@ -280,7 +281,7 @@ def test_a_german_business_with_a_verified_vat_number_gets_reverse_charge(
     assert consumer.invoice is not None
     (tax,) = consumer.invoice.taxes
     assert (tax.rate, tax.treatment) == (Decimal("19"), TaxTreatment.STANDARD)
-    assert consumer.amount_due == Decimal("2023.00")
+    assert consumer.amount_due == Money("2023.00", "EUR")
     assert not consumer.reverse_charge
 
     center.set_vat_number(account.id, CONTACT, DE_VAT)
@@ -294,7 +295,7 @@ def test_a_german_business_with_a_verified_vat_number_gets_reverse_charge(
     )
     assert business.reverse_charge
     assert business.vat_number == DE_VAT
-    assert business.amount_due == Decimal("1700.00")
+    assert business.amount_due == Money("1700.00", "EUR")
 
     with pytest.raises(QuoteChanged):
         center.place_order(account.id, CONTACT, consumer.id, idempotency_key="old")
@@ -347,7 +348,7 @@ def test_order_succeeded(
     order = center.place_order(account.id, CONTACT, quote_id, idempotency_key="k")
     assert order.state is OrderState.SUCCEEDED
     assert order.charge_id is not None
-    assert order.amount_due == Decimal("24.40")
+    assert order.amount_due == Money("24.40", "EUR")
     assert gateway.net_charged("EUR") == Decimal("24.40")
     assert center.order(account.id, CONTACT, order.id) == order
     assert center.seats(account.id, CONTACT, "monitoring").seats == 2
@@ -605,9 +606,9 @@ def test_a_zero_amount_order_paid_by_the_credit_balance_never_calls_the_gateway(
 
     center.subscribe_now(account.id, CONTACT, "monitoring", seats=3)
     quote = center.quote(account.id, CONTACT)
-    assert quote.total == Decimal("36.60")
-    assert quote.credit_applied == Decimal("36.60")
-    assert quote.amount_due == 0
+    assert quote.total == Money("36.60", "EUR")
+    assert quote.credit_applied == Money("36.60", "EUR")
+    assert quote.amount_due == Money(0, "EUR")
     order = center.place_order(account.id, CONTACT, quote.id, idempotency_key="free")
     assert order.state is OrderState.SUCCEEDED
     assert order.charge_id is None

@@ -21,6 +21,7 @@ from conftest import (
     open_account,
     take_snapshot,
 )
+from moneyed import Money
 
 from subscriptions.accounts import Account, AccountKind, VatCheckStatus
 from subscriptions.adapters.fakes import FakeGateway, FakeVatVerifier, ManualClock
@@ -267,7 +268,7 @@ def test_a_corporate_account_is_refused_self_service_but_gets_a_purchase_order(
     account = open_account(center, kind=AccountKind.CORPORATE, payment_method="tok_visa")
     center.subscribe_now(account.id, CONTACT, "remote-support", seats=25, frequency="annual")
     quote = center.quote(account.id, CONTACT)
-    assert quote.amount_due == Decimal("9150.00")
+    assert quote.amount_due == Money("9150.00", "EUR")
     assert quote.expires_at - quote.created_at == Settings().corporate_quote_ttl
 
     with refused(account.id, CorporateSelfServiceRefused, "contact your account representative"):

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from conftest import CONTACT, ROME, START, CenterFactory, open_account
+from moneyed import Money
 
 from subscriptions.accounts import Account
 from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
@@ -335,11 +336,11 @@ def test_immediate_cancel_credits_the_balance_that_a_later_order_consumes(
 
     center.subscribe_now(account.id, CONTACT, "monitoring", seats=5)  # 61.00
     quote = center.quote(account.id, CONTACT)
-    assert quote.total == Decimal("61.00")
-    assert quote.credit_applied == Decimal("36.60")
-    assert quote.amount_due == Decimal("24.40")
+    assert quote.total == Money("61.00", "EUR")
+    assert quote.credit_applied == Money("36.60", "EUR")
+    assert quote.amount_due == Money("24.40", "EUR")
     order = center.place_order(account.id, CONTACT, quote.id, idempotency_key="m")
-    assert order.amount_due == Decimal("24.40")
+    assert order.amount_due == Money("24.40", "EUR")
     assert gateway.charge_requests[-1].amount.amount == Decimal("24.40")
     invoice = center.invoices(account.id, CONTACT)[-1]
     assert (invoice.total, invoice.credit_applied, invoice.amount_due) == (

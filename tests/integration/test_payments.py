@@ -891,7 +891,7 @@ def test_a_corporate_order_confirmed_days_later_starts_and_is_dated_then(
     (invoice,) = center.invoices(account.id, CONTACT)
     assert invoice.issued_at == invoice.tax_point == confirmed_at
     assert invoice.lines[0].period.start == confirmed_at
-    assert invoice.total == quote.total
+    assert invoice.total == quote.total.amount
     sub = center.subscriptions(account.id)[0]
     assert sub.period is not None
     assert sub.period.start == confirmed_at

@@ -89,7 +89,7 @@ class BillingCenter:
     >>> cart = center.subscribe_now(account.id, "anna", "app", seats=3)
     >>> quote = center.quote(account.id, "anna")
     >>> quote.amount_due
-    Decimal('36.60')
+    Money('36.60', 'EUR')
     >>> order = center.place_order(account.id, "anna", quote.id, idempotency_key="k1")
     >>> order.state.value
     'succeeded'

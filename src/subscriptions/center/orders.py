@@ -175,7 +175,7 @@ def place_order(
                 if order is None:
                     quote = quotes.valid_quote(center, uow, account, quote_id, now)
                     token = payment_method or account.payment_method
-                    if quote.amount_due > 0 and token is None:
+                    if quote.amount_due.amount > 0 and token is None:
                         raise InvalidInput(
                             "the order has an amount due and the account has no payment "
                             "method; pass a payment-method token or add one to the account"
@@ -194,12 +194,12 @@ def place_order(
                         payment_method=token,
                     )
                     uow.idempotency.put(account_id, purchase.ORDER_SLOT, order.id)
-                    if order.amount_due > 0:
+                    if order.amount_due.amount > 0:
                         assert token is not None
                         made = payments.order_attempt(
                             account_id=account_id,
                             order_id=order.id,
-                            amount=order.amount_due,
+                            amount=order.amount_due.amount,
                             currency=order.currency,
                             payment_method=token,
                             at=now,
@@ -254,7 +254,7 @@ def drive(center: Center, order: Order, attempt: PaymentAttempt | None = None) -
         if attempt is None:
             attempt, quote = _attempt_of(center, order)
         if attempt is None:
-            if order.amount_due <= 0:
+            if order.amount_due.amount <= 0:
                 order = _complete_free(center, order)
         elif attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
             order = _resume(center, order, attempt, quote)

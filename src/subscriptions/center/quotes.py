@@ -19,6 +19,7 @@ from ..errors import (
     StorageError,
     SubscriptionsError,
 )
+from ..money import to_money
 from ..orders import Quote
 from ..periods import Frequency
 from ..ports import UnitOfWork
@@ -56,7 +57,7 @@ def _same_amounts(priced: PricedCart, quote: Quote, *, exact: bool) -> bool:
         and [(t.rate, t.treatment, t.base, t.amount) for t in mine.taxes]
         == [(t.rate, t.treatment, t.base, t.amount) for t in theirs.taxes]
         and (mine.subtotal, mine.total, priced.credit_applied)
-        == (theirs.subtotal, theirs.total, quote.credit_applied)
+        == (theirs.subtotal, theirs.total, quote.credit_applied.amount)
     )
 
 
@@ -228,8 +229,8 @@ def _make_quote(center: Center, uow: UnitOfWork, account: Account, *, prepared_b
         cart=cart.items,
         items=priced.items,
         invoice=priced.invoice,
-        credit_applied=priced.credit_applied,
-        amount_due=priced.amount_due,
+        credit_applied=to_money(priced.credit_applied, account.currency),
+        amount_due=to_money(priced.amount_due, account.currency),
         vat_number=None if usable is None else str(usable),
         reverse_charge=any(
             line.tax is not None and line.tax.treatment is TaxTreatment.REVERSE_CHARGE
@@ -304,7 +305,8 @@ def reprice(
         raise
     except SubscriptionsError as exc:
         raise QuoteChanged(quote.id, f"it cannot be priced any more ({exc})") from exc
-    if priced.amount_due != quote.amount_due or not _same_amounts(priced, quote, exact=at is None):
+    same = priced.amount_due == quote.amount_due.amount
+    if not same or not _same_amounts(priced, quote, exact=at is None):
         raise QuoteChanged(
             quote.id,
             "prices, taxes or the credit balance changed since it was made"

@@ -238,7 +238,7 @@ def _orders_without_attempts(center: Center, order_id: str | None, run: _Run) ->
             for i in ids
             if (order := uow.orders.get(i)) is not None
             and order.state is OrderState.PENDING
-            and order.amount_due <= 0
+            and order.amount_due.amount <= 0
             and uow.attempts.get(payments.order_key(order.id)) is None
         ]
     now = center.now()

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil.parser import isoparse
+from moneyed import Money
 
 from .. import __version__
 from ..accounts import Account, AccountKind, Address
@@ -263,6 +264,10 @@ def _jsonable(value: Any) -> Any:
         return sorted(_jsonable(v) for v in value)
     if isinstance(value, Decimal):
         return f"{value:f}"
+    if isinstance(value, Money):
+        # As the bare amount it was before quotes and orders carried Money: the
+        # currency is a field of the record beside it.
+        return f"{value.amount:f}"
     if isinstance(value, datetime):
         return value.isoformat()
     if hasattr(value, "value") and hasattr(type(value), "__members__"):
@@ -477,8 +482,9 @@ def _quote_text(quote: Any) -> str:
         for tax in quote.invoice.taxes:
             text += f"VAT {tax.rate}% {tax.treatment.value} on {tax.base:f}: {tax.amount:f}\n"
         text += f"total {quote.invoice.total:f}\n"
-    text += f"credit applied {format_amount(quote.credit_applied, quote.currency)}\n"
-    text += f"amount due {format_amount(quote.amount_due, quote.currency)} {quote.currency}\n"
+    credit, due = quote.credit_applied.amount, quote.amount_due.amount
+    text += f"credit applied {format_amount(credit, quote.currency)}\n"
+    text += f"amount due {format_amount(due, quote.currency)} {quote.currency}\n"
     for item in quote.items:
         if item.next_billing_at is not None:
             text += f"{item.product}: next billing date {item.next_billing_at.isoformat()}\n"
@@ -504,7 +510,7 @@ def _cmd_checkout(env: _Env) -> None:
                 (
                     order.id,
                     order.state.value,
-                    f"{order.amount_due:f} {order.currency}",
+                    f"{order.amount_due.amount:f} {order.currency}",
                     order.invoice_id or "-",
                 )
             ],
@@ -821,7 +827,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
         center.add_to_cart(account.id, contact, "monitoring", seats=5, frequency="annual")
         say("Giulia pressed 'Subscribe now', chose Premium with 5 seats, and added Monitoring.")
         quote = center.quote(account.id, contact)
-        say(f"Quote {quote.id}: amount due {quote.amount_due:f} EUR (VAT 22% included).")
+        say(f"Quote {quote.id}: amount due {quote.amount_due.amount:f} EUR (VAT 22% included).")
         order = center.place_order(
             account.id, contact, quote.id, idempotency_key="demo-order-1", payment_method="tok_visa"
         )

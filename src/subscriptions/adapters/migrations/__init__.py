@@ -44,6 +44,11 @@ sort the same way in every store, whatever the database's locale.
    reassigned seat becomes a ``seat_reassigned`` event. Each failed order gets its
    typed failure (declined, not charged, abandoned, quote changed) from its code.
 
+6. Money at the edge of orders and quotes: each stored order's ``amount_due`` and each
+   stored quote's ``credit_applied`` and ``amount_due``, a decimal string until now,
+   becomes the codec's ``Money`` object (``{"amount": "183.00", "currency": "EUR"}``)
+   in the document's own currency; the amount's text is kept as it was.
+
 A migration may have a data step besides its statements: a function over the open
 transaction (:class:`MigrationDatabase`), written once for both databases.
 """
@@ -257,6 +262,12 @@ def _type_events(db: MigrationDatabase) -> None:
     type_order_failures(db)
 
 
+def _money_amounts(db: MigrationDatabase) -> None:
+    from ._money import money_amounts
+
+    money_amounts(db)
+
+
 def _heal_in_flight(db: MigrationDatabase) -> None:
     from ._heal import heal_in_flight
 
@@ -321,6 +332,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(),
         postgres=(),
         data=_type_events,
+    ),
+    Migration(
+        version=6,
+        name="the amounts of orders and quotes as money",
+        sqlite=(),
+        postgres=(),
+        data=_money_amounts,
     ),
 )
 """Every migration, in order; ``MIGRATIONS[n - 1].version == n``."""

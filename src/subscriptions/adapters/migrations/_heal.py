@@ -11,11 +11,12 @@ records a charge it finds, and puts the rest back to due.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ..._records import revised
 from ...accounts import Account
-from ...orders import InvoiceStatus, IssuedInvoice, Order, OrderState
+from ...orders import InvoiceStatus, IssuedInvoice, OrderState
 from ...payments import AttemptKind, AttemptState, PaymentAttempt, invoice_key, order_key
 from ...pricing import InvoiceReason
 from ...subscription import Subscription
@@ -58,26 +59,29 @@ def heal_in_flight(db: MigrationDatabase) -> None:
         db,
         "SELECT id, doc FROM orders WHERE state IN ('pending', 'unknown', 'requires_action')",
     ):
-        order = codec.decode(Order, doc)
-        if order.amount_due <= 0:
+        # Read as the documents of this schema are written, not through today's Order:
+        # its amount due is a decimal string until migration 6 makes it Money.
+        amount = Decimal(doc["amount_due"])
+        if amount <= 0:
             continue
+        updated_at = codec._decode_datetime(doc["updated_at"])
         _insert(
             db,
             PaymentAttempt(
                 kind=AttemptKind.CHARGE,
-                account_id=order.account_id,
+                account_id=doc["account_id"],
                 number=1,
-                idempotency_key=order_key(order.id),
-                amount=order.amount_due,
-                currency=order.currency,
-                state=_ORDER_STATES[order.state],
-                created_at=order.created_at,
-                updated_at=order.updated_at,
-                lease_until=order.updated_at,
-                payment_method=order.payment_method,
-                order_id=order.id,
-                charge_id=order.charge_id,
-                next_action=order.next_action,
+                idempotency_key=order_key(doc["id"]),
+                amount=amount,
+                currency=doc["currency"],
+                state=_ORDER_STATES[OrderState(doc["state"])],
+                created_at=codec._decode_datetime(doc["created_at"]),
+                updated_at=updated_at,
+                lease_until=updated_at,
+                payment_method=doc.get("payment_method"),
+                order_id=doc["id"],
+                charge_id=doc.get("charge_id"),
+                next_action=doc.get("next_action"),
             ),
         )
     collecting: dict[str, Subscription] = {}
