@@ -21,7 +21,9 @@ Run ``python benchmarks/storage.py --json``; the last line printed is one JSON o
 The raw baselines issue the same statements per renewal as the store: the benchmark
 counts them on both sides in a shorter run (sqlite3's trace callback; a psycopg
 cursor that counts what it executes) and refuses to report if they differ
-(``statements_per_renewal``). Seeding is not timed.
+(``statements_per_renewal``). They write documents of the mean sizes the store wrote
+in that shorter run, table by table (``document_bytes``), so both sides move the
+same bytes. Seeding is not timed.
 
 Per renewal, in the batch's transaction: the subscription updated, its renewal event,
 the invoice (its number taken with the batch's, in one statement) and its event, the
@@ -49,6 +51,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -171,13 +174,47 @@ def timed_bill(store: Store, count: int, batch_size: int) -> float:
 
 # -- the raw baseline: the same statements, ready-made documents ------------------------
 
-# Documents of the real sizes: a subscription with its open charge line, an account,
-# an invoice with one line and its VAT, an attempt, an event.
-_SUB_DOC = "x" * 1_300
-_ACCOUNT_DOC = "y" * 450
-_INVOICE_DOC = '{"status":"charging","version":1,"lines":"' + "z" * 1_500 + '"}'
-_ATTEMPT_DOC = "a" * 620
-_EVENT_DOC = "e" * 220
+
+@dataclass(frozen=True)
+class Documents:
+    """The documents the raw baseline writes: a subscription with its open charge
+    line, an account, an invoice with one line and its VAT, an attempt, an event. Of
+    the sizes the store writes (:func:`store_documents`), so that both sides move the
+    same bytes."""
+
+    subscription: str
+    account: str
+    invoice: str
+    attempt: str
+    event: str
+
+    @classmethod
+    def of_sizes(cls, sizes: dict[str, int]) -> Documents:
+        head = '{"status":"charging","version":1,"lines":"'
+        return cls(
+            subscription="x" * sizes["subscriptions"],
+            account="y" * sizes["accounts"],
+            invoice=head + "z" * max(0, sizes["invoices"] - len(head) - 2) + '"}',
+            attempt="a" * sizes["attempts"],
+            event="e" * sizes["events"],
+        )
+
+
+#: The tables whose documents the raw baseline writes.
+_DOCUMENT_TABLES = ("subscriptions", "accounts", "invoices", "attempts", "events")
+
+
+def store_documents(path: Path) -> Documents:
+    """Documents of the mean sizes the store wrote in the SQLite book at ``path``."""
+    connection = sqlite3.connect(path)
+    try:
+        sizes = {
+            table: round(connection.execute(f"SELECT avg(length(doc)) FROM {table}").fetchone()[0])
+            for table in _DOCUMENT_TABLES
+        }
+    finally:
+        connection.close()
+    return Documents.of_sizes(sizes)
 
 
 class _Raw(abc.ABC):
@@ -212,7 +249,7 @@ class _Raw(abc.ABC):
         return self.sql(f"{prefix} WHERE {key} IN ({marks})"), keys
 
 
-def _raw_run(db: _Raw, count: int, batch_size: int) -> float:
+def _raw_run(db: _Raw, docs: Documents, count: int, batch_size: int) -> float:
     """The store's statements per renewal and per batch (see the module docstring)."""
     due = db.instant(BILL_AT)
     later = db.instant(BILL_AT + timedelta(days=31))
@@ -238,13 +275,13 @@ def _raw_run(db: _Raw, count: int, batch_size: int) -> float:
                 "doc = ? WHERE key = ? AND version = ?" + ret
             ),
             [
-                (1, account, f"invoice:{invoice}", "succeeded", _ATTEMPT_DOC, key, 0)
+                (1, account, f"invoice:{invoice}", "succeeded", docs.attempt, key, 0)
                 for invoice, key, account in pending
             ],
         )
         db.many(
             db.sql("INSERT INTO events (account_id, doc) VALUES (?, ?)"),
-            [(account, _EVENT_DOC) for _, _, account in pending],
+            [(account, docs.event) for _, _, account in pending],
         )
         pending.clear()
 
@@ -271,13 +308,13 @@ def _raw_run(db: _Raw, count: int, batch_size: int) -> float:
                 "WHERE id = ? AND version = ?" + ret
             ),
             [
-                (1, account, later, _SUB_DOC, sub_id, 0)
+                (1, account, later, docs.subscription, sub_id, 0)
                 for sub_id, account in zip(ids, accounts, strict=True)
             ],
         )
         db.many(
             db.sql("INSERT INTO events (account_id, doc) VALUES (?, ?)"),
-            [(account, _EVENT_DOC) for account in accounts],
+            [(account, docs.event) for account in accounts],
         )
         (last, _) = db.query(
             db.sql(
@@ -301,7 +338,7 @@ def _raw_run(db: _Raw, count: int, batch_size: int) -> float:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING" + ret
             ),
             [
-                (invoice, 1, account, "INV", first + n, _INVOICE_DOC)
+                (invoice, 1, account, "INV", first + n, docs.invoice)
                 for n, (invoice, account) in enumerate(zip(invoices, accounts, strict=True))
             ],
         )
@@ -312,13 +349,13 @@ def _raw_run(db: _Raw, count: int, batch_size: int) -> float:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING" + ret
             ),
             [
-                (key, 0, account, f"invoice:{invoice}", "pending", _ATTEMPT_DOC)
+                (key, 0, account, f"invoice:{invoice}", "pending", docs.attempt)
                 for key, invoice, account in zip(keys, invoices, accounts, strict=True)
             ],
         )
         db.many(
             db.sql("INSERT INTO events (account_id, doc) VALUES (?, ?)"),
-            [(account, _EVENT_DOC) for account in accounts],
+            [(account, docs.event) for account in accounts],
         )
         db.commit()
         number = int(last)
@@ -334,10 +371,14 @@ def _raw_run(db: _Raw, count: int, batch_size: int) -> float:
     return count / elapsed
 
 
-def _raw_rows(count: int, instant: Callable[[datetime], Any]) -> tuple[list[Any], list[Any]]:
+def _raw_rows(
+    docs: Documents, count: int, instant: Callable[[datetime], Any]
+) -> tuple[list[Any], list[Any]]:
     due = instant(BILL_AT - timedelta(microseconds=1))
-    accounts = [(f"acct{i:07d}", 0, _ACCOUNT_DOC) for i in range(count)]
-    subs = [(f"sub_acct{i:07d}_app", f"acct{i:07d}", 0, due, _SUB_DOC) for i in range(count)]
+    accounts = [(f"acct{i:07d}", 0, docs.account) for i in range(count)]
+    subs = [
+        (f"sub_acct{i:07d}_app", f"acct{i:07d}", 0, due, docs.subscription) for i in range(count)
+    ]
     return accounts, subs
 
 
@@ -361,7 +402,7 @@ class _SQLiteRaw(_Raw):
         return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-def _sqlite_raw_book(path: Path, count: int) -> sqlite3.Connection:
+def _sqlite_raw_book(path: Path, docs: Documents, count: int) -> sqlite3.Connection:
     from subscriptions.adapters.sqlite import SQLiteStore, migrate
 
     connection = sqlite3.connect(path, isolation_level=None)
@@ -373,7 +414,7 @@ def _sqlite_raw_book(path: Path, count: int) -> sqlite3.Connection:
         connection.execute(f"PRAGMA {pragma}")
     migrate(connection)
     raw = _SQLiteRaw(connection)
-    accounts, subs = _raw_rows(count, raw.instant)
+    accounts, subs = _raw_rows(docs, count, raw.instant)
     connection.execute("BEGIN")
     connection.executemany("INSERT INTO accounts (id, version, doc) VALUES (?, ?, ?)", accounts)
     connection.executemany(
@@ -384,10 +425,10 @@ def _sqlite_raw_book(path: Path, count: int) -> sqlite3.Connection:
     return connection
 
 
-def raw_sqlite(path: Path, count: int, batch_size: int) -> float:
-    connection = _sqlite_raw_book(path, count)
+def raw_sqlite(path: Path, docs: Documents, count: int, batch_size: int) -> float:
+    connection = _sqlite_raw_book(path, docs, count)
     try:
-        return _raw_run(_SQLiteRaw(connection), count, batch_size)
+        return _raw_run(_SQLiteRaw(connection), docs, count, batch_size)
     finally:
         connection.close()
 
@@ -471,7 +512,9 @@ def _postgres_schema(dsn: str) -> Iterator[str]:
 postgres_schema = contextmanager(_postgres_schema)
 
 
-def _postgres_raw_book(dsn: str, schema: str, count: int, cursor_factory: Any = None) -> Any:
+def _postgres_raw_book(
+    dsn: str, schema: str, docs: Documents, count: int, cursor_factory: Any = None
+) -> Any:
     import psycopg
     from psycopg import sql
 
@@ -483,7 +526,7 @@ def _postgres_raw_book(dsn: str, schema: str, count: int, cursor_factory: Any = 
         connection.cursor_factory = cursor_factory
     connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     connection.commit()
-    accounts, subs = _raw_rows(count, lambda value: value)
+    accounts, subs = _raw_rows(docs, count, lambda value: value)
     with connection.cursor() as cursor:
         cursor.executemany("INSERT INTO accounts (id, version, doc) VALUES (%s, %s, %s)", accounts)
         cursor.executemany(
@@ -495,11 +538,11 @@ def _postgres_raw_book(dsn: str, schema: str, count: int, cursor_factory: Any = 
     return connection
 
 
-def raw_postgres(dsn: str, count: int, batch_size: int) -> float:
+def raw_postgres(dsn: str, docs: Documents, count: int, batch_size: int) -> float:
     with postgres_schema(dsn) as schema:
-        connection = _postgres_raw_book(dsn, schema, count)
+        connection = _postgres_raw_book(dsn, schema, docs, count)
         try:
-            return _raw_run(_PostgresRaw(connection), count, batch_size)
+            return _raw_run(_PostgresRaw(connection), docs, count, batch_size)
         finally:
             connection.close()
 
@@ -584,8 +627,11 @@ def _per_renewal(counts: Counter[str], count: int) -> dict[str, float]:
     return {kind: round(n / count, 3) for kind, n in sorted(counts.items()) if kind != "control"}
 
 
-def sqlite_statements(folder: Path, count: int, batch_size: int) -> dict[str, dict[str, float]]:
-    """Statements per renewal of the store and of the raw baseline, by kind."""
+def sqlite_statements(
+    folder: Path, count: int, batch_size: int
+) -> tuple[dict[str, dict[str, float]], Documents]:
+    """Statements per renewal of the store and of the raw baseline, by kind, and the
+    documents of the sizes the store wrote."""
     from subscriptions.adapters.sqlite import SQLiteStore
 
     store_counts: Counter[str] = Counter()
@@ -605,17 +651,21 @@ def sqlite_statements(folder: Path, count: int, batch_size: int) -> dict[str, di
     finally:
         SQLiteStore._connect = real_connect  # type: ignore[method-assign]
         store.close()
+    docs = store_documents(folder / "counted.sqlite3")
     raw_counts: Counter[str] = Counter()
-    connection = _sqlite_raw_book(folder / "counted-raw.sqlite3", count)
+    connection = _sqlite_raw_book(folder / "counted-raw.sqlite3", docs, count)
     connection.set_trace_callback(lambda text: raw_counts.update([_kind(text)]))
     try:
-        _raw_run(_SQLiteRaw(connection), count, batch_size)
+        _raw_run(_SQLiteRaw(connection), docs, count, batch_size)
     finally:
         connection.close()
-    return {"store": _per_renewal(store_counts, count), "raw": _per_renewal(raw_counts, count)}
+    counts = {"store": _per_renewal(store_counts, count), "raw": _per_renewal(raw_counts, count)}
+    return counts, docs
 
 
-def postgres_statements(dsn: str, count: int, batch_size: int) -> dict[str, dict[str, float]]:
+def postgres_statements(
+    dsn: str, docs: Documents, count: int, batch_size: int
+) -> dict[str, dict[str, float]]:
     from subscriptions.adapters.postgres import PostgresStore
 
     counting = _counting_cursor()
@@ -637,10 +687,10 @@ def postgres_statements(dsn: str, count: int, batch_size: int) -> dict[str, dict
         finally:
             PostgresStore._configure = real_configure  # type: ignore[method-assign]
     with postgres_schema(dsn) as schema:
-        connection = _postgres_raw_book(dsn, schema, count, cursor_factory=counting)
+        connection = _postgres_raw_book(dsn, schema, docs, count, cursor_factory=counting)
         try:
             counting.counts.clear()
-            _raw_run(_PostgresRaw(connection), count, batch_size)
+            _raw_run(_PostgresRaw(connection), docs, count, batch_size)
             raw_counts = Counter(counting.counts)
         finally:
             connection.close()
@@ -677,19 +727,20 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="subscriptions-bench-") as tmp:
         folder = Path(tmp)
-        statements = {"sqlite": sqlite_statements(folder, args.check_count, args.batch)}
+        counted, docs = sqlite_statements(folder, args.check_count, args.batch)
+        statements = {"sqlite": counted}
         _same(statements["sqlite"], "SQLite")
         sqlite_rate, sqlite_seed = run_sqlite(folder, args.count, args.batch)
-        raw_rate = raw_sqlite(folder / "raw.sqlite3", args.count, args.batch)
+        raw_rate = raw_sqlite(folder / "raw.sqlite3", docs, args.count, args.batch)
     pg: dict[str, float | None] = dict.fromkeys(("rate", "seed", "workers", "raw"))
     if args.postgres_dsn:
         statements["postgres"] = postgres_statements(
-            args.postgres_dsn, args.check_count, args.batch
+            args.postgres_dsn, docs, args.check_count, args.batch
         )
         _same(statements["postgres"], "PostgreSQL")
         pg["rate"], pg["seed"] = run_postgres(args.postgres_dsn, args.count, args.batch)
         pg["workers"] = run_postgres_workers(args.postgres_dsn, args.count, args.batch, 2)
-        pg["raw"] = raw_postgres(args.postgres_dsn, args.count, args.batch)
+        pg["raw"] = raw_postgres(args.postgres_dsn, docs, args.count, args.batch)
 
     def rounded(value: float | None) -> int | None:
         return None if value is None else round(value)
@@ -710,6 +761,9 @@ def main(argv: list[str] | None = None) -> int:
         if pg["rate"] is None or pg["workers"] is None
         else round(pg["workers"] / pg["rate"], 2),
         "statements_per_renewal": statements,
+        "document_bytes": {
+            table: len(doc) for table, doc in zip(_DOCUMENT_TABLES, astuple(docs), strict=True)
+        },
         "seed_seconds": {
             "sqlite": round(sqlite_seed, 1),
             "postgres": None if pg["seed"] is None else round(pg["seed"], 1),
