@@ -20,7 +20,6 @@ from ..errors import (
     CorporateSelfServiceRefused,
     IdempotencyKeyReused,
     InvalidInput,
-    NotFound,
     OrderInProgress,
     PaymentDeclined,
     PaymentFailed,
@@ -33,7 +32,7 @@ from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind
 from . import attempts, purchase, quotes
-from .base import Center
+from .base import Center, owned
 
 __all__ = [
     "check_key",
@@ -330,13 +329,12 @@ def failure(order: Order) -> PaymentFailed:
 
 
 def find_order(uow: UnitOfWork, account_id: str, order_id: str) -> Order:
-    order = uow.orders.get(order_id)
-    if order is None or order.account_id != account_id:
-        raise NotFound(
-            f"no order {order_id!r} for account {account_id!r}; use the id that "
-            "place_order returned for this account"
-        )
-    return order
+    return owned(
+        uow.orders.get(order_id),
+        account_id,
+        f"order {order_id!r}",
+        "use the id that place_order returned for this account",
+    )
 
 
 def confirm_order_payment(center: Center, account_id: str, user: str, order_id: str) -> Order:
