@@ -14,10 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import payments
-from ..accounts import require_billing_contact
+from ..accounts import require_billing_contact, require_self_service
 from ..errors import (
     ConcurrencyConflict,
-    CorporateSelfServiceRefused,
     IdempotencyKeyReused,
     InvalidInput,
     OrderInProgress,
@@ -167,9 +166,7 @@ def place_order(
         try:
             with center.store.unit_of_work() as uow:
                 account = center.load_account(uow, account_id)
-                require_billing_contact(account, user, "place orders")
-                if account.corporate:
-                    raise CorporateSelfServiceRefused(f"account {account.name!r}")
+                require_self_service(account, user, "place orders")
                 order = known_order(uow, account_id, idempotency_key, quote_id, payment_method)
                 if order is None:
                     quote = quotes.valid_quote(center, uow, account, quote_id, now)
