@@ -18,7 +18,7 @@ import attrs
 from babel import Locale, UnknownLocaleError
 
 from ._enum import Choice
-from .errors import InvalidInput, NotPermitted
+from .errors import CorporateSelfServiceRefused, InvalidInput, NotPermitted
 from .money import check_currency, to_decimal
 from .periods import ensure_aware, zone
 from .vat import VatNumber, normalize_country, normalize_location
@@ -30,6 +30,7 @@ __all__ = [
     "VatCheck",
     "VatCheckStatus",
     "require_billing_contact",
+    "require_self_service",
 ]
 
 
@@ -179,3 +180,11 @@ def require_billing_contact(account: Account, user_id: str, action: str) -> None
             f"cannot {action}; ask a billing contact of the account to do it, or to add "
             "you as one"
         )
+
+
+def require_self_service(account: Account, user_id: str, action: str) -> None:
+    """Refuse ``action`` unless ``user_id`` is a billing contact of ``account`` and the
+    account is not corporate (the vendor's staff order and change for those)."""
+    require_billing_contact(account, user_id, action)
+    if account.corporate:
+        raise CorporateSelfServiceRefused(f"account {account.name!r}")

@@ -24,13 +24,21 @@ from .errors import (
     CartNotEmpty,
     EmptyCart,
     InvalidInput,
-    InvalidSeatCount,
     NotInCart,
 )
 from .money import EXACT
-from .periods import Frequency
+from .periods import Frequency, parse_frequency
 from .pricing import Invoice, InvoiceLine, InvoiceReason, apply_credit, invoice_from_lines
-from .subscription import BILLING, BillingContext, Change, Outcome, Subscribe, Subscription, Terms
+from .subscription import (
+    BILLING,
+    BillingContext,
+    Change,
+    Outcome,
+    Subscribe,
+    Subscription,
+    Terms,
+    seat_count,
+)
 from .transitions import apply
 
 __all__ = [
@@ -47,22 +55,12 @@ __all__ = [
 ]
 
 
-def _seats(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidSeatCount(value)
-    return value
-
-
-def _frequency(value: object) -> Frequency:
-    return Frequency.parse(value)
-
-
 @attrs.frozen(kw_only=True)
 class CartItem:
     product: str
     plan: str
-    seats: int = attrs.field(converter=_seats)
-    frequency: Frequency = attrs.field(converter=_frequency)
+    seats: int = attrs.field(converter=seat_count)
+    frequency: Frequency = attrs.field(converter=parse_frequency)
 
     @property
     def terms(self) -> Terms:

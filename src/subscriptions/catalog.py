@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -65,6 +65,24 @@ def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes, Mapping)):
         raise CatalogError(f"expected a list, got {type(value).__name__}")
     return tuple(value)
+
+
+_Item = TypeVar("_Item", "Plan", "Product")
+
+
+def _by_id(
+    items: tuple[Any, ...], kind: type[_Item], *, owner: str, plural: str
+) -> dict[str, _Item]:
+    """``items`` by their ids: each must be a ``kind``, and no id may come twice
+    (``owner`` and ``plural`` name them in the errors)."""
+    index: dict[str, _Item] = {}
+    for item in items:
+        if not isinstance(item, kind):
+            raise CatalogError(f"{owner}: {item!r} is not a {kind.__name__}")
+        if item.id in index:
+            raise CatalogError(f"{owner} has two {plural} with id {item.id!r}")
+        index[item.id] = item
+    return index
 
 
 def _check_id(kind: str, value: object) -> None:
@@ -147,13 +165,7 @@ class Product:
             )
         if not self.plans:
             raise CatalogError(f"product {self.id!r} has no plans; give it at least one")
-        index: dict[str, Plan] = {}
-        for plan in self.plans:
-            if not isinstance(plan, Plan):
-                raise CatalogError(f"product {self.id!r}: {plan!r} is not a Plan")
-            if plan.id in index:
-                raise CatalogError(f"product {self.id!r} has two plans with id {plan.id!r}")
-            index[plan.id] = plan
+        index = _by_id(self.plans, Plan, owner=f"product {self.id!r}", plural="plans")
         object.__setattr__(self, "_index", index)
 
     def plan(self, plan_id: str) -> Plan:
@@ -178,13 +190,7 @@ class Catalog:
     )
 
     def __attrs_post_init__(self) -> None:
-        index: dict[str, Product] = {}
-        for product in self.products:
-            if not isinstance(product, Product):
-                raise CatalogError(f"{product!r} is not a Product")
-            if product.id in index:
-                raise CatalogError(f"the catalog has two products with id {product.id!r}")
-            index[product.id] = product
+        index = _by_id(self.products, Product, owner="the catalog", plural="products")
         object.__setattr__(self, "_index", index)
         plans = {(product.id, plan.id): plan for product in self.products for plan in product.plans}
         object.__setattr__(self, "_plans", plans)

@@ -42,7 +42,7 @@ from .errors import InvalidTransition
 from .orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
 from .periods import Period
 from .pricing import Invoice, InvoiceReason, LineKind
-from .subscription import Dunning, Event, EventKind, Status, Subscription
+from .subscription import Dunning, Event, EventKind, Status, Subscription, new_event
 from .transitions import next_due
 
 __all__ = [
@@ -175,14 +175,7 @@ def charged(invoice: IssuedInvoice, sub: Subscription | None, *, at: datetime) -
             sub, status=Status.ACTIVE if sub.status is Status.PAST_DUE else sub.status, dunning=None
         )
         if sub.status is Status.PAST_DUE:
-            events.append(
-                Event(
-                    kind=EventKind.SUBSCRIPTION_RECOVERED,
-                    at=at,
-                    subscription_id=sub.id,
-                    product=sub.product,
-                )
-            )
+            events.append(new_event(EventKind.SUBSCRIPTION_RECOVERED, at, sub))
     return Collected(
         invoice=_status(invoice, InvoiceStatus.PAID), subscription=changed, events=tuple(events)
     )
@@ -234,14 +227,7 @@ def declined(
     changed = revised(sub, status=Status.PAST_DUE, dunning=dunning)
     events = [failed]
     if sub.status is not Status.PAST_DUE:
-        events.append(
-            Event(
-                kind=EventKind.SUBSCRIPTION_PAST_DUE,
-                at=at,
-                subscription_id=sub.id,
-                product=sub.product,
-            )
-        )
+        events.append(new_event(EventKind.SUBSCRIPTION_PAST_DUE, at, sub))
     return Collected(
         invoice=_status(invoice, InvoiceStatus.FAILED),
         subscription=changed,
@@ -328,9 +314,7 @@ def lapse(sub: Subscription, invoice: IssuedInvoice, *, at: datetime) -> Lapse:
         scheduled=None,
         dunning=None,
     )
-    event = Event(
-        kind=EventKind.SUBSCRIPTION_LAPSED, at=at, subscription_id=sub.id, product=sub.product
-    )
+    event = new_event(EventKind.SUBSCRIPTION_LAPSED, at, sub)
     return Lapse(
         subscription=lapsed,
         voided=invoice.with_status(InvoiceStatus.VOID),

@@ -15,8 +15,9 @@ timeline goes on without it.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -58,6 +59,7 @@ from .vat import (
 __all__ = ["Scenario", "load", "run"]
 
 _E = TypeVar("_E")
+_T = TypeVar("_T")
 
 _ACTION_KEYS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
     "start_trial": (frozenset({"product", "plan", "seats", "frequency"}), frozenset()),
@@ -100,6 +102,18 @@ def _fail(path: str, message: str) -> ScenarioError:
     return ScenarioError(f"{path}: {message}" if path else message)
 
 
+@contextlib.contextmanager
+def _reported_at(path: str) -> Iterator[None]:
+    """Report an error of the library raised inside (a catalog's, a currency's) as a
+    scenario error at ``path``; a scenario error raised inside keeps its own path."""
+    try:
+        yield
+    except ScenarioError:
+        raise
+    except SubscriptionsError as exc:
+        raise _fail(path, str(exc)) from None
+
+
 def _type_name(value: object) -> str:
     if value is None:
         return "null"
@@ -131,10 +145,16 @@ def _object(
     return value
 
 
-def _str(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(path, f"expected a string, got {_type_name(value)}")
+def _expect(value: object, path: str, kind: type[_T], expected: str) -> _T:
+    """``value`` if it is a ``kind``; else a scenario error at ``path`` that says what
+    was ``expected`` and what came instead."""
+    if not isinstance(value, kind):
+        raise _fail(path, f"expected {expected}, got {_type_name(value)}")
     return value
+
+
+def _str(value: object, path: str) -> str:
+    return _expect(value, path, str, "a string")
 
 
 def _int(value: object, path: str) -> int:
@@ -144,15 +164,11 @@ def _int(value: object, path: str) -> int:
 
 
 def _bool(value: object, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(path, f"expected true or false, got {_type_name(value)}")
-    return value
+    return _expect(value, path, bool, "true or false")
 
 
 def _list(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _fail(path, f"expected an array, got {_type_name(value)}")
-    return value
+    return _expect(value, path, list, "an array")
 
 
 def _choice(value: object, path: str, enum_type: Callable[[Any], _E], names: list[str]) -> _E:
@@ -192,10 +208,8 @@ def load(doc: Mapping[str, Any]) -> Scenario:
     if _int(top["format"], "format") != 1:
         raise _fail("format", f"unsupported format {top['format']!r}; this library reads 1")
     currency = _str(top["currency"], "currency")
-    try:
+    with _reported_at("currency"):
         check_currency(currency)
-    except SubscriptionsError as exc:
-        raise _fail("currency", str(exc)) from None
     try:
         tz = zone(_str(top.get("timezone", "UTC"), "timezone"))
     except SubscriptionsError as exc:
@@ -317,12 +331,10 @@ def _catalog(value: object, currency: str) -> Catalog:
                 text = _str(amount, price_path) if not isinstance(amount, (int, float)) else None
                 if text is None:
                     raise _fail(price_path, 'write amounts as strings, such as "30.00"')
-                try:
+                with _reported_at(price_path):
                     prices.append(Price(currency=currency, frequency=freq, amount=text))
-                except SubscriptionsError as exc:
-                    raise _fail(price_path, str(exc)) from None
             plan_id = _str(q["id"], f"{plan_path}.id")
-            try:
+            with _reported_at(plan_path):
                 plans.append(
                     Plan(
                         id=plan_id,
@@ -331,13 +343,9 @@ def _catalog(value: object, currency: str) -> Catalog:
                         prices=prices,
                     )
                 )
-            except ScenarioError:
-                raise
-            except SubscriptionsError as exc:
-                raise _fail(plan_path, str(exc)) from None
         trial_days = p.get("trial_days")
         product_id = _str(p["id"], f"{path}.id")
-        try:
+        with _reported_at(path):
             products.append(
                 Product(
                     id=product_id,
@@ -348,14 +356,8 @@ def _catalog(value: object, currency: str) -> Catalog:
                     else _int(trial_days, f"{path}.trial_days"),
                 )
             )
-        except ScenarioError:
-            raise
-        except SubscriptionsError as exc:
-            raise _fail(path, str(exc)) from None
-    try:
+    with _reported_at("catalog"):
         return Catalog(products=products)
-    except SubscriptionsError as exc:
-        raise _fail("catalog", str(exc)) from None
 
 
 def _events(value: object, tz: tzinfo, until: datetime) -> tuple[ScenarioEvent, ...]:

@@ -18,9 +18,11 @@ from subscriptions.accounts import (
     VatCheck,
     VatCheckStatus,
     require_billing_contact,
+    require_self_service,
 )
 from subscriptions.errors import (
     ActionRefused,
+    CorporateSelfServiceRefused,
     FloatRefused,
     InvalidInput,
     NaiveDatetime,
@@ -221,3 +223,13 @@ def test_anyone_else_is_refused_with_advice(user: str) -> None:
     assert "cannot place orders" in message
     assert "ask a billing contact of the account to do it, or to add you as one" in message
     assert isinstance(info.value, ActionRefused)
+
+
+def test_self_service_wants_a_billing_contact_of_a_self_service_account() -> None:
+    require_self_service(account(), "anna", "cancel subscriptions")
+    with pytest.raises(NotPermitted, match="cannot cancel subscriptions"):
+        require_self_service(account(), "mallory", "cancel subscriptions")
+    corporate = account(kind=AccountKind.CORPORATE)
+    with pytest.raises(CorporateSelfServiceRefused) as info:
+        require_self_service(corporate, "anna", "cancel subscriptions")
+    assert info.value.account == "account 'Rossi S.r.l.'"

@@ -157,9 +157,71 @@ def _optional(tp: Any, args: tuple[Any, ...]) -> Any:
     return rest[0]
 
 
-def _sequence(origin: Any, args: tuple[Any, ...]) -> bool:
-    """Whether a type is ``list[X]`` or ``tuple[X, ...]``."""
-    return origin is list or (origin is tuple and len(args) == 2 and args[1] is ...)
+@attrs.frozen
+class _Scalar:
+    """How a scalar type is stored: templates over the value's expression (``{}``) that
+    encode it to its dict form and decode it back; ``quoted`` when the dict form is a
+    JSON string that needs no escaping (so the text encoder writes it between quotes)."""
+
+    encode: str
+    decode: str
+    quoted: bool
+
+
+_SCALARS: dict[type, _Scalar] = {
+    Decimal: _Scalar(encode="str({})", decode="Decimal({})", quoted=True),
+    datetime: _Scalar(encode="_enc_dt({})", decode="_dec_dt({})", quoted=True),
+    date: _Scalar(encode="{}.isoformat()", decode="_date({})", quoted=True),
+    Money: _Scalar(encode="_enc_money({})", decode="_dec_money({})", quoted=False),
+}
+
+#: The JSON text of the identity types: (literal, template over the expression).
+_IDENTITY_TEXT: dict[Any, tuple[bool, str]] = {
+    str: (False, "_esc({})"),
+    bool: (False, "('true' if {} else 'false')"),
+    int: (False, "int.__repr__({})"),
+    type(None): (True, "null"),
+}
+
+
+class _Kind(enum.Enum):
+    """How a field's type is stored. The generated encoders and decoders classify each
+    type once (:func:`_kind`), then apply their rule for its kind."""
+
+    IDENTITY = "identity"  # str, int, bool, None: in JSON as they are
+    OPTIONAL = "optional"  # X | None
+    SCALAR = "scalar"  # a type of _SCALARS
+    ENUM = "enum"  # by value
+    ATTRS = "attrs"  # a nested record: an object keyed by its field names
+    SEQUENCE = "sequence"  # list[X] or tuple[X, ...]: a list
+    SET = "set"  # set[X] or frozenset[X]: a list
+    DICT = "dict"  # dict[K, V]: an object
+
+
+def _kind(tp: Any) -> tuple[_Kind | None, Any, tuple[Any, ...]]:
+    """The kind of ``tp`` (None for a type that is not stored), its origin and the
+    types it holds (X of ``X | None``, the element of a collection, the key and value
+    types of a dict)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp in _IDENTITY:
+        return _Kind.IDENTITY, origin, args
+    if origin in (types.UnionType, typing.Union):
+        return _Kind.OPTIONAL, origin, (_optional(tp, args),)
+    if isinstance(tp, type):
+        if tp in _SCALARS:
+            return _Kind.SCALAR, origin, args
+        if issubclass(tp, enum.Enum):
+            return _Kind.ENUM, origin, args
+        if attrs.has(tp):
+            return _Kind.ATTRS, origin, args
+    if origin is list or (origin is tuple and len(args) == 2 and args[1] is ...):
+        return _Kind.SEQUENCE, origin, args[:1]
+    if origin in (frozenset, set):
+        return _Kind.SET, origin, args
+    if origin is dict:
+        return _Kind.DICT, origin, args
+    return None, origin, args
 
 
 def _omitted_when(field: attrs.Attribute[Any], tp: Any, expr: str) -> str | None:
@@ -228,93 +290,86 @@ class _Compiler:
     def _var(self) -> str:
         return f"v{next(self._names)}"
 
-    # Each rule returns an expression over ``expr`` (a plain name or attribute access,
-    # cheap to evaluate twice), or None when the value passes through unchanged.
-
-    def encode_expr(self, tp: Any, expr: str) -> str | None:
-        origin = typing.get_origin(tp)
-        args = typing.get_args(tp)
-        if tp in _IDENTITY:
-            return None
-        if origin in (types.UnionType, typing.Union):
-            inner = self.encode_expr(_optional(tp, args), expr)
-            return None if inner is None else f"(None if {expr} is None else {inner})"
-        if tp is Decimal:
-            return f"str({expr})"
-        if tp is datetime:
-            return f"_enc_dt({expr})"
-        if tp is date:
-            return f"{expr}.isoformat()"
-        if tp is Money:
-            return f"_enc_money({expr})"
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            # ``_value_`` is a plain attribute; ``.value`` goes through a descriptor.
-            return f"{expr}._value_"
-        if isinstance(tp, type) and attrs.has(tp):
-            return f"{self._name('enc_', self.encoder(tp))}({expr})"
-        if _sequence(origin, args):
-            var = self._var()
-            inner = self.encode_expr(args[0], var)
-            return f"list({expr})" if inner is None else f"[{inner} for {var} in {expr}]"
-        if origin in (frozenset, set):
-            var = self._var()
-            inner = self.encode_expr(args[0], var)
-            if inner is None:
-                return f"sorted({expr})"
-            return f"[{inner} for {var} in {expr}]"
-        if origin is dict and args[0] is str:
-            var = self._var()
-            inner = self.encode_expr(args[1], var)
-            if inner is None:
-                return f"dict({expr})"
-            return f"{{k: {inner} for k, {var} in {expr}.items()}}"
-        raise CodecError(f"cannot store a field of type {tp!r}")
+    def convert(self, tp: Any, expr: str, *, decode: bool) -> str | None:
+        """The expression that encodes ``expr``, of type ``tp``, to its dict form or
+        (``decode``) decodes it from that form; None when the value passes through
+        unchanged. ``expr`` is a plain name or attribute access, cheap to evaluate
+        twice."""
+        kind, origin, args = _kind(tp)
+        match kind:
+            case _Kind.IDENTITY:
+                return None
+            case _Kind.OPTIONAL:
+                inner = self.convert(args[0], expr, decode=decode)
+                return None if inner is None else f"(None if {expr} is None else {inner})"
+            case _Kind.SCALAR:
+                rule = _SCALARS[tp]
+                return (rule.decode if decode else rule.encode).format(expr)
+            case _Kind.ENUM if decode:
+                members = {member.value: member for member in tp}
+                return f"{self._name('members_', members)}[{expr}]"
+            case _Kind.ENUM:
+                # ``_value_`` is a plain attribute; ``.value`` goes through a descriptor.
+                return f"{expr}._value_"
+            case _Kind.ATTRS if decode:
+                return f"{self._name('dec_', self.decoder(tp))}({expr})"
+            case _Kind.ATTRS:
+                return f"{self._name('enc_', self.encoder(tp))}({expr})"
+            case _Kind.SEQUENCE | _Kind.SET:
+                var = self._var()
+                inner = self.convert(args[0], var, decode=decode)
+                if decode:
+                    # The same collection type: list, tuple, set or frozenset.
+                    collection = origin.__name__
+                    if inner is None:
+                        return f"{collection}({expr})"
+                    return f"{collection}([{inner} for {var} in {expr}])"
+                if inner is None:
+                    return f"sorted({expr})" if kind is _Kind.SET else f"list({expr})"
+                return f"[{inner} for {var} in {expr}]"
+            case _Kind.DICT if decode or args[0] is str:
+                var = self._var()
+                inner = self.convert(args[1], var, decode=decode)
+                if inner is None:
+                    return f"dict({expr})"
+                return f"{{k: {inner} for k, {var} in {expr}.items()}}"
+        raise CodecError(f"cannot {'load' if decode else 'store'} a field of type {tp!r}")
 
     def text_parts(self, tp: Any, expr: str) -> list[_Part]:
         """The JSON text of a value of type ``tp``, as parts (see :func:`_render`);
         the same text ``json`` writes for the dict form."""
-        origin = typing.get_origin(tp)
-        args = typing.get_args(tp)
-        if tp is str:
-            return [(False, f"_esc({expr})")]
-        if tp is bool:
-            return [(False, f"('true' if {expr} else 'false')")]
-        if tp is int:
-            return [(False, f"int.__repr__({expr})")]
-        if tp is type(None):
-            return [(True, "null")]
-        if origin in (types.UnionType, typing.Union):
-            inner = _render(self.text_parts(_optional(tp, args), expr))
-            return [(False, f"('null' if {expr} is None else {inner})")]
-        if tp is Decimal:
-            return [(True, '"'), (False, f"str({expr})"), (True, '"')]
-        if tp is datetime:
-            return [(True, '"'), (False, f"_enc_dt({expr})"), (True, '"')]
-        if tp is date:
-            return [(True, '"'), (False, f"{expr}.isoformat()"), (True, '"')]
-        if tp is Money:
-            return [(False, f"_json(_enc_money({expr}))")]
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            texts = {member._value_: _json_encode(member._value_) for member in tp}
-            return [(False, f"{self._name('texts_', texts)}[{expr}._value_]")]
-        if isinstance(tp, type) and attrs.has(tp):
-            return [(False, f"{self._name('text_', self.text_encoder(tp))}({expr})")]
-        if _sequence(origin, args) or origin in (frozenset, set):
-            element = args[0]
-            items = (
-                f"sorted({expr})" if origin in (frozenset, set) and element in _IDENTITY else expr
-            )
-            if element is str:
-                joined = f"','.join(map(_esc, {items}))"
-            elif isinstance(element, type) and attrs.has(element):
-                function = self._name("text_", self.text_encoder(element))
-                joined = f"','.join(map({function}, {items}))"
-            else:
-                var = self._var()
-                inner = _render(self.text_parts(element, var))
-                joined = f"','.join([{inner} for {var} in {items}])"
-            return [(True, "["), (False, joined), (True, "]")]
-        dict_form = self.encode_expr(tp, expr) or expr
+        kind, _, args = _kind(tp)
+        match kind:
+            case _Kind.IDENTITY:
+                literal, template = _IDENTITY_TEXT[tp]
+                return [(literal, template.format(expr))]
+            case _Kind.OPTIONAL:
+                inner = _render(self.text_parts(args[0], expr))
+                return [(False, f"('null' if {expr} is None else {inner})")]
+            case _Kind.SCALAR:
+                rule = _SCALARS[tp]
+                if rule.quoted:
+                    return [(True, '"'), (False, rule.encode.format(expr)), (True, '"')]
+                return [(False, f"_json({rule.encode.format(expr)})")]
+            case _Kind.ENUM:
+                texts = {member._value_: _json_encode(member._value_) for member in tp}
+                return [(False, f"{self._name('texts_', texts)}[{expr}._value_]")]
+            case _Kind.ATTRS:
+                return [(False, f"{self._name('text_', self.text_encoder(tp))}({expr})")]
+            case _Kind.SEQUENCE | _Kind.SET:
+                element = args[0]
+                items = f"sorted({expr})" if kind is _Kind.SET and element in _IDENTITY else expr
+                if element is str:
+                    joined = f"','.join(map(_esc, {items}))"
+                elif isinstance(element, type) and attrs.has(element):
+                    function = self._name("text_", self.text_encoder(element))
+                    joined = f"','.join(map({function}, {items}))"
+                else:
+                    var = self._var()
+                    inner = _render(self.text_parts(element, var))
+                    joined = f"','.join([{inner} for {var} in {items}])"
+                return [(True, "["), (False, joined), (True, "]")]
+        dict_form = self.convert(tp, expr, decode=False) or expr
         return [(False, f"_json({dict_form})")]
 
     def text_encoder(self, cls: type) -> Callable[[Any], str]:
@@ -341,45 +396,6 @@ class _Compiler:
         self.text_encoders[cls] = function
         return function
 
-    def decode_expr(self, tp: Any, expr: str) -> str | None:
-        origin = typing.get_origin(tp)
-        args = typing.get_args(tp)
-        if tp in _IDENTITY:
-            return None
-        if origin in (types.UnionType, typing.Union):
-            inner = self.decode_expr(_optional(tp, args), expr)
-            return None if inner is None else f"(None if {expr} is None else {inner})"
-        if tp is Decimal:
-            return f"Decimal({expr})"
-        if tp is datetime:
-            return f"_dec_dt({expr})"
-        if tp is date:
-            return f"_date({expr})"
-        if tp is Money:
-            return f"_dec_money({expr})"
-        if isinstance(tp, type) and issubclass(tp, enum.Enum):
-            members = {member.value: member for member in tp}
-            return f"{self._name('members_', members)}[{expr}]"
-        if isinstance(tp, type) and attrs.has(tp):
-            return f"{self._name('dec_', self.decoder(tp))}({expr})"
-        if _sequence(origin, args):
-            var = self._var()
-            inner = self.decode_expr(args[0], var)
-            kind = "tuple" if origin is tuple else "list"
-            return f"{kind}({expr})" if inner is None else f"{kind}([{inner} for {var} in {expr}])"
-        if origin in (frozenset, set):
-            var = self._var()
-            inner = self.decode_expr(args[0], var)
-            kind = origin.__name__
-            return f"{kind}({expr})" if inner is None else f"{kind}([{inner} for {var} in {expr}])"
-        if origin is dict:
-            var = self._var()
-            inner = self.decode_expr(args[1], var)
-            if inner is None:
-                return f"dict({expr})"
-            return f"{{k: {inner} for k, {var} in {expr}.items()}}"
-        raise CodecError(f"cannot load a field of type {tp!r}")
-
     def _fields(self, cls: type) -> list[tuple[attrs.Attribute[Any], Any]]:
         try:
             hints = typing.get_type_hints(cls)
@@ -397,7 +413,7 @@ class _Compiler:
         lines = ["def encode(o):", "    d = {}"]
         for index, (field, tp) in enumerate(self._fields(cls)):
             access = f"o.{field.name}"
-            expr = self.encode_expr(tp, access) or access
+            expr = self.convert(tp, access, decode=False) or access
             omitted = _omitted_when(field, tp, access) if index else None
             assign = f"d[{field.alias or field.name!r}] = {expr}"
             lines.append(f"    {assign}" if omitted is None else f"    if not {omitted}: {assign}")
@@ -417,7 +433,7 @@ class _Compiler:
         for index, (field, tp) in enumerate(self._fields(cls)):
             local = f"a{index}"
             key = field.alias or field.name
-            convert = self.decode_expr(tp, local)
+            convert = self.convert(tp, local, decode=True)
             default: Any = field.default
             if default is attrs.NOTHING:
                 lines.append(f"    {local} = d[{key!r}]")

@@ -33,12 +33,13 @@ time raises :class:`DatabaseConflict` (a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -95,6 +96,20 @@ def _translate(exc: sqlite3.Error, path: str) -> SubscriptionsError:
         if "UNIQUE" in text or "PRIMARY KEY" in text:
             return DatabaseConflict(f"SQLite: {text}")
     return StorageError(f"SQLite database {path!r} failed: {exc}")
+
+
+@contextlib.contextmanager
+def _closed_on_error(connection: sqlite3.Connection, path: str) -> Iterator[None]:
+    """Close ``connection`` when the block fails (a connection being set up is not
+    handed out), with a SQLite error translated into ours."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        connection.close()
+        raise _translate(exc, path) from exc
+    except BaseException:
+        connection.close()
+        raise
 
 
 class _SQLiteBackend(CursorBackend):
@@ -303,14 +318,8 @@ class SQLiteStore(ClosedOnExit):
         self._finalizer = weakref.finalize(self, _close_all, self._idle)
         self._dialect = _SQLiteDialect(self)
         connection = self._connect()
-        try:
+        with _closed_on_error(connection, self._path):
             migrate(connection)
-        except sqlite3.Error as exc:
-            connection.close()
-            raise _translate(exc, self._path) from exc
-        except BaseException:
-            connection.close()
-            raise
         self._checkin(connection, broken=False)
 
     @property
@@ -328,7 +337,7 @@ class SQLiteStore(ClosedOnExit):
             )
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
-        try:
+        with _closed_on_error(connection, self._path):
             connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             mode = self._wal(connection)
             if mode.lower() != "wal":
@@ -338,12 +347,6 @@ class SQLiteStore(ClosedOnExit):
                 )
             for pragma in self.pragmas:
                 connection.execute(f"PRAGMA {pragma}")
-        except sqlite3.Error as exc:
-            connection.close()
-            raise _translate(exc, self._path) from exc
-        except BaseException:
-            connection.close()
-            raise
         return connection
 
     def _wal(self, connection: sqlite3.Connection) -> str:

@@ -35,7 +35,7 @@ from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber
 
-__all__ = ["Center", "Settings", "VatUnavailable", "new_id", "use_case"]
+__all__ = ["Center", "Settings", "VatUnavailable", "new_id", "owned", "use_case"]
 
 
 class VatUnavailable(Choice):
@@ -112,6 +112,25 @@ _ID_COUNTER = itertools.count()
 _RANDOM = random.Random(os.urandom(16))
 if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
     os.register_at_fork(after_in_child=lambda: _RANDOM.seed(os.urandom(16)))
+
+
+class _Owned(Protocol):
+    """A record that belongs to an account."""
+
+    @property
+    def account_id(self) -> str: ...
+
+
+_O = TypeVar("_O", bound=_Owned)
+
+
+def owned(record: _O | None, account_id: str, what: str, hint: str) -> _O:
+    """``record`` when it is the account's, else :class:`~subscriptions.errors.NotFound`
+    naming ``what`` and what to do (``hint``): a record of another account is not
+    found either, so an id tells nothing about other customers."""
+    if record is None or record.account_id != account_id:
+        raise NotFound(f"no {what} for account {account_id!r}; {hint}")
+    return record
 
 
 _P = ParamSpec("_P")

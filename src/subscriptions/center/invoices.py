@@ -19,7 +19,6 @@ from ..errors import (
     ConcurrencyConflict,
     InvalidInput,
     InvalidTransition,
-    NotFound,
     PaymentActionRequired,
     PaymentDeclined,
     PaymentFailed,
@@ -29,20 +28,19 @@ from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice, Order
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from . import attempts, orders
-from .base import Center
+from .base import Center, owned
 from .orders import check_key
 
 __all__ = ["confirm_invoice_payment", "find_invoice", "pay_invoice"]
 
 
 def find_invoice(uow: UnitOfWork, account_id: str, invoice_id: str) -> IssuedInvoice:
-    invoice = uow.invoices.get(invoice_id)
-    if invoice is None or invoice.account_id != account_id:
-        raise NotFound(
-            f"no invoice {invoice_id!r} for account {account_id!r}; list the account's "
-            "invoices to find its id"
-        )
-    return invoice
+    return owned(
+        uow.invoices.get(invoice_id),
+        account_id,
+        f"invoice {invoice_id!r}",
+        "list the account's invoices to find its id",
+    )
 
 
 def _scope_key(invoice_id: str, idempotency_key: str) -> str:

@@ -14,13 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import payments
-from ..accounts import require_billing_contact
+from ..accounts import require_billing_contact, require_self_service
 from ..errors import (
     ConcurrencyConflict,
-    CorporateSelfServiceRefused,
     IdempotencyKeyReused,
     InvalidInput,
-    NotFound,
     OrderInProgress,
     PaymentDeclined,
     PaymentFailed,
@@ -33,7 +31,7 @@ from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind
 from . import attempts, purchase, quotes
-from .base import Center
+from .base import Center, owned
 
 __all__ = [
     "check_key",
@@ -168,9 +166,7 @@ def place_order(
         try:
             with center.store.unit_of_work() as uow:
                 account = center.load_account(uow, account_id)
-                require_billing_contact(account, user, "place orders")
-                if account.corporate:
-                    raise CorporateSelfServiceRefused(f"account {account.name!r}")
+                require_self_service(account, user, "place orders")
                 order = known_order(uow, account_id, idempotency_key, quote_id, payment_method)
                 if order is None:
                     quote = quotes.valid_quote(center, uow, account, quote_id, now)
@@ -330,13 +326,12 @@ def failure(order: Order) -> PaymentFailed:
 
 
 def find_order(uow: UnitOfWork, account_id: str, order_id: str) -> Order:
-    order = uow.orders.get(order_id)
-    if order is None or order.account_id != account_id:
-        raise NotFound(
-            f"no order {order_id!r} for account {account_id!r}; use the id that "
-            "place_order returned for this account"
-        )
-    return order
+    return owned(
+        uow.orders.get(order_id),
+        account_id,
+        f"order {order_id!r}",
+        "use the id that place_order returned for this account",
+    )
 
 
 def confirm_order_payment(center: Center, account_id: str, user: str, order_id: str) -> Order:

@@ -13,7 +13,6 @@ from ..cart import Cart, CartItem, PricedCart, price_cart
 from ..errors import (
     ConcurrencyConflict,
     InvoiceUnpaid,
-    NotFound,
     QuoteChanged,
     QuoteExpired,
     StorageError,
@@ -27,7 +26,7 @@ from ..pricing import LineKind
 from ..seats import resize
 from ..vat import TaxTreatment
 from . import trials
-from .base import Center
+from .base import Center, owned
 
 __all__ = [
     "add_to_cart",
@@ -253,9 +252,7 @@ def _check_seat_reductions(center: Center, uow: UnitOfWork, priced: PricedCart) 
 def valid_quote(
     center: Center, uow: UnitOfWork, account: Account, quote_id: str, now: datetime
 ) -> Quote:
-    quote = uow.quotes.get(quote_id)
-    if quote is None or quote.account_id != account.id:
-        raise NotFound(f"no quote {quote_id!r} for account {account.id!r}; ask for a quote")
+    quote = owned(uow.quotes.get(quote_id), account.id, f"quote {quote_id!r}", "ask for a quote")
     if now >= quote.expires_at:
         raise QuoteExpired(quote_id, f"it expired at {quote.expires_at.isoformat()}")
     reprice(center, uow, account, quote)

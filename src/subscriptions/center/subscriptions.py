@@ -4,8 +4,8 @@ or now with a credit) and reactivating."""
 from __future__ import annotations
 
 from .._records import revised
-from ..accounts import require_billing_contact
-from ..errors import CorporateSelfServiceRefused, NotFound, PaymentInProgress
+from ..accounts import require_self_service
+from ..errors import NotFound, PaymentInProgress
 from ..orders import COLLECTIBLE, Draft
 from ..pricing import apply_credit
 from ..subscription import Cancel, CancelTiming, Reactivate, Subscription
@@ -33,9 +33,7 @@ def cancel(
     timing = CancelTiming(timing) if isinstance(timing, str) else timing
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
-        require_billing_contact(account, user, "cancel subscriptions")
-        if account.corporate:
-            raise CorporateSelfServiceRefused(f"account {account.name!r}")
+        require_self_service(account, user, "cancel subscriptions")
         sub = center.find_subscription(uow, account_id, product)
         now = center.now()
         if sub.dunning is not None:
@@ -82,9 +80,7 @@ def reactivate(center: Center, account_id: str, user: str, product: str) -> Subs
     """Undo a cancellation scheduled for the end of the term."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
-        require_billing_contact(account, user, "reactivate subscriptions")
-        if account.corporate:
-            raise CorporateSelfServiceRefused(f"account {account.name!r}")
+        require_self_service(account, user, "reactivate subscriptions")
         sub = center.find_subscription(uow, account_id, product)
         now = center.now()
         center.catch_up(sub, now)
