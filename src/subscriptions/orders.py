@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 
+_ZERO = Decimal(0)
+
+
 def _money_of_record(
     instance: Quote | Order, attribute: attrs.Attribute[Money], value: Money
 ) -> None:
@@ -88,9 +91,6 @@ class Quote:
     def total(self) -> Money:
         """The invoice's total (zero when the cart priced no invoice)."""
         return to_money(_ZERO if self.invoice is None else self.invoice.total, self.currency)
-
-
-_ZERO = Decimal(0)
 
 
 class OrderState(Choice):

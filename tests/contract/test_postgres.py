@@ -278,27 +278,41 @@ def test_a_dropped_connection_is_replaced_and_a_lost_one_is_a_storage_error(
         assert uow.idempotency.get("acct", "k") == "v1"
 
 
+def _as_of_schema(
+    pg_schema: tuple[str, str], version: int, rows: list[tuple[str, tuple[object, ...]]]
+) -> None:
+    """Write ``rows`` (statements naming ``{schema}``, with their parameters) as a book
+    at schema ``version`` stored them, and forget every later migration, so that the
+    next open applies them again over those rows."""
+    import psycopg
+
+    dsn, schema = pg_schema
+    quoted = f'"{schema}"'
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for statement, params in rows:
+            connection.execute(statement.replace("{schema}", quoted), params)
+        connection.execute(f"DELETE FROM {quoted}.schema_migrations WHERE version > %s", (version,))
+
+
 def test_migration_5_types_the_events_a_book_stored_as_text(
     open_pg: Opener, pg_schema: tuple[str, str]
 ) -> None:
-    import psycopg
-
     from subscriptions.subscription import EventKind
 
     store = open_pg()
     store.close()
-    dsn, schema = pg_schema
     old = [
         '{"kind":"order_failed","at":"2026-11-02T09:00:00+00:00","detail":"ord-1: card_declined"}',
         '{"kind":"seats_assigned","at":"2026-11-02T09:01:00+00:00","detail":"anna -> marco"}',
     ]
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        for doc in old:
-            connection.execute(
-                f'INSERT INTO "{schema}".events (account_id, doc) VALUES (%s, %s)', ("acc", doc)
-            )
-        # The book as schema 4 left it: migration 5 is applied again when it opens.
-        connection.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version >= 5')
+    _as_of_schema(
+        pg_schema,
+        4,
+        [
+            ("INSERT INTO {schema}.events (account_id, doc) VALUES (%s, %s)", ("acc", doc))
+            for doc in old
+        ],
+    )
     reopened = open_pg()
     assert reopened.schema_version() == LATEST
     with reopened.unit_of_work() as uow:
@@ -311,27 +325,28 @@ def test_migration_5_types_the_events_a_book_stored_as_text(
 def test_migration_6_makes_the_amounts_of_stored_orders_and_quotes_money(
     open_pg: Opener, pg_schema: tuple[str, str]
 ) -> None:
-    import psycopg
     from moneyed import Money
 
     store = open_pg()
     store.close()
-    dsn, schema = pg_schema
     it = r.italian_account()
     order = r.order(it, "ord-1", state=OrderState.PENDING)
     quote = r.quote(it, "quo-1")
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(
-            f'INSERT INTO "{schema}".orders (id, account_id, version, state, doc) '
-            "VALUES (%s, %s, %s, %s, %s)",
-            (order.id, order.account_id, order.version, "pending", r.first_schema_text(order)),
-        )
-        connection.execute(
-            f'INSERT INTO "{schema}".quotes (id, account_id, doc) VALUES (%s, %s, %s)',
-            (quote.id, quote.account_id, r.first_schema_text(quote)),
-        )
-        # The book as schema 5 left it: migration 6 is applied again when it opens.
-        connection.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version >= 6')
+    _as_of_schema(
+        pg_schema,
+        5,
+        [
+            (
+                "INSERT INTO {schema}.orders (id, account_id, version, state, doc) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (order.id, order.account_id, order.version, "pending", r.first_schema_text(order)),
+            ),
+            (
+                "INSERT INTO {schema}.quotes (id, account_id, doc) VALUES (%s, %s, %s)",
+                (quote.id, quote.account_id, r.first_schema_text(quote)),
+            ),
+        ],
+    )
     reopened = open_pg()
     assert reopened.schema_version() == LATEST
     with reopened.unit_of_work() as uow:
