@@ -14,17 +14,26 @@ from .adapters.memory import InMemoryStore
 from .cart import Cart, CartItem, ItemAction
 from .catalog import Catalog, Plan, Price, Product
 from .center import BillingCenter, BillRunReport, ReconcileReport, Review, Settings, VatUnavailable
+from .documents import (
+    catalog_from_dict,
+    catalog_to_dict,
+    seller_and_catalog_from_dict,
+    seller_from_dict,
+    seller_to_dict,
+)
 from .errors import (
     ActionRefused,
     AlreadySubscribed,
     CartItemExists,
     CartNotEmpty,
     CatalogError,
+    CatalogInUse,
     CodecError,
     ConcurrencyConflict,
     CorporateSelfServiceRefused,
     CurrencyMismatch,
     DatabaseConflict,
+    DocumentError,
     DuplicateRecord,
     EmptyCart,
     FloatRefused,
@@ -128,6 +137,7 @@ __all__ = [
     "CartNotEmpty",
     "Catalog",
     "CatalogError",
+    "CatalogInUse",
     "Change",
     "ChangeKind",
     "ChangePolicy",
@@ -140,6 +150,7 @@ __all__ = [
     "Customer",
     "DatabaseConflict",
     "DayCount",
+    "DocumentError",
     "DuplicateRecord",
     "EmptyCart",
     "FakeGateway",
@@ -230,9 +241,14 @@ __all__ = [
     "allocate",
     "apply",
     "build_invoice",
+    "catalog_from_dict",
+    "catalog_to_dict",
     "next_due",
     "parse_vat_number",
     "quote",
     "round_amount",
+    "seller_and_catalog_from_dict",
+    "seller_from_dict",
+    "seller_to_dict",
     "to_money",
 ]

@@ -29,7 +29,12 @@ from .errors import CatalogError, PriceNotOffered, UnknownPlan, UnknownProduct
 from .money import check_currency, round_amount, to_decimal
 from .periods import Frequency, parse_frequency
 
-__all__ = ["Catalog", "Plan", "Price", "Product", "catalog_from_dict", "catalog_to_dict"]
+__all__ = ["MAX_PRICE", "Catalog", "Plan", "Price", "Product"]
+
+
+#: The largest price of one seat for one period: totals of up to the largest seat count,
+#: with tax, stay far inside the exact context's 64 digits.
+MAX_PRICE = Decimal("999999999999.99")
 
 
 def _amount(value: object) -> Decimal:
@@ -49,6 +54,11 @@ class Price:
     amount: Decimal = attrs.field(converter=_amount)
 
     def __attrs_post_init__(self) -> None:
+        if abs(self.amount) > MAX_PRICE:
+            raise CatalogError(
+                f"price {self.amount} {self.currency} is too large; a price per seat and "
+                f"period is at most {MAX_PRICE:,}"
+            )
         if self.amount < 0:
             raise CatalogError(
                 f"price {self.amount} {self.currency} {self.frequency.value} is negative; "
@@ -166,6 +176,15 @@ class Product:
         if not self.plans:
             raise CatalogError(f"product {self.id!r} has no plans; give it at least one")
         index = _by_id(self.plans, Plan, owner=f"product {self.id!r}", plural="plans")
+        ranks: dict[int, str] = {}
+        for plan in self.plans:
+            if plan.rank in ranks:
+                raise CatalogError(
+                    f"product {self.id!r} has two plans of rank {plan.rank} "
+                    f"({ranks[plan.rank]!r} and {plan.id!r}); give each plan level a rank "
+                    "of its own (a higher rank is a higher level)"
+                )
+            ranks[plan.rank] = plan.id
         object.__setattr__(self, "_index", index)
 
     def plan(self, plan_id: str) -> Plan:
@@ -236,100 +255,3 @@ class Catalog:
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._index
-
-
-def catalog_from_dict(data: Mapping[str, Any]) -> Catalog:
-    """Build a catalog from plain data (a parsed TOML or JSON file).
-
-    ``{"currency": "EUR", "products": [{"id", "name", "trial_days", "plans": [{"id",
-    "name", "rank", "prices": {"monthly": "30.00"}}]}]}``; a plan's ``prices`` may
-    instead map currencies to such maps (``{"EUR": {"monthly": "30.00"}}``) when the
-    catalog sells in several currencies. Amounts are strings (or integers), never
-    floats.
-    """
-    if not isinstance(data, Mapping):
-        raise CatalogError("a catalog is an object with a 'products' list")
-    unknown = set(data) - {"currency", "products"}
-    if unknown:
-        raise CatalogError(f"unknown catalog keys: {', '.join(sorted(unknown))}")
-    default_currency = data.get("currency")
-    products = []
-    for raw in data.get("products", ()):
-        if not isinstance(raw, Mapping):
-            raise CatalogError(f"a product is an object, got {raw!r}")
-        plans = []
-        for raw_plan in raw.get("plans", ()):
-            if not isinstance(raw_plan, Mapping):
-                raise CatalogError(f"a plan is an object, got {raw_plan!r}")
-            prices = []
-            raw_prices = raw_plan.get("prices", {})
-            if not isinstance(raw_prices, Mapping):
-                raise CatalogError(f"plan {raw_plan.get('id')!r}: prices must be an object")
-            for key, value in raw_prices.items():
-                if isinstance(value, Mapping):
-                    for frequency, amount in value.items():
-                        prices.append(Price(currency=key, frequency=frequency, amount=amount))
-                else:
-                    if default_currency is None:
-                        raise CatalogError(
-                            f"plan {raw_plan.get('id')!r} gives prices without a currency; "
-                            "set the catalog's 'currency' or nest prices by currency"
-                        )
-                    prices.append(Price(currency=default_currency, frequency=key, amount=value))
-            plan_id = _required(raw_plan, "id", "plan")
-            plans.append(
-                Plan(
-                    id=plan_id,
-                    name=raw_plan.get("name", plan_id),
-                    rank=_required(raw_plan, "rank", f"plan {plan_id!r}"),
-                    prices=prices,
-                )
-            )
-        product_id = _required(raw, "id", "product")
-        products.append(
-            Product(
-                id=product_id,
-                name=raw.get("name", product_id),
-                plans=plans,
-                trial_days=raw.get("trial_days"),
-            )
-        )
-    if not products:
-        raise CatalogError("the catalog has no products")
-    return Catalog(products=products)
-
-
-def _required(data: Mapping[str, Any], key: str, what: str) -> Any:
-    if key not in data:
-        raise CatalogError(f"{what} is missing {key!r}")
-    return data[key]
-
-
-def catalog_to_dict(catalog: Catalog) -> dict[str, Any]:
-    """The plain-data form of a catalog, as :func:`catalog_from_dict` reads it."""
-    return {
-        "products": [
-            {
-                "id": product.id,
-                "name": product.name,
-                "trial_days": product.trial_days,
-                "plans": [
-                    {
-                        "id": plan.id,
-                        "name": plan.name,
-                        "rank": plan.rank,
-                        "prices": _prices_by_currency(plan),
-                    }
-                    for plan in product.plans
-                ],
-            }
-            for product in catalog.products
-        ]
-    }
-
-
-def _prices_by_currency(plan: Plan) -> dict[str, dict[str, str]]:
-    result: dict[str, dict[str, str]] = {}
-    for price in plan.prices:
-        result.setdefault(price.currency, {})[price.frequency.value] = f"{price.amount:f}"
-    return result

@@ -14,9 +14,11 @@ catches them.
     │   ├── UnknownCurrency
     │   ├── CurrencyMismatch
     │   ├── CatalogError
+    │   │   └── CatalogInUse
     │   ├── InvalidVatNumber
     │   ├── UnknownTerritory
-    │   ├── ScenarioError
+    │   ├── DocumentError
+    │   │   └── ScenarioError
     │   ├── CodecError
     │   └── InstantInFuture
     ├── NotFound (LookupError)
@@ -126,6 +128,24 @@ class CatalogError(InvalidInput):
     """The product catalog is inconsistent (duplicate ids, missing or negative prices)."""
 
 
+class CatalogInUse(CatalogError):
+    """A new catalog would take away what the book still uses: a product, plan,
+    frequency or currency of a subscription, a scheduled change, an open cart or an
+    unexpired quote. ``uses`` lists each as text (``"subscription s-1: remote-support
+    premium monthly EUR"``); nothing was changed."""
+
+    def __init__(self, uses: tuple[str, ...], *, shown: int = 5) -> None:
+        self.uses = uses
+        listed = "; ".join(uses[:shown])
+        more = f" and {len(uses) - shown} more" if len(uses) > shown else ""
+        super().__init__(
+            f"the new catalog no longer offers what {len(uses)} record(s) use: "
+            f"{listed}{more}; keep those offers in the catalog (a price may change, "
+            "an offer in use may not go), or end the subscriptions, empty the carts "
+            "and let the quotes expire first"
+        )
+
+
 class InvalidVatNumber(InvalidInput):
     """A VAT number failed the offline check.
 
@@ -144,7 +164,20 @@ class UnknownTerritory(InvalidInput):
     """A customer region that does not belong to the customer's country."""
 
 
-class ScenarioError(InvalidInput):
+class DocumentError(InvalidInput):
+    """A document (a catalog, a seller, a scenario) is malformed at ``path``: a key
+    that is not in the format, a value of the wrong type, or a value the domain
+    refuses. Nothing of it was used. ``path`` names the place with dots
+    (``products.remote-support.trial_days``; a list item without an id by its index,
+    ``products[0]``), ``problem`` says what is wrong there."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class ScenarioError(DocumentError):
     """A scenario document is invalid; nothing of it was run."""
 
 

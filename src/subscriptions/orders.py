@@ -25,6 +25,7 @@ from .cart import CartItem, QuoteItem
 from .errors import InvalidInput, InvalidTransition
 from .money import to_money
 from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
+from .vat import eu_seller_country, parse_vat_number
 
 __all__ = [
     "COLLECTIBLE",
@@ -216,6 +217,25 @@ class Seller:
     address: Address
     vat_number: str | None = None
     series: str = "INV"
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise InvalidInput(f"seller name {self.name!r} must be a non-empty string")
+        if not isinstance(self.address, Address):
+            raise InvalidInput(
+                f"seller address {self.address!r} is not an Address; build one with "
+                "Address(line1=..., city=..., postal_code=..., country=...)"
+            )
+        eu_seller_country(self.address.country)
+        if self.vat_number is not None:
+            # Format and check digits for the seller's country, kept in its usual form.
+            number = parse_vat_number(self.vat_number, country=self.address.country)
+            object.__setattr__(self, "vat_number", str(number))
+        series = self.series
+        if not isinstance(series, str) or not series.strip() or not series.isprintable():
+            raise InvalidInput(
+                f"invoice series {series!r} must be a non-empty printable string, such as 'INV'"
+            )
 
     @property
     def country(self) -> str:

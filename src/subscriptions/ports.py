@@ -83,6 +83,11 @@ class SubscriptionRepository(Protocol):
     def update(self, subscription: Subscription) -> None: ...
     def for_account(self, account_id: str) -> list[Subscription]: ...
 
+    def page(self, *, after: str | None = None, limit: int) -> list[Subscription]:
+        """At most ``limit`` of them in id order, after ``after`` (for paging
+        through all of them)."""
+        ...
+
     def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
         """Ids of subscriptions with an automatic step or retry due at or before
         ``before`` (:func:`subscriptions.collection.due_at`), in id order after
@@ -102,10 +107,20 @@ class CartRepository(Protocol):
     def get(self, account_id: str) -> Cart | None: ...
     def put(self, cart: Cart) -> None: ...
 
+    def page(self, *, after: str | None = None, limit: int) -> list[Cart]:
+        """At most ``limit`` of them in account id order, after ``after`` (for paging
+        through all of them)."""
+        ...
+
 
 class QuoteRepository(Protocol):
     def get(self, quote_id: str) -> Quote | None: ...
     def add(self, quote: Quote) -> None: ...
+
+    def page(self, *, after: str | None = None, limit: int) -> list[Quote]:
+        """At most ``limit`` of them in id order, after ``after`` (for paging
+        through all of them)."""
+        ...
 
 
 class OrderRepository(Protocol):

@@ -15,9 +15,8 @@ timeline goes on without it.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -25,8 +24,24 @@ from typing import Any, TypeVar
 import attrs
 from dateutil.parser import isoparse
 
-from .catalog import Catalog, Plan, Price, Product
-from .errors import CorporateSelfServiceRefused, InvalidSeatCount, ScenarioError, SubscriptionsError
+from .documents import (
+    catalog_from_dict,
+    read_bool,
+    read_choice,
+    read_int,
+    read_list,
+    read_object,
+    read_str,
+    reported_at,
+    type_name,
+)
+from .errors import (
+    CorporateSelfServiceRefused,
+    DocumentError,
+    InvalidSeatCount,
+    ScenarioError,
+    SubscriptionsError,
+)
 from .money import Rounding, check_currency, format_amount
 from .periods import Frequency, localize, zone
 from .pricing import Customer, Invoice, TaxRounding, TaxSetup, apply_credit
@@ -48,13 +63,7 @@ from .subscription import (
     TrialEnd,
 )
 from .transitions import advance, apply, next_due
-from .vat import (
-    EU_MEMBER_STATES,
-    format_rate,
-    normalize_country,
-    normalize_location,
-    vat_number_or_none,
-)
+from .vat import eu_seller_country, format_rate, normalize_location, vat_number_or_none
 
 __all__ = ["Scenario", "load", "run"]
 
@@ -98,96 +107,16 @@ class Scenario:
 # -- validation helpers ----------------------------------------------------------
 
 
-def _fail(path: str, message: str) -> ScenarioError:
-    return ScenarioError(f"{path}: {message}" if path else message)
-
-
-@contextlib.contextmanager
-def _reported_at(path: str) -> Iterator[None]:
-    """Report an error of the library raised inside (a catalog's, a currency's) as a
-    scenario error at ``path``; a scenario error raised inside keeps its own path."""
-    try:
-        yield
-    except ScenarioError:
-        raise
-    except SubscriptionsError as exc:
-        raise _fail(path, str(exc)) from None
-
-
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "boolean",
-        int: "number",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-    }.get(type(value), type(value).__name__)
-
-
-def _object(
-    value: object,
-    path: str,
-    required: frozenset[str] | set[str],
-    optional: frozenset[str] | set[str],
-) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(path, f"expected an object, got {_type_name(value)}")
-    for key in value:
-        if key not in required and key not in optional:
-            allowed = ", ".join(sorted({*required, *optional}))
-            raise _fail(path, f"unknown key {key!r} (allowed: {allowed})")
-    missing = sorted(k for k in required if k not in value)
-    if missing:
-        raise _fail(path, f"missing key {missing[0]!r}")
-    return value
-
-
-def _expect(value: object, path: str, kind: type[_T], expected: str) -> _T:
-    """``value`` if it is a ``kind``; else a scenario error at ``path`` that says what
-    was ``expected`` and what came instead."""
-    if not isinstance(value, kind):
-        raise _fail(path, f"expected {expected}, got {_type_name(value)}")
-    return value
-
-
-def _str(value: object, path: str) -> str:
-    return _expect(value, path, str, "a string")
-
-
-def _int(value: object, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(path, f"expected a whole number, got {_type_name(value)} {value!r}")
-    return value
-
-
-def _bool(value: object, path: str) -> bool:
-    return _expect(value, path, bool, "true or false")
-
-
-def _list(value: object, path: str) -> list[Any]:
-    return _expect(value, path, list, "an array")
-
-
-def _choice(value: object, path: str, enum_type: Callable[[Any], _E], names: list[str]) -> _E:
-    text = _str(value, path)
-    if text not in names:
-        raise _fail(path, f"unknown value {text!r} (use one of {', '.join(names)})")
-    return enum_type(text)
-
-
 def _instant(value: object, path: str, tz: tzinfo) -> datetime:
-    text = _str(value, path)
+    text = read_str(value, path)
     try:
         if _DATE_ONLY.fullmatch(text):
             return localize(datetime.combine(date.fromisoformat(text), time()), tz).astimezone(UTC)
         parsed = isoparse(text)
     except ValueError:
-        raise _fail(path, f"{text!r} is not an ISO date or datetime") from None
+        raise DocumentError(path, f"{text!r} is not an ISO date or datetime") from None
     if parsed.tzinfo is None:
-        raise _fail(
+        raise DocumentError(
             path,
             f"{text!r} has a time but no UTC offset; write it with one "
             "(2026-01-05T09:00:00+01:00) or give a plain date",
@@ -204,56 +133,53 @@ _TOP_OPTIONAL = frozenset({"timezone", "policy", "seller"})
 
 def load(doc: Mapping[str, Any]) -> Scenario:
     """Validate a scenario document; raise :class:`ScenarioError` if it is invalid."""
-    top = _object(doc, "", _TOP_REQUIRED, _TOP_OPTIONAL)
-    if _int(top["format"], "format") != 1:
-        raise _fail("format", f"unsupported format {top['format']!r}; this library reads 1")
-    currency = _str(top["currency"], "currency")
-    with _reported_at("currency"):
-        check_currency(currency)
     try:
-        tz = zone(_str(top.get("timezone", "UTC"), "timezone"))
-    except SubscriptionsError as exc:
-        raise _fail("timezone", str(exc)) from None
+        return _load(doc)
+    except ScenarioError:
+        raise
+    except DocumentError as exc:
+        raise ScenarioError(exc.path, exc.problem) from None
+
+
+def _load(doc: Mapping[str, Any]) -> Scenario:
+    top = read_object(doc, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+    if read_int(top["format"], "format") != 1:
+        raise DocumentError("format", f"unsupported format {top['format']!r}; this library reads 1")
+    currency = read_str(top["currency"], "currency")
+    with reported_at("currency"):
+        check_currency(currency)
+    with reported_at("timezone"):
+        tz = zone(read_str(top.get("timezone", "UTC"), "timezone"))
     policy = _policy(top.get("policy", {}))
-    customer_doc = _object(
+    customer_doc = read_object(
         top["customer"],
         "customer",
         frozenset({"country"}),
         frozenset({"region", "vat_number", "kind"}),
     )
-    try:
+    with reported_at("customer"):
         country, region = normalize_location(
-            _str(customer_doc["country"], "customer.country"),
+            read_str(customer_doc["country"], "customer.country"),
             None
             if customer_doc.get("region") is None
-            else _str(customer_doc["region"], "customer.region"),
+            else read_str(customer_doc["region"], "customer.region"),
         )
-    except SubscriptionsError as exc:
-        raise _fail("customer", str(exc)) from None
     kind = customer_doc.get("kind", "self_service")
-    kind = _choice(kind, "customer.kind", str, ["self_service", "corporate"])
+    kind = read_choice(kind, "customer.kind", str, ["self_service", "corporate"])
     raw_number = customer_doc.get("vat_number")
     if raw_number is not None:
-        _str(raw_number, "customer.vat_number")
+        read_str(raw_number, "customer.vat_number")
     tax = None
     if "seller" in top:
-        seller = _object(top["seller"], "seller", frozenset({"country"}), frozenset())
-        try:
-            seller_country = normalize_country(_str(seller["country"], "seller.country"))
-        except SubscriptionsError as exc:
-            raise _fail("seller.country", str(exc)) from None
-        if seller_country not in EU_MEMBER_STATES:
-            raise _fail(
-                "seller.country",
-                f"{seller_country!r} is not an EU member state; the built-in rules are EU "
-                "VAT for an EU seller",
-            )
+        seller = read_object(top["seller"], "seller", frozenset({"country"}), frozenset())
+        with reported_at("seller.country"):
+            seller_country = eu_seller_country(read_str(seller["country"], "seller.country"))
         number = None if raw_number is None else vat_number_or_none(raw_number, country=country)
         tax = TaxSetup(
             seller_country=seller_country,
             customer=Customer(country=country, region=region, vat_number=number),
         )
-    catalog = _catalog(top["catalog"], currency)
+    catalog = catalog_from_dict(top["catalog"], currency=currency, path="catalog")
     context = BillingContext(catalog=catalog, currency=currency, tz=tz, policy=policy, tax=tax)
     until = _instant(top["until"], "until", tz)
     events = _events(top["events"], tz, until)
@@ -279,12 +205,12 @@ def _values(enum_type: Any) -> list[str]:
 
 
 def _policy(value: object) -> BillingPolicy:
-    doc = _object(value, "policy", frozenset(), _POLICY_KEYS)
+    doc = read_object(value, "policy", frozenset(), _POLICY_KEYS)
 
     def pick(key: str, enum_type: Any, default: Any) -> Any:
         if key not in doc:
             return default
-        return _choice(doc[key], f"policy.{key}", enum_type, _values(enum_type))
+        return read_choice(doc[key], f"policy.{key}", enum_type, _values(enum_type))
 
     proration = ProrationPolicy(
         granularity=pick("proration", Granularity, Granularity.DAY),
@@ -298,92 +224,35 @@ def _policy(value: object) -> BillingPolicy:
         proration=proration,
         plan_change=ChangePolicy.uniform(timing),
         trial_end=pick("trial_end", TrialEnd, TrialEnd.EXPIRE),
-        prices_include_tax=_bool(include, "policy.prices_include_tax"),
+        prices_include_tax=read_bool(include, "policy.prices_include_tax"),
         tax_rounding=pick("tax_rounding", TaxRounding, TaxRounding.INVOICE),
     )
-
-
-def _catalog(value: object, currency: str) -> Catalog:
-    doc = _object(value, "catalog", frozenset({"products"}), frozenset())
-    products = []
-    for i, raw in enumerate(_list(doc["products"], "catalog.products")):
-        path = f"catalog.products[{i}]"
-        p = _object(raw, path, frozenset({"id", "plans"}), frozenset({"name", "trial_days"}))
-        plans = []
-        for j, raw_plan in enumerate(_list(p["plans"], f"{path}.plans")):
-            plan_path = f"{path}.plans[{j}]"
-            q = _object(
-                raw_plan, plan_path, frozenset({"id", "rank", "prices"}), frozenset({"name"})
-            )
-            prices_doc = q["prices"]
-            if not isinstance(prices_doc, Mapping):
-                raise _fail(
-                    f"{plan_path}.prices", f"expected an object, got {_type_name(prices_doc)}"
-                )
-            prices = []
-            for freq, amount in prices_doc.items():
-                price_path = f"{plan_path}.prices.{freq}"
-                if freq not in _values(Frequency):
-                    raise _fail(
-                        price_path,
-                        f"unknown frequency {freq!r} (use one of {', '.join(_values(Frequency))})",
-                    )
-                text = _str(amount, price_path) if not isinstance(amount, (int, float)) else None
-                if text is None:
-                    raise _fail(price_path, 'write amounts as strings, such as "30.00"')
-                with _reported_at(price_path):
-                    prices.append(Price(currency=currency, frequency=freq, amount=text))
-            plan_id = _str(q["id"], f"{plan_path}.id")
-            with _reported_at(plan_path):
-                plans.append(
-                    Plan(
-                        id=plan_id,
-                        name=_str(q.get("name", plan_id), f"{plan_path}.name"),
-                        rank=_int(q["rank"], f"{plan_path}.rank"),
-                        prices=prices,
-                    )
-                )
-        trial_days = p.get("trial_days")
-        product_id = _str(p["id"], f"{path}.id")
-        with _reported_at(path):
-            products.append(
-                Product(
-                    id=product_id,
-                    name=_str(p.get("name", product_id), f"{path}.name"),
-                    plans=plans,
-                    trial_days=None
-                    if trial_days is None
-                    else _int(trial_days, f"{path}.trial_days"),
-                )
-            )
-    with _reported_at("catalog"):
-        return Catalog(products=products)
 
 
 def _events(value: object, tz: tzinfo, until: datetime) -> tuple[ScenarioEvent, ...]:
     events = []
     previous: datetime | None = None
-    for i, raw in enumerate(_list(value, "events")):
+    for i, raw in enumerate(read_list(value, "events")):
         path = f"events[{i}]"
         if not isinstance(raw, Mapping):
-            raise _fail(path, f"expected an object, got {_type_name(raw)}")
-        kind = _str(raw.get("action"), f"{path}.action") if "action" in raw else None
+            raise DocumentError(path, f"expected an object, got {type_name(raw)}")
+        kind = read_str(raw.get("action"), f"{path}.action") if "action" in raw else None
         if kind is None:
-            raise _fail(path, "missing key 'action'")
+            raise DocumentError(path, "missing key 'action'")
         if kind not in _ACTION_KEYS:
-            raise _fail(
+            raise DocumentError(
                 f"{path}.action",
                 f"unknown action {kind!r} (use one of {', '.join(_ACTION_KEYS)})",
             )
         required, optional = _ACTION_KEYS[kind]
-        doc = _object(raw, path, required | {"at", "action"}, optional)
+        doc = read_object(raw, path, required | {"at", "action"}, optional)
         at = _instant(doc["at"], f"{path}.at", tz)
         if previous is not None and at < previous:
-            raise _fail(f"{path}.at", "events must be in time order")
+            raise DocumentError(f"{path}.at", "events must be in time order")
         if at >= until:
-            raise _fail(f"{path}.at", "event is at or after 'until'; move 'until' later")
+            raise DocumentError(f"{path}.at", "event is at or after 'until'; move 'until' later")
         previous = at
-        product = _str(doc["product"], f"{path}.product")
+        product = read_str(doc["product"], f"{path}.product")
         action, refusal = _action(kind, doc, path)
         events.append(
             ScenarioEvent(
@@ -400,31 +269,35 @@ def _action(
     product = doc["product"]
     try:
         if kind in ("start_trial", "subscribe"):
-            plan = _str(doc["plan"], f"{path}.plan")
-            seats = _int(doc["seats"], f"{path}.seats")
-            frequency = _str(doc["frequency"], f"{path}.frequency")
+            plan = read_str(doc["plan"], f"{path}.plan")
+            seats = read_int(doc["seats"], f"{path}.seats")
+            frequency = read_str(doc["frequency"], f"{path}.frequency")
             billing_day = doc.get("billing_day")
             if billing_day is not None:
-                billing_day = _int(billing_day, f"{path}.billing_day")
+                billing_day = read_int(billing_day, f"{path}.billing_day")
             terms = Terms(product=product, plan=plan, seats=seats, frequency=frequency)
             if kind == "start_trial":
                 return StartTrial(terms=terms), None
             return Subscribe(terms=terms, billing_day=billing_day), None
         if kind == "change":
             if not {"plan", "seats", "frequency"} & doc.keys():
-                raise _fail(path, "a change needs at least one of 'plan', 'seats', 'frequency'")
-            new_plan = None if doc.get("plan") is None else _str(doc["plan"], f"{path}.plan")
-            new_seats = None if doc.get("seats") is None else _int(doc["seats"], f"{path}.seats")
+                raise DocumentError(
+                    path, "a change needs at least one of 'plan', 'seats', 'frequency'"
+                )
+            new_plan = None if doc.get("plan") is None else read_str(doc["plan"], f"{path}.plan")
+            new_seats = (
+                None if doc.get("seats") is None else read_int(doc["seats"], f"{path}.seats")
+            )
             new_frequency = (
                 None
                 if doc.get("frequency") is None
-                else Frequency.parse(_str(doc["frequency"], f"{path}.frequency"))
+                else Frequency.parse(read_str(doc["frequency"], f"{path}.frequency"))
             )
             timing = doc.get("timing")
             timing_value = (
                 None
                 if timing is None
-                else _choice(timing, f"{path}.timing", ChangeTiming, _values(ChangeTiming))
+                else read_choice(timing, f"{path}.timing", ChangeTiming, _values(ChangeTiming))
             )
             if new_seats is not None and new_seats < 1:
                 raise InvalidSeatCount(new_seats)
@@ -434,10 +307,10 @@ def _action(
         if kind == "cancel":
             timing = doc.get("timing", "end_of_term")
             return Cancel(
-                timing=_choice(timing, f"{path}.timing", CancelTiming, _values(CancelTiming))
+                timing=read_choice(timing, f"{path}.timing", CancelTiming, _values(CancelTiming))
             ), None
         return Reactivate(), None
-    except ScenarioError:
+    except DocumentError:
         raise
     except SubscriptionsError as exc:
         return None, exc

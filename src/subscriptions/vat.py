@@ -92,6 +92,7 @@ __all__ = [
     "VatNumber",
     "VatRate",
     "decide_tax",
+    "eu_seller_country",
     "format_rate",
     "in_eu_vat_area",
     "normalize_country",
@@ -938,6 +939,20 @@ class TaxDecision:
     mention: str | None
 
 
+def eu_seller_country(country: str) -> str:
+    """The EU member state whose VAT a seller in ``country`` charges (Monaco's is
+    France's), or :class:`~subscriptions.errors.SellerOutsideEU`: the built-in rules
+    are those of an EU seller.
+
+    >>> eu_seller_country("mc")
+    'FR'
+    """
+    seller, _ = normalize_location(country)
+    if seller not in EU_MEMBER_STATES:
+        raise SellerOutsideEU(normalize_country(country))
+    return seller
+
+
 def decide_tax(
     *,
     seller_country: str,
@@ -974,9 +989,7 @@ def decide_tax(
             f"vat_number {vat_number!r} is not a VatNumber; read it with parse_vat_number() "
             "or vat_number_or_none()"
         )
-    seller, _ = normalize_location(seller_country)
-    if seller not in EU_MEMBER_STATES:
-        raise SellerOutsideEU(normalize_country(seller_country))
+    seller = eu_seller_country(seller_country)
     customer, region = normalize_location(customer_country, customer_region)
     if not _in_area(customer, region):
         return TaxDecision(

@@ -146,7 +146,8 @@ def every(*mutations: Mutation) -> Mutation:
 
 
 PLAN0 = "catalog.products.0.plans.0"
-PLAN0_PLACE = "catalog.products[0].plans[0]"
+PRODUCT0_PLACE = "catalog.products.remote-support"
+PLAN0_PLACE = f"{PRODUCT0_PLACE}.plans.standard"
 
 # (case id, mutation, the place the message must name)
 CASES: list[tuple[str, Mutation, str]] = [
@@ -170,19 +171,19 @@ CASES: list[tuple[str, Mutation, str]] = [
     ("products-object", put("catalog.products", {}), "catalog.products"),
     ("product-string", put("catalog.products.0", "remote-support"), "catalog.products[0]"),
     ("product-id-number", put("catalog.products.0.id", 7), "catalog.products[0].id"),
-    ("product-name-number", put("catalog.products.0.name", 7), "catalog.products[0].name"),
+    ("product-name-number", put("catalog.products.0.name", 7), f"{PRODUCT0_PLACE}.name"),
     (
         "trial-days-string",
         put("catalog.products.0.trial_days", "14"),
-        "catalog.products[0].trial_days",
+        "catalog.products.remote-support.trial_days",
     ),
     (
         "trial-days-float",
         put("catalog.products.0.trial_days", 14.0),
-        "catalog.products[0].trial_days",
+        "catalog.products.remote-support.trial_days",
     ),
-    ("plans-object", put("catalog.products.0.plans", {}), "catalog.products[0].plans"),
-    ("plan-id-number", put(f"{PLAN0}.id", 1), f"{PLAN0_PLACE}.id"),
+    ("plans-object", put("catalog.products.0.plans", {}), "catalog.products.remote-support.plans"),
+    ("plan-id-number", put(f"{PLAN0}.id", 1), "catalog.products.remote-support.plans[0].id"),
     ("plan-rank-string", put(f"{PLAN0}.rank", "1"), f"{PLAN0_PLACE}.rank"),
     ("plan-rank-float", put(f"{PLAN0}.rank", 1.5), f"{PLAN0_PLACE}.rank"),
     ("plan-rank-bool", put(f"{PLAN0}.rank", True), f"{PLAN0_PLACE}.rank"),
@@ -214,8 +215,8 @@ CASES: list[tuple[str, Mutation, str]] = [
     ("missing-customer-country", drop("customer.country"), "customer"),
     ("missing-products", drop("catalog.products"), "catalog"),
     ("missing-product-id", drop("catalog.products.0.id"), "catalog.products[0]"),
-    ("missing-product-plans", drop("catalog.products.0.plans"), "catalog.products[0]"),
-    ("missing-plan-id", drop(f"{PLAN0}.id"), PLAN0_PLACE),
+    ("missing-product-plans", drop("catalog.products.0.plans"), "catalog.products.remote-support"),
+    ("missing-plan-id", drop(f"{PLAN0}.id"), "catalog.products.remote-support.plans[0]"),
     ("missing-plan-rank", drop(f"{PLAN0}.rank"), PLAN0_PLACE),
     ("missing-plan-prices", drop(f"{PLAN0}.prices"), PLAN0_PLACE),
     ("missing-event-at", drop("events.0.at"), "events[0]"),
@@ -238,8 +239,9 @@ CASES: list[tuple[str, Mutation, str]] = [
     ("unknown-policy", put("policy.proation", "day"), "policy"),
     ("unknown-seller", put("seller.vat_number", "IT00743110157"), "seller"),
     ("unknown-customer", put("customer.vat", "ESB58378431"), "customer"),
-    ("unknown-catalog", put("catalog.currency", "EUR"), "catalog"),
-    ("unknown-product", put("catalog.products.0.trial", 14), "catalog.products[0]"),
+    ("unknown-catalog", put("catalog.prices", {}), "catalog.prices"),
+    ("catalog-other-currency", put("catalog.currency", "USD"), "catalog.currency"),
+    ("unknown-product", put("catalog.products.0.trial", 14), "catalog.products.remote-support"),
     ("unknown-plan", put(f"{PLAN0}.price", "30.00"), PLAN0_PLACE),
     ("unknown-event", put("events.1.seat", 5), "events[1]"),
     ("billing-day-on-change", put("events.2.billing_day", 1), "events[2]"),
@@ -266,13 +268,13 @@ CASES: list[tuple[str, Mutation, str]] = [
         lambda d: d["catalog"]["products"].append(copy.deepcopy(d["catalog"]["products"][0])),
         "catalog",
     ),
-    ("duplicate-plan", put("catalog.products.0.plans.1.id", "standard"), "catalog.products[0]"),
+    ("duplicate-plan", put("catalog.products.0.plans.1.id", "standard"), PRODUCT0_PLACE),
     ("negative-price", put(f"{PLAN0}.prices.monthly", "-1.00"), f"{PLAN0_PLACE}.prices.monthly"),
     ("price-not-a-number", put(f"{PLAN0}.prices.monthly", "abc"), f"{PLAN0_PLACE}.prices"),
     ("price-sub-cent", put(f"{PLAN0}.prices.monthly", "30.001"), f"{PLAN0_PLACE}.prices"),
     ("price-unknown-frequency", put(f"{PLAN0}.prices.weekly", "7.00"), f"{PLAN0_PLACE}.prices"),
     ("plan-without-prices", put(f"{PLAN0}.prices", {}), PLAN0_PLACE),
-    ("product-without-plans", put("catalog.products.0.plans", []), "catalog.products[0]"),
+    ("product-without-plans", put("catalog.products.0.plans", []), PRODUCT0_PLACE),
     ("unknown-currency", put("currency", "EURO"), "currency"),
     ("lowercase-currency", put("currency", "eur"), "currency"),
     ("unknown-timezone", put("timezone", "Mars/Olympus"), "timezone"),

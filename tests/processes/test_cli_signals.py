@@ -18,9 +18,9 @@ import pytest
 from subscriptions import Account, BillingContext, InvoiceStatus, Subscribe, Terms, apply
 from subscriptions.adapters.fakes import FakeGateway, ManualClock
 from subscriptions.adapters.sqlite import SQLiteStore
-from subscriptions.catalog import catalog_from_dict
 from subscriptions.center import BillingCenter
 from subscriptions.cli import DEMO_CATALOG, main
+from subscriptions.documents import catalog_from_dict
 from subscriptions.pricing import Customer, TaxSetup
 from tests.processes.world import SELLER
 

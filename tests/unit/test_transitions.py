@@ -72,7 +72,7 @@ CATALOG = Catalog(
             trial_days=14,
             plans=[
                 _plan("basic", 1, monthly="10.00", quarterly="27.00", annual="100.00"),
-                _plan("lite", 1, monthly="9.00"),
+                _plan("lite", 0, monthly="9.00"),
                 _plan("pro", 2, monthly="20.00", annual="200.00"),
             ],
         ),
@@ -285,8 +285,8 @@ def test_a_second_trial_after_expiry_is_refused() -> None:
         # same rank: more seats up, fewer seats down
         (terms("basic", 2), terms("basic", 3), ChangeKind.UPGRADE),
         (terms("basic", 3), terms("basic", 2), ChangeKind.DOWNGRADE),
-        # same rank, another plan: the seats still decide
-        (terms("basic", 2), terms("lite", 3), ChangeKind.UPGRADE),
+        # a lower level is a downgrade even with more seats (two plans never share a rank)
+        (terms("basic", 2), terms("lite", 3), ChangeKind.DOWNGRADE),
         # a longer frequency is an upgrade even when cheaper per day (100/12 < 10)
         (terms("basic", 1, "monthly"), terms("basic", 1, "annual"), ChangeKind.UPGRADE),
         (terms("basic", 1, "monthly"), terms("basic", 1, "quarterly"), ChangeKind.UPGRADE),

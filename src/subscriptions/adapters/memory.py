@@ -85,6 +85,16 @@ class _Table:
         keys.update(k for (t, k) in self._uow._writes if t == self._name)
         return keys
 
+    def _page(self, after: str | None, limit: int) -> list[Any]:
+        found: list[Any] = []
+        for key in sorted(k for k in self._keys() if after is None or k > after):
+            if len(found) >= limit:
+                break
+            record = self._get(key)
+            if record is not None:
+                found.append(record)
+        return found
+
     def _add(self, key: str, record: Any) -> None:
         self._uow._check_open()
         if self._get(key) is not None:

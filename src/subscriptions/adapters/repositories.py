@@ -1,8 +1,8 @@
 """The typed faces of the repositories, written once for every store.
 
 Each store keeps records of one kind in a table of its own making (a dictionary
-in memory, a document table in SQL) that offers five keyed primitives:
-``_get``, ``_get_many``, ``_add``, ``_update`` and ``_put``. What a record's key
+in memory, a document table in SQL) that offers six keyed primitives:
+``_get``, ``_get_many``, ``_add``, ``_update``, ``_put`` and ``_page``. What a record's key
 is, and which primitive each port method is, is the same in every store, so it
 lives here; a store's table class takes one of these as a base and adds only
 the queries it answers its own way (``for_account``, ``due``, ...).
@@ -47,6 +47,10 @@ class Keyed(abc.ABC):
     def _put(self, key: str, record: Any) -> None:
         """Insert or replace, by the record's version (0 or 1 may create)."""
 
+    @abc.abstractmethod
+    def _page(self, after: str | None, limit: int) -> list[Any]:
+        """At most ``limit`` records in key order, after the key ``after``."""
+
 
 class AccountRows(Keyed):
     __slots__ = ()
@@ -81,6 +85,9 @@ class SubscriptionRows(Keyed):
     def update(self, subscription: Subscription) -> None:
         self._update(subscription.id, subscription)
 
+    def page(self, *, after: str | None = None, limit: int) -> list[Subscription]:
+        return self._page(after, limit)
+
 
 class CartRows(Keyed):
     __slots__ = ()
@@ -92,6 +99,9 @@ class CartRows(Keyed):
     def put(self, cart: Cart) -> None:
         self._put(cart.account_id, cart)
 
+    def page(self, *, after: str | None = None, limit: int) -> list[Cart]:
+        return self._page(after, limit)
+
 
 class QuoteRows(Keyed):
     __slots__ = ()
@@ -102,6 +112,9 @@ class QuoteRows(Keyed):
 
     def add(self, quote: Quote) -> None:
         self._add(quote.id, quote)
+
+    def page(self, *, after: str | None = None, limit: int) -> list[Quote]:
+        return self._page(after, limit)
 
 
 class OrderRows(Keyed):

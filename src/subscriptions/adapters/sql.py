@@ -296,6 +296,7 @@ class _Statements:
         sql = dialect.sql
         self.get = sql(f"SELECT doc FROM {t} WHERE {k} = ?")
         self.many_prefix = f"SELECT {k}, doc FROM {t}"
+        self.page = sql(f"SELECT {k}, doc FROM {t} WHERE {k} > ? ORDER BY {k} LIMIT ?")
         self.insert = sql(f"INSERT INTO {t} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING{ret}")
         sets = ", ".join(f"{c} = ?" for c in ["version", *spec.columns, "doc"])
         self.update = sql(f"UPDATE {t} SET {sets} WHERE {k} = ? AND version = ?{ret}")
@@ -369,6 +370,11 @@ class _Table:
             for key in missing:
                 seen.setdefault(key, None)
         return {k: r for k in keys if (r := seen[k]) is not None}
+
+    def _page(self, after: str | None, limit: int) -> list[Any]:
+        # (Every key is a non-empty string, so all of them sort after "".)
+        db = self._uow._flushed()
+        return self._rows(db.query(self._sql.page, ("" if after is None else after, limit)))
 
     def _rows(self, rows: Iterable[tuple[str, Any]]) -> list[Any]:
         """Records from (key, doc) rows; a record this unit of work holds wins."""

@@ -22,11 +22,13 @@ every decision; each takes the wiring (:class:`~.base.Center`) as its first argu
   work;
 * :mod:`.reconcile`: resolving every attempt left in flight;
 * :mod:`.billrun`: renewals, retries and lapses, in batches;
+* :mod:`.catalog`: a new catalog checked against what the book uses;
 * :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
 """
 
 from .base import Center, Settings, VatUnavailable
 from .billrun import BillRunReport
+from .catalog import check_catalog_change
 from .facade import BillingCenter
 from .reconcile import ReconcileReport, Review
 
@@ -38,4 +40,5 @@ __all__ = [
     "Review",
     "Settings",
     "VatUnavailable",
+    "check_catalog_change",
 ]

@@ -37,6 +37,9 @@ from . import (
     billrun as _billrun,
 )
 from . import (
+    catalog as _catalog,
+)
+from . import (
     corporate as _corporate,
 )
 from . import (
@@ -171,6 +174,7 @@ class BillingCenter:
     # -- the wiring --------------------------------------------------------------------
 
     context = use_case(Center.context)
+    check_catalog = use_case(_catalog.check_catalog)
     deliver_outbox = use_case(Center.deliver_outbox)
 
     # -- accounts ----------------------------------------------------------------------

@@ -46,8 +46,15 @@ from .. import __version__
 from ..accounts import Account, AccountKind, Address
 from ..adapters.clock import SystemClock
 from ..adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
-from ..catalog import Catalog, catalog_from_dict, catalog_to_dict
-from ..center import BillingCenter
+from ..catalog import Catalog
+from ..center import BillingCenter, check_catalog_change
+from ..documents import (
+    catalog_from_dict,
+    catalog_to_dict,
+    seller_and_catalog_from_dict,
+    seller_from_dict,
+    seller_to_dict,
+)
 from ..errors import SubscriptionsError
 from ..messages import Message
 from ..money import format_amount
@@ -142,45 +149,6 @@ def _journal_for(url: str) -> Path:
 # -- catalog and seller, kept in the database ----------------------------------------
 
 
-def _seller_from(data: Any) -> Seller:
-    if not isinstance(data, dict):
-        raise UsageError("the catalog file needs a [seller] table with name, country and address")
-    address = data.get("address", {})
-    try:
-        return Seller(
-            name=data["name"],
-            vat_number=data.get("vat_number"),
-            series=data.get("series", "INV"),
-            address=Address(
-                line1=address["line1"],
-                line2=address.get("line2"),
-                city=address["city"],
-                postal_code=address["postal_code"],
-                country=data.get("country", address.get("country")),
-                region=address.get("region"),
-            ),
-        )
-    except KeyError as exc:
-        raise UsageError(f"the [seller] table is missing {exc.args[0]!r}") from None
-
-
-def _seller_to(seller: Seller) -> dict[str, Any]:
-    a = seller.address
-    return {
-        "name": seller.name,
-        "country": a.country,
-        "vat_number": seller.vat_number,
-        "series": seller.series,
-        "address": {
-            "line1": a.line1,
-            "line2": a.line2,
-            "city": a.city,
-            "postal_code": a.postal_code,
-            "region": a.region,
-        },
-    }
-
-
 def _read_structured(path: str) -> dict[str, Any]:
     try:
         raw = Path(path).read_bytes()
@@ -224,7 +192,7 @@ class _Env:
                 )
             self._center = BillingCenter(
                 catalog=catalog_from_dict(catalog_doc),
-                seller=_seller_from(seller_doc),
+                seller=seller_from_dict(seller_doc),
                 store=self.store,
                 gateway=self.gateway,
                 clock=self.clock,
@@ -320,13 +288,12 @@ def _account_text(account: Account) -> str:
 
 
 def _cmd_catalog_load(env: _Env) -> None:
-    data = _read_structured(env.args.file)
-    seller = _seller_from(data.pop("seller", None))
-    catalog = catalog_from_dict(data)
-    env.saved.put_all({"catalog": catalog_to_dict(catalog), "seller": _seller_to(seller)})
+    seller, catalog = seller_and_catalog_from_dict(_read_structured(env.args.file))
+    check_catalog_change(env.store, catalog, at=env.clock.now())
+    env.saved.put_all({"catalog": catalog_to_dict(catalog), "seller": seller_to_dict(seller)})
     _emit(
         env,
-        {"seller": _seller_to(seller), **catalog_to_dict(catalog)},
+        {"seller": seller_to_dict(seller), **catalog_to_dict(catalog)},
         lambda: _catalog_text(catalog, seller),
     )
 
@@ -354,8 +321,11 @@ def _catalog_text(catalog: Catalog, seller: Seller | None = None) -> str:
 
 def _cmd_catalog_show(env: _Env) -> None:
     center = env.center()
+    # The file's shape: what it prints, `catalog load` reads back.
     _emit(
-        env, catalog_to_dict(center.catalog), lambda: _catalog_text(center.catalog, center.seller)
+        env,
+        {"seller": seller_to_dict(center.seller), **catalog_to_dict(center.catalog)},
+        lambda: _catalog_text(center.catalog, center.seller),
     )
 
 
@@ -792,13 +762,12 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
     try:
         clock = ManualClock(_instant("2026-11-02T09:30:00+01:00"))
         notifier = InMemoryNotifier()
-        data = tomllib.loads(DEMO_CATALOG)
-        seller = _seller_from(data.pop("seller"))
+        seller, catalog = seller_and_catalog_from_dict(tomllib.loads(DEMO_CATALOG))
         CliSettings(str(db)).put_all(
-            {"catalog": catalog_to_dict(catalog_from_dict(data)), "seller": _seller_to(seller)}
+            {"catalog": catalog_to_dict(catalog), "seller": seller_to_dict(seller)}
         )
         center = BillingCenter(
-            catalog=catalog_from_dict(data),
+            catalog=catalog,
             seller=seller,
             store=store,
             gateway=FakeGateway(journal=f"{db}.gateway.jsonl"),
