@@ -345,3 +345,17 @@ def test_two_plans_of_one_rank_are_refused() -> None:
                 Plan(id="b", name="B", rank=1, prices=price),
             ],
         )
+
+
+def test_a_scenario_reads_the_catalog_a_notebook_wrote() -> None:
+    from importlib import resources
+
+    from subscriptions.scenario import load, run
+
+    text = resources.files("subscriptions.examples").joinpath("brief.json").read_text("utf-8")
+    doc = json.loads(text)
+    written = catalog_to_dict(load(doc).context.catalog)
+    assert written["currency"] == doc["currency"]
+    again = {**doc, "catalog": written}
+    assert load(again).context.catalog == load(doc).context.catalog
+    assert run(again) == run(doc)
