@@ -58,12 +58,16 @@ def test_a_torn_last_line_is_dropped_with_one_warning_and_the_next_record_starts
             journal.append({"n": 3})
         path.write_bytes(path.read_bytes() + b'{"n":4')  # torn again, by another process
         assert _read(journal) == []
+        other = FileJournal(path)
+        with other.session(Counter()):
+            other.append({"n": 5})
+        assert _read(journal) == [{"n": 5}]  # read from where the torn line was cut
     assert [record.getMessage() for record in caplog.records] == [
         f"journal {path}: dropped its last line, torn by a process that stopped while "
         "writing it (that record was never acknowledged)"
     ]
-    assert path.read_text(encoding="utf-8") == '{"n":1}\n{"n":3}\n'
-    assert _read(FileJournal(path)) == [{"n": 1}, {"n": 3}]
+    assert path.read_text(encoding="utf-8") == '{"n":1}\n{"n":3}\n{"n":5}\n'
+    assert _read(FileJournal(path)) == [{"n": 1}, {"n": 3}, {"n": 5}]
 
 
 def test_a_torn_line_in_the_middle_is_corruption_naming_the_file_and_line(
