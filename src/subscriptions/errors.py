@@ -51,6 +51,7 @@ catches them.
     │   ├── OrderInProgress
     │   └── PaymentInProgress
     ├── StorageError
+    │   └── JournalError
     ├── QuoteChanged
     │   └── QuoteExpired
     ├── IdempotencyKeyReused (ValueError)
@@ -326,6 +327,19 @@ class StorageError(SubscriptionsError):
     """The database failed: it cannot be reached or opened, the disk is full, the
     schema is newer than this library, or it refused a write for another reason than
     a conflict. The transaction was rolled back; nothing of it was kept."""
+
+
+class JournalError(StorageError):
+    """A journal file (:class:`~subscriptions.adapters.journal.FileJournal`, the fake
+    gateway's durable memory) cannot be used: it cannot be opened or written, or a
+    line of it other than the last is not a record. ``path`` is the file, ``line``
+    the number of the bad line (from 1) or ``None``."""
+
+    def __init__(self, path: str, problem: str, remedy: str, *, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = path if line is None else f"{path}, line {line}"
+        super().__init__(f"journal {where}: {problem}; {remedy}")
 
 
 class DatabaseConflict(ConcurrencyConflict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,8 +18,12 @@ from subscriptions.errors import ConcurrencyConflict
 from subscriptions.orders import OrderState
 
 from . import records as r
+from .conftest import postgres_dsn
 
 pytest.importorskip("psycopg", reason="the PostgreSQL tests need the 'postgres' extra")
+
+import psycopg
+from psycopg.conninfo import make_conninfo
 
 from subscriptions.adapters.postgres import DatabaseConflict, PostgresStore, StorageError
 
@@ -240,6 +246,46 @@ def test_an_unreachable_server_is_a_storage_error() -> None:
         PostgresStore("postgresql://nobody:s3cret@127.0.0.1:1/none", timeout=0.5)
     assert raised.value.__cause__ is not None
     assert "s3cret" not in str(raised.value)
+
+
+def _free_port() -> int:
+    """A local port that nothing listens on: bound, then let go."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _refused_quickly(dsn: str, caplog: pytest.LogCaptureFixture) -> StorageError:
+    """Open a store on ``dsn`` that must fail: at once (not after the pool's 30 s),
+    with no pool retries logged."""
+    started = time.monotonic()
+    with caplog.at_level(logging.DEBUG, logger="psycopg"), pytest.raises(StorageError) as raised:
+        PostgresStore(dsn)
+    assert time.monotonic() - started < 5
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+    assert not [record for record in caplog.records if record.name.startswith("psycopg.pool")]
+    assert "check that the server is running" in str(raised.value)
+    return raised.value
+
+
+def test_a_closed_port_fails_at_once_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    error = _refused_quickly(f"postgresql://postgres@127.0.0.1:{_free_port()}/test", caplog)
+    assert "Connection refused" in str(error)
+
+
+def test_an_unknown_database_fails_at_once_with_the_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dsn = make_conninfo(postgres_dsn(), dbname="subscriptions_no_such_database")
+    error = _refused_quickly(dsn, caplog)
+    assert 'database "subscriptions_no_such_database" does not exist' in str(error)
+
+
+def test_an_unknown_role_fails_at_once_with_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    dsn = make_conninfo(postgres_dsn(), user="subscriptions_no_such_role")
+    error = _refused_quickly(dsn, caplog)
+    assert 'role "subscriptions_no_such_role" does not exist' in str(error)
 
 
 def test_a_closed_store_is_refused(open_pg: Opener) -> None:

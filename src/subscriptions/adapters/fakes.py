@@ -222,8 +222,10 @@ class FakeGateway:
 
     ``journal``, a file path, makes its records survive the process: every charge,
     refund and completed action is appended to the file (under a file lock), and
-    every call first reads what other processes appended. Crash and race tests use
-    it as the gateway's own durable memory, as a real provider has one.
+    every call first reads what other processes appended since its last call (the
+    first call reads the whole file; a gateway that is never called never reads it).
+    Crash and race tests use it as the gateway's own durable memory, as a real
+    provider has one.
 
     :meth:`lookup` tells what it knows of a key, as a real provider's API does: a
     charge's result now (``refunded`` once refunded in full, with
@@ -251,9 +253,6 @@ class FakeGateway:
         self._journal = None if journal is None else FileJournal(journal)
         #: Every request received, packed: ("charge" | "refund", fields).
         self._log: list[tuple[str, tuple[Any, ...]]] = []
-        if self._journal is not None:
-            with self._locked():
-                pass
 
     @property
     def requests(self) -> list[ChargeRequest | RefundRequest]:

@@ -20,11 +20,18 @@ serialization failure, a deadlock or a lock timeout raises :class:`DatabaseConfl
 (a ``ConcurrencyConflict``); a lost connection and any other failure raise
 :class:`StorageError`. A unit of work's writes go to the server in batches
 (``executemany``, pipelined), at commit or before a query that must see them.
+
+Opening the store first makes one plain connection, with a connect timeout of at most
+:data:`CONNECT_TIMEOUT` seconds (unless the DSN sets ``connect_timeout``): a server
+that is not running, an unknown database or role, a wrong password fail at once with
+a :class:`StorageError` that quotes the server's reason, and the pool never starts
+(so it never logs its retries).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +67,10 @@ _CONFLICTS = (
 
 _Connection = psycopg.Connection[tuple[Any, ...]]
 
+#: The longest a connection attempt waits for an unreachable server, in seconds
+#: (libpq counts whole seconds, at least 2), unless the DSN sets ``connect_timeout``.
+CONNECT_TIMEOUT = 4
+
 
 def _redacted(dsn: str) -> str:
     try:
@@ -86,6 +97,30 @@ def _translate(exc: Exception, where: str) -> SubscriptionsError:
     if isinstance(exc, psycopg.OperationalError):
         return StorageError(f"PostgreSQL connection to {where} failed: {exc}")
     return StorageError(f"PostgreSQL ({where}) failed: {exc}")
+
+
+def _connect_options(dsn: str, timeout: float) -> dict[str, Any]:
+    """The connect timeout to add to ``dsn``'s own options, if it sets none."""
+    try:
+        if "connect_timeout" in conninfo_to_dict(dsn):
+            return {}
+    except psycopg.ProgrammingError:
+        return {}  # the probe reports the malformed DSN
+    return {"connect_timeout": max(2, min(CONNECT_TIMEOUT, math.ceil(timeout)))}
+
+
+def _probe(dsn: str, options: dict[str, Any], where: str) -> None:
+    """Connect once, outside the pool, so that a server that cannot be reached or
+    refuses the login is reported at once, in its own words."""
+    try:
+        psycopg.connect(dsn, autocommit=True, **options).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise StorageError(
+            f"cannot connect to PostgreSQL ({where}): {reason}; check that the server "
+            "is running and that the URL's host, port, database, user and password "
+            "are right (the database and the role must exist)"
+        ) from exc
 
 
 class _PostgresBackend(CursorBackend):
@@ -204,7 +239,9 @@ class PostgresStore(ClosedOnExit):
     (``postgresql://user@host:5432/db``); ``min_size`` and ``max_size`` bound the
     pool; ``schema``, when given, is where the tables live (created if missing), else
     the connection's default ``search_path`` decides. ``timeout`` is how many seconds
-    opening the store, or a unit of work waiting for a free connection, may take.
+    opening the store, or a unit of work waiting for a free connection, may take; a
+    server that cannot be reached or refuses the login fails sooner (see the module
+    documentation).
     Close the store (or use it as a context manager) to close the pool.
     """
 
@@ -226,11 +263,14 @@ class PostgresStore(ClosedOnExit):
             raise InvalidInput("schema must be a non-empty name, or None for the default")
         self._schema = schema
         self._where = _redacted(dsn) + (f" schema {schema}" if schema else "")
+        options = _connect_options(dsn, timeout)
+        _probe(dsn, options, self._where)
         self._pool: psycopg_pool.ConnectionPool[_Connection] = psycopg_pool.ConnectionPool(
             dsn,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
+            kwargs=options,
             configure=self._configure,
             # A connection the server dropped (a restart, a failover) is replaced
             # before a unit of work gets it, at the cost of one round trip per unit.

@@ -15,13 +15,17 @@ scenario document.
 Ctrl-C (SIGINT) or SIGTERM asks the command to stop at its next safe point (a bill
 run: after the charge being sent, with every outcome recorded); it then prints one
 line and exits with 130 (SIGINT) or 143 (SIGTERM). A second signal stops it at once;
-whatever it left in flight is resolved by ``subscriptions reconcile``.
+whatever it left in flight is resolved by ``subscriptions reconcile``. When the reader
+of its output goes away (``subscriptions ... | head -1``), the command ends quietly
+with 141, the status a shell reports for a command killed by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -67,6 +71,8 @@ __all__ = ["main", "open_store"]
 
 EXIT_OK = 0
 EXIT_INVALID = 2
+#: 128 + SIGPIPE (13 on every POSIX system), as for a command the signal killed.
+EXIT_BROKEN_PIPE = 128 + 13
 DEFAULT_DB = "subscriptions.sqlite3"
 
 
@@ -1027,15 +1033,22 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     """Run the command line; returns the exit status."""
     out = stdout or sys.stdout
     args = _parser().parse_args(argv)
+    # A failure is reported once, as the error line below; the connection pool's
+    # warnings about its retries would only repeat it.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     signals = _Signals()
     signals.install()
     try:
         try:
             _run(args, out, signals)
+            out.flush()
         except (UsageError, SubscriptionsError) as exc:
             message = " ".join(str(exc).split())
             sys.stderr.write(f"subscriptions: error: {message}\n")
             return EXIT_INVALID
+    except BrokenPipeError:
+        _discard_output(out)
+        return EXIT_BROKEN_PIPE
     except _Interrupted as stopped:
         sys.stderr.write(
             f"subscriptions: stopped at once by {_signal_name(stopped.signum)}; anything "
@@ -1051,6 +1064,15 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         )
         return _exit_status(signals.received)
     return EXIT_OK
+
+
+def _discard_output(out: TextIO) -> None:
+    """The reader of ``out`` is gone: what is still buffered goes to the null device,
+    so that flushing it at exit raises nothing more."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, out.fileno())
+        os.close(null)
 
 
 def _run(args: argparse.Namespace, out: TextIO, signals: _Signals) -> None:

@@ -1,0 +1,146 @@
+"""The file journal (the fake gateway's durable memory): torn and corrupt lines, files
+it cannot write, and reading each record once per process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moneyed import Money
+
+from subscriptions.adapters.fakes import FakeGateway
+from subscriptions.adapters.journal import FileJournal
+from subscriptions.errors import JournalError, StorageError
+from subscriptions.payments import ChargeRequest
+
+
+def _request(key: str) -> ChargeRequest:
+    return ChargeRequest(
+        idempotency_key=key,
+        amount=Money(Decimal("10.00"), "EUR"),
+        payment_method="tok_visa",
+        description=f"Order {key}",
+    )
+
+
+class Counter:
+    """A replay callback that keeps what it was handed."""
+
+    def __init__(self) -> None:
+        self.records: list[Mapping[str, Any]] = []
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        self.records.append(record)
+
+
+def _read(journal: FileJournal) -> list[Mapping[str, Any]]:
+    seen = Counter()
+    with journal.session(seen):
+        pass
+    return seen.records
+
+
+def test_a_torn_last_line_is_dropped_with_one_warning_and_the_next_record_starts_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.jsonl"
+    path.write_text('{"n":1}\n{"n":2', encoding="utf-8")  # killed mid-write
+    journal = FileJournal(path)
+    with caplog.at_level(logging.WARNING, logger="subscriptions.journal"):
+        assert _read(journal) == [{"n": 1}]
+        with journal.session(Counter()):
+            journal.append({"n": 3})
+        path.write_bytes(path.read_bytes() + b'{"n":4')  # torn again, by another process
+        assert _read(journal) == []
+        other = FileJournal(path)
+        with other.session(Counter()):
+            other.append({"n": 5})
+        assert _read(journal) == [{"n": 5}]  # read from where the torn line was cut
+    assert [record.getMessage() for record in caplog.records] == [
+        f"journal {path}: dropped its last line, torn by a process that stopped while "
+        "writing it (that record was never acknowledged)"
+    ]
+    assert path.read_text(encoding="utf-8") == '{"n":1}\n{"n":3}\n{"n":5}\n'
+    assert _read(FileJournal(path)) == [{"n": 1}, {"n": 3}, {"n": 5}]
+
+
+def test_a_torn_line_in_the_middle_is_corruption_naming_the_file_and_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gateway.jsonl"
+    path.write_text('{"n":1}\n{"n":2{"n":3}\n{"n":4}\n', encoding="utf-8")
+    with pytest.raises(JournalError, match="only the last line can be torn") as raised:
+        _read(FileJournal(path))
+    assert (raised.value.path, raised.value.line) == (str(path), 2)
+    assert f"journal {path}, line 2:" in str(raised.value)
+    assert isinstance(raised.value, StorageError)
+
+
+def test_a_gateway_reads_its_journal_when_first_called_not_when_made(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jsonl"
+    path.write_text("not a record\n", encoding="utf-8")
+    gateway = FakeGateway(journal=path)  # a command that never charges reads nothing
+    with pytest.raises(JournalError, match="line 1"):
+        gateway.lookup("order:o1")
+
+
+def test_a_folder_that_does_not_exist_is_a_journal_error(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "gateway.jsonl"
+    with pytest.raises(JournalError, match="open the journal at another path") as raised:
+        FakeGateway(journal=path)
+    assert raised.value.path == str(path)
+    assert isinstance(raised.value.__cause__, FileNotFoundError)
+
+
+def test_a_folder_in_place_of_the_file_is_a_journal_error(tmp_path: Path) -> None:
+    journal = FileJournal(tmp_path)
+    with pytest.raises(JournalError, match=r"cannot be opened or written \(Is a directory\)"):
+        _read(journal)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
+def test_a_read_only_file_is_a_journal_error(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jsonl"
+    path.touch()
+    path.chmod(0o444)
+    gateway = FakeGateway(journal=path)
+    with pytest.raises(JournalError, match=r"Permission denied\); give this process write"):
+        gateway.charge(_request("order:o1"))
+
+
+def test_each_record_is_read_once_per_process_however_many_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jsonl"
+    lines = (json.dumps({"op": "noop", "n": n}) + "\n" for n in range(20_000))
+    path.write_text("".join(lines), encoding="utf-8")
+    journal = FileJournal(path)
+    assert len(_read(journal)) == 20_000
+    for _ in range(5):
+        assert _read(journal) == []
+    other = FileJournal(path)  # another process, appending one record
+    with other.session(Counter()):
+        other.append({"op": "noop", "n": 20_000})
+    assert _read(journal) == [{"op": "noop", "n": 20_000}]
+    with journal.session(Counter()):
+        journal.append({"op": "noop", "n": 20_001})
+    assert _read(journal) == []  # what it appended itself it does not read back
+
+
+def test_a_gateway_over_a_long_journal_reads_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jsonl"
+    first = FakeGateway(journal=path)
+    for n in range(200):
+        first.charge(_request(f"order:o{n}"))
+    gateway = FakeGateway(journal=path)
+    assert gateway.lookup("order:o0") is not None
+    # Damage a line it has read (same length): reading the whole file again would fail.
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"order:o5"', '#order:o5"', 1), encoding="utf-8")
+    gateway.charge(_request("order:new"))
+    assert gateway.lookup("order:o199") is not None
+    assert len(gateway.succeeded_charges()) == 201
