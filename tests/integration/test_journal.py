@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from moneyed import Money
 
 from subscriptions.adapters.fakes import FakeGateway
 from subscriptions.adapters.journal import FileJournal
 from subscriptions.errors import JournalError, StorageError
-from subscriptions.payments import ChargeRequest
+from subscriptions.payments import ChargeRequest, RefundRequest
 
 
 def _request(key: str) -> ChargeRequest:
@@ -82,6 +82,24 @@ def test_a_torn_line_in_the_middle_is_corruption_naming_the_file_and_line(
     assert isinstance(raised.value, StorageError)
 
 
+@pytest.mark.parametrize("bad", ['1,{"n":9}', "[]", '"text"', "null", "\xff"])
+def test_a_line_that_is_no_record_is_named_whatever_it_holds(tmp_path: Path, bad: str) -> None:
+    # The lines are decoded together; one that is not a record is still named alone.
+    path = tmp_path / "gateway.jsonl"
+    path.write_bytes(b'{"n":1}\n\n' + bad.encode("latin-1") + b'\n{"n":4}\n')
+    with pytest.raises(JournalError) as raised:
+        _read(FileJournal(path))
+    assert raised.value.line == 3
+
+
+def test_blank_lines_are_skipped_and_records_come_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jsonl"
+    path.write_text('{"n":1}\n\n{"n":2}\n  \n{"n":3}\n', encoding="utf-8")
+    journal = FileJournal(path)
+    assert [r["n"] for r in _read(journal)] == [1, 2, 3]
+    assert _read(journal) == []
+
+
 def test_a_gateway_reads_its_journal_when_first_called_not_when_made(tmp_path: Path) -> None:
     path = tmp_path / "gateway.jsonl"
     path.write_text("not a record\n", encoding="utf-8")
@@ -104,14 +122,25 @@ def test_a_folder_in_place_of_the_file_is_a_journal_error(tmp_path: Path) -> Non
         _read(journal)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
-def test_a_read_only_file_is_a_journal_error(tmp_path: Path) -> None:
+def test_a_file_the_process_may_not_write_is_a_journal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (Refused by the operating system as a read-only file is to any user but root,
+    # which these tests may run as.)
+    from subscriptions.adapters import journal as module
+
     path = tmp_path / "gateway.jsonl"
-    path.touch()
-    path.chmod(0o444)
     gateway = FakeGateway(journal=path)
+
+    def refused(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if Path(file) == path and mode != "r":
+            raise PermissionError(13, "Permission denied", str(file))
+        return open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(module, "open", refused, raising=False)
     with pytest.raises(JournalError, match=r"Permission denied\); give this process write"):
         gateway.charge(_request("order:o1"))
+    assert path.read_bytes() == b""
 
 
 def test_each_record_is_read_once_per_process_however_many_sessions(tmp_path: Path) -> None:
@@ -144,3 +173,31 @@ def test_a_gateway_over_a_long_journal_reads_it_once(tmp_path: Path) -> None:
     gateway.charge(_request("order:new"))
     assert gateway.lookup("order:o199") is not None
     assert len(gateway.succeeded_charges()) == 201
+
+
+def test_a_gateway_reading_the_journal_knows_what_the_writer_knew(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jsonl"
+    writer = FakeGateway(journal=path)
+    paid = writer.charge(_request("paid"))
+    writer.charge(attrs.evolve(_request("declined"), payment_method="tok_declined"))
+    action = writer.charge(attrs.evolve(_request("3ds"), payment_method="tok_3ds"))
+    assert action.charge_id is not None
+    writer.complete_action(action.charge_id)
+    assert paid.charge_id is not None
+    writer.refund(
+        RefundRequest(
+            idempotency_key="refund-paid",
+            charge_id=paid.charge_id,
+            amount=Money(Decimal("4.00"), "EUR"),
+            reason="test",
+        )
+    )
+    reader = FakeGateway(journal=path)
+    for key in ("paid", "declined", "3ds", "refund-paid", "never"):
+        assert reader.lookup(key) == writer.lookup(key), key
+    assert reader.net_charged("EUR") == writer.net_charged("EUR") == Decimal("16.00")
+    assert reader.succeeded_charges() == writer.succeeded_charges()
+    assert reader._requests == writer._requests
+    assert reader._results == writer._results
+    assert reader._refunds == writer._refunds
+    assert reader._refunded == writer._refunded

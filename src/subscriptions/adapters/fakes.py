@@ -162,12 +162,6 @@ def _money_json(value: Money | None) -> dict[str, str] | None:
     return {"amount": str(value.amount), "currency": str(value.currency.code)}
 
 
-def _money_from(data: Mapping[str, str] | None) -> Money | None:
-    return (
-        None if data is None else Money(Decimal(data["amount"]), money_currency(data["currency"]))
-    )
-
-
 def _result_json(result: PaymentResult) -> dict[str, Any]:
     return {
         "status": result.status.value,
@@ -177,17 +171,6 @@ def _result_json(result: PaymentResult) -> dict[str, Any]:
         "message": result.message,
         "next_action": result.next_action,
     }
-
-
-def _result_from(data: Mapping[str, Any]) -> PaymentResult:
-    return PaymentResult(
-        status=PaymentStatus(data["status"]),
-        charge_id=data["charge_id"],
-        amount=_money_from(data["amount"]),
-        decline_code=data["decline_code"],
-        message=data["message"],
-        next_action=data["next_action"],
-    )
 
 
 def _request_json(request: ChargeRequest) -> dict[str, Any]:
@@ -200,15 +183,30 @@ def _request_json(request: ChargeRequest) -> dict[str, Any]:
     }
 
 
-def _request_from(data: Mapping[str, Any]) -> ChargeRequest:
-    amount = _money_from(data["amount"])
-    assert amount is not None
-    return ChargeRequest(
-        idempotency_key=data["idempotency_key"],
-        amount=amount,
-        payment_method=data["payment_method"],
-        description=data["description"],
-        off_session=data["off_session"],
+def _packed_request(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """:func:`_pack_request` of the request :func:`_request_json` wrote."""
+    amount = data["amount"]
+    return (
+        data["idempotency_key"],
+        Decimal(amount["amount"]),
+        amount["currency"],
+        data["payment_method"],
+        data["description"],
+        data["off_session"],
+    )
+
+
+def _packed_result(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """:func:`_pack_result` of the result :func:`_result_json` wrote."""
+    amount = data["amount"]
+    return (
+        data["status"],
+        data["charge_id"],
+        None if amount is None else Decimal(amount["amount"]),
+        None if amount is None else amount["currency"],
+        data["decline_code"],
+        data["message"],
+        data["next_action"],
     )
 
 
@@ -278,20 +276,23 @@ class FakeGateway:
             self._journal.append(record)
 
     def _replay(self, record: Mapping[str, Any]) -> None:
+        # The records were written by a gateway from checked values: packed straight
+        # from their JSON, with no request or result built (a journal of 20,000
+        # charges is read at the first call of every process that opens it).
         op = record["op"]
         if op == "charge":
             key = record["key"]
-            self._requests[key] = _pack_request(_request_from(record["request"]))
-            self._results[key] = _pack_result(_result_from(record["result"]))
+            self._requests[key] = _packed_request(record["request"])
+            self._results[key] = _packed_result(record["result"])
             self._count += 1
         elif op == "update":
-            self._results[record["key"]] = _pack_result(_result_from(record["result"]))
+            self._results[record["key"]] = _packed_result(record["result"])
         elif op == "refund":
             key = record["charge_key"]
             self._refunded[key] = EXACT.add(
                 self._refunded.get(key, _NONE), Decimal(record["amount"])
             )
-            self._refunds[record["key"]] = _pack_result(_result_from(record["result"]))
+            self._refunds[record["key"]] = _packed_result(record["result"])
 
     def _store(self, request: ChargeRequest, result: PaymentResult) -> None:
         key = request.idempotency_key
