@@ -59,7 +59,7 @@ def _decoded(lines: list[bytes]) -> Iterator[Mapping[str, Any]] | None:
     if not lines:
         return None
     try:
-        records = json.loads(b"[" + b",".join(lines) + b"]")
+        records: list[Any] = json.loads(b"[" + b",".join(lines) + b"]")
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     if len(records) != len(lines) or not all(type(r) is dict for r in records):
