@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..accounts import Account
+from ..inputs import callback
 from ..messages import Message, TrialExpiry, render_trial_expired
 from ..periods import Frequency
 from ..subscription import StartTrial, Status, Subscription, Terms, TrialEnd
@@ -79,6 +80,7 @@ def expire_trials(
     than now). Nothing is ever charged. Under the ``convert`` trial policy trials
     are converted, and charged, by :meth:`run_renewals` instead. ``stop()``, when
     it says so, ends the job between two trials."""
+    callback(stop, what="stop")
     at = center.until(at, what="expiring trials")
     if center.policy.trial_end is TrialEnd.CONVERT:
         return 0
