@@ -19,7 +19,7 @@ from babel import Locale, UnknownLocaleError
 
 from ._enum import Choice
 from .errors import CorporateSelfServiceRefused, InvalidInput, NotPermitted
-from .inputs import identifier, user_ids
+from .inputs import identifier, text, user_ids
 from .money import check_currency, to_decimal
 from .periods import ensure_aware, zone
 from .vat import VatNumber, normalize_country, normalize_location
@@ -124,6 +124,10 @@ def _check_locale(_: object, __: attrs.Attribute[str], value: str) -> None:
         ) from None
 
 
+def _name(_: object, __: attrs.Attribute[str], value: object) -> None:
+    text(value, what="account name")
+
+
 def _check_zone(_: object, __: attrs.Attribute[str], value: str) -> None:
     zone(value)
 
@@ -131,7 +135,7 @@ def _check_zone(_: object, __: attrs.Attribute[str], value: str) -> None:
 @attrs.frozen(kw_only=True)
 class Account:
     id: str
-    name: str = attrs.field(validator=_required_text)
+    name: str = attrs.field(validator=_name)
     address: Address
     timezone: str = attrs.field(validator=_check_zone)
     locale: str = attrs.field(validator=_check_locale)

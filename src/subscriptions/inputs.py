@@ -28,7 +28,7 @@ subscriptions.errors.InvalidInput: user ids must be a list of user ids, not the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .errors import InvalidInput, _shown
 
@@ -113,7 +113,7 @@ def text(value: object, *, what: str, max_length: int = MAX_TEXT_LENGTH) -> str:
 
 def user_ids(value: object, *, what: str = "user ids") -> tuple[str, ...]:
     """The identifiers in ``value``, a list (any iterable but a string) of user ids."""
-    if isinstance(value, str | bytes):
+    if isinstance(value, str | bytes | Mapping):
         raise InvalidInput(
             f"{what} must be a list of user ids, not the string {_shown(value)}; write "
             f"[{_shown(value)}] for one user"

@@ -148,9 +148,9 @@ def zone(name: str | tzinfo) -> tzinfo:
         raise InvalidInput(f"time zone {name!r} is not an IANA name such as 'Europe/Rome'")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise InvalidInput(
-            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Rome' or 'UTC'"
+            f"unknown time zone {_shown(name)}; use an IANA name such as 'Europe/Rome' or 'UTC'"
         ) from None
 
 

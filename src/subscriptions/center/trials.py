@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..accounts import Account
-from ..inputs import callback
+from ..inputs import callback, identifier
 from ..messages import Message, TrialExpiry, render_trial_expired
 from ..periods import Frequency
 from ..subscription import StartTrial, Status, Subscription, Terms, TrialEnd
@@ -33,6 +33,7 @@ def start_trial(
     frequency: Frequency | str | None = None,
 ) -> Subscription:
     """Start a free trial of ``product`` (corporate accounts may trial too)."""
+    identifier(user, what="user id")
     terms = terms_of(center, product, plan, seats, frequency)
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
