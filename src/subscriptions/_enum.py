@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+from typing import Self
+
+from .errors import InvalidInput, _shown
 
 __all__ = ["Choice"]
 
 
 class Choice(enum.Enum):
-    """An enumeration whose members hash by identity.
+    """An enumeration whose members hash by identity, read from their names.
 
     Members are singletons compared by identity, so the identity hash agrees with
     equality; it is computed in C, where ``Enum``'s own ``__hash__`` runs Python code,
@@ -17,3 +20,26 @@ class Choice(enum.Enum):
     """
 
     __hash__ = object.__hash__
+
+    @classmethod
+    def parse(cls, value: object, *, what: str | None = None) -> Self:
+        """The member ``value`` names (its value, such as ``"monthly"``), or the
+        member itself; anything else is refused with
+        :class:`~subscriptions.errors.InvalidInput` listing the known names."""
+        if isinstance(value, cls):
+            return value
+        label = what or _label(cls.__name__)
+        known = ", ".join(repr(member.value) for member in cls)
+        if isinstance(value, str):
+            for member in cls:
+                if isinstance(member.value, str) and member.value == value:
+                    return member
+            raise InvalidInput(f"unknown {label} {_shown(value)}; use one of {known}")
+        raise InvalidInput(
+            f"{label} {_shown(value)} ({type(value).__name__}) is not a name; use one of {known}"
+        )
+
+
+def _label(name: str) -> str:
+    """``"CancelTiming"`` as words: ``"cancel timing"``."""
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()

@@ -19,6 +19,7 @@ from babel import Locale, UnknownLocaleError
 
 from ._enum import Choice
 from .errors import CorporateSelfServiceRefused, InvalidInput, NotPermitted
+from .inputs import identifier, text, user_ids
 from .money import check_currency, to_decimal
 from .periods import ensure_aware, zone
 from .vat import VatNumber, normalize_country, normalize_location
@@ -104,13 +105,7 @@ class VatCheck:
 
 
 def _contacts(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        raise InvalidInput(f"billing contacts must be a list of user ids, got {value!r}")
-    contacts = frozenset(value)
-    for contact in contacts:
-        if not isinstance(contact, str) or not contact.strip():
-            raise InvalidInput(f"billing contact {contact!r} must be a non-empty user id")
-    return contacts
+    return frozenset(user_ids(value, what="billing contacts"))
 
 
 def _balance(value: object) -> Decimal:
@@ -129,22 +124,22 @@ def _check_locale(_: object, __: attrs.Attribute[str], value: str) -> None:
         ) from None
 
 
+def _name(_: object, __: attrs.Attribute[str], value: object) -> None:
+    text(value, what="account name")
+
+
 def _check_zone(_: object, __: attrs.Attribute[str], value: str) -> None:
     zone(value)
-
-
-def _check_currency(_: object, __: attrs.Attribute[str], value: str) -> None:
-    check_currency(value)
 
 
 @attrs.frozen(kw_only=True)
 class Account:
     id: str
-    name: str = attrs.field(validator=_required_text)
+    name: str = attrs.field(validator=_name)
     address: Address
     timezone: str = attrs.field(validator=_check_zone)
     locale: str = attrs.field(validator=_check_locale)
-    currency: str = attrs.field(validator=_check_currency)
+    currency: str = attrs.field(converter=check_currency)
     billing_contacts: frozenset[str] = attrs.field(converter=_contacts)
     kind: AccountKind = AccountKind.SELF_SERVICE
     payment_method: str | None = None
@@ -173,7 +168,9 @@ class Account:
 
 
 def require_billing_contact(account: Account, user_id: str, action: str) -> None:
-    """Refuse ``action`` unless ``user_id`` is one of the account's billing contacts."""
+    """Refuse ``action`` unless ``user_id`` (an identifier) is one of the account's
+    billing contacts."""
+    identifier(user_id, what="user id")
     if user_id not in account.billing_contacts:
         raise NotPermitted(
             f"user {user_id!r} is not a billing contact of account {account.id!r} and "

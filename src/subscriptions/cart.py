@@ -29,6 +29,7 @@ from .errors import (
 from .money import EXACT
 from .periods import Frequency, parse_frequency
 from .pricing import Invoice, InvoiceLine, InvoiceReason, apply_credit, invoice_from_lines
+from .seats import seat_count
 from .subscription import (
     BILLING,
     BillingContext,
@@ -37,7 +38,6 @@ from .subscription import (
     Subscribe,
     Subscription,
     Terms,
-    seat_count,
 )
 from .transitions import apply
 

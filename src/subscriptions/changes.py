@@ -26,6 +26,7 @@ from .money import EXACT
 from .periods import Frequency, Period, anchored_start, period_containing
 from .pricing import InvoiceLine, InvoiceReason, LineKind, tax_on
 from .proration import Granularity, prorate_ratio, prorate_units, ratio
+from .seats import seat_count
 from .subscription import (
     BillingContext,
     Change,
@@ -37,7 +38,6 @@ from .subscription import (
     Subscription,
     Terms,
     new_event,
-    seat_count,
 )
 from .vat import TaxDecision
 

@@ -73,6 +73,16 @@ class SubscriptionsError(Exception):
     """The root of every error raised by ``subscriptions``."""
 
 
+def _shown(value: object) -> str:
+    """``repr(value)``, cut short: a message never carries a whole huge input (and an
+    int too long for ``repr`` still gets its refusal)."""
+    try:
+        shown = repr(value)
+    except Exception:
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= 80 else f"{shown[:60]}...({len(shown)} characters)"
+
+
 class InvalidInput(SubscriptionsError, ValueError):
     """A value given to the library is malformed or out of range."""
 
@@ -235,10 +245,15 @@ class ActionRefused(SubscriptionsError):
 
 
 class InvalidSeatCount(ActionRefused, ValueError):
-    def __init__(self, seats: object) -> None:
+    """A seat count that is not a whole number from 1 to
+    :data:`~subscriptions.seats.MAX_SEATS`."""
+
+    def __init__(self, seats: object, *, maximum: int | None = None) -> None:
         self.seats = seats
+        self.maximum = maximum
+        allowed = "at least 1 seat" if maximum is None else f"from 1 to {maximum:,} seats"
         super().__init__(
-            f"seat count {seats!r} is not allowed; buy at least 1 seat (a whole number)"
+            f"seat count {_shown(seats)} is not allowed; buy {allowed} (a whole number)"
         )
 
 

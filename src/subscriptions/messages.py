@@ -96,14 +96,14 @@ def _check_timezone(_: object, attribute: attrs.Attribute[str], value: object) -
 
 
 def _check_aware(_: object, attribute: attrs.Attribute[datetime], value: object) -> None:
-    ensure_aware(value, what=attribute.name)
+    ensure_aware(value, what=attribute.name, in_range=False)
 
 
 def _check_optional_aware(
     _: object, attribute: attrs.Attribute[datetime | None], value: object
 ) -> None:
     if value is not None:
-        ensure_aware(value, what=attribute.name)
+        ensure_aware(value, what=attribute.name, in_range=False)
 
 
 def _check_count(_: object, attribute: attrs.Attribute[int], value: object) -> None:

@@ -39,7 +39,7 @@ from babel.numbers import format_currency, get_currency_precision, list_currenci
 from moneyed import CURRENCIES, Currency, Money
 
 from ._enum import Choice
-from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency
+from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency, _shown
 
 __all__ = [
     "EXACT",
@@ -93,14 +93,20 @@ def _known_currencies() -> frozenset[str]:
 
 
 def check_currency(code: object) -> str:
-    """Return ``code`` if it is an ISO 4217 currency Babel knows, else raise.
+    """Return ``code`` in upper case if it is an ISO 4217 currency Babel knows, else
+    raise :class:`~subscriptions.errors.UnknownCurrency`. Case does not matter, as for
+    country codes (:func:`~subscriptions.vat.normalize_country`).
 
-    >>> check_currency("EUR")
-    'EUR'
+    >>> check_currency("EUR"), check_currency("eur")
+    ('EUR', 'EUR')
     """
-    if not isinstance(code, str) or code not in _known_currencies():
-        raise UnknownCurrency(str(code))
-    return code
+    if isinstance(code, str):
+        if code in _known_currencies():
+            return code
+        upper = code.strip().upper()
+        if upper in _known_currencies():
+            return upper
+    raise UnknownCurrency(code if isinstance(code, str) and len(code) <= 16 else _shown(code))
 
 
 def minor_digits(currency: str) -> int:

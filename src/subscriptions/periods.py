@@ -31,9 +31,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from ._enum import Choice
-from .errors import InvalidInput, NaiveDatetime
+from .errors import InvalidInput, NaiveDatetime, _shown
 
 __all__ = [
+    "MAX_YEAR",
+    "MIN_YEAR",
     "Frequency",
     "LocalDays",
     "Period",
@@ -62,19 +64,10 @@ class Frequency(Choice):
         return _MONTHS[self]
 
     @classmethod
-    def parse(cls, value: object) -> Frequency:
-        """The frequency named ``value`` (``"monthly"``...), or a clear error."""
-        if isinstance(value, Frequency):
-            return value
-        if not isinstance(value, str):
-            raise InvalidInput(f"billing frequency {value!r} must be a name such as 'monthly'")
-        try:
-            return cls(value)
-        except ValueError:
-            raise InvalidInput(
-                f"unknown billing frequency {value!r}; use one of "
-                + ", ".join(f.value for f in cls)
-            ) from None
+    def parse(cls, value: object, *, what: str | None = "billing frequency") -> Frequency:
+        """The frequency named ``value`` (``"monthly"``...), or a clear error listing
+        the known ones."""
+        return super().parse(value, what=what)
 
 
 def parse_frequency(value: object) -> Frequency:
@@ -91,13 +84,47 @@ _MONTHS = {
 }
 
 
-def ensure_aware(value: object, *, what: str = "instant") -> datetime:
-    """Return ``value`` if it is an aware datetime; refuse naive ones and non-datetimes."""
+#: The years an instant given to the library may fall in. The last year of
+#: ``datetime`` (9999) is left out, so that every instant computed from one given
+#: (a period end, a trial end, a retry) can still be represented.
+MIN_YEAR, MAX_YEAR = 1, 9998
+
+
+def ensure_aware(value: object, *, what: str = "instant", in_range: bool = True) -> datetime:
+    """Return ``value`` if it is an aware datetime in the years :data:`MIN_YEAR` to
+    :data:`MAX_YEAR` (in its own zone and in UTC); refuse naive ones, non-datetimes
+    and instants out of that range, with an
+    :class:`~subscriptions.errors.InvalidInput` (:class:`NaiveDatetime` for a naive
+    one). ``in_range=False`` skips the range: for the instants the library computes
+    itself, which may lie past the last one it accepts.
+
+    >>> ensure_aware(datetime(9999, 12, 30, tzinfo=UTC))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    subscriptions.errors.InvalidInput: instant 9999-12-30T00:00:00+00:00 is out of range; ...
+    """
     if not isinstance(value, datetime):
-        raise InvalidInput(f"{what} {value!r} is not a datetime; pass an aware datetime")
+        raise InvalidInput(
+            f"{what} {_shown(value)} ({type(value).__name__}) is not a datetime; pass an "
+            "aware datetime, for example datetime(2026, 1, 5, tzinfo=ZoneInfo('Europe/Rome'))"
+        )
     if value.tzinfo is None or value.utcoffset() is None:
         raise NaiveDatetime(value, what=what)
+    if in_range and not (
+        MIN_YEAR <= value.year <= MAX_YEAR and _utc_year(value) in range(MIN_YEAR, MAX_YEAR + 1)
+    ):
+        raise InvalidInput(
+            f"{what} {value.isoformat()} is out of range; pass an instant in the years "
+            f"{MIN_YEAR} to {MAX_YEAR}"
+        )
     return value
+
+
+def _utc_year(value: datetime) -> int:
+    try:
+        return value.astimezone(UTC).year
+    except OverflowError:  # its offset takes it past datetime's first or last year
+        return 0
 
 
 #: tzinfo classes whose offset is always defined: a datetime carrying one is aware,
@@ -110,7 +137,7 @@ def _aware(value: datetime) -> None:
     if type(value) is not datetime or (
         type(value.tzinfo) not in ALWAYS_AWARE and value.utcoffset() is None
     ):
-        ensure_aware(value)
+        ensure_aware(value, in_range=False)
 
 
 def zone(name: str | tzinfo) -> tzinfo:
@@ -121,9 +148,9 @@ def zone(name: str | tzinfo) -> tzinfo:
         raise InvalidInput(f"time zone {name!r} is not an IANA name such as 'Europe/Rome'")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise InvalidInput(
-            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Rome' or 'UTC'"
+            f"unknown time zone {_shown(name)}; use an IANA name such as 'Europe/Rome' or 'UTC'"
         ) from None
 
 
@@ -225,11 +252,11 @@ def anchored_start(
 
 
 def _utc_start(value: datetime) -> datetime:
-    return ensure_aware(value, what="period start").astimezone(UTC)
+    return ensure_aware(value, what="period start", in_range=False).astimezone(UTC)
 
 
 def _utc_end(value: datetime) -> datetime:
-    return ensure_aware(value, what="period end").astimezone(UTC)
+    return ensure_aware(value, what="period end", in_range=False).astimezone(UTC)
 
 
 @attrs.frozen(repr=False)

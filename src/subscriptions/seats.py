@@ -13,6 +13,17 @@ that carries the numbers (and a reduction may name the users to release).
 Traceback (most recent call last):
 ...
 subscriptions.errors.NotEnoughSeats: cannot assign 1 more seat to subscription 'sub-1': 2 of 2 ...
+
+A seat count is a whole number from 1 to :data:`MAX_SEATS` (one million), checked by
+:func:`seat_count` wherever one enters: a trial, a cart item, a plan change, the
+terms of a subscription.
+
+>>> seat_count(100_000)
+100000
+>>> seat_count(0)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+subscriptions.errors.InvalidSeatCount: seat count 0 is not allowed; buy from 1 to 1,000,000 ...
 """
 
 from __future__ import annotations
@@ -30,20 +41,33 @@ from .errors import (
     SeatNotAssigned,
     SeatsInUse,
 )
+from .inputs import identifier, user_ids
 
 __all__ = [
+    "MAX_SEATS",
     "SeatAssignments",
     "assign",
     "reassign",
     "resize",
+    "seat_count",
     "unassign",
 ]
 
+#: The most seats one subscription can have. Far above any real licence count, and
+#: low enough that every amount priced from it stays exact in the money columns.
+MAX_SEATS = 1_000_000
+
+
+def seat_count(value: object) -> int:
+    """``value`` if it is a seat count: an ``int`` (not a ``bool``) from 1 to
+    :data:`MAX_SEATS`; else :class:`~subscriptions.errors.InvalidSeatCount`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEATS:
+        raise InvalidSeatCount(value, maximum=MAX_SEATS)
+    return value
+
 
 def _users(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise InvalidInput(f"expected a list of user ids, got the string {value!r}")
-    return tuple(value)
+    return user_ids(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -56,8 +80,9 @@ class SeatAssignments:
     version: int = 0
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.seats, bool) or not isinstance(self.seats, int) or self.seats < 0:
-            raise InvalidSeatCount(self.seats)
+        # Zero is a stored state (a subscription's seats before any were bought).
+        if self.seats != 0 or isinstance(self.seats, bool):
+            seat_count(self.seats)
         if len(set(self.users)) != len(self.users):
             raise InvalidInput(f"a user holds two seats of {self.subscription_id!r}")
         if len(self.users) > self.seats:
@@ -79,9 +104,7 @@ class SeatAssignments:
 
 
 def _check_user(user_id: object) -> str:
-    if not isinstance(user_id, str) or not user_id.strip():
-        raise InvalidInput(f"user id {user_id!r} must be a non-empty string")
-    return user_id
+    return identifier(user_id, what="user id")
 
 
 def assign(current: SeatAssignments, user_ids: Iterable[str]) -> SeatAssignments:
@@ -133,8 +156,7 @@ def resize(current: SeatAssignments, seats: int, *, release: Iterable[str] = ())
     Reducing below the seats in use without naming enough users to release is
     refused with :class:`SeatsInUse`, which says how many must go.
     """
-    if isinstance(seats, bool) or not isinstance(seats, int) or seats < 1:
-        raise InvalidSeatCount(seats)
+    seat_count(seats)
     released = [_check_user(u) for u in _users(release)]
     for user in released:
         if not current.holds(user):

@@ -28,11 +28,12 @@ from moneyed import Currency, Money
 
 from ._enum import Choice
 from .catalog import Catalog
-from .errors import InvalidInput, InvalidSeatCount
+from .errors import InvalidInput
 from .money import Rounding, check_currency, minor_digits, money_currency, quantum
 from .periods import Frequency, LocalDays, Period, parse_frequency, zone
 from .pricing import Invoice, InvoiceLine, TaxRounding, TaxSetup
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .seats import seat_count
 from .vat import TaxDecision
 
 __all__ = [
@@ -92,12 +93,6 @@ class TrialEnd(Choice):
 class CancelTiming(Choice):
     END_OF_TERM = "end_of_term"
     IMMEDIATE = "immediate"
-
-
-def seat_count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidSeatCount(value)
-    return value
 
 
 def _currency(value: object) -> str:

@@ -316,7 +316,7 @@ def advance(sub: Subscription, *, context: BillingContext, at: datetime | None =
     if at is None:
         at = due
     else:
-        at = ensure_aware(at, what="step instant").astimezone(UTC)
+        at = ensure_aware(at, what="step instant", in_range=False).astimezone(UTC)
         if at < due:
             raise InvalidInput(
                 f"{at.isoformat()} is before the step due on {due.isoformat()}; a step is "

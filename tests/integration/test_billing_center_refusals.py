@@ -145,21 +145,21 @@ def test_unknown_plan(center: BillingCenter, customer: Customer, refused: Any) -
 def test_bad_seat_counts(
     center: BillingCenter, customer: Customer, refused: Any, seats: object
 ) -> None:
-    with refused(customer.id, InvalidSeatCount, "buy at least 1 seat"):
+    with refused(customer.id, InvalidSeatCount, "buy from 1 to"):
         center.edit_cart_item(customer.id, CONTACT, "monitoring", seats=seats)  # type: ignore[arg-type]
-    with refused(customer.id, InvalidSeatCount, "buy at least 1 seat"):
+    with refused(customer.id, InvalidSeatCount, "buy from 1 to"):
         center.add_to_cart(customer.id, CONTACT, "remote-support", seats=seats)  # type: ignore[arg-type]
-    with refused(customer.id, InvalidSeatCount, "buy at least 1 seat"):
+    with refused(customer.id, InvalidSeatCount, "buy from 1 to"):
         center.start_trial(customer.id, CONTACT, "monitoring", seats=seats)  # type: ignore[arg-type]
     center.remove_cart_item(customer.id, CONTACT, "monitoring")
-    with refused(customer.id, InvalidSeatCount, "buy at least 1 seat"):
+    with refused(customer.id, InvalidSeatCount, "buy from 1 to"):
         center.subscribe_now(customer.id, CONTACT, "monitoring", seats=seats)  # type: ignore[arg-type]
 
 
 def test_unknown_billing_frequency(center: BillingCenter, customer: Customer, refused: Any) -> None:
-    with refused(customer.id, InvalidInput, "use one of monthly"):
+    with refused(customer.id, InvalidInput, "use one of 'monthly'"):
         center.edit_cart_item(customer.id, CONTACT, "monitoring", frequency="weekly")
-    with refused(customer.id, InvalidInput, "use one of monthly"):
+    with refused(customer.id, InvalidInput, "use one of 'monthly'"):
         center.add_to_cart(customer.id, CONTACT, "remote-support", frequency="fortnightly")
 
 
@@ -235,7 +235,7 @@ CONTACT_ONLY: dict[str, Callable[[BillingCenter, Customer, str], object]] = {
 
 
 @pytest.mark.parametrize("use_case", sorted(CONTACT_ONLY))
-@pytest.mark.parametrize("user", [OTHER_USER, "ANNA", ""])
+@pytest.mark.parametrize("user", [OTHER_USER, "ANNA"])
 def test_only_billing_contacts_may_act(
     center: BillingCenter, customer: Customer, refused: Any, use_case: str, user: str
 ) -> None:
@@ -289,7 +289,7 @@ def test_a_corporate_account_is_refused_self_service_but_gets_a_purchase_order(
         center.staff_place_corporate_order(
             "sam", account.id, staff_quote.id, purchase_order="PO-1", idempotency_key=" "
         )
-    with refused(account.id, InvalidInput, "whole number of days"):
+    with refused(account.id, InvalidInput, "out of range; pass 0 to 3650"):
         center.staff_place_corporate_order(
             "sam",
             account.id,
@@ -529,7 +529,7 @@ def test_no_payment_method_with_an_amount_due(center: BillingCenter, refused: An
         center.place_order(account.id, CONTACT, quote.id, idempotency_key="k")
     with refused(account.id, InvalidInput, "idempotency key"):
         center.place_order(account.id, CONTACT, quote.id, idempotency_key=" ")
-    with refused(account.id, InvalidInput, "gateway token"):
+    with refused(account.id, InvalidInput, "payment method"):
         center.update_payment_method(account.id, CONTACT, "")
 
 
@@ -586,7 +586,7 @@ def test_a_seat_assigned_twice(center: BillingCenter, customer: Customer, refuse
         center.assign_seats(customer.id, CONTACT, "remote-support", "luca")
     with refused(customer.id, InvalidInput, "at least one user"):
         center.assign_seats(customer.id, CONTACT, "remote-support", [])
-    with refused(customer.id, InvalidInput, "non-empty string"):
+    with refused(customer.id, InvalidInput, "user id is empty"):
         center.assign_seats(customer.id, CONTACT, "remote-support", [""])
 
 

@@ -100,7 +100,7 @@ def sub_id(product: str) -> str:
 
 @pytest.mark.parametrize("bad", [0, -1, True, False, 1.0, "2", None])
 def test_an_item_needs_a_whole_positive_seat_count(bad: object) -> None:
-    with pytest.raises(InvalidSeatCount, match="buy at least 1 seat"):
+    with pytest.raises(InvalidSeatCount, match="buy from 1 to"):
         CartItem(product="p", plan="x", seats=bad, frequency="monthly")  # type: ignore[arg-type]
 
 

@@ -102,7 +102,7 @@ def test_price_with_more_digits_than_the_currency_is_refused(amount: str, curren
         price(amount, currency)
 
 
-@pytest.mark.parametrize("currency", ["ZZZ", "eur", "", None, 978])
+@pytest.mark.parametrize("currency", ["ZZZ", "euro", "", None, 978])
 def test_price_in_an_unknown_currency_is_refused(currency: object) -> None:
     with pytest.raises(UnknownCurrency):
         price(currency=currency)

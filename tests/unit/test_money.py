@@ -54,7 +54,12 @@ def test_minor_digits_and_quantum(currency: str, digits: int, unit: str) -> None
     assert str(quantum(currency)) == str(D(unit))
 
 
-@pytest.mark.parametrize("code", ["ZZZ", "eur", "EURO", "", " EUR", None, 978, ["EUR"]])
+@pytest.mark.parametrize("code", ["EUR", "eur", "Eur", " eur "])
+def test_currency_codes_are_read_in_any_case(code: str) -> None:
+    assert check_currency(code) == "EUR"
+
+
+@pytest.mark.parametrize("code", ["ZZZ", "zzz", "EURO", "", " ", None, 978, ["EUR"]])
 def test_unknown_currency_is_refused(code: object) -> None:
     with pytest.raises(UnknownCurrency) as info:
         check_currency(code)

@@ -86,7 +86,7 @@ def test_frequency_parse_unknown_name_lists_the_choices(value: str) -> None:
 
 @pytest.mark.parametrize("value", [1, None, 1.0, True, ["monthly"]])
 def test_frequency_parse_refuses_non_strings(value: object) -> None:
-    with pytest.raises(InvalidInput, match="must be a name such as 'monthly'"):
+    with pytest.raises(InvalidInput, match="is not a name; use one of 'monthly'"):
         Frequency.parse(value)
 
 

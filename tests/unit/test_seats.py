@@ -41,12 +41,12 @@ def test_a_huge_seat_count() -> None:
     assert many.available == 10**6 - 1
 
 
-@pytest.mark.parametrize("bad", [-1, True, False, 1.0, "2", None])
+@pytest.mark.parametrize("bad", [-1, True, False, 1.0, "2", None, 1_000_001, 10**64])
 def test_bad_seat_counts_are_refused(bad: object) -> None:
     with pytest.raises(InvalidSeatCount) as info:
         SeatAssignments(subscription_id="sub-1", seats=bad)  # type: ignore[arg-type]
     assert info.value.seats == bad
-    assert "at least 1 seat" in str(info.value)
+    assert "buy from 1 to 1,000,000 seats" in str(info.value)
 
 
 def test_a_user_cannot_hold_two_seats() -> None:
@@ -134,9 +134,9 @@ def test_assign_nobody(users: list[str]) -> None:
         assign(seats(3), users)
 
 
-@pytest.mark.parametrize("user", ["", "   ", None, 7])
+@pytest.mark.parametrize("user", ["", "   ", None, 7, "a\x00b", "x" * 65])
 def test_assign_a_bad_user_id(user: object) -> None:
-    with pytest.raises(InvalidInput, match="non-empty string"):
+    with pytest.raises(InvalidInput, match="user id"):
         assign(seats(3), [user])  # type: ignore[list-item]
 
 

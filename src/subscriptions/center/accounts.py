@@ -17,6 +17,7 @@ from ..accounts import (
     require_billing_contact,
 )
 from ..errors import InvalidInput, VatCheckFailed
+from ..inputs import identifier, optional_identifier, user_ids
 from ..subscription import Event, EventKind, Subscription
 from ..vat import parse_vat_number
 from .base import Center, VatUnavailable
@@ -45,17 +46,29 @@ def open_account(
     payment_method: str | None = None,
     account_id: str | None = None,
 ) -> Account:
-    """Open a customer account."""
+    """Open a customer account.
+
+    ``account_id`` (default: a new id), the billing contacts and the payment method
+    (a gateway token) are identifiers: non-blank, at most 64 characters, without
+    whitespace or control characters. The currency is an ISO 4217 code in any case
+    (``"eur"`` is ``"EUR"``), as is the address's country."""
+    if not isinstance(address, Address):
+        raise InvalidInput(
+            f"the address must be an Address, not {type(address).__name__}; build one "
+            "with Address(line1=..., city=..., postal_code=..., country=...)"
+        )
     account = Account(
-        id=account_id or center.new_id("acct"),
+        id=center.new_id("acct")
+        if account_id is None
+        else identifier(account_id, what="account id"),
         name=name,
         address=address,
         timezone=timezone,
         locale=locale,
         currency=currency,
-        billing_contacts=frozenset(billing_contacts),
-        kind=kind,
-        payment_method=payment_method,
+        billing_contacts=billing_contacts,
+        kind=AccountKind.parse(kind, what="account kind"),
+        payment_method=optional_identifier(payment_method, what="payment method"),
     )
     _check_currency_offered(center, account.currency)
     with center.store.unit_of_work() as uow:
@@ -103,9 +116,9 @@ def _update_account(
 
 
 def update_payment_method(center: Center, account_id: str, user: str, token: str) -> Account:
-    """Replace the account's payment method (a gateway token, never a card number)."""
-    if not isinstance(token, str) or not token.strip():
-        raise InvalidInput("the payment method must be a gateway token such as 'tok_visa'")
+    """Replace the account's payment method (a gateway token, never a card number,
+    such as ``"tok_visa"``: an identifier)."""
+    identifier(token, what="payment method")
     return _update_account(
         center,
         account_id,
@@ -118,13 +131,15 @@ def update_payment_method(center: Center, account_id: str, user: str, token: str
 def set_billing_contacts(
     center: Center, account_id: str, user: str, contacts: Sequence[str]
 ) -> Account:
-    """Replace the users who may buy and pay for the account (user ids, at least one)."""
+    """Replace the users who may buy and pay for the account (a list of user ids, at
+    least one; a single string is refused, not read as its letters)."""
+    users = user_ids(contacts, what="billing contacts")
     return _update_account(
         center,
         account_id,
         user,
         "change the billing contacts",
-        lambda a: attrs.evolve(a, billing_contacts=frozenset(contacts)),
+        lambda a: attrs.evolve(a, billing_contacts=frozenset(users)),
     )
 
 

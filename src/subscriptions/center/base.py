@@ -26,6 +26,7 @@ from .._enum import Choice
 from ..accounts import Account, VatCheckStatus
 from ..catalog import Catalog
 from ..errors import InstantInFuture, InvalidInput, InvalidTransition, NoSubscription, NotFound
+from ..inputs import identifier, whole_number
 from ..messages import Message
 from ..money import EXACT
 from ..orders import Seller
@@ -198,24 +199,18 @@ class Center:
     # -- time --------------------------------------------------------------------------
 
     def now(self) -> datetime:
-        """The clock's now, refused if naive."""
-        now = self.clock.now()
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise InvalidInput("the clock returned a naive datetime; it must be time-zone aware")
-        return now
+        """The clock's now, refused (:class:`~subscriptions.errors.InvalidInput`) if
+        it is not an aware datetime in the accepted range: a broken clock stops a use
+        case before it changes anything."""
+        return ensure_aware(self.clock.now(), what="the clock's now")
 
     def until(self, at: object, *, what: str) -> datetime:
         """The instant a job runs up to: ``at``, or now; never after now (time only
         moves forward)."""
+        instant = None if at is None else ensure_aware(at, what=f"the instant {what} runs up to")
         now = self.now()
-        if at is None:
+        if instant is None:
             return now
-        if not isinstance(at, datetime):
-            raise InvalidInput(
-                f"{what} runs up to an aware datetime, not {type(at).__name__} {at!r}; leave "
-                "it out to run up to now"
-            )
-        instant = ensure_aware(at, what=f"the instant {what} runs up to")
         if instant > now:
             raise InstantInFuture(instant, now, what=what)
         return instant
@@ -223,8 +218,9 @@ class Center:
     # -- accounts and their billing context --------------------------------------------
 
     def load_account(self, uow: UnitOfWork, account_id: str) -> Account:
-        """The stored account, or :class:`~subscriptions.errors.NotFound`."""
-        account = uow.accounts.get(account_id)
+        """The stored account, or :class:`~subscriptions.errors.NotFound`; an
+        ``account_id`` that is no identifier is refused before any lookup."""
+        account = uow.accounts.get(identifier(account_id, what="account id"))
         if account is None:
             raise NotFound(f"no account {account_id!r}; open the account first")
         return account
@@ -246,6 +242,11 @@ class Center:
 
     def context(self, account: Account) -> BillingContext:
         """The billing context of ``account``: its currency, zone and tax setup."""
+        if not isinstance(account, Account):
+            raise InvalidInput(
+                f"the billing context is of an Account, not {type(account).__name__}; pass "
+                "one that open_account or account returned"
+            )
         tax = TaxSetup(
             seller_country=self.seller.country,
             customer=Customer(
@@ -312,6 +313,7 @@ class Center:
     def deliver_outbox(self, *, limit: int = 100) -> int:
         """Send the messages waiting in the outbox through the notifier; returns how
         many were sent. A message whose sending fails stays for the next call."""
+        whole_number(limit, what="limit", minimum=1, maximum=10_000)
         if self.notifier is None:
             return 0
         sent = 0

@@ -34,6 +34,7 @@ from .. import collection, payments
 from .._records import revised
 from ..accounts import Account
 from ..errors import ConcurrencyConflict, NotFound, PaymentNotRecorded, StorageError
+from ..inputs import callback
 from ..orders import COLLECTIBLE, Draft, InvoiceStatus, IssuedInvoice
 from ..payments import AttemptState, PaymentAttempt, PaymentResult
 from ..ports import UnitOfWork
@@ -160,6 +161,8 @@ def run_renewals(
     ``progress(n)`` is called after each batch; ``stop()``, when it says so, ends
     the run cleanly after the charge in progress. See
     :mod:`subscriptions.center.billrun`."""
+    callback(progress, what="progress")
+    callback(stop, what="stop")
     at = center.until(at, what="a bill run")
     stopping = stop or (lambda: False)
     tally = _Tally()

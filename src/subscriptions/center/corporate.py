@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..accounts import require_billing_contact
-from ..errors import InvalidInput, InvalidTransition, QuoteExpired
+from ..errors import IdempotencyKeyReused, InvalidTransition, QuoteExpired
+from ..inputs import identifier, text, whole_number
 from ..orders import Order, OrderState, order_moved
 from . import orders, purchase, quotes
 from .base import Center
@@ -15,6 +16,10 @@ __all__ = [
     "confirm_corporate_order",
     "staff_place_corporate_order",
 ]
+
+
+#: The longest payment term of a purchase order, in days (ten years).
+MAX_DUE_DAYS = 3650
 
 
 def staff_place_corporate_order(
@@ -28,12 +33,16 @@ def staff_place_corporate_order(
     idempotency_key: str,
 ) -> Order:
     """The vendor's staff place a corporate account's order on purchase-order
-    terms: no card; an invoice due in ``due_days`` once the customer confirms."""
+    terms: no card; an invoice due in ``due_days`` (0 to :data:`MAX_DUE_DAYS`) once
+    the customer confirms. The purchase-order number is a one-line text of at most
+    200 characters. Placed again under the same key, it returns the same order if
+    the quote, purchase order and due days are the same, and is refused with
+    :class:`~subscriptions.errors.IdempotencyKeyReused` otherwise."""
+    identifier(staff_user, what="staff user id")
     orders.check_key(idempotency_key)
-    if isinstance(due_days, bool) or not isinstance(due_days, int) or due_days < 0:
-        raise InvalidInput(f"due_days {due_days!r} must be a whole number of days >= 0")
-    if not isinstance(purchase_order, str) or not purchase_order.strip():
-        raise InvalidInput("a corporate order needs the customer's purchase-order number")
+    identifier(quote_id, what="quote id")
+    whole_number(due_days, what="due_days", minimum=0, maximum=MAX_DUE_DAYS)
+    text(purchase_order, what="the purchase-order number")
     now = center.now()
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
@@ -44,6 +53,11 @@ def staff_place_corporate_order(
             )
         existing = orders.known_order(uow, account_id, idempotency_key, quote_id)
         if existing is not None:
+            if (existing.purchase_order, existing.due_days) != (purchase_order, due_days):
+                raise IdempotencyKeyReused(
+                    idempotency_key,
+                    f"order {existing.id!r} with another purchase order or due days",
+                )
             return existing
         quote = quotes.valid_quote(center, uow, account, quote_id, now)
         order = orders.record_order(

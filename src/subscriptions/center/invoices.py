@@ -24,6 +24,7 @@ from ..errors import (
     PaymentFailed,
     PaymentInProgress,
 )
+from ..inputs import identifier
 from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice, Order
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
@@ -36,7 +37,7 @@ __all__ = ["confirm_invoice_payment", "find_invoice", "pay_invoice"]
 
 def find_invoice(uow: UnitOfWork, account_id: str, invoice_id: str) -> IssuedInvoice:
     return owned(
-        uow.invoices.get(invoice_id),
+        uow.invoices.get(identifier(invoice_id, what="invoice id")),
         account_id,
         f"invoice {invoice_id!r}",
         "list the account's invoices to find its id",
@@ -175,6 +176,7 @@ def confirm_payment(
     authenticated: ``payment_id`` is the order's id (the order is returned) or the
     invoice's id for a payment made with :meth:`pay_invoice` (the invoice is
     returned)."""
+    identifier(payment_id, what="payment id")
     with center.store.unit_of_work() as uow:
         center.load_account(uow, account_id)
         invoice = uow.orders.get(payment_id) is None and uow.invoices.get(payment_id)

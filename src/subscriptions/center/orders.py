@@ -26,6 +26,7 @@ from ..errors import (
     QuoteChanged,
     QuoteExpired,
 )
+from ..inputs import identifier, optional_identifier
 from ..orders import Order, OrderFailure, OrderState, Quote, failure_of_code
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
@@ -48,11 +49,10 @@ _TRIES = 5
 
 
 def check_key(idempotency_key: object) -> None:
-    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-        raise InvalidInput(
-            "an idempotency key (a non-empty string) is required: pass one per order the "
-            "customer confirms, and the same one to retry it"
-        )
+    """Refuse an idempotency key that is no identifier (non-blank, at most 64
+    characters, no whitespace or control characters): pass one per order the
+    customer confirms, and the same one to retry it."""
+    identifier(idempotency_key, what="idempotency key")
 
 
 def known_order(
@@ -155,10 +155,8 @@ def place_order(
     :class:`~subscriptions.errors.QuoteChanged`; another order of the account
     still running raises :class:`~subscriptions.errors.OrderInProgress`."""
     check_key(idempotency_key)
-    if payment_method is not None and (
-        not isinstance(payment_method, str) or not payment_method.strip()
-    ):
-        raise InvalidInput("the payment method must be a gateway token such as 'tok_visa'")
+    identifier(quote_id, what="quote id")
+    optional_identifier(payment_method, what="payment method")
     made: PaymentAttempt | None = None
     order: Order | None = None
     for tried in range(2):
@@ -327,7 +325,7 @@ def failure(order: Order) -> PaymentFailed:
 
 def find_order(uow: UnitOfWork, account_id: str, order_id: str) -> Order:
     return owned(
-        uow.orders.get(order_id),
+        uow.orders.get(identifier(order_id, what="order id")),
         account_id,
         f"order {order_id!r}",
         "use the id that place_order returned for this account",

@@ -18,6 +18,7 @@ from ..errors import (
     StorageError,
     SubscriptionsError,
 )
+from ..inputs import identifier
 from ..money import to_money
 from ..orders import Quote
 from ..periods import Frequency
@@ -208,6 +209,7 @@ def quote(center: Center, account_id: str, user: str) -> Quote:
 
 def staff_quote(center: Center, staff_user: str, account_id: str) -> Quote:
     """The vendor's staff prepare a quote for an account (corporate ones included)."""
+    identifier(staff_user, what="staff user id")
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         return _make_quote(center, uow, account, prepared_by=f"staff:{staff_user}")

@@ -22,6 +22,7 @@ import attrs
 
 from .. import payments
 from ..errors import ConcurrencyConflict, NotFound, SubscriptionsError
+from ..inputs import MAX_KEY_LENGTH, callback, identifier, optional_identifier
 from ..orders import Order, OrderState
 from ..payments import IN_FLIGHT, AttemptKind, AttemptState, PaymentAttempt, PaymentStatus
 from ..subscription import Event, EventKind
@@ -118,6 +119,8 @@ def reconcile(
     concurrent completion is recognised as such and never refunded. One
     attempt's trouble never stops the others. See
     :mod:`subscriptions.center.reconcile`."""
+    optional_identifier(order_id, what="order id")
+    callback(stop, what="stop")
     run = _Run()
     for attempt in _in_flight(center):
         if stop is not None and stop():
@@ -263,6 +266,7 @@ def resolve(center: Center, idempotency_key: str) -> PaymentAttempt:
     still unpaid and refunded otherwise. An attempt in flight is resolved as not
     charged only once its lease is over (its process may still be sending it).
     Returns the attempt as it now stands."""
+    identifier(idempotency_key, what="payment key", max_length=MAX_KEY_LENGTH)
     with center.store.unit_of_work() as uow:
         attempt = uow.attempts.get(idempotency_key)
     if attempt is None:

@@ -30,7 +30,7 @@ def cancel(
 ) -> Subscription:
     """Cancel at the end of the term (default), or immediately with a credit for
     the unused time (added to the credit balance, not refunded)."""
-    timing = CancelTiming(timing) if isinstance(timing, str) else timing
+    timing = CancelTiming.parse(timing, what="cancel timing")
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_self_service(account, user, "cancel subscriptions")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..accounts import Account
+from ..inputs import callback, identifier
 from ..messages import Message, TrialExpiry, render_trial_expired
 from ..periods import Frequency
 from ..subscription import StartTrial, Status, Subscription, Terms, TrialEnd
@@ -32,6 +33,7 @@ def start_trial(
     frequency: Frequency | str | None = None,
 ) -> Subscription:
     """Start a free trial of ``product`` (corporate accounts may trial too)."""
+    identifier(user, what="user id")
     terms = terms_of(center, product, plan, seats, frequency)
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
@@ -79,6 +81,7 @@ def expire_trials(
     than now). Nothing is ever charged. Under the ``convert`` trial policy trials
     are converted, and charged, by :meth:`run_renewals` instead. ``stop()``, when
     it says so, ends the job between two trials."""
+    callback(stop, what="stop")
     at = center.until(at, what="expiring trials")
     if center.policy.trial_end is TrialEnd.CONVERT:
         return 0

@@ -59,10 +59,11 @@ from ..documents import (
     seller_from_dict,
     seller_to_dict,
 )
-from ..errors import SubscriptionsError
+from ..errors import InvalidInput, SubscriptionsError
 from ..messages import Message
 from ..money import format_amount
 from ..orders import Seller
+from ..periods import ensure_aware
 from ..ports import Clock, Store
 from ..scenario import run
 from .settings import CliSettings
@@ -217,7 +218,10 @@ def _instant(text: str) -> datetime:
         raise UsageError(f"{text!r} is not an ISO date or datetime") from None
     if value.tzinfo is None:
         raise UsageError(f"{text!r} has no UTC offset; write it like 2026-11-27T09:00:00+01:00")
-    return value
+    try:
+        return ensure_aware(value, what="the instant")
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- output --------------------------------------------------------------------------
@@ -400,7 +404,12 @@ def _cmd_account_payment(env: _Env) -> None:
 def _cmd_trial_start(env: _Env) -> None:
     a = env.args
     sub = env.center().start_trial(
-        a.account, a.user, a.product, plan=a.plan, seats=a.seats or 1, frequency=a.frequency
+        a.account,
+        a.user,
+        a.product,
+        plan=a.plan,
+        seats=1 if a.seats is None else a.seats,
+        frequency=a.frequency,
     )
     _emit(env, sub, lambda: _subs_table([sub]))
 
