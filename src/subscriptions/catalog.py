@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .errors import CatalogError, PriceNotOffered, UnknownPlan, UnknownProduct
+from .errors import CatalogError, InvalidInput, PriceNotOffered, UnknownPlan, UnknownProduct
+from .inputs import identifier
 from .money import check_currency, round_amount, to_decimal
 from .periods import Frequency, parse_frequency
 
@@ -96,8 +97,11 @@ def _by_id(
 
 
 def _check_id(kind: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise CatalogError(f"{kind} id {value!r} must be a non-empty string")
+    # The ids' one rule (subscription ids and gateway keys are made from them).
+    try:
+        identifier(value, what=f"{kind} id")
+    except InvalidInput as exc:
+        raise CatalogError(str(exc)) from None
 
 
 @attrs.frozen(kw_only=True)

@@ -26,7 +26,7 @@ from .money import EXACT
 from .periods import Frequency, Period, anchored_start, period_containing
 from .pricing import InvoiceLine, InvoiceReason, LineKind, tax_on
 from .proration import Granularity, prorate_ratio, prorate_units, ratio
-from .seats import seat_count
+from .seats import MAX_SEATS, seat_count
 from .subscription import (
     BillingContext,
     Change,
@@ -275,7 +275,7 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
     seats = action.seats
     if seats is None:
         seats = old.seats
-    elif type(seats) is not int or seats < 1:
+    elif type(seats) is not int or not 0 < seats <= MAX_SEATS:
         seats = seat_count(seats)
     frequency = action.frequency
     if frequency is None:

@@ -23,6 +23,7 @@ from ._records import moved, revised
 from .accounts import Account, Address
 from .cart import CartItem, QuoteItem
 from .errors import InvalidInput, InvalidTransition
+from .inputs import identifier, text
 from .money import to_money
 from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
 from .vat import eu_seller_country, parse_vat_number
@@ -219,8 +220,7 @@ class Seller:
     series: str = "INV"
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise InvalidInput(f"seller name {self.name!r} must be a non-empty string")
+        text(self.name, what="seller name")
         if not isinstance(self.address, Address):
             raise InvalidInput(
                 f"seller address {self.address!r} is not an Address; build one with "
@@ -231,11 +231,8 @@ class Seller:
             # Format and check digits for the seller's country, kept in its usual form.
             number = parse_vat_number(self.vat_number, country=self.address.country)
             object.__setattr__(self, "vat_number", str(number))
-        series = self.series
-        if not isinstance(series, str) or not series.strip() or not series.isprintable():
-            raise InvalidInput(
-                f"invoice series {series!r} must be a non-empty printable string, such as 'INV'"
-            )
+        # The series prefixes every invoice number: an id's rule.
+        identifier(self.series, what="invoice series")
 
     @property
     def country(self) -> str:

@@ -38,7 +38,6 @@ from .documents import (
 from .errors import (
     CorporateSelfServiceRefused,
     DocumentError,
-    InvalidSeatCount,
     ScenarioError,
     SubscriptionsError,
 )
@@ -46,6 +45,7 @@ from .money import Rounding, check_currency, format_amount
 from .periods import Frequency, localize, zone
 from .pricing import Customer, Invoice, TaxRounding, TaxSetup, apply_credit
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
+from .seats import seat_count
 from .subscription import (
     Action,
     BillingContext,
@@ -147,7 +147,7 @@ def _load(doc: Mapping[str, Any]) -> Scenario:
         raise DocumentError("format", f"unsupported format {top['format']!r}; this library reads 1")
     currency = read_str(top["currency"], "currency")
     with reported_at("currency"):
-        check_currency(currency)
+        currency = check_currency(currency)
     with reported_at("timezone"):
         tz = zone(read_str(top.get("timezone", "UTC"), "timezone"))
     policy = _policy(top.get("policy", {}))
@@ -299,8 +299,8 @@ def _action(
                 if timing is None
                 else read_choice(timing, f"{path}.timing", ChangeTiming, _values(ChangeTiming))
             )
-            if new_seats is not None and new_seats < 1:
-                raise InvalidSeatCount(new_seats)
+            if new_seats is not None:
+                seat_count(new_seats)
             return Change(
                 plan=new_plan, seats=new_seats, frequency=new_frequency, timing=timing_value
             ), None

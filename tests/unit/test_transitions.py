@@ -645,3 +645,31 @@ def test_the_local_days_of_period_bounds_are_an_explicit_bounded_cache() -> None
     assert attrs.evolve(ctx, days=shared) == ctx  # a cache is no part of the value
     with pytest.raises(InvalidInput, match="local-days cache"):
         attrs.evolve(ctx, days=LocalDays(UTC))
+
+
+@pytest.mark.parametrize("seats", [0, -1, 1_000_001, 10**64, True, "5"])
+def test_a_change_to_a_seat_count_out_of_range_is_refused_by_quote_and_apply(
+    seats: object,
+) -> None:
+    from subscriptions.errors import InvalidSeatCount
+    from subscriptions.preview import quote
+
+    ctx = context(timing=ChangeTiming.KEEP_ANCHOR)
+    sub = subscribed(ctx, seats=3)
+    for price in (quote, apply):
+        with pytest.raises(InvalidSeatCount):
+            price(sub, Change(seats=seats), at=rome(2026, 4, 10), context=ctx)  # type: ignore[operator,arg-type]
+
+
+def test_the_largest_seat_count_is_accepted() -> None:
+    from subscriptions.preview import quote
+    from subscriptions.seats import MAX_SEATS
+
+    ctx = context(timing=ChangeTiming.KEEP_ANCHOR)
+    sub = subscribed(ctx, seats=3)
+    at = rome(2026, 4, 10)
+    assert quote(sub, Change(seats=MAX_SEATS), at=at, context=ctx).total.amount > 0
+    assert (
+        apply(sub, Change(seats=MAX_SEATS), at=at, context=ctx).subscription.terms.seats
+        == MAX_SEATS
+    )
