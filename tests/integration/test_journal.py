@@ -201,3 +201,129 @@ def test_a_gateway_reading_the_journal_knows_what_the_writer_knew(tmp_path: Path
     assert reader._results == writer._results
     assert reader._refunds == writer._refunds
     assert reader._refunded == writer._refunded
+
+
+# -- checkpoints ------------------------------------------------------------------------
+
+
+class Tally:
+    """A checkpoint double: the sum of the records' ``n``, and the records replayed."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.replayed: list[int] = []
+        self.loaded: list[Any] = []
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        self.total += record["n"]
+        self.replayed.append(record["n"])
+
+    def dump(self) -> Any:
+        return {"total": self.total}
+
+    def load(self, state: Any) -> None:
+        self.loaded.append(state)
+        self.total = state["total"]
+
+
+@pytest.fixture
+def small_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    from subscriptions.adapters import journal as module
+
+    monkeypatch.setattr(module, "CHECKPOINT_BYTES", 200)
+
+
+def _write(path: Path, numbers: range) -> Tally:
+    journal, tally = FileJournal(path), Tally()
+    for n in numbers:
+        with journal.session(tally, tally):
+            journal.append({"n": n})
+            tally.total += n  # what a writer knows of its own records
+    return tally
+
+
+def test_a_later_process_reads_from_the_checkpoint_on(
+    tmp_path: Path, small_checkpoints: None
+) -> None:
+    path = tmp_path / "gateway.jsonl"
+    writer = _write(path, range(1, 101))
+    assert (tmp_path / "gateway.jsonl.checkpoint").exists()
+    reader = Tally()
+    with FileJournal(path).session(reader, reader):
+        pass
+    assert reader.total == writer.total == sum(range(1, 101))
+    assert len(reader.loaded) == 1
+    # A quarter of the journal at most is read after the checkpoint.
+    assert 0 < len(reader.replayed) <= 25
+    assert reader.replayed == list(range(101 - len(reader.replayed), 101))
+
+
+@pytest.mark.parametrize("damage", ["replaced", "cut", "garbled", "not ours"])
+def test_a_checkpoint_that_does_not_match_the_journal_is_ignored(
+    tmp_path: Path, small_checkpoints: None, damage: str
+) -> None:
+    path = tmp_path / "gateway.jsonl"
+    _write(path, range(1, 101))
+    checkpoint = tmp_path / "gateway.jsonl.checkpoint"
+    if damage == "replaced":  # another journal of the same size
+        path.write_text(path.read_text(encoding="utf-8").replace('"n":1}', '"n":7}', 1))
+    elif damage == "cut":
+        path.write_text('{"n":5}\n', encoding="utf-8")
+    elif damage == "garbled":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:-9])
+    else:
+        saved = json.loads(checkpoint.read_bytes())
+        saved["state"] = {"sum": 1}
+        checkpoint.write_text(json.dumps(saved), encoding="utf-8")
+    reader = Tally()
+    with FileJournal(path).session(reader, reader):
+        pass
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert reader.replayed == [json.loads(line)["n"] for line in lines]
+
+
+def test_a_checkpoint_that_cannot_be_written_is_skipped_with_a_warning(
+    tmp_path: Path, small_checkpoints: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.jsonl"
+    (tmp_path / "gateway.jsonl.checkpoint.partial").mkdir()
+    with caplog.at_level(logging.WARNING, logger="subscriptions.journal"):
+        writer = _write(path, range(1, 61))
+    assert "no checkpoint written" in caplog.text
+    reader = Tally()
+    with FileJournal(path).session(reader, reader):
+        pass
+    assert reader.total == writer.total
+    assert reader.replayed == list(range(1, 61))
+
+
+def test_a_gateway_started_from_a_checkpoint_knows_what_the_writer_knew(
+    tmp_path: Path, small_checkpoints: None
+) -> None:
+    path = tmp_path / "gateway.jsonl"
+    writer = FakeGateway(journal=path)
+    for n in range(30):
+        writer.charge(_request(f"order:{n}"))
+    declined = attrs.evolve(_request("order:declined"), payment_method="tok_declined")
+    writer.charge(declined)
+    paid = writer.lookup("order:0")
+    assert paid is not None
+    assert paid.charge_id is not None
+    writer.refund(
+        RefundRequest(
+            idempotency_key="refund:0",
+            charge_id=paid.charge_id,
+            amount=Money(Decimal("2.50"), "EUR"),
+            reason="test",
+        )
+    )
+    assert (tmp_path / "gateway.jsonl.checkpoint").exists()
+    reader = FakeGateway(journal=path)
+    assert reader.net_charged("EUR") == writer.net_charged("EUR") == Decimal("297.50")
+    assert reader.succeeded_charges() == writer.succeeded_charges()
+    for key in ("order:0", "order:29", "order:declined", "refund:0", "never"):
+        assert reader.lookup(key) == writer.lookup(key), key
+    # The same key is not charged twice by a process started from the checkpoint.
+    again = reader.charge(_request("order:3"))
+    assert again == writer.lookup("order:3")
+    assert reader.net_charged("EUR") == Decimal("297.50")

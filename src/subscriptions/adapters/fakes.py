@@ -144,6 +144,21 @@ def _amount(packed: tuple[Any, ...]) -> tuple[Decimal, str]:
     return packed[1], packed[2]
 
 
+def _listed(packed: tuple[Any, ...], at: int) -> list[Any]:
+    """A packed record as JSON data: its decimal (at index ``at``, or None) as text."""
+    fields = list(packed)
+    if fields[at] is not None:
+        fields[at] = str(fields[at])
+    return fields
+
+
+def _tupled(fields: list[Any], at: int) -> tuple[Any, ...]:
+    """The packed record :func:`_listed` wrote."""
+    if fields[at] is not None:
+        fields[at] = Decimal(fields[at])
+    return tuple(fields)
+
+
 _SUCCEEDED = PaymentStatus.SUCCEEDED.value
 _NONE = Decimal(0)
 
@@ -268,7 +283,7 @@ class FakeGateway:
     @contextlib.contextmanager
     def _journaled(self) -> Iterator[None]:
         assert self._journal is not None
-        with self._lock, self._journal.session(self._replay):
+        with self._lock, self._journal.session(self._replay, self):
             yield
 
     def _append(self, record: dict[str, Any]) -> None:
@@ -293,6 +308,29 @@ class FakeGateway:
                 self._refunded.get(key, _NONE), Decimal(record["amount"])
             )
             self._refunds[record["key"]] = _packed_result(record["result"])
+
+    def dump(self) -> dict[str, Any]:
+        """What the journal's records add up to (its checkpoint), as JSON data."""
+        return {
+            "requests": {k: _listed(v, 1) for k, v in self._requests.items()},
+            "results": {k: _listed(v, 2) for k, v in self._results.items()},
+            "refunded": {k: str(v) for k, v in self._refunded.items()},
+            "refunds": {k: _listed(v, 2) for k, v in self._refunds.items()},
+            "count": self._count,
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        """Take a :meth:`dump` as the journal's records up to its checkpoint (all of it,
+        or nothing if it is not one)."""
+        requests = {k: _tupled(v, 1) for k, v in state["requests"].items()}
+        results = {k: _tupled(v, 2) for k, v in state["results"].items()}
+        refunded = {k: Decimal(v) for k, v in state["refunded"].items()}
+        refunds = {k: _tupled(v, 2) for k, v in state["refunds"].items()}
+        count = state["count"]
+        if not isinstance(count, int) or set(results) != set(requests):
+            raise ValueError("not a checkpoint of this gateway")
+        self._requests, self._results = requests, results
+        self._refunded, self._refunds, self._count = refunded, refunds, count
 
     def _store(self, request: ChargeRequest, result: PaymentResult) -> None:
         key = request.idempotency_key

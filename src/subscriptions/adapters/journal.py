@@ -19,6 +19,18 @@ line that is not a JSON record is corruption: :class:`~subscriptions.errors.Jour
 names the file and the line. A file or folder that cannot be opened or written is a
 ``JournalError`` too.
 
+A journal long enough is read from a checkpoint. A caller that can say what its
+records add up to (a :class:`Checkpoint`: ``dump()`` its state, ``load()`` it back)
+passes one to :meth:`FileJournal.session`. Whenever the file has grown by a quarter
+since the last checkpoint (and by :data:`CHECKPOINT_BYTES` at least), the session
+writes that state and the offset it stands for beside the journal
+(``<path>.checkpoint``, replaced whole, under the lock); a process that opens the
+journal later loads it and reads only the records after it. A checkpoint that does not
+match the file (the journal was cut, replaced or edited before that offset) or cannot
+be read is ignored: the whole journal is read, as without one. The journal stays the
+record and a checkpoint only a shortcut: one that cannot be written is skipped with a
+warning.
+
 The lock is POSIX ``fcntl.flock``, imported when a journal is first opened: importing
 this module (and the library) works where ``fcntl`` does not exist; opening a journal
 there raises :class:`~subscriptions.errors.InvalidInput` saying so.
@@ -30,13 +42,20 @@ import contextlib
 import json
 import logging
 import os
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..errors import InvalidInput, JournalError
 
-__all__ = ["FileJournal"]
+__all__ = ["CHECKPOINT_BYTES", "Checkpoint", "FileJournal"]
+
+#: How much the journal grows at least between two checkpoints (about 700 charges).
+CHECKPOINT_BYTES = 256 * 1024
+
+#: The bytes before a checkpoint's offset it keeps a checksum of, to know the file.
+_FINGERPRINT_BYTES = 4096
 
 _log = logging.getLogger("subscriptions.journal")
 
@@ -67,6 +86,20 @@ def _decoded(lines: list[bytes]) -> Iterator[Mapping[str, Any]] | None:
     return iter(records)
 
 
+class Checkpoint(Protocol):
+    """What a journal's records add up to, for a checkpoint."""
+
+    def dump(self) -> Any:
+        """The state the records read and appended so far make (JSON data)."""
+        ...
+
+    def load(self, state: Any) -> None:
+        """Take ``state``, a :meth:`dump` of an earlier process, as the records up to the
+        checkpoint; raise (``KeyError``, ``TypeError``, ``ValueError``) and change
+        nothing if it is not one."""
+        ...
+
+
 class FileJournal:
     """Records appended to ``path``, one JSON object a line, read by every process that
     opens the file."""
@@ -82,6 +115,9 @@ class FileJournal:
         self._warned = False
         self._appended = 0
         self._handle: IO[bytes] | None = None
+        #: The offset of the last checkpoint written or loaded (None: not looked for).
+        self._checkpointed: int | None = None
+        self.checkpoint_path = self.path.with_name(self.path.name + ".checkpoint")
 
     @contextlib.contextmanager
     def _guarded(self) -> Iterator[None]:
@@ -97,10 +133,14 @@ class FileJournal:
             ) from exc
 
     @contextlib.contextmanager
-    def session(self, replay: Callable[[Mapping[str, Any]], None]) -> Iterator[None]:
+    def session(
+        self,
+        replay: Callable[[Mapping[str, Any]], None],
+        checkpoint: Checkpoint | None = None,
+    ) -> Iterator[None]:
         """Hold the file's lock: ``replay`` gets each record appended elsewhere since the
-        last session, then the caller may :meth:`append`; on leaving, what was appended
-        is on disk."""
+        last session (after the ``checkpoint`` loaded at the first one), then the caller
+        may :meth:`append`; on leaving, what was appended is on disk."""
         fcntl = self._fcntl
         with self._guarded():
             handle = open(self.path, "a+b")  # noqa: SIM115 - closed in the finally below
@@ -108,6 +148,8 @@ class FileJournal:
             with self._guarded():
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                if checkpoint is not None and self._checkpointed is None:
+                    self._restore(handle, checkpoint)
                 self._read(handle, replay)
                 self._handle = handle
                 yield
@@ -117,12 +159,69 @@ class FileJournal:
                     # Under the lock the file ends with what this session appended.
                     self._offset = os.fstat(handle.fileno()).st_size
                 self._lines += self._appended
+                if checkpoint is not None:
+                    self._save(handle, checkpoint)
             finally:
                 self._handle = None
                 self._appended = 0
                 fcntl.flock(handle, fcntl.LOCK_UN)
         finally:
             handle.close()
+
+    def _fingerprint(self, handle: IO[bytes], offset: int) -> int:
+        """A checksum of the bytes just before ``offset``: the file a checkpoint is of."""
+        start = max(0, offset - _FINGERPRINT_BYTES)
+        handle.seek(start)
+        return zlib.crc32(handle.read(offset - start))
+
+    def _restore(self, handle: IO[bytes], checkpoint: Checkpoint) -> None:
+        """Load the checkpoint beside the journal if it matches the file (first session
+        of this journal only); else read the journal whole."""
+        self._checkpointed = 0
+        if self._offset:
+            return
+        try:
+            saved = json.loads(self.checkpoint_path.read_bytes())
+            offset, lines = saved["offset"], saved["lines"]
+            size = os.fstat(handle.fileno()).st_size
+            if not (isinstance(offset, int) and 0 < offset <= size and isinstance(lines, int)):
+                return
+            handle.seek(offset - 1)
+            if handle.read(1) != b"\n" or self._fingerprint(handle, offset) != saved["crc"]:
+                return
+            checkpoint.load(saved["state"])
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError):
+            # None yet, unreadable, or not one of ours: the journal is read whole.
+            return
+        self._offset, self._lines, self._checkpointed = offset, lines, offset
+
+    def _save(self, handle: IO[bytes], checkpoint: Checkpoint) -> None:
+        """Write a checkpoint of the journal up to its end, under the lock, if it has
+        grown enough since the last one."""
+        # A checkpoint is written when the journal has grown by a quarter since the last
+        # (at least CHECKPOINT_BYTES): a later reader replays at most a fifth of the
+        # journal, and a long run dumps its state a bounded number of times.
+        last = self._checkpointed or 0
+        if self._offset - last < max(CHECKPOINT_BYTES, last // 4):
+            return
+        offset = self._offset
+        self._checkpointed = offset
+        saved = {
+            "offset": offset,
+            "lines": self._lines,
+            "crc": self._fingerprint(handle, offset),
+            "state": checkpoint.dump(),
+        }
+        partial = self.checkpoint_path.with_name(self.checkpoint_path.name + ".partial")
+        try:
+            with open(partial, "wb") as out:
+                out.write(json.dumps(saved, separators=(",", ":")).encode("utf-8"))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, self.checkpoint_path)
+        except OSError as exc:
+            # The journal holds every record; this process tries again once it has grown.
+            _log.warning("journal %s: no checkpoint written (%s)", self.path, exc)
 
     def _read(self, handle: IO[bytes], replay: Callable[[Mapping[str, Any]], None]) -> None:
         """Replay what was appended since the last read, under the lock."""
