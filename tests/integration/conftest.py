@@ -263,3 +263,25 @@ def take_snapshot(
 def snapshot(center: BillingCenter, gateway: FakeGateway) -> Callable[..., Snapshot]:
     """``snapshot(account_id)``: the account's records and the gateway's charges."""
     return lambda account_id, user=CONTACT: take_snapshot(center, gateway, account_id, user)
+
+
+#: ``subscriptions account create`` of the Italian account ``acme`` whose billing contact
+#: is anna (the country left to the caller: ``"--country", "IT"``).
+CLI_ACCOUNT = (
+    "account",
+    "create",
+    "--id",
+    "acme",
+    "--name",
+    "ACME S.r.l.",
+    "--line1",
+    "Via Po 2",
+    "--city",
+    "Torino",
+    "--postal-code",
+    "10123",
+    "--timezone",
+    "Europe/Rome",
+    "--contact",
+    "anna",
+)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CLI_ACCOUNT
 
 from subscriptions.cli import DEMO_CATALOG, main
 
@@ -36,27 +37,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def _subscribe(db: Path) -> None:
-    status, _ = cli(
-        db,
-        "account",
-        "create",
-        "--id",
-        "acme",
-        "--name",
-        "ACME S.r.l.",
-        "--line1",
-        "Via Po 2",
-        "--city",
-        "Torino",
-        "--postal-code",
-        "10123",
-        "--country",
-        "IT",
-        "--timezone",
-        "Europe/Rome",
-        "--contact",
-        "anna",
-    )
+    status, _ = cli(db, *CLI_ACCOUNT, "--country", "IT")
     assert status == 0
     assert cli(db, "trial", "start", "acme", "remote-support", "--user", "anna")[0] == 0
 

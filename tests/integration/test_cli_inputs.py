@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CLI_ACCOUNT
 
 from subscriptions.cli import DEMO_CATALOG, main
 
@@ -23,26 +24,7 @@ def cli(db: Path, *argv: str, now: str = NOW) -> tuple[int, Any]:
 
 
 def _create(db: Path, *extra: str) -> int:
-    return cli(
-        db,
-        "account",
-        "create",
-        "--id",
-        "acme",
-        "--name",
-        "ACME S.r.l.",
-        "--line1",
-        "Via Po 2",
-        "--city",
-        "Torino",
-        "--postal-code",
-        "10123",
-        "--timezone",
-        "Europe/Rome",
-        "--contact",
-        "anna",
-        *extra,
-    )[0]
+    return cli(db, *CLI_ACCOUNT, *extra)[0]
 
 
 @pytest.fixture

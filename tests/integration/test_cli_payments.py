@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CLI_ACCOUNT
 
 from subscriptions.cli import DEMO_CATALOG, main
 
@@ -29,27 +30,7 @@ def db(tmp_path: Path) -> Path:
     catalog = tmp_path / "catalog.toml"
     catalog.write_text(DEMO_CATALOG, encoding="utf-8")
     assert cli(path, "catalog", "load", str(catalog))[0] == 0
-    status, _ = cli(
-        path,
-        "account",
-        "create",
-        "--id",
-        "acme",
-        "--name",
-        "ACME S.r.l.",
-        "--line1",
-        "Via Po 2",
-        "--city",
-        "Torino",
-        "--postal-code",
-        "10123",
-        "--country",
-        "IT",
-        "--timezone",
-        "Europe/Rome",
-        "--contact",
-        "anna",
-    )
+    status, _ = cli(path, *CLI_ACCOUNT, "--country", "IT")
     assert status == 0
     return path
 
