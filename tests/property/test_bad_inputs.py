@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import os
 import sqlite3
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -36,50 +37,17 @@ from subscriptions.accounts import AccountKind, Address
 from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.adapters.sqlite import SQLiteStore
-from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.center import BillingCenter
+from subscriptions.cli import DEMO_CATALOG
+from subscriptions.documents import seller_and_catalog_from_dict
 from subscriptions.errors import SubscriptionsError
-from subscriptions.orders import Seller
 
 DSN_VARIABLE = "SUBSCRIPTIONS_TEST_POSTGRES_DSN"
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2026, 11, 1, 9, 0, tzinfo=ROME)
 ITALY = Address(line1="Via Po 2", city="Torino", postal_code="10123", country="IT")
-CATALOG = Catalog(
-    products=[
-        Product(
-            id="remote-support",
-            name="Remote Support",
-            trial_days=14,
-            plans=[
-                Plan(
-                    id="standard",
-                    name="Standard",
-                    rank=1,
-                    prices=[Price(currency="EUR", frequency="monthly", amount="30.00")],
-                )
-            ],
-        ),
-        Product(
-            id="monitoring",
-            name="Monitoring",
-            trial_days=30,
-            plans=[
-                Plan(
-                    id="basic",
-                    name="Basic",
-                    rank=1,
-                    prices=[Price(currency="EUR", frequency="monthly", amount="10.00")],
-                )
-            ],
-        ),
-    ]
-)
-SELLER = Seller(
-    name="Vendor S.r.l.",
-    vat_number="IT00743110157",
-    address=Address(line1="Via Roma 1", city="Milano", postal_code="20121", country="IT"),
-)
+# The demo's catalog and seller, read as the command line reads them.
+SELLER, CATALOG = seller_and_catalog_from_dict(tomllib.loads(DEMO_CATALOG))
 
 
 BAD_VALUES = st.one_of(
