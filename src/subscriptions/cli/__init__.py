@@ -898,9 +898,18 @@ def _replay_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     catalog = commands.add_parser("catalog", help="load or show the catalog and seller")
     catalog_cmds = catalog.add_subparsers(dest="catalog_command", required=True)
-    load = catalog_cmds.add_parser("load", help="load a TOML or JSON catalog file")
-    load.add_argument("file")
-    catalog_cmds.add_parser("show", help="show the catalog")
+    load = catalog_cmds.add_parser(
+        "load",
+        help="load a TOML or JSON catalog file",
+        description="Check a catalog file (its seller, products, plans and prices; the "
+        "format is in docs/catalog.md) and make it the database's catalog. A catalog that "
+        "no longer offers what a subscription, a scheduled change, a cart or an unexpired "
+        "quote uses is refused, naming them.",
+    )
+    load.add_argument("file", help="the file: .toml is read as TOML, anything else as JSON")
+    catalog_cmds.add_parser(
+        "show", help="show the catalog and seller (--json: in the shape load reads)"
+    )
 
 
 def _account_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
