@@ -10,7 +10,8 @@ Run ``python benchmarks/engine.py --json``; the last line printed is one JSON ob
   2025-01-11 to 8 seats of a 50.00 EUR/month plan (credit -101.61, charge 270.97,
   VAT 37.26, total 206.62);
 * ``quote_floor_us``: the same arithmetic written with bare ``Decimal`` and ``date``,
-  in the same run;
+  in the same run, timed in batches alternating with the quote's (a machine whose
+  speed drifts moves both, not their ratio);
 * ``renewals_per_second`` and ``renewals_peak_mb``: one million monthly renewals
   streamed through the pure core (``advance``), throughput and peak memory growth
   (tracemalloc).
@@ -28,6 +29,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -124,21 +126,27 @@ def bench_quote(rounds: int) -> tuple[float, float]:
         return subtotal + vat
 
     assert floor() == Decimal("206.62")
-    return _mean_us(public, rounds), _mean_us(floor, rounds)
+    return _paired_us(public, floor, rounds)
 
 
-def _mean_us(fn: object, rounds: int) -> float:
-    assert callable(fn)
+def _paired_us(
+    fn: Callable[[], object], floor: Callable[[], object], rounds: int
+) -> tuple[float, float]:
+    """Median microseconds of ``fn`` and of ``floor``, timed in alternating batches so
+    that both see the same machine: a virtual machine whose speed drifts during the
+    run moves both figures, not their ratio."""
     for _ in range(min(rounds, 2000)):
         fn()
-    samples = []
+        floor()
+    timed: tuple[list[float], list[float]] = ([], [])
     per_batch = max(1, rounds // 20)
     for _ in range(20):
-        start = time.perf_counter()
-        for _ in range(per_batch):
-            fn()
-        samples.append((time.perf_counter() - start) / per_batch)
-    return statistics.median(samples) * 1e6
+        for samples, call in zip(timed, (fn, floor), strict=True):
+            start = time.perf_counter()
+            for _ in range(per_batch):
+                call()
+            samples.append((time.perf_counter() - start) / per_batch)
+    return statistics.median(timed[0]) * 1e6, statistics.median(timed[1]) * 1e6
 
 
 def _book(context: BillingContext, size: int) -> list[Subscription]:
