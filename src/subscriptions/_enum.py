@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Self
 
-from .errors import InvalidInput, _shown
+from .errors import InvalidInput, shown
 
 __all__ = ["Choice"]
 
@@ -34,9 +34,9 @@ class Choice(enum.Enum):
             for member in cls:
                 if isinstance(member.value, str) and member.value == value:
                     return member
-            raise InvalidInput(f"unknown {label} {_shown(value)}; use one of {known}")
+            raise InvalidInput(f"unknown {label} {shown(value)}; use one of {known}")
         raise InvalidInput(
-            f"{label} {_shown(value)} ({type(value).__name__}) is not a name; use one of {known}"
+            f"{label} {shown(value)} ({type(value).__name__}) is not a name; use one of {known}"
         )
 
 

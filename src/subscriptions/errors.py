@@ -73,14 +73,14 @@ class SubscriptionsError(Exception):
     """The root of every error raised by ``subscriptions``."""
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """``repr(value)``, cut short: a message never carries a whole huge input (and an
     int too long for ``repr`` still gets its refusal)."""
     try:
-        shown = repr(value)
+        text = repr(value)
     except Exception:
-        shown = f"<{type(value).__name__}>"
-    return shown if len(shown) <= 80 else f"{shown[:60]}...({len(shown)} characters)"
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
 
 
 class InvalidInput(SubscriptionsError, ValueError):
@@ -248,12 +248,12 @@ class InvalidSeatCount(ActionRefused, ValueError):
     """A seat count that is not a whole number from 1 to
     :data:`~subscriptions.seats.MAX_SEATS`."""
 
-    def __init__(self, seats: object, *, maximum: int | None = None) -> None:
+    def __init__(self, seats: object, *, maximum: int) -> None:
         self.seats = seats
         self.maximum = maximum
-        allowed = "at least 1 seat" if maximum is None else f"from 1 to {maximum:,} seats"
         super().__init__(
-            f"seat count {_shown(seats)} is not allowed; buy {allowed} (a whole number)"
+            f"seat count {shown(seats)} is not allowed; buy from 1 to {maximum:,} seats "
+            "(a whole number)"
         )
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .errors import InvalidInput, _shown
+from .errors import InvalidInput, shown
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -59,21 +59,21 @@ def identifier(value: object, *, what: str, max_length: int = MAX_ID_LENGTH) -> 
     :class:`~subscriptions.errors.InvalidInput` saying what is wrong with it."""
     if not isinstance(value, str):
         raise InvalidInput(
-            f"{what} {_shown(value)} ({type(value).__name__}) is not a string; pass an id: "
+            f"{what} {shown(value)} ({type(value).__name__}) is not a string; pass an id: "
             "a short string without spaces, such as 'acct_42' or 'tok_visa'"
         )
     if not value:
         raise InvalidInput(f"{what} is empty; pass an id such as 'acct_42' or 'tok_visa'")
     if len(value) > max_length:
         raise InvalidInput(
-            f"{what} {_shown(value)} is {len(value)} characters long; it may have at most "
+            f"{what} {shown(value)} is {len(value)} characters long; it may have at most "
             f"{max_length}"
         )
     # isprintable() is False for every control, format, surrogate, unassigned and
     # separator character except the ASCII space, which is checked on its own.
     if not value.isprintable() or " " in value:
         raise InvalidInput(
-            f"{what} {_shown(value)} contains whitespace or a control character; ids are "
+            f"{what} {shown(value)} contains whitespace or a control character; ids are "
             "printable characters without spaces, such as 'acct_42' or 'tok_visa'"
         )
     return value
@@ -89,7 +89,7 @@ def callback(value: object, *, what: str) -> None:
     function), before a job starts rather than when it first calls it."""
     if value is not None and not callable(value):
         raise InvalidInput(
-            f"{what} {_shown(value)} ({type(value).__name__}) is not callable; pass a "
+            f"{what} {shown(value)} ({type(value).__name__}) is not callable; pass a "
             "function, or leave it out"
         )
 
@@ -98,14 +98,14 @@ def text(value: object, *, what: str, max_length: int = MAX_TEXT_LENGTH) -> str:
     """``value`` if it is a short, non-blank, printable text (spaces allowed), such as
     a purchase-order number."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{what} {_shown(value)} must be a non-empty text")
+        raise InvalidInput(f"{what} {shown(value)} must be a non-empty text")
     if len(value) > max_length:
         raise InvalidInput(
             f"{what} is {len(value)} characters long; it may have at most {max_length}"
         )
     if not value.isprintable():
         raise InvalidInput(
-            f"{what} {_shown(value)} contains a control character; write it on one line "
+            f"{what} {shown(value)} contains a control character; write it on one line "
             "of printable characters"
         )
     return value
@@ -115,12 +115,12 @@ def user_ids(value: object, *, what: str = "user ids") -> tuple[str, ...]:
     """The identifiers in ``value``, a list (any iterable but a string) of user ids."""
     if isinstance(value, str | bytes | Mapping):
         raise InvalidInput(
-            f"{what} must be a list of user ids, not the string {_shown(value)}; write "
-            f"[{_shown(value)}] for one user"
+            f"{what} must be a list of user ids, not the string {shown(value)}; write "
+            f"[{shown(value)}] for one user"
         )
     if not isinstance(value, Iterable):
         raise InvalidInput(
-            f"{what} {_shown(value)} ({type(value).__name__}) is not a list; pass a list "
+            f"{what} {shown(value)} ({type(value).__name__}) is not a list; pass a list "
             "of user ids such as ['ada', 'grace']"
         )
     return tuple(identifier(user, what="user id") for user in value)
@@ -130,9 +130,9 @@ def whole_number(value: object, *, what: str, minimum: int, maximum: int) -> int
     """``value`` if it is an ``int`` (not a ``bool``) from ``minimum`` to ``maximum``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(
-            f"{what} {_shown(value)} ({type(value).__name__}) is not a whole number; pass "
+            f"{what} {shown(value)} ({type(value).__name__}) is not a whole number; pass "
             f"an int from {minimum} to {maximum}"
         )
     if not minimum <= value <= maximum:
-        raise InvalidInput(f"{what} {_shown(value)} is out of range; pass {minimum} to {maximum}")
+        raise InvalidInput(f"{what} {shown(value)} is out of range; pass {minimum} to {maximum}")
     return value

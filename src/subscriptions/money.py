@@ -39,7 +39,7 @@ from babel.numbers import format_currency, get_currency_precision, list_currenci
 from moneyed import CURRENCIES, Currency, Money
 
 from ._enum import Choice
-from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency, _shown
+from .errors import CurrencyMismatch, FloatRefused, InvalidInput, UnknownCurrency, shown
 
 __all__ = [
     "EXACT",
@@ -106,7 +106,7 @@ def check_currency(code: object) -> str:
         upper = code.strip().upper()
         if upper in _known_currencies():
             return upper
-    raise UnknownCurrency(code if isinstance(code, str) and len(code) <= 16 else _shown(code))
+    raise UnknownCurrency(code if isinstance(code, str) and len(code) <= 16 else shown(code))
 
 
 def minor_digits(currency: str) -> int:

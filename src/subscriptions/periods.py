@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from ._enum import Choice
-from .errors import InvalidInput, NaiveDatetime, _shown
+from .errors import InvalidInput, NaiveDatetime, shown
 
 __all__ = [
     "MAX_YEAR",
@@ -105,7 +105,7 @@ def ensure_aware(value: object, *, what: str = "instant", in_range: bool = True)
     """
     if not isinstance(value, datetime):
         raise InvalidInput(
-            f"{what} {_shown(value)} ({type(value).__name__}) is not a datetime; pass an "
+            f"{what} {shown(value)} ({type(value).__name__}) is not a datetime; pass an "
             "aware datetime, for example datetime(2026, 1, 5, tzinfo=ZoneInfo('Europe/Rome'))"
         )
     if value.tzinfo is None or value.utcoffset() is None:
@@ -150,7 +150,7 @@ def zone(name: str | tzinfo) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise InvalidInput(
-            f"unknown time zone {_shown(name)}; use an IANA name such as 'Europe/Rome' or 'UTC'"
+            f"unknown time zone {shown(name)}; use an IANA name such as 'Europe/Rome' or 'UTC'"
         ) from None
 
 

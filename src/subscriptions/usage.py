@@ -14,7 +14,7 @@ their next renewal), never remove an offer in use. :func:`lost_uses` is that rul
 >>> use = Use(record="subscription s-1", product="app", plan="pro",
 ...           frequency=Frequency.MONTHLY, currency="EUR")
 >>> lost_uses(catalog, [use])
-("subscription s-1: app/pro monthly in EUR (product 'app' has no plan 'pro')",)
+("subscription s-1: app/pro monthly in EUR (product 'app' has no plan 'pro'; choose one of basic)",)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import attrs
 
 from .cart import Cart
 from .catalog import Catalog
+from .errors import NotFound
 from .orders import Quote
 from .periods import Frequency
 from .subscription import Status, Subscription, Terms
@@ -93,21 +94,12 @@ def quote_uses(quote: Quote, at: datetime) -> Iterator[Use]:
 
 
 def lost_uses(catalog: Catalog, uses: Iterable[Use]) -> tuple[str, ...]:
-    """Each use ``catalog`` does not offer, with what is missing, in the order given."""
+    """Each use ``catalog`` does not offer, with what is missing (the catalog's own
+    words), in the order given."""
     lost = []
     for use in uses:
-        if catalog.find_offer(use.product, use.plan, use.frequency, use.currency) is None:
-            lost.append(f"{use} ({_missing(catalog, use)})")
+        try:
+            catalog.offer(use.product, use.plan, use.frequency, use.currency)
+        except NotFound as missing:
+            lost.append(f"{use} ({missing})")
     return tuple(lost)
-
-
-def _missing(catalog: Catalog, use: Use) -> str:
-    if use.product not in catalog:
-        return f"no product {use.product!r}"
-    plan = catalog.product(use.product).plans
-    found = next((p for p in plan if p.id == use.plan), None)
-    if found is None:
-        return f"product {use.product!r} has no plan {use.plan!r}"
-    if not found.frequencies(use.currency):
-        return f"plan {use.plan!r} has no price in {use.currency}"
-    return f"plan {use.plan!r} is not sold {use.frequency.value} in {use.currency}"

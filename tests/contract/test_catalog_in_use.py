@@ -105,7 +105,7 @@ def test_a_plan_in_use_may_not_go_and_every_use_is_named(store: Any) -> None:
     uses = caught.value.uses
     assert uses == tuple(
         f"subscription sub-{i:05d}: remote-support/standard monthly in EUR "
-        "(product 'remote-support' has no plan 'standard')"
+        "(product 'remote-support' has no plan 'standard'; choose one of premium)"
         for i in range(3)
     )
     assert "sub-00000" in str(caught.value)

@@ -4,9 +4,12 @@ in-memory store (optionally with a VAT verifier, settings or billing policy)."""
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -285,3 +288,20 @@ CLI_ACCOUNT = (
     "--contact",
     "anna",
 )
+
+#: The instant the command-line tests run at.
+CLI_NOW = "2026-11-02T09:00:00+01:00"
+
+
+def cli(db: Path, *argv: str, now: str = CLI_NOW) -> tuple[int, Any]:
+    """Run ``subscriptions --db DB --now NOW --json ARGV...`` in process: the exit
+    status (argparse's usage errors included) and the JSON it printed, or None."""
+    from subscriptions.cli import main
+
+    out = io.StringIO()
+    try:
+        status = main(["--db", str(db), "--now", now, "--json", *argv], stdout=out)
+    except SystemExit as exit:  # argparse's usage errors
+        status = int(exit.code or 0)
+    text = out.getvalue()
+    return status, json.loads(text) if text.strip() else None

@@ -26,6 +26,9 @@ def test_a_trial_keeps_its_product_on_sale(center: BillingCenter) -> None:
     with pytest.raises(CatalogInUse) as caught:
         center.check_catalog(_without_monitoring(center.catalog))
     (use,) = caught.value.uses
-    assert use.endswith("monitoring/basic monthly in EUR (no product 'monitoring')")
+    assert use.endswith(
+        "monitoring/basic monthly in EUR "
+        "(no product 'monitoring' in the catalog; the catalog offers remote-support)"
+    )
     # Its price may change, and its annual price go: the trial converts monthly.
     center.check_catalog(_monitoring_repriced(center.catalog))

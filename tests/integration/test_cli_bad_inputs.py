@@ -3,28 +3,14 @@ and every table of the database (and the gateway's journal) is as it was."""
 
 from __future__ import annotations
 
-import io
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CLI_ACCOUNT
+from conftest import CLI_ACCOUNT, cli
 
-from subscriptions.cli import DEMO_CATALOG, main
-
-NOW = "2026-11-02T09:00:00+01:00"
-
-
-def cli(db: Path, *argv: str) -> tuple[int, Any]:
-    out = io.StringIO()
-    try:
-        status = main(["--db", str(db), "--now", NOW, "--json", *argv], stdout=out)
-    except SystemExit as exit:  # argparse's usage errors
-        status = int(exit.code or 0)
-    text = out.getvalue()
-    return status, json.loads(text) if text.strip() else None
+from subscriptions.cli import DEMO_CATALOG
 
 
 @pytest.fixture(scope="module")

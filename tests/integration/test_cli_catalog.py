@@ -3,24 +3,14 @@ checked against what the book uses; a refusal leaves the saved catalog as it was
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CLI_ACCOUNT
+from conftest import CLI_ACCOUNT, cli
 
-from subscriptions.cli import DEMO_CATALOG, main
-
-NOW = "2026-11-02T09:00:00+01:00"
-
-
-def cli(db: Path, *argv: str) -> tuple[int, Any]:
-    out = io.StringIO()
-    status = main(["--db", str(db), "--now", NOW, "--json", *argv], stdout=out)
-    text = out.getvalue()
-    return status, json.loads(text) if text.strip() else None
+from subscriptions.cli import DEMO_CATALOG
 
 
 def load(db: Path, tmp_path: Path, text: str, name: str = "catalog.toml") -> int:

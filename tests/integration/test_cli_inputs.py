@@ -3,24 +3,13 @@ out of range; and reads currency and country codes in any case."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import CLI_ACCOUNT
+from conftest import CLI_ACCOUNT, cli
 
-from subscriptions.cli import DEMO_CATALOG, main
-
-NOW = "2026-11-02T09:00:00+01:00"
-
-
-def cli(db: Path, *argv: str, now: str = NOW) -> tuple[int, Any]:
-    out = io.StringIO()
-    status = main(["--db", str(db), "--now", now, "--json", *argv], stdout=out)
-    text = out.getvalue()
-    return status, json.loads(text) if text.strip() else None
+from subscriptions.cli import DEMO_CATALOG
 
 
 def _create(db: Path, *extra: str) -> int:

@@ -5,23 +5,12 @@ point."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import CLI_ACCOUNT
+from conftest import CLI_ACCOUNT, CLI_NOW, cli
 
 from subscriptions.cli import DEMO_CATALOG, main
-
-NOW = "2026-11-02T09:00:00+01:00"
-
-
-def cli(db: Path, *argv: str, now: str = NOW) -> tuple[int, Any]:
-    out = io.StringIO()
-    status = main(["--db", str(db), "--now", now, "--json", *argv], stdout=out)
-    text = out.getvalue()
-    return status, json.loads(text) if text.strip() else None
 
 
 @pytest.fixture
@@ -86,7 +75,7 @@ def test_the_bill_run_never_runs_past_the_clock(
     assert "after the clock's now" in err[0]
     assert cli(db, "trials", "expire", "--at", "2027-01-01T00:00:00+01:00")[0] == 2
     assert "after the clock's now" in capsys.readouterr().err
-    status, report = cli(db, "renew", "--until", NOW)
+    status, report = cli(db, "renew", "--until", CLI_NOW)
     assert status == 0
     assert report["renewed"] == 0
 

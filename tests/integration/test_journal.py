@@ -14,6 +14,7 @@ import attrs
 import pytest
 from moneyed import Money
 
+from subscriptions.adapters import journal as journal_module
 from subscriptions.adapters.fakes import FakeGateway
 from subscriptions.adapters.journal import FileJournal
 from subscriptions.errors import JournalError, StorageError
@@ -127,8 +128,6 @@ def test_a_file_the_process_may_not_write_is_a_journal_error(
 ) -> None:
     # (Refused by the operating system as a read-only file is to any user but root,
     # which these tests may run as.)
-    from subscriptions.adapters import journal as module
-
     path = tmp_path / "gateway.jsonl"
     gateway = FakeGateway(journal=path)
 
@@ -137,7 +136,7 @@ def test_a_file_the_process_may_not_write_is_a_journal_error(
             raise PermissionError(13, "Permission denied", str(file))
         return open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(module, "open", refused, raising=False)
+    monkeypatch.setattr(journal_module, "open", refused, raising=False)
     with pytest.raises(JournalError, match=r"Permission denied\); give this process write"):
         gateway.charge(_request("order:o1"))
     assert path.read_bytes() == b""
@@ -175,34 +174,6 @@ def test_a_gateway_over_a_long_journal_reads_it_once(tmp_path: Path) -> None:
     assert len(gateway.succeeded_charges()) == 201
 
 
-def test_a_gateway_reading_the_journal_knows_what_the_writer_knew(tmp_path: Path) -> None:
-    path = tmp_path / "gateway.jsonl"
-    writer = FakeGateway(journal=path)
-    paid = writer.charge(_request("paid"))
-    writer.charge(attrs.evolve(_request("declined"), payment_method="tok_declined"))
-    action = writer.charge(attrs.evolve(_request("3ds"), payment_method="tok_3ds"))
-    assert action.charge_id is not None
-    writer.complete_action(action.charge_id)
-    assert paid.charge_id is not None
-    writer.refund(
-        RefundRequest(
-            idempotency_key="refund-paid",
-            charge_id=paid.charge_id,
-            amount=Money(Decimal("4.00"), "EUR"),
-            reason="test",
-        )
-    )
-    reader = FakeGateway(journal=path)
-    for key in ("paid", "declined", "3ds", "refund-paid", "never"):
-        assert reader.lookup(key) == writer.lookup(key), key
-    assert reader.net_charged("EUR") == writer.net_charged("EUR") == Decimal("16.00")
-    assert reader.succeeded_charges() == writer.succeeded_charges()
-    assert reader._requests == writer._requests
-    assert reader._results == writer._results
-    assert reader._refunds == writer._refunds
-    assert reader._refunded == writer._refunded
-
-
 # -- checkpoints ------------------------------------------------------------------------
 
 
@@ -228,9 +199,7 @@ class Tally:
 
 @pytest.fixture
 def small_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    from subscriptions.adapters import journal as module
-
-    monkeypatch.setattr(module, "CHECKPOINT_BYTES", 200)
+    monkeypatch.setattr(journal_module, "CHECKPOINT_BYTES", 200)
 
 
 def _write(path: Path, numbers: range) -> Tally:
@@ -297,15 +266,16 @@ def test_a_checkpoint_that_cannot_be_written_is_skipped_with_a_warning(
     assert reader.replayed == list(range(1, 61))
 
 
-def test_a_gateway_started_from_a_checkpoint_knows_what_the_writer_knew(
-    tmp_path: Path, small_checkpoints: None
-) -> None:
-    path = tmp_path / "gateway.jsonl"
+def _gateway_book(path: Path) -> FakeGateway:
+    """A gateway over the journal at ``path`` that charged, declined, completed a 3-D
+    Secure charge and refunded part of a charge."""
     writer = FakeGateway(journal=path)
     for n in range(30):
         writer.charge(_request(f"order:{n}"))
-    declined = attrs.evolve(_request("order:declined"), payment_method="tok_declined")
-    writer.charge(declined)
+    writer.charge(attrs.evolve(_request("order:declined"), payment_method="tok_declined"))
+    action = writer.charge(attrs.evolve(_request("order:3ds"), payment_method="tok_3ds"))
+    assert action.charge_id is not None
+    writer.complete_action(action.charge_id)
     paid = writer.lookup("order:0")
     assert paid is not None
     assert paid.charge_id is not None
@@ -317,13 +287,37 @@ def test_a_gateway_started_from_a_checkpoint_knows_what_the_writer_knew(
             reason="test",
         )
     )
-    assert (tmp_path / "gateway.jsonl.checkpoint").exists()
+    return writer
+
+
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["replayed", "checkpointed"])
+def test_a_gateway_reading_the_journal_knows_what_the_writer_knew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkpointed: bool
+) -> None:
+    if checkpointed:
+        monkeypatch.setattr(journal_module, "CHECKPOINT_BYTES", 200)
+    path = tmp_path / "gateway.jsonl"
+    writer = _gateway_book(path)
+    assert (tmp_path / "gateway.jsonl.checkpoint").exists() is checkpointed
     reader = FakeGateway(journal=path)
-    assert reader.net_charged("EUR") == writer.net_charged("EUR") == Decimal("297.50")
+    assert reader.net_charged("EUR") == writer.net_charged("EUR") == Decimal("307.50")
     assert reader.succeeded_charges() == writer.succeeded_charges()
-    for key in ("order:0", "order:29", "order:declined", "refund:0", "never"):
+    for key in ("order:0", "order:29", "order:declined", "order:3ds", "refund:0", "never"):
         assert reader.lookup(key) == writer.lookup(key), key
-    # The same key is not charged twice by a process started from the checkpoint.
-    again = reader.charge(_request("order:3"))
-    assert again == writer.lookup("order:3")
-    assert reader.net_charged("EUR") == Decimal("297.50")
+    assert (reader._requests, reader._results) == (writer._requests, writer._results)
+    assert (reader._refunds, reader._refunded) == (writer._refunds, writer._refunded)
+    # The same key is not charged twice by a process that read the journal.
+    assert reader.charge(_request("order:3")) == writer.lookup("order:3")
+    assert reader.net_charged("EUR") == Decimal("307.50")
+
+
+def test_a_malformed_gateway_checkpoint_is_ignored(tmp_path: Path, small_checkpoints: None) -> None:
+    path = tmp_path / "gateway.jsonl"
+    writer = _gateway_book(path)
+    checkpoint = tmp_path / "gateway.jsonl.checkpoint"
+    saved = json.loads(checkpoint.read_bytes())
+    saved["state"]["requests"] = []  # the right keys, the wrong shape
+    checkpoint.write_text(json.dumps(saved), encoding="utf-8")
+    reader = FakeGateway(journal=path)
+    assert reader.net_charged("EUR") == writer.net_charged("EUR")
+    assert reader.succeeded_charges() == writer.succeeded_charges()

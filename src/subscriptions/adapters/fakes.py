@@ -154,9 +154,10 @@ def _listed(packed: tuple[Any, ...], at: int) -> list[Any]:
 
 def _tupled(fields: list[Any], at: int) -> tuple[Any, ...]:
     """The packed record :func:`_listed` wrote."""
-    if fields[at] is not None:
-        fields[at] = Decimal(fields[at])
-    return tuple(fields)
+    packed = list(fields)
+    if packed[at] is not None:
+        packed[at] = Decimal(packed[at])
+    return tuple(packed)
 
 
 _SUCCEEDED = PaymentStatus.SUCCEEDED.value

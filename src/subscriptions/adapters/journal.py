@@ -95,8 +95,8 @@ class Checkpoint(Protocol):
 
     def load(self, state: Any) -> None:
         """Take ``state``, a :meth:`dump` of an earlier process, as the records up to the
-        checkpoint; raise (``KeyError``, ``TypeError``, ``ValueError``) and change
-        nothing if it is not one."""
+        checkpoint; raise (``KeyError``, ``TypeError``, ``AttributeError``,
+        ``ValueError``, ``ArithmeticError``) and change nothing if it is not one."""
         ...
 
 
@@ -190,7 +190,7 @@ class FileJournal:
             if handle.read(1) != b"\n" or self._fingerprint(handle, offset) != saved["crc"]:
                 return
             checkpoint.load(saved["state"])
-        except (OSError, ValueError, KeyError, TypeError, ArithmeticError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError):
             # None yet, unreadable, or not one of ours: the journal is read whole.
             return
         self._offset, self._lines, self._checkpointed = offset, lines, offset

@@ -65,20 +65,26 @@ def _pages(store: Store, at: datetime) -> Iterator[list[Use]]:
             if (account := accounts.get(cart.account_id)) is not None
             for use in cart_uses(cart, account.currency)
         ]
-    for quotes, _ in _paged(store, lambda uow: uow.quotes, key=lambda q: q.id):
+    # (A quote carries its currency: its account is not read.)
+    for quotes, _ in _paged(store, lambda uow: uow.quotes, key=lambda q: q.id, owners=False):
         yield [use for quote in quotes for use in quote_uses(quote, at)]
 
 
 def _paged(
-    store: Store, repository: Callable[[UnitOfWork], Any], *, key: Callable[[Any], str]
+    store: Store,
+    repository: Callable[[UnitOfWork], Any],
+    *,
+    key: Callable[[Any], str],
+    owners: bool = True,
 ) -> Iterator[tuple[list[Any], dict[str, Account]]]:
-    """The records of one repository a page at a time, with the accounts they belong to."""
+    """The records of one repository a page at a time, with the accounts they belong to
+    (none read when not ``owners``)."""
     after: str | None = None
     while True:
         with store.unit_of_work() as uow:
             records = repository(uow).page(after=after, limit=PAGE)
-            owners = sorted({r.account_id for r in records if r.account_id is not None})
-            accounts = uow.accounts.get_many(owners)
+            ids = {r.account_id for r in records if r.account_id is not None} if owners else ()
+            accounts = uow.accounts.get_many(sorted(ids))
         if not records:
             return
         after = key(records[-1])
