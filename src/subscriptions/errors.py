@@ -59,6 +59,7 @@ catches them.
     │   ├── PaymentDeclined
     │   └── PaymentActionRequired
     ├── GatewayUnavailable
+    ├── GatewayMisconfigured
     ├── VatCheckFailed (ValueError)
     └── PaymentNotRecorded
 """
@@ -436,6 +437,16 @@ class PaymentActionRequired(PaymentFailed):
 
 class GatewayUnavailable(SubscriptionsError):
     """The payment gateway did not answer in time; the outcome is unknown."""
+
+
+class GatewayMisconfigured(SubscriptionsError):
+    """The payment gateway refused the request as set up (a wrong API key, a request
+    it calls invalid): nothing was charged. ``setting`` names what the host must fix;
+    a bill run stops rather than put the book into dunning."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        self.setting = setting
+        super().__init__(f"{message}; fix {setting}, then run the job again")
 
 
 class VatCheckFailed(SubscriptionsError, ValueError):

@@ -63,6 +63,8 @@ __all__ = [
     "AttemptKind",
     "AttemptState",
     "ChargeRequest",
+    "GatewayEvent",
+    "GatewayEventKind",
     "PaymentAttempt",
     "PaymentResult",
     "PaymentStatus",
@@ -104,11 +106,19 @@ class PaymentStatus(Choice):
 
 @attrs.frozen(kw_only=True)
 class ChargeRequest:
+    """One charge, as sent under its key (every resend is the same request).
+
+    ``account_id`` is the account paying, for a gateway that keeps a customer per
+    account (and in the charge's metadata); ``off_session`` says the customer is not
+    there to authenticate (a renewal or a retry).
+    """
+
     idempotency_key: str
     amount: Money
     payment_method: str
     description: str
     off_session: bool = False
+    account_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -125,6 +135,12 @@ class PaymentResult:
 
     ``amount`` is what was captured (for a refund: what was refunded);
     ``amount_refunded`` is how much of a charge has been refunded since.
+    ``next_action`` is what the customer's page needs to finish 3-D Secure (a URL to
+    send them to, or a client secret for the provider's script): it is given to the
+    host and never written to events, logs or command-line output.
+    ``payment_method`` is the reusable payment method a successful on-session charge
+    saved for later (off-session) charges, when the gateway saved one: the account
+    keeps it for its renewals.
     """
 
     status: PaymentStatus
@@ -134,6 +150,45 @@ class PaymentResult:
     message: str | None = None
     next_action: str | None = None
     amount_refunded: Money | None = None
+    payment_method: str | None = None
+
+
+class GatewayEventKind(Choice):
+    """What a gateway's notification (a webhook) says happened to a charge or refund."""
+
+    CHARGE_SUCCEEDED = "charge_succeeded"
+    CHARGE_FAILED = "charge_failed"
+    #: The customer must authenticate (3-D Secure) for the charge to go on.
+    REQUIRES_ACTION = "requires_action"
+    #: A charge was refunded (in full or in part), or a refund was made.
+    REFUNDED = "refunded"
+    REFUND_FAILED = "refund_failed"
+    #: The customer's bank disputes a charge (a chargeback).
+    DISPUTED = "disputed"
+
+
+@attrs.frozen(kw_only=True)
+class GatewayEvent:
+    """A gateway's notification, verified and read into the port's terms.
+
+    ``id`` is the gateway's own id of the event (deliveries of one event share it);
+    ``idempotency_key`` is the key of the attempt it is about, read from the
+    object's metadata (``None`` when the object carries none: a payment made outside
+    the library); ``object_id`` is the gateway's id of that object (a charge, a
+    refund, a dispute); ``charge_id`` the charge it belongs to. The event is only a
+    signal: :meth:`~subscriptions.BillingCenter.apply_gateway_event` asks the
+    gateway for the object's current state before it records anything.
+    """
+
+    id: str
+    kind: GatewayEventKind
+    created_at: datetime
+    object_id: str
+    idempotency_key: str | None = None
+    charge_id: str | None = None
+    amount: Money | None = None
+    #: The gateway's reason (a decline code, a dispute's reason), when it gives one.
+    reason: str | None = None
 
 
 # -- attempts ------------------------------------------------------------------------
@@ -397,6 +452,7 @@ def charge_request(attempt: PaymentAttempt) -> ChargeRequest:
         payment_method=attempt.payment_method,
         description=attempt.description,
         off_session=attempt.off_session,
+        account_id=attempt.account_id,
     )
 
 

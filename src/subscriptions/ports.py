@@ -286,12 +286,22 @@ class PaymentGateway(Protocol):
     ``lookup`` tells what the gateway knows of a key: a charge's current result
     (``refunded`` once refunded in full, ``amount_refunded`` for part), a refund's
     result, or ``None`` when it never received that key (nothing was charged under
-    it). It raises ``GatewayUnavailable`` when it cannot tell.
+    it). It raises ``GatewayUnavailable`` when it cannot tell. Looking up never moves
+    money. ``request``, when the caller has it, is the request that was (or may have
+    been) sent under the key: a gateway that finds a charge by replaying its creation
+    (Stripe) needs it; one that keeps its own index of keys ignores it.
+
+    A gateway that the host has set up wrongly (a bad API key, a request the provider
+    refuses as invalid) raises :class:`~subscriptions.errors.GatewayMisconfigured`:
+    nothing was charged, and nothing should be retried until the setting it names is
+    fixed.
     """
 
     def charge(self, request: ChargeRequest) -> PaymentResult: ...
     def refund(self, request: RefundRequest) -> PaymentResult: ...
-    def lookup(self, idempotency_key: str) -> PaymentResult | None: ...
+    def lookup(
+        self, idempotency_key: str, *, request: ChargeRequest | RefundRequest | None = None
+    ) -> PaymentResult | None: ...
 
 
 # -- VAT, messages, time -------------------------------------------------------------

@@ -618,12 +618,12 @@ def test_a_concurrent_completion_is_never_refunded(
     clock.advance(LEASE)
     lookup = gateway.lookup
 
-    def customer_retries_meanwhile(key: str) -> PaymentResult | None:
+    def customer_retries_meanwhile(key: str, **given: Any) -> PaymentResult | None:
         # While reconcile asks the gateway, the customer's retry completes the order.
         assert center.place_order(account.id, CONTACT, quote.id, idempotency_key="k").state is (
             OrderState.SUCCEEDED
         )
-        return lookup(key)
+        return lookup(key, **given)
 
     monkeypatch.setattr(gateway, "lookup", customer_retries_meanwhile)
     report = center.reconcile()

@@ -67,17 +67,19 @@ def _pack_request(request: ChargeRequest) -> tuple[Any, ...]:
         request.payment_method,
         request.description,
         request.off_session,
+        request.account_id,
     )
 
 
 def _unpack_request(packed: tuple[Any, ...]) -> ChargeRequest:
-    key, amount, currency, method, description, off_session = packed
+    key, amount, currency, method, description, off_session, account_id = packed
     return ChargeRequest(
         idempotency_key=key,
         amount=Money(amount, money_currency(currency)),
         payment_method=method,
         description=description,
         off_session=off_session,
+        account_id=account_id,
     )
 
 
@@ -196,6 +198,7 @@ def _request_json(request: ChargeRequest) -> dict[str, Any]:
         "payment_method": request.payment_method,
         "description": request.description,
         "off_session": request.off_session,
+        "account_id": request.account_id,
     }
 
 
@@ -209,6 +212,7 @@ def _packed_request(data: Mapping[str, Any]) -> tuple[Any, ...]:
         data["payment_method"],
         data["description"],
         data["off_session"],
+        data.get("account_id"),
     )
 
 
@@ -508,7 +512,10 @@ class FakeGateway:
             )
             return result
 
-    def lookup(self, idempotency_key: str) -> PaymentResult | None:
+    def lookup(
+        self, idempotency_key: str, *, request: ChargeRequest | RefundRequest | None = None
+    ) -> PaymentResult | None:
+        # Its memory is keyed: the request is not needed to find a key.
         self._reachable()
         with self._locked():
             packed = self._results.get(idempotency_key)

@@ -122,9 +122,17 @@ class Answer:
 
 def ask(center: Center, attempt: PaymentAttempt) -> Answer:
     try:
-        return Answer(True, center.gateway.lookup(attempt.idempotency_key))
+        return Answer(True, center.gateway.lookup(attempt.idempotency_key, request=_sent(attempt)))
     except GatewayUnavailable:
         return Answer(False, None)
+
+
+def _sent(attempt: PaymentAttempt) -> payments.ChargeRequest | payments.RefundRequest | None:
+    """The request ``attempt`` sends, when its record can rebuild it (an attempt healed
+    from an old book may lack its payment method or gateway reference)."""
+    if attempt.kind is AttemptKind.REFUND:
+        return None if attempt.charge_id is None else payments.refund_request(attempt)
+    return None if attempt.payment_method is None else payments.charge_request(attempt)
 
 
 def confirm(center: Center, attempt: PaymentAttempt) -> Settled | None:
