@@ -31,6 +31,7 @@ from .._records import revised
 from ..accounts import Account
 from ..errors import (
     ConcurrencyConflict,
+    GatewayMisconfigured,
     GatewayUnavailable,
     NotFound,
     PaymentNotRecorded,
@@ -61,6 +62,7 @@ __all__ = [
     "lapse_now",
     "record",
     "send",
+    "send_and_record",
     "send_patiently",
 ]
 
@@ -69,6 +71,8 @@ _RECORD_TRIES = 5
 #: Invoice states with nothing left to collect.
 _DONE = frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED})
 _LOAD: Any = object()
+#: How an attempt the gateway refused for its set-up is resolved (nothing charged).
+MISCONFIGURED = "gateway_misconfigured"
 
 
 # -- talking to the gateway ------------------------------------------------------------
@@ -85,12 +89,26 @@ def send(center: Center, attempt: PaymentAttempt) -> PaymentResult | None:
         return gateway.charge(payments.charge_request(attempt))
     except GatewayUnavailable:
         return None
+    except GatewayMisconfigured:
+        raise
     except SubscriptionsError as exc:
         if not refund:
             raise
         return PaymentResult(
             status=PaymentStatus.DECLINED, decline_code="refund_refused", message=str(exc)
         )
+
+
+def send_and_record(center: Center, attempt: PaymentAttempt) -> Settled:
+    """Send ``attempt`` once and record its outcome. A gateway refusing its own set-up
+    (:class:`~subscriptions.errors.GatewayMisconfigured`) charged nothing: the attempt
+    is recorded as not charged, and the error goes to the caller, to fix the setting."""
+    try:
+        result = send(center, attempt)
+    except GatewayMisconfigured as exc:
+        record(center, attempt, None, not_charged=str(exc), code=MISCONFIGURED)
+        raise
+    return record(center, attempt, result)
 
 
 def send_patiently(
@@ -459,6 +477,7 @@ def _apply_invoice(
             return Settled(attempt=done, invoice=invoice, refund=refund)
         collected = collection.charged(invoice, sub, at=at)
         _write(center, uow, invoice, collected, attempt.account_id)
+        _keep_saved_card(center, uow, result, attempt.account_id, account)
         recovered = sub is not None and sub.status is Status.PAST_DUE
         return Settled(
             attempt=done,
@@ -494,6 +513,24 @@ def _apply_invoice(
             account = center.load_account(uow, attempt.account_id)
         center.post(uow, _payment_failed(center, account, collected, at))
     return Settled(attempt=done, invoice=collected.invoice)
+
+
+def _keep_saved_card(
+    center: Center,
+    uow: UnitOfWork,
+    result: PaymentResult | None,
+    account_id: str,
+    account: Account | None,
+) -> None:
+    """The payment method a gateway saved while the customer paid on session becomes
+    the account's, for the renewals."""
+    saved = None if result is None else result.payment_method
+    if saved is None:
+        return
+    if account is None:
+        account = center.load_account(uow, account_id)
+    if account.payment_method != saved:
+        uow.accounts.update(revised(account, payment_method=saved))
 
 
 def _collected_subscription(uow: UnitOfWork, attempt: PaymentAttempt) -> Subscription | None:

@@ -33,7 +33,13 @@ import attrs
 from .. import collection, payments
 from .._records import revised
 from ..accounts import Account
-from ..errors import ConcurrencyConflict, NotFound, PaymentNotRecorded, StorageError
+from ..errors import (
+    ConcurrencyConflict,
+    GatewayMisconfigured,
+    NotFound,
+    PaymentNotRecorded,
+    StorageError,
+)
 from ..inputs import callback
 from ..orders import COLLECTIBLE, Draft, InvoiceStatus, IssuedInvoice
 from ..payments import AttemptState, PaymentAttempt, PaymentResult
@@ -89,6 +95,7 @@ class _Tally:
         self.counts = dict.fromkeys(_COUNTS, 0)
         self.errors: list[tuple[str, str]] = []
         self.stopped: str | None = None
+        self.misconfigured: GatewayMisconfigured | None = None
 
     def add(self, other: _Tally) -> None:
         for name, value in other.counts.items():
@@ -159,7 +166,10 @@ def run_renewals(
     gateway failures are retried with backoff and change nothing. A subscription
     that raises is reported in ``BillRunReport.errors`` and the run goes on.
     ``progress(n)`` is called after each batch; ``stop()``, when it says so, ends
-    the run cleanly after the charge in progress. See
+    the run cleanly after the charge in progress. A gateway that refuses its own
+    set-up (:class:`~subscriptions.errors.GatewayMisconfigured`: a wrong API key)
+    stops the run with nothing charged and no dunning: what the batch had not sent is
+    due again, and the error is raised once that is recorded. See
     :mod:`subscriptions.center.billrun`."""
     callback(progress, what="progress")
     callback(stop, what="stop")
@@ -180,6 +190,8 @@ def run_renewals(
         if sent:
             _close(center, sent, tally, skip)
         center.deliver_outbox()
+    if tally.misconfigured is not None:
+        raise tally.misconfigured
     return tally.report()
 
 
@@ -537,7 +549,15 @@ def _send(center: Center, items: Sequence[_Item], stop: Callable[[], bool], tall
         if tally.stopped is not None:
             results.append((item, None, False))
             continue
-        result = attempts.send_patiently(center, item.attempt, stop)
+        try:
+            result = attempts.send_patiently(center, item.attempt, stop)
+        except GatewayMisconfigured as exc:
+            # Nothing was charged, and nothing will be until the host fixes the
+            # setting: no dunning for it; the run stops (and raises once recorded).
+            results.append((item, None, False))
+            tally.stopped = f"the payment gateway refused its set-up: {exc}"
+            tally.misconfigured = exc
+            continue
         results.append((item, result, True))
         if result is None:
             tally.stopped = "the payment gateway does not answer"

@@ -120,7 +120,7 @@ def pay_invoice(
 def _as_it_stands(center: Center, attempt: PaymentAttempt) -> IssuedInvoice:
     """Take the payment ``attempt`` as far as it goes now; the invoice as it stands."""
     if attempt.state in (AttemptState.PENDING, AttemptState.UNKNOWN):
-        attempt = attempts.record(center, attempt, attempts.send(center, attempt)).attempt
+        attempt = attempts.send_and_record(center, attempt).attempt
     elif attempt.state is AttemptState.REQUIRES_ACTION:
         settled = attempts.confirm(center, attempt)
         if settled is not None:

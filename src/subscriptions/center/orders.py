@@ -265,7 +265,7 @@ def _resume(center: Center, order: Order, attempt: PaymentAttempt, quote: Quote 
         with center.store.unit_of_work() as uow:
             quote = uow.quotes.get(order.quote_id)
     if quote is not None and now < quote.expires_at:
-        settled = attempts.record(center, attempt, attempts.send(center, attempt))
+        settled = attempts.send_and_record(center, attempt)
     elif attempt.lease_expired(now):
         answer = attempts.ask(center, attempt)
         if not answer.known:

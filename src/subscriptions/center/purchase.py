@@ -98,8 +98,10 @@ def persist(
     *,
     due_at: datetime | None,
     tax_point: datetime,
+    saved: str | None = None,
 ) -> IssuedInvoice | None:
-    """Save the subscriptions, seats, invoice, balance and cart of a purchase."""
+    """Save the subscriptions, seats, invoice, balance and cart of a purchase;
+    ``saved`` is the payment method the gateway saved when it charged the order."""
     for item, outcome in zip(priced.items, priced.outcomes, strict=True):
         center.save_subscription(uow, outcome.subscription)
         seats = uow.seats.get(item.subscription_id)
@@ -129,8 +131,9 @@ def persist(
             corrects=issuing.corrected(uow, account.id, settled.lines),
             tax_point=tax_point,
         )
-    # A card that paid is kept for the renewals when the account had none.
-    payment_method = account.payment_method or (
+    # The card the gateway saved for later charges replaces the account's; else a card
+    # that paid is kept for the renewals when the account had none.
+    payment_method = saved or account.payment_method or (
         order.payment_method if order.amount_due.amount > 0 else None
     )
     if balance != account.credit_balance or payment_method != account.payment_method:
@@ -190,7 +193,16 @@ def complete(
                 at=at,
             )
         return failed, refund
-    invoice = persist(center, uow, account, priced, order, due_at=None, tax_point=order.created_at)
+    invoice = persist(
+        center,
+        uow,
+        account,
+        priced,
+        order,
+        due_at=None,
+        tax_point=order.created_at,
+        saved=None if result is None else result.payment_method,
+    )
     done = order_moved(
         order,
         OrderState.SUCCEEDED,
