@@ -145,7 +145,8 @@ def test_a_misconfigured_gateway_stops_the_bill_run_without_dunning(
         # Due again, with no failed attempt: not past due.
         (sub,) = live.subscriptions(account.id)
         assert sub.status is Status.ACTIVE
-        assert sub.dunning is not None and sub.dunning.attempts == 0
+        assert sub.dunning is not None
+        assert sub.dunning.attempts == 0
     assert len(notifier.sent) == sent_before  # no "payment failed" message
     assert live.payment_review().in_flight == 0
     # Fixed: the next run charges every renewal once.
