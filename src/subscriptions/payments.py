@@ -24,7 +24,7 @@ Attempt states::
     unknown ──► succeeded | declined | requires_action | not_charged | needs_review
     requires_action ──► succeeded | declined | not_charged (abandoned)
     needs_review ──► succeeded | declined | not_charged
-    refunds: pending | unknown ──► succeeded | failed
+    refunds: pending | unknown ──► succeeded | failed;  succeeded ──► failed (later)
 
 This module is pure: it builds and changes records; the Billing Center's shell
 (:mod:`subscriptions.center`) commits them and talks to the gateway.
@@ -84,6 +84,7 @@ __all__ = [
     "refund_attempt",
     "refund_key",
     "refund_request",
+    "refund_reversed",
     "refundable",
     "unknown",
     "with_result",
@@ -627,6 +628,28 @@ def charged_late(attempt: PaymentAttempt, result: PaymentResult, *, at: datetime
         charge_id=result.charge_id or attempt.charge_id,
         captured=attempt.amount if result.amount is None else result.amount.amount,
         next_action=None,
+    )
+
+
+def refund_reversed(
+    attempt: PaymentAttempt, result: PaymentResult, *, at: datetime
+) -> PaymentAttempt:
+    """A refund the gateway reported made, and now reports failed (the card it went
+    back to was closed, say): the money did not go back. The attempt is ``failed``,
+    listed for someone to act, as a refund refused at once is."""
+    if attempt.kind is not AttemptKind.REFUND or attempt.state is not AttemptState.SUCCEEDED:
+        raise InvalidTransition(
+            f"payment attempt {attempt.id!r} is not a refund that succeeded; only one can "
+            "fail later"
+        )
+    if result.status in (PaymentStatus.REFUNDED, PaymentStatus.SUCCEEDED):
+        raise InvalidTransition(f"{result.status.value} is not a failed refund")
+    return _moved(
+        attempt,
+        at,
+        state=AttemptState.FAILED,
+        decline_code=result.decline_code or "refund_failed",
+        message=result.message or "the gateway reports the refund failed after it was made",
     )
 
 

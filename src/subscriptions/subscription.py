@@ -318,6 +318,8 @@ class EventKind(Choice):
     REFUND_FAILED = "refund_failed"
     #: A payment's outcome stayed unknown past ``Settings.unknown_after``.
     PAYMENT_NEEDS_REVIEW = "payment_needs_review"
+    #: The customer's bank disputes a charge (a chargeback): someone must answer it.
+    PAYMENT_DISPUTED = "payment_disputed"
     INVOICE_ISSUED = "invoice_issued"
     SEATS_ASSIGNED = "seats_assigned"
     SEATS_UNASSIGNED = "seats_unassigned"
@@ -342,6 +344,8 @@ class Event:
     ``order_refunded``, ``payment_refunded``  ``payment_key`` (the refund's), ``amount``
     ``refund_failed``                         ``payment_key``, ``note`` (the gateway's)
     ``payment_needs_review``                  ``payment_key``
+    ``payment_disputed``                      ``payment_key``, ``amount``,
+                                              ``failure_code`` (the dispute's reason)
     ``invoice_issued``, ``payment_succeeded`` ``invoice_number``
     ``payment_failed``                        ``invoice_number``, ``failure_code``
     ``seats_assigned``, ``seats_unassigned``  ``user_ids``

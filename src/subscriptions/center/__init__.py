@@ -21,6 +21,7 @@ every decision; each takes the wiring (:class:`~.base.Center`) as its first argu
 * :mod:`.purchase`: completing what an order bought (or failing it), in one unit of
   work;
 * :mod:`.reconcile`: resolving every attempt left in flight;
+* :mod:`.gateway_events`: a gateway's webhooks, applied from the gateway's own state;
 * :mod:`.billrun`: renewals, retries and lapses, in batches;
 * :mod:`.catalog`: a new catalog checked against what the book uses;
 * :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
@@ -30,12 +31,15 @@ from .base import Center, Settings, VatUnavailable
 from .billrun import BillRunReport
 from .catalog import check_catalog_change
 from .facade import BillingCenter
+from .gateway_events import EventOutcome, GatewayEventApplied
 from .reconcile import ReconcileReport, Review
 
 __all__ = [
     "BillRunReport",
     "BillingCenter",
     "Center",
+    "EventOutcome",
+    "GatewayEventApplied",
     "ReconcileReport",
     "Review",
     "Settings",

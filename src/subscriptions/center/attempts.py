@@ -59,11 +59,13 @@ __all__ = [
     "ask",
     "collecting",
     "confirm",
+    "finish",
     "lapse_now",
     "record",
     "send",
     "send_and_record",
     "send_patiently",
+    "sent",
 ]
 
 #: How many times recording an outcome is tried again after a conflict.
@@ -140,12 +142,12 @@ class Answer:
 
 def ask(center: Center, attempt: PaymentAttempt) -> Answer:
     try:
-        return Answer(True, center.gateway.lookup(attempt.idempotency_key, request=_sent(attempt)))
+        return Answer(True, center.gateway.lookup(attempt.idempotency_key, request=sent(attempt)))
     except GatewayUnavailable:
         return Answer(False, None)
 
 
-def _sent(attempt: PaymentAttempt) -> payments.ChargeRequest | payments.RefundRequest | None:
+def sent(attempt: PaymentAttempt) -> payments.ChargeRequest | payments.RefundRequest | None:
     """The request ``attempt`` sends, when its record can rebuild it (an attempt healed
     from an old book may lack its payment method or gateway reference)."""
     if attempt.kind is AttemptKind.REFUND:
@@ -257,6 +259,12 @@ def record(
         except SubscriptionsError as exc:
             raise PaymentNotRecorded(attempt.idempotency_key, cause=exc) from exc
     assert settled is not None
+    return finish(center, settled)
+
+
+def finish(center: Center, settled: Settled) -> Settled:
+    """What follows a committed outcome: the refund it recorded is sent (and its own
+    outcome recorded), and the messages are delivered."""
     if settled.refund is not None and settled.refund.state is AttemptState.PENDING:
         refunded = send(center, settled.refund)
         record(center, settled.refund, refunded)

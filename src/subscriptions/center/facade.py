@@ -43,6 +43,9 @@ from . import (
     corporate as _corporate,
 )
 from . import (
+    gateway_events as _gateway_events,
+)
+from . import (
     invoices as _invoices,
 )
 from . import (
@@ -218,6 +221,7 @@ class BillingCenter:
     reconcile = use_case(_reconcile.reconcile)
     resolve_payment = use_case(_reconcile.resolve)
     payment_review = use_case(_reconcile.review)
+    apply_gateway_event = use_case(_gateway_events.apply_gateway_event)
 
     # -- seats -------------------------------------------------------------------------
 

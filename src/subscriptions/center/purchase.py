@@ -133,8 +133,10 @@ def persist(
         )
     # The card the gateway saved for later charges replaces the account's; else a card
     # that paid is kept for the renewals when the account had none.
-    payment_method = saved or account.payment_method or (
-        order.payment_method if order.amount_due.amount > 0 else None
+    payment_method = (
+        saved
+        or account.payment_method
+        or (order.payment_method if order.amount_due.amount > 0 else None)
     )
     if balance != account.credit_balance or payment_method != account.payment_method:
         uow.accounts.update(revised(account, credit_balance=balance, payment_method=payment_method))
