@@ -298,6 +298,9 @@ def cli(db: Path, *argv: str, now: str = CLI_NOW) -> tuple[int, Any]:
     status (argparse's usage errors included) and the JSON it printed, or None."""
     from subscriptions.cli import main
 
+    if not db.exists():
+        # A new database: a simulation, so that the fake gateway and --now are allowed.
+        assert main(["--db", str(db), "db", "init", "--simulation"], stdout=io.StringIO()) == 0
     out = io.StringIO()
     try:
         status = main(["--db", str(db), "--now", now, "--json", *argv], stdout=out)

@@ -33,6 +33,7 @@ def _book(tmp_path: Path) -> Path:
     db = tmp_path / "billing.sqlite3"
     catalog_file = tmp_path / "catalog.toml"
     catalog_file.write_text(DEMO_CATALOG, encoding="utf-8")
+    assert main(["--db", str(db), "db", "init", "--simulation"]) == 0
     assert main(["--db", str(db), "catalog", "load", str(catalog_file)]) == 0
     data = tomllib.loads(DEMO_CATALOG)
     data.pop("seller")

@@ -66,6 +66,7 @@ from ..orders import Seller
 from ..periods import ensure_aware
 from ..ports import Clock, Store
 from ..scenario import run
+from . import wiring
 from .settings import CliSettings
 
 __all__ = ["main", "open_store"]
@@ -146,13 +147,6 @@ def open_store(url: str) -> Store:
     return SQLiteStore(path)
 
 
-def _journal_for(url: str) -> Path:
-    if url.startswith(("postgresql://", "postgres://")):
-        return Path(os.environ.get("SUBSCRIPTIONS_GATEWAY_JOURNAL", "subscriptions-gateway.jsonl"))
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    return Path(f"{path}.gateway.jsonl")
-
-
 # -- catalog and seller, kept in the database ----------------------------------------
 
 
@@ -183,8 +177,21 @@ class _Env:
         self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
         self.store = open_store(self.url)
         self.saved = CliSettings(self.url)
+        self.book = wiring.read_book(self.saved)
+        initialising = args.command == "db"
+        try:
+            if not initialising:
+                wiring.check_clock(self.book, args.now)
+            build = wiring.choose_gateway(
+                wiring.Book(simulation=True, marked=True) if initialising else self.book,
+                args.gateway,
+                self.url,
+            )
+        except wiring.WiringError as exc:
+            self.store.close()
+            raise UsageError(str(exc)) from None
         self.clock: Clock = ManualClock(_instant(args.now)) if args.now else SystemClock()
-        self.gateway = FakeGateway(journal=_journal_for(self.url))
+        self.gateway = wiring.LazyGateway(build)
         self.notifier = InMemoryNotifier()
         self._center: BillingCenter | None = None
 
@@ -295,6 +302,26 @@ def _account_text(account: Account) -> str:
 
 
 # -- commands ------------------------------------------------------------------------
+
+
+def _cmd_db_init(env: _Env) -> None:
+    """Create the tables (opening the store did) and mark what the database is."""
+    if env.args.now is not None and not env.args.simulation:
+        raise UsageError("--now sets the clock by hand, which only a simulation may do")
+    with env.store.unit_of_work() as uow:
+        has_records = bool(uow.subscriptions.page(limit=1) or uow.quotes.page(limit=1))
+    has_records = has_records or env.saved.get("catalog") is not None
+    try:
+        book = wiring.init_book(
+            env.saved,
+            simulation=env.args.simulation,
+            at=env.clock.now(),
+            has_records=has_records,
+        )
+    except wiring.WiringError as exc:
+        raise UsageError(str(exc)) from None
+    what = "a simulation" if book.simulation else "a real book"
+    _emit(env, {"simulation": book.simulation}, lambda: f"{env.url}: {what}")
 
 
 def _cmd_catalog_load(env: _Env) -> None:
@@ -779,7 +806,11 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
         notifier = InMemoryNotifier()
         seller, catalog = seller_and_catalog_from_dict(tomllib.loads(DEMO_CATALOG))
         CliSettings(str(db)).put_all(
-            {"catalog": catalog_to_dict(catalog), "seller": seller_to_dict(seller)}
+            {
+                "catalog": catalog_to_dict(catalog),
+                "seller": seller_to_dict(seller),
+                wiring.BOOK_KEY: {"simulation": True, "created_at": clock.now().isoformat()},
+            }
         )
         center = BillingCenter(
             catalog=catalog,
@@ -868,9 +899,20 @@ def _parser() -> argparse.ArgumentParser:
         help=f"SQLite file or postgresql:// URL (default: $SUBSCRIPTIONS_DB or {DEFAULT_DB})",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
-    parser.add_argument("--now", help="act as if it were this instant (ISO 8601 with offset)")
+    parser.add_argument(
+        "--now",
+        help="act as if it were this instant (ISO 8601 with offset); a simulation only",
+    )
+    parser.add_argument(
+        "--gateway",
+        choices=wiring.GATEWAYS,
+        help="the payment gateway: fake (a simulation only) or stripe (key in "
+        "$STRIPE_API_KEY); default: $SUBSCRIPTIONS_GATEWAY, else fake on a simulation "
+        "and stripe on a real book",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _replay_commands(commands)
+    _db_commands(commands)
     _account_commands(commands)
     _trial_commands(commands)
     _cart_commands(commands)
@@ -909,6 +951,19 @@ def _replay_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     load.add_argument("file", help="the file: .toml is read as TOML, anything else as JSON")
     catalog_cmds.add_parser(
         "show", help="show the catalog and seller (--json: in the shape load reads)"
+    )
+
+
+def _db_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    db = commands.add_parser("db", help="create a database: a real book or a simulation")
+    db_cmds = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    init = db_cmds.add_parser(
+        "init", help="create the tables, and mark the database a real book or a simulation"
+    )
+    init.add_argument(
+        "--simulation",
+        action="store_true",
+        help="a simulation: the fake gateway and --now are allowed (never on a real book)",
     )
 
 
@@ -1014,6 +1069,7 @@ def _billing_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 _HANDLERS: dict[str, Callable[[_Env], None]] = {
+    "db.init": _cmd_db_init,
     "catalog.load": _cmd_catalog_load,
     "catalog.show": _cmd_catalog_show,
     "account.create": _cmd_account_create,

@@ -1,0 +1,118 @@
+"""A database says whether it is a simulation: only a simulation takes the fake gateway
+and ``--now``, so that nobody marks a real book's invoices paid with no money moved, or
+bills it at a time of their choosing."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CLI_ACCOUNT, CLI_NOW
+
+from subscriptions.cli import DEMO_CATALOG, main
+
+
+def run(db: Path, *argv: str) -> tuple[int, Any]:
+    """``subscriptions --db DB --json ARGV...`` with no clock set."""
+    out = io.StringIO()
+    try:
+        status = main(["--db", str(db), "--json", *argv], stdout=out)
+    except SystemExit as exit:
+        status = int(exit.code or 0)
+    text = out.getvalue()
+    return status, json.loads(text) if text.strip() else None
+
+
+@pytest.fixture
+def catalog_file(tmp_path: Path) -> Path:
+    path = tmp_path / "catalog.toml"
+    path.write_text(DEMO_CATALOG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_gateway_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SUBSCRIPTIONS_GATEWAY", "STRIPE_API_KEY", "STRIPE_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_simulation_is_created_and_stays_one(tmp_path: Path, capsys: Any) -> None:
+    db = tmp_path / "sim.sqlite3"
+    assert run(db, "db", "init", "--simulation") == (0, {"simulation": True})
+    assert run(db, "db", "init", "--simulation") == (0, {"simulation": True})
+    status, _ = run(db, "db", "init")
+    assert status == 2
+    assert "already a simulation, and stays so" in capsys.readouterr().err
+
+
+def test_a_real_book_refuses_the_fake_gateway_and_a_hand_set_clock(
+    tmp_path: Path, catalog_file: Path, capsys: Any
+) -> None:
+    db = tmp_path / "real.sqlite3"
+    assert run(db, "db", "init") == (0, {"simulation": False})
+    assert run(db, "catalog", "load", str(catalog_file))[0] == 0
+    status, _ = run(db, "--now", CLI_NOW, "catalog", "show")
+    assert status == 2
+    assert "--now sets the clock by hand, which only a simulation may do" in (
+        capsys.readouterr().err
+    )
+    status, _ = run(db, "--gateway", "fake", "catalog", "show")
+    assert status == 2
+    assert "the fake gateway marks invoices paid with no money moved" in capsys.readouterr().err
+    # A command that moves no money needs no gateway key.
+    status, shown = run(db, "catalog", "show")
+    assert status == 0
+    assert shown["seller"]["name"]
+    # One that does names the setting it needs.
+    status, _ = run(db, *CLI_ACCOUNT, "--country", "IT", "--payment-method", "pm_card_visa")
+    assert status == 0
+    assert run(db, "cart", "add", "acme", "monitoring", "--user", "anna")[0] == 0
+    status, quote = run(db, "quote", "acme", "--user", "anna")
+    assert status == 0
+    status, _ = run(db, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    assert status == 2
+    assert "$STRIPE_API_KEY" in capsys.readouterr().err
+
+
+def test_a_database_without_a_marker_is_a_real_book(tmp_path: Path, capsys: Any) -> None:
+    db = tmp_path / "unmarked.sqlite3"
+    status, _ = run(db, "--now", CLI_NOW, "catalog", "show")
+    assert status == 2
+    assert "this database is a real book" in capsys.readouterr().err
+    status, _ = run(db, "--gateway", "fake", "reconcile")
+    assert status == 2
+
+
+def test_a_book_with_records_never_becomes_a_simulation(tmp_path: Path, capsys: Any) -> None:
+    real = tmp_path / "real.sqlite3"
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(DEMO_CATALOG, encoding="utf-8")
+    assert run(real, "catalog", "load", str(catalog))[0] == 0
+    status, _ = run(real, "db", "init", "--simulation")
+    assert status == 2
+    assert "already holds records, so it is a real book" in capsys.readouterr().err
+    status, _ = run(real, "--now", CLI_NOW, "db", "init")
+    assert status == 2
+
+
+def test_an_unknown_gateway_is_refused(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    db = tmp_path / "sim.sqlite3"
+    run(db, "db", "init", "--simulation")
+    status, _ = run(db, "--gateway", "paypal", "catalog", "show")
+    assert status == 2
+    assert "invalid choice: 'paypal'" in capsys.readouterr().err
+    monkeypatch.setenv("SUBSCRIPTIONS_GATEWAY", "paypal")
+    status, _ = run(db, "catalog", "show")
+    assert status == 2
+    assert "unknown gateway 'paypal'; choose one of: fake, stripe" in capsys.readouterr().err
+
+
+def test_the_demo_database_is_a_simulation(tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    assert main(["--db", str(db), "demo"], stdout=io.StringIO()) == 0
+    status, report = run(db, "--now", "2027-01-02T10:00:00+01:00", "renew")
+    assert status == 0
+    assert (report["renewed"], report["charged"]) == (1, 1)
