@@ -176,7 +176,8 @@ class Order:
     updated_at: datetime
     payment_method: str | None = None
     charge_id: str | None = None
-    next_action: str | None = None
+    #: Never shown in a repr (it may be a client secret).
+    next_action: str | None = attrs.field(default=None, repr=False)
     #: Why it failed (a failed order only).
     failure: OrderFailure | None = None
     #: The gateway's decline code, or the library's, of a failed order.

@@ -149,7 +149,8 @@ class PaymentResult:
     amount: Money | None = None
     decline_code: str | None = None
     message: str | None = None
-    next_action: str | None = None
+    #: Never shown in a repr (it may be a client secret).
+    next_action: str | None = attrs.field(default=None, repr=False)
     amount_refunded: Money | None = None
     payment_method: str | None = None
 
@@ -298,7 +299,8 @@ class PaymentAttempt:
     captured: Decimal | None = None
     decline_code: str | None = None
     message: str | None = None
-    next_action: str | None = None
+    #: Never shown in a repr (it may be a client secret).
+    next_action: str | None = attrs.field(default=None, repr=False)
     version: int = 0
 
     def __attrs_post_init__(self) -> None:

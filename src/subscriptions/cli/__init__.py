@@ -233,11 +233,29 @@ def _instant(text: str) -> datetime:
 
 # -- output --------------------------------------------------------------------------
 
+#: What is printed instead of a 3-D Secure step that is not a web address.
+WITHHELD = "(withheld: a client secret, for the host's payment page only)"
+
+
+def _shown_action(value: object) -> str | None:
+    """A 3-D Secure step as printed: a web address to send the customer to is shown;
+    anything else may be a client secret (Stripe's), which no output ever shows."""
+    if value is None:
+        return None
+    text = str(value)
+    if text.startswith(("https://", "http://")) and "secret" not in text:
+        return text
+    return WITHHELD
+
 
 def _jsonable(value: Any) -> Any:
     if attrs.has(type(value)):
         return {
-            f.name.lstrip("_"): _jsonable(getattr(value, f.name))
+            f.name.lstrip("_"): (
+                _shown_action(getattr(value, f.name))
+                if f.name == "next_action"
+                else _jsonable(getattr(value, f.name))
+            )
             for f in attrs.fields(type(value))
             if f.init
         }
