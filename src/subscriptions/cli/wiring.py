@@ -10,8 +10,9 @@ time is the real clock's. A database with no marker is a real book.
 The gateway is ``--gateway fake|stripe`` (or ``$SUBSCRIPTIONS_GATEWAY``); the default
 is the fake one on a simulation and Stripe on a real book. Stripe's secret key comes
 from ``$STRIPE_API_KEY``, never from the command line (it would be in the shell's
-history and the process list); ``$STRIPE_API_BASE`` points the SDK at another server
-(a local test server). The gateway is built at its first use, so a command that moves
+history and the process list); ``$STRIPE_RETURN_URL`` is where 3-D Secure sends the
+customer back; ``$STRIPE_API_BASE`` points the SDK at another server (a local test
+server). The gateway is built at its first use, so a command that moves
 no money needs no key; one that does, without it, fails with
 :class:`~subscriptions.errors.GatewayMisconfigured` and charges nothing.
 """
@@ -132,7 +133,9 @@ def _stripe() -> PaymentGateway:
     base = os.environ.get("STRIPE_API_BASE")
     if base:
         options["base_addresses"] = {"api": base}
-    return StripeGateway(stripe.StripeClient(key, **options))
+    return StripeGateway(
+        stripe.StripeClient(key, **options), return_url=os.environ.get("STRIPE_RETURN_URL")
+    )
 
 
 class LazyGateway:
