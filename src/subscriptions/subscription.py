@@ -341,7 +341,9 @@ class Event:
     ``change_scheduled``
     ``order_placed``                          ``order_id``
     ``order_failed``                          ``order_id``, ``failure_code``
-    ``order_refunded``, ``payment_refunded``  ``payment_key`` (the refund's), ``amount``
+    ``order_refunded``, ``payment_refunded``  ``payment_key`` (the refund's), ``amount``;
+                                              a refund made at the gateway outside the
+                                              book: the charge's key, and ``note``
     ``refund_failed``                         ``payment_key``, ``note`` (the gateway's)
     ``payment_needs_review``                  ``payment_key``
     ``payment_disputed``                      ``payment_key``, ``amount``,

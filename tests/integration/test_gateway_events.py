@@ -256,3 +256,41 @@ def test_a_malformed_event_is_refused(
         center.apply_gateway_event(bad)
     with pytest.raises(InvalidInput, match="parse_event"):
         center.apply_gateway_event({"id": "evt_1"})  # type: ignore[arg-type]
+
+
+def test_a_refund_made_at_the_gateway_is_recorded_once(
+    center: BillingCenter, gateway: FakeGateway
+) -> None:
+    """A refund made in the gateway's dashboard: the book learns of it from the
+    webhook, and records each amount once however often it is told."""
+    account_id, order_id = lost_order(center, gateway)
+    key = f"order:{order_id}"
+    center.apply_gateway_event(event(GatewayEventKind.CHARGE_SUCCEEDED, key))
+    order = center.order(account_id, CONTACT, order_id)
+    assert order.charge_id is not None
+    gateway.refund(
+        RefundRequest(
+            idempotency_key="dashboard-1",
+            charge_id=order.charge_id,
+            amount=Money("2.20", "EUR"),
+            reason="goodwill",
+        )
+    )
+    center.apply_gateway_event(event(GatewayEventKind.REFUNDED, key, id="evt_r1"))
+    center.apply_gateway_event(event(GatewayEventKind.REFUNDED, key, id="evt_r2"))
+    gateway.refund(
+        RefundRequest(
+            idempotency_key="dashboard-2",
+            charge_id=order.charge_id,
+            amount=Money("10.00", "EUR"),
+            reason="goodwill",
+        )
+    )
+    center.apply_gateway_event(event(GatewayEventKind.REFUNDED, key, id="evt_r3"))
+    outside = [
+        e.amount
+        for e in center.events(account_id)
+        if e.kind is EventKind.PAYMENT_REFUNDED and e.payment_key == key
+    ]
+    assert outside == [Money("2.20", "EUR"), Money("10.00", "EUR")]
+    assert center.order(account_id, CONTACT, order_id).state is OrderState.SUCCEEDED

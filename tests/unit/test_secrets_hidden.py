@@ -3,7 +3,7 @@ payment page needs it, and no repr, log line or command-line output shows it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -12,7 +12,7 @@ from subscriptions.cli import WITHHELD, _jsonable
 from subscriptions.payments import PaymentResult, PaymentStatus, order_attempt
 
 SECRET = "pi_3Abc_secret_XyZ"
-AT = datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
 
 def test_records_never_show_the_secret_in_their_repr() -> None:

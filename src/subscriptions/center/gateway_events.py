@@ -26,13 +26,16 @@ answers with an error, and the provider delivers the event again later.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
+from moneyed import Money
 
 from .. import payments
 from .._enum import Choice
 from ..errors import ConcurrencyConflict, GatewayUnavailable, InvalidInput, PaymentNotRecorded
 from ..inputs import MAX_KEY_LENGTH, identifier
+from ..money import EXACT, money_currency
 from ..orders import IssuedInvoice, Order
 from ..payments import (
     AttemptKind,
@@ -222,6 +225,14 @@ def _apply(
         )
         return attempts.Settled(attempt=failed)
     if (
+        attempt.kind is AttemptKind.CHARGE
+        and attempt.state is AttemptState.SUCCEEDED
+        and result is not None
+        and result.amount_refunded is not None
+    ):
+        _refunded_outside(center, uow, attempt, result.amount_refunded.amount, now)
+        return attempts.Settled(attempt=attempt)
+    if (
         result is not None
         and result.status is PaymentStatus.REQUIRES_ACTION
         and attempt.state is AttemptState.REQUIRES_ACTION
@@ -231,3 +242,42 @@ def _apply(
     if result is None and attempt.in_flight:
         not_charged = "the gateway has no record of the charge"
     return attempts.apply(center, uow, attempt, result, at=now, not_charged=not_charged)
+
+
+#: The note of a refund the book learns of from the gateway (made in its dashboard).
+OUTSIDE = "refunded at the gateway, outside the book"
+
+
+def _refunded_outside(
+    center: Center, uow: UnitOfWork, charge: PaymentAttempt, refunded: Decimal, now: datetime
+) -> None:
+    """Record what the gateway refunded of ``charge`` beyond the book's own refund and
+    the outside refunds already recorded: no refund goes without a record."""
+    ours = uow.attempts.get(payments.refund_key(charge.idempotency_key))
+    known = Decimal(0)
+    if ours is not None and ours.state is AttemptState.SUCCEEDED:
+        known = ours.amount if ours.captured is None else ours.captured
+    for past in uow.events.for_account(charge.account_id):
+        if (
+            past.kind is EventKind.PAYMENT_REFUNDED
+            and past.payment_key == charge.idempotency_key
+            and past.note == OUTSIDE
+            and past.amount is not None
+        ):
+            known = EXACT.add(known, past.amount.amount)
+    more = EXACT.subtract(refunded, known)
+    if more <= 0:
+        return
+    center.record(
+        uow,
+        charge.account_id,
+        [
+            Event(
+                kind=EventKind.PAYMENT_REFUNDED,
+                at=now,
+                payment_key=charge.idempotency_key,
+                amount=Money(more, money_currency(charge.currency)),
+                note=OUTSIDE,
+            )
+        ],
+    )
