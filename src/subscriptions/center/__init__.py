@@ -22,6 +22,7 @@ every decision; each takes the wiring (:class:`~.base.Center`) as its first argu
   work;
 * :mod:`.reconcile`: resolving every attempt left in flight;
 * :mod:`.billrun`: renewals, retries and lapses, in batches;
+* :mod:`.vat`: VAT numbers checked again when their evidence is old, a job of its own;
 * :mod:`.catalog`: a new catalog checked against what the book uses;
 * :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
 """
@@ -31,6 +32,7 @@ from .billrun import BillRunReport
 from .catalog import check_catalog_change
 from .facade import BillingCenter
 from .reconcile import ReconcileReport, Review
+from .vat import VatRecheckReport
 
 __all__ = [
     "BillRunReport",
@@ -39,6 +41,7 @@ __all__ = [
     "ReconcileReport",
     "Review",
     "Settings",
+    "VatRecheckReport",
     "VatUnavailable",
     "check_catalog_change",
 ]

@@ -65,6 +65,9 @@ class Settings:
     #: Accept reverse charge on the offline check alone (no verifier, or unverified).
     trust_offline_vat: bool = False
     vat_unavailable: VatUnavailable = VatUnavailable.CHARGE_VAT
+    #: How old a VAT number's online evidence may grow before
+    #: :func:`~subscriptions.center.vat.revalidate_vat_numbers` checks it again.
+    vat_recheck_after: timedelta = timedelta(days=90)
     #: Subscriptions renewed per transaction batch by the bill run.
     batch_size: int = 500
     #: The seller's Article 59c election: home-country VAT for EU consumers.
@@ -97,6 +100,13 @@ class Settings:
         for name in ("reconcile_after", "unknown_after", "action_timeout", "gateway_backoff"):
             if getattr(self, name) < timedelta(0):
                 raise InvalidInput(f"{name} must be a duration of 0 or more")
+        if not isinstance(self.vat_recheck_after, timedelta) or self.vat_recheck_after <= timedelta(
+            0
+        ):
+            raise InvalidInput(
+                f"vat_recheck_after must be a positive duration, such as timedelta(days=90), "
+                f"not {self.vat_recheck_after!r}"
+            )
 
 
 def new_id(prefix: str) -> str:
