@@ -13,7 +13,15 @@ from .adapters.fakes import FakeGateway, FakeVatVerifier, InMemoryNotifier, Manu
 from .adapters.memory import InMemoryStore
 from .cart import Cart, CartItem, ItemAction
 from .catalog import Catalog, Plan, Price, Product
-from .center import BillingCenter, BillRunReport, ReconcileReport, Review, Settings, VatUnavailable
+from .center import (
+    BillingCenter,
+    BillRunReport,
+    ReconcileReport,
+    Review,
+    Settings,
+    VatRecheckReport,
+    VatUnavailable,
+)
 from .documents import (
     catalog_from_dict,
     catalog_to_dict,
@@ -239,6 +247,7 @@ __all__ = [
     "VatCheckFailed",
     "VatCheckStatus",
     "VatNumber",
+    "VatRecheckReport",
     "VatUnavailable",
     "__version__",
     "advance",

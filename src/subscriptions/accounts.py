@@ -91,7 +91,15 @@ class VatCheckStatus(Choice):
 
 @attrs.frozen(kw_only=True)
 class VatCheck:
-    """The evidence of a VAT number check, kept with the account."""
+    """The evidence of a VAT number check, kept with the account.
+
+    ``consultation_number`` is the registry's reference for this check (VIES gives
+    one only when the seller's own number is sent as the requester): the proof, in
+    an audit, that the number was checked when it was. ``registered_name`` and
+    ``registered_address`` are what the registry holds, when it tells. ``error`` is
+    the registry's (or the network's) code when the check could not be made, such as
+    ``"MS_UNAVAILABLE"``: set only on an ``UNAVAILABLE`` check.
+    """
 
     number: str
     status: VatCheckStatus
@@ -99,9 +107,21 @@ class VatCheck:
     consultation_number: str | None = None
     registered_name: str | None = None
     registered_address: str | None = None
+    error: str | None = None
 
     def __attrs_post_init__(self) -> None:
         ensure_aware(self.checked_at, what="checked_at")
+        if self.error is not None:
+            if not isinstance(self.error, str) or not self.error.strip():
+                raise InvalidInput(
+                    f"a VAT check's error must be a non-empty code such as "
+                    f"'MS_UNAVAILABLE' or None, got {self.error!r}"
+                )
+            if self.status is not VatCheckStatus.UNAVAILABLE:
+                raise InvalidInput(
+                    f"a {self.status.value} VAT check has no error code ({self.error!r}); "
+                    "only a check that could not be made (unavailable) carries one"
+                )
 
 
 def _contacts(value: Iterable[str]) -> frozenset[str]:

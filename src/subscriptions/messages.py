@@ -63,11 +63,13 @@ __all__ = [
     "PaymentFailure",
     "SubscriptionLapse",
     "TrialExpiry",
+    "VatNumberRejection",
     "available_locales",
     "render_confirmation",
     "render_payment_failed",
     "render_subscription_lapsed",
     "render_trial_expired",
+    "render_vat_number_invalid",
 ]
 
 #: The gettext domain: catalogs live in ``locale/<language>/LC_MESSAGES/subscriptions.po``.
@@ -364,6 +366,18 @@ class TrialExpiry:
     timezone: str = attrs.field(validator=_check_timezone)
     product_name: str = attrs.field(validator=_check_text)
     expired_at: datetime = attrs.field(validator=_check_aware)
+
+
+@attrs.frozen(kw_only=True)
+class VatNumberRejection:
+    """A VAT number that the registry (VIES), checked again at ``checked_at``, no longer
+    knows: reverse charge stops and VAT is charged from the next invoice on."""
+
+    account_name: str = attrs.field(validator=_check_text)
+    locale: str = attrs.field(validator=_check_text)
+    timezone: str = attrs.field(validator=_check_timezone)
+    vat_number: str = attrs.field(validator=_check_text)
+    checked_at: datetime = attrs.field(validator=_check_aware)
 
 
 # --- catalogs --------------------------------------------------------------------------
@@ -715,4 +729,35 @@ def render_trial_expired(expiry: TrialExpiry, *, to: Sequence[str]) -> Message:
         text=_body(out),
         locale=w.locale,
         kind="trial_expired",
+    )
+
+
+def render_vat_number_invalid(rejection: VatNumberRejection, *, to: Sequence[str]) -> Message:
+    """The notice that a VAT number was found invalid when checked again: VAT is
+    charged from the next invoice on, and how to restore reverse charge."""
+    r = rejection
+    w = _writer(r.locale, r.timezone)
+    out = [
+        _greeting(w, r.account_name),
+        "",
+        w.gettext(
+            "On {date} the EU VAT registry (VIES) reported that your VAT number {number} "
+            "is not valid.",
+            date=w.date(r.checked_at),
+            number=r.vat_number,
+        ),
+        w.gettext(
+            "From your next invoice on, VAT will be charged: the reverse charge no longer applies."
+        ),
+        w.gettext(
+            "If the number is correct, please check its registration with your tax "
+            "office, then enter it again in the billing center."
+        ),
+    ]
+    return Message(
+        to=to,
+        subject=w.gettext("Your VAT number {number} is not valid", number=r.vat_number),
+        text=_body(out),
+        locale=w.locale,
+        kind="vat_number_invalid",
     )

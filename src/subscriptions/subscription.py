@@ -324,6 +324,9 @@ class EventKind(Choice):
     SEATS_ASSIGNED = "seats_assigned"
     SEATS_UNASSIGNED = "seats_unassigned"
     SEAT_REASSIGNED = "seat_reassigned"
+    #: Checked again, the account's VAT number was found not registered: no more
+    #: reverse charge.
+    VAT_NUMBER_INVALID = "vat_number_invalid"
 
 
 @attrs.frozen(kw_only=True)
@@ -353,6 +356,7 @@ class Event:
     ``seats_assigned``, ``seats_unassigned``  ``user_ids``
     ``seat_reassigned``                       ``user_ids`` (from, to)
     ``account_updated``                       ``note`` (what changed)
+    ``vat_number_invalid``                    ``note`` (the VAT number)
     ========================================  ==========================================
     """
 

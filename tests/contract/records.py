@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -129,6 +129,29 @@ def german_account(account_id: str = "acc-de") -> Account:
             registered_name="MÜLLER GMBH",
         ),
         version=3,
+    )
+
+
+def austrian_account_unchecked(account_id: str = "acc-at") -> Account:
+    """A business customer whose VAT number could not be checked online: the
+    registry's error code is kept with the evidence."""
+    number = parse_vat_number("ATU57194903")
+    return Account(
+        id=account_id,
+        name="Huber GmbH",
+        address=Address(line1="Ring 1", city="Wien", postal_code="1010", country="AT"),
+        timezone="Europe/Vienna",
+        locale="de_AT",
+        currency="EUR",
+        billing_contacts=["lena"],
+        vat_number=number,
+        vat_check=VatCheck(
+            number=str(number),
+            status=VatCheckStatus.UNAVAILABLE,
+            checked_at=datetime(2026, 11, 2, 8, 0, tzinfo=UTC),
+            error="MS_UNAVAILABLE",
+        ),
+        version=1,
     )
 
 

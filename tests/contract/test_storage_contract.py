@@ -70,6 +70,12 @@ def _every_record() -> list[Any]:
             lambda u: u.accounts.get(de.id),
         ),
         (
+            "account whose VAT check could not be made",
+            r.austrian_account_unchecked(),
+            lambda u, x: u.accounts.add(x),
+            lambda u: u.accounts.get("acc-at"),
+        ),
+        (
             "subscription with open charges",
             sub,
             lambda u, x: u.subscriptions.add(x),
@@ -170,6 +176,32 @@ def test_account_update_is_stored(store: Store) -> None:
     changed = attrs.evolve(account, credit_balance=Decimal("0.10"), version=1)
     save(store, lambda uow: uow.accounts.update(changed))
     assert read(store, lambda uow: uow.accounts.get(account.id)) == changed
+
+
+def test_unavailable_vat_check_keeps_its_error_code(store: Store) -> None:
+    account = r.austrian_account_unchecked()
+    save(store, lambda uow: uow.accounts.add(account))
+    got = read(store, lambda uow: uow.accounts.get(account.id))
+    assert got.vat_check.error == "MS_UNAVAILABLE"
+    assert got.vat_check == account.vat_check
+
+
+def test_accounts_page_in_id_order_with_own_writes(store: Store) -> None:
+    a, b, c, d = (r.italian_account(f"acc-{n}") for n in "abcd")
+    save(store, lambda uow: uow.accounts.add(c), lambda uow: uow.accounts.add(a))
+    with store.unit_of_work() as uow:
+        uow.accounts.add(d)
+        uow.accounts.add(b)
+        first = uow.accounts.page(limit=2)
+        rest = uow.accounts.page(after=first[-1].id, limit=10)
+        assert [x.id for x in first] == ["acc-a", "acc-b"]
+        assert [x.id for x in rest] == ["acc-c", "acc-d"]
+        assert uow.accounts.page(after="acc-d", limit=10) == []
+        uow.commit()
+    assert read(store, lambda uow: [x.id for x in uow.accounts.page(after="acc-a", limit=2)]) == [
+        "acc-b",
+        "acc-c",
+    ]
 
 
 def test_get_many_returns_the_stored_ones_with_own_writes(store: Store) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from pathlib import Path
@@ -308,3 +312,61 @@ def cli(db: Path, *argv: str, now: str = CLI_NOW) -> tuple[int, Any]:
         status = int(exit.code or 0)
     text = out.getvalue()
     return status, json.loads(text) if text.strip() else None
+
+
+# -- the VIES stand-in -------------------------------------------------------------------
+
+
+@attrs.frozen
+class ViesStandin:
+    """The local VIES stand-in (:mod:`tests.vies_standin`) running for the session."""
+
+    port: int
+
+    def url(self, route: str = "rest-api") -> str:
+        """The check-vat-number endpoint under ``route`` (see the stand-in's routes)."""
+        return f"http://127.0.0.1:{self.port}/{route}/check-vat-number"
+
+
+def _cannot_start(why: str) -> None:
+    message = f"the VIES stand-in (python -m tests.vies_standin) could not start: {why}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def vies_standin() -> Iterator[ViesStandin]:
+    """A stand-in for VIES on 127.0.0.1, a subprocess for the whole session, stopped
+    by its pid at the end. When it cannot start, the tests that need it are skipped,
+    except with ``CI=true``, where they fail."""
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.vies_standin"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=20)
+        line = process.stdout.readline().strip() if ready else ""
+        if not line.isdigit():
+            process.kill()
+            _, errors = process.communicate(timeout=10)
+            _cannot_start(f"it printed {line!r} instead of its port; {errors.strip()[-500:]}")
+        yield ViesStandin(port=int(line))
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -114,15 +114,16 @@ def test_the_brief_journey_end_to_end(
         datetime(2027, 11, 26, 10, 30, tzinfo=ROME)
     ] * 2
 
-    # A VAT number is entered, checked offline and online: an Italian business stays at
-    # the seller's rate, and the quote must be made again (it pinned no VAT number).
+    # A VAT number is entered and checked offline; a number of the seller's own country
+    # is not checked online (an Italian business stays at the seller's rate, reverse
+    # charge or not), and the quote must be made again (it pinned no VAT number).
     updated = center.set_vat_number(account.id, CONTACT, "IT 02114460963")
     assert str(updated.vat_number) == IT_VAT
     assert updated.vat_check is not None
-    assert updated.vat_check.status is VatCheckStatus.VALID
-    assert updated.vat_check.consultation_number
+    assert updated.vat_check.status is VatCheckStatus.OFFLINE_VALID
+    assert updated.vat_check.consultation_number is None
     assert updated.vat_check.checked_at == order_day
-    assert verifier.checked == [IT_VAT]
+    assert verifier.checked == []
     with pytest.raises(QuoteChanged, match="new quote"):
         center.place_order(account.id, CONTACT, first.id, idempotency_key="stale")
     quote = center.quote(account.id, CONTACT)

@@ -377,25 +377,45 @@ def test_an_invalid_vat_number_offline(
     assert info.value.reason == reason
 
 
-def test_vies_says_the_number_is_invalid(
-    make_center: CenterFactory, customer: Customer, refused: Any
-) -> None:
+def test_vies_says_the_number_is_invalid(make_center: CenterFactory, refused: Any) -> None:
     verifier = FakeVatVerifier([])
     center = make_center(verifier=verifier)
-    with refused(customer.id, VatCheckFailed, "check the number with the customer"):
-        center.set_vat_number(customer.id, CONTACT, IT_VAT)
-    assert verifier.checked == [IT_VAT]
+    german = open_account(center, country="DE")
+    with refused(german.id, VatCheckFailed, "check the number with the customer"):
+        center.set_vat_number(german.id, CONTACT, DE_VAT)
+    assert verifier.checked == [DE_VAT]
 
 
-def test_vies_unavailable_refused_by_policy(
-    make_center: CenterFactory, customer: Customer, refused: Any
-) -> None:
+def test_vies_unavailable_refused_by_policy(make_center: CenterFactory, refused: Any) -> None:
     center = make_center(
         verifier=FakeVatVerifier(unavailable=True),
         settings=Settings(vat_unavailable=VatUnavailable.REFUSE),
     )
-    with refused(customer.id, VatCheckFailed, "try again later"):
-        center.set_vat_number(customer.id, CONTACT, IT_VAT)
+    german = open_account(center, country="DE")
+    with refused(german.id, VatCheckFailed, "try again later"):
+        center.set_vat_number(german.id, CONTACT, DE_VAT)
+
+
+def test_a_number_of_the_sellers_country_is_not_checked_online(
+    make_center: CenterFactory, customer: Customer
+) -> None:
+    # VIES would refuse it (it knows no number) or be down: neither matters for a
+    # domestic business, which is charged the seller's VAT all the same.
+    for verifier in (FakeVatVerifier([]), FakeVatVerifier(unavailable=True)):
+        center = make_center(
+            verifier=verifier, settings=Settings(vat_unavailable=VatUnavailable.REFUSE)
+        )
+        updated = center.set_vat_number(customer.id, CONTACT, IT_VAT)
+        assert verifier.checked == []
+        assert updated.vat_check is not None
+        assert updated.vat_check.status is VatCheckStatus.OFFLINE_VALID
+        quote = center.quote(customer.id, CONTACT)
+        assert quote.vat_number == IT_VAT
+        assert not quote.reverse_charge
+        assert quote.invoice is not None
+        assert [(t.rate, t.treatment) for t in quote.invoice.taxes] == [
+            (Decimal("22"), TaxTreatment.STANDARD)
+        ]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ credit balances, VAT evidence, and who may act for the account."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -241,3 +241,15 @@ def test_self_service_wants_a_billing_contact_of_a_self_service_account() -> Non
     with pytest.raises(CorporateSelfServiceRefused) as info:
         require_self_service(corporate, "anna", "cancel subscriptions")
     assert info.value.account == "account 'Rossi S.r.l.'"
+
+
+def test_vat_check_error_code_only_on_an_unavailable_check() -> None:
+    at = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    unavailable = VatCheck(
+        number="DE136695976", status=VatCheckStatus.UNAVAILABLE, checked_at=at, error="TIMEOUT"
+    )
+    assert unavailable.error == "TIMEOUT"
+    with pytest.raises(InvalidInput, match="only a check that could not be made"):
+        VatCheck(number="DE136695976", status=VatCheckStatus.VALID, checked_at=at, error="TIMEOUT")
+    with pytest.raises(InvalidInput, match="non-empty code"):
+        VatCheck(number="DE136695976", status=VatCheckStatus.UNAVAILABLE, checked_at=at, error=" ")

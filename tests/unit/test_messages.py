@@ -28,11 +28,13 @@ from subscriptions.messages import (
     PaymentFailure,
     SubscriptionLapse,
     TrialExpiry,
+    VatNumberRejection,
     available_locales,
     render_confirmation,
     render_payment_failed,
     render_subscription_lapsed,
     render_trial_expired,
+    render_vat_number_invalid,
 )
 from subscriptions.periods import Frequency
 from subscriptions.vat import OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION, TaxTreatment
@@ -622,6 +624,45 @@ def test_values_refuse_bad_input() -> None:
 
 def test_frequency_names_are_accepted() -> None:
     assert item(frequency="annual").frequency is Frequency.ANNUAL  # type: ignore[arg-type]
+
+
+def rejection(**changes: Any) -> VatNumberRejection:
+    fields: dict[str, Any] = {
+        "account_name": "Rossi S.r.l.",
+        "locale": "it_IT",
+        "timezone": "Europe/Rome",
+        "vat_number": "DE136695976",
+        "checked_at": rome(2027, 2, 28, 23, 30),
+    }
+    fields.update(changes)
+    return VatNumberRejection(**fields)
+
+
+def test_vat_number_invalid_in_italian_on_the_local_date() -> None:
+    # 23:30 in Rome on 28 February is 1 March in Tokyo: the customer's zone decides.
+    message = render_vat_number_invalid(rejection(), to=TO)
+    assert message.kind == "vat_number_invalid"
+    assert message.subject == "Il vostro numero di partita IVA DE136695976 non è valido"
+    assert message.text == (
+        "Gentile Rossi S.r.l.,\n\n"
+        "in data 28 feb 2027 il registro IVA dell'UE (VIES) ha segnalato che il vostro "
+        "numero di partita IVA DE136695976 non è valido.\n"
+        "Dalla prossima fattura sarà addebitata l'IVA: l'inversione contabile (reverse "
+        "charge) non si applica più.\n"
+        "Se il numero è corretto, verificatene la registrazione presso il vostro ufficio "
+        "delle imposte, quindi inseritelo di nuovo nel centro di fatturazione.\n"
+    )
+    tokyo = render_vat_number_invalid(rejection(locale="en", timezone="Asia/Tokyo"), to=TO)
+    assert tokyo.subject == "Your VAT number DE136695976 is not valid"
+    assert "On Mar 1, 2027 the EU VAT registry (VIES) reported" in tokyo.text
+    assert "From your next invoice on, VAT will be charged" in tokyo.text
+
+
+def test_vat_number_rejection_refuses_bad_fields() -> None:
+    with pytest.raises(InvalidInput):
+        rejection(vat_number=" ")
+    with pytest.raises(InvalidInput):
+        rejection(checked_at=datetime(2027, 2, 28))
 
 
 # --- catalogs --------------------------------------------------------------------------

@@ -12,6 +12,8 @@ module path:
 :mod:`subscriptions.adapters.journal`       :class:`FileJournal`, the fakes' durable
                                             memory across processes
 :mod:`subscriptions.adapters.clock`         :class:`SystemClock`, the real time
+:mod:`subscriptions.adapters.vies`          :class:`ViesVerifier`, VAT numbers checked
+                                            with VIES (extra ``vies``)
 :mod:`subscriptions.adapters.sqlite`        :class:`SQLiteStore` (standard library)
 :mod:`subscriptions.adapters.postgres`      :class:`PostgresStore` (extra ``postgres``)
 :mod:`subscriptions.adapters.sql`           the SQL stores' common unit of work

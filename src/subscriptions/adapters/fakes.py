@@ -563,7 +563,9 @@ class FakeGateway:
 class FakeVatVerifier:
     """A VIES-like registry: the numbers it knows are valid, others are not.
 
-    ``unavailable=True`` plays a registry that cannot be reached.
+    ``unavailable=True`` plays a registry that cannot be reached (its checks carry
+    the error code ``SERVICE_UNAVAILABLE``); the attributes may be changed between
+    calls, to play a number that stops being valid or a registry that comes back.
     """
 
     def __init__(
@@ -578,7 +580,12 @@ class FakeVatVerifier:
     def verify(self, number: VatNumber, *, at: datetime) -> VatCheck:
         self.checked.append(str(number))
         if self.unavailable:
-            return VatCheck(number=str(number), status=VatCheckStatus.UNAVAILABLE, checked_at=at)
+            return VatCheck(
+                number=str(number),
+                status=VatCheckStatus.UNAVAILABLE,
+                checked_at=at,
+                error="SERVICE_UNAVAILABLE",
+            )
         if str(number) in self.valid:
             return VatCheck(
                 number=str(number),

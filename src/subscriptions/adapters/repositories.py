@@ -68,6 +68,9 @@ class AccountRows(Keyed):
     def update(self, account: Account) -> None:
         self._update(account.id, account)
 
+    def page(self, *, after: str | None = None, limit: int) -> list[Account]:
+        return self._page(after, limit)
+
 
 class SubscriptionRows(Keyed):
     __slots__ = ()

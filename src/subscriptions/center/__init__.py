@@ -23,6 +23,7 @@ every decision; each takes the wiring (:class:`~.base.Center`) as its first argu
 * :mod:`.reconcile`: resolving every attempt left in flight;
 * :mod:`.gateway_events`: a gateway's webhooks, applied from the gateway's own state;
 * :mod:`.billrun`: renewals, retries and lapses, in batches;
+* :mod:`.vat`: VAT numbers checked again when their evidence is old, a job of its own;
 * :mod:`.catalog`: a new catalog checked against what the book uses;
 * :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
 """
@@ -33,6 +34,7 @@ from .catalog import check_catalog_change
 from .facade import BillingCenter
 from .gateway_events import EventOutcome, GatewayEventApplied
 from .reconcile import ReconcileReport, Review
+from .vat import VatRecheckReport
 
 __all__ = [
     "BillRunReport",
@@ -43,6 +45,7 @@ __all__ = [
     "ReconcileReport",
     "Review",
     "Settings",
+    "VatRecheckReport",
     "VatUnavailable",
     "check_catalog_change",
 ]

@@ -147,9 +147,11 @@ def set_vat_number(center: Center, account_id: str, user: str, number: str | Non
     """Enter (or clear, with ``None``) the account's VAT number.
 
     The number is checked offline (format, check digits, the customer's country),
-    then online when a verifier is plugged in; the evidence is kept. An invalid
-    number is refused and the account stays as it was. Quotes made before must be
-    made again: they pinned the old tax treatment."""
+    then online when a verifier is plugged in; the evidence is kept. A number of the
+    seller's own country is not checked online: a domestic business is charged VAT
+    all the same (no reverse charge), so its offline evidence is all it needs. An
+    invalid number is refused and the account stays as it was. Quotes made before
+    must be made again: they pinned the old tax treatment."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "set the VAT number")
@@ -158,7 +160,7 @@ def set_vat_number(center: Center, account_id: str, user: str, number: str | Non
     else:
         vat_number = parse_vat_number(number, country=account.country)
         now = center.now()
-        if center.vat_verifier is None:
+        if center.vat_verifier is None or center.domestic(vat_number):
             check = VatCheck(
                 number=str(vat_number), status=VatCheckStatus.OFFLINE_VALID, checked_at=now
             )

@@ -34,7 +34,7 @@ from ..periods import ensure_aware
 from ..ports import Clock, Notifier, OutboxEntry, PaymentGateway, Store, UnitOfWork, VatVerifier
 from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
-from ..vat import RateProvider, VatNumber
+from ..vat import RateProvider, VatNumber, eu_seller_country
 
 __all__ = ["Center", "Settings", "VatUnavailable", "new_id", "owned", "use_case"]
 
@@ -65,6 +65,9 @@ class Settings:
     #: Accept reverse charge on the offline check alone (no verifier, or unverified).
     trust_offline_vat: bool = False
     vat_unavailable: VatUnavailable = VatUnavailable.CHARGE_VAT
+    #: How old a VAT number's online evidence may grow before
+    #: :func:`~subscriptions.center.vat.revalidate_vat_numbers` checks it again.
+    vat_recheck_after: timedelta = timedelta(days=90)
     #: Subscriptions renewed per transaction batch by the bill run.
     batch_size: int = 500
     #: The seller's Article 59c election: home-country VAT for EU consumers.
@@ -97,6 +100,13 @@ class Settings:
         for name in ("reconcile_after", "unknown_after", "action_timeout", "gateway_backoff"):
             if getattr(self, name) < timedelta(0):
                 raise InvalidInput(f"{name} must be a duration of 0 or more")
+        if not isinstance(self.vat_recheck_after, timedelta) or self.vat_recheck_after <= timedelta(
+            0
+        ):
+            raise InvalidInput(
+                f"vat_recheck_after must be a positive duration, such as timedelta(days=90), "
+                f"not {self.vat_recheck_after!r}"
+            )
 
 
 def new_id(prefix: str) -> str:
@@ -225,16 +235,26 @@ class Center:
             raise NotFound(f"no account {account_id!r}; open the account first")
         return account
 
+    def domestic(self, number: VatNumber) -> bool:
+        """Whether ``number`` belongs to the seller's own country (a Monaco seller's is
+        France), where it never gives reverse charge: its offline check is all it
+        needs, and it is never checked online."""
+        return number.country == eu_seller_country(self.seller.country)
+
     def usable_vat_number(self, account: Account) -> VatNumber | None:
         """The account's VAT number if its check lets it be used for reverse charge
-        (per :attr:`Settings.trust_offline_vat` and :attr:`Settings.vat_unavailable`)."""
+        (per :attr:`Settings.trust_offline_vat` and :attr:`Settings.vat_unavailable`).
+        A number found ``INVALID`` is never usable: the account is taxed as a consumer.
+        A number of the seller's own country needs only its offline check (it is
+        charged the seller's VAT either way, and is printed on the documents)."""
         number, check = account.vat_number, account.vat_check
         if number is None or check is None:
             return None
         if check.status is VatCheckStatus.VALID:
             return number
         if check.status is VatCheckStatus.OFFLINE_VALID:
-            return number if self.settings.trust_offline_vat else None
+            trusted = self.settings.trust_offline_vat or self.domestic(number)
+            return number if trusted else None
         if check.status is VatCheckStatus.UNAVAILABLE:
             trust = self.settings.vat_unavailable is VatUnavailable.TRUST_OFFLINE
             return number if trust else None

@@ -66,6 +66,9 @@ from . import (
 from . import (
     trials as _trials,
 )
+from . import (
+    vat as _vat,
+)
 from .base import Center, Settings, new_id, use_case
 
 __all__ = ["BillingCenter"]
@@ -245,6 +248,10 @@ class BillingCenter:
     # -- bill run ----------------------------------------------------------------------
 
     run_renewals = use_case(_billrun.run_renewals)
+
+    # -- VAT numbers checked again (a job of its own, never in the bill run) -----------
+
+    revalidate_vat_numbers = use_case(_vat.revalidate_vat_numbers)
 
 
 for _name, _method in list(vars(BillingCenter).items()):
