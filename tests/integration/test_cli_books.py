@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CLI_ACCOUNT, CLI_NOW
+from conftest import CLI_ACCOUNT, CLI_NOW, cli
 
 from subscriptions.cli import DEMO_CATALOG, main
 
@@ -116,3 +116,27 @@ def test_the_demo_database_is_a_simulation(tmp_path: Path) -> None:
     status, report = run(db, "--now", "2027-01-02T10:00:00+01:00", "renew")
     assert status == 0
     assert (report["renewed"], report["charged"]) == (1, 1)
+
+
+def test_vat_numbers_are_checked_again_from_the_command_line(
+    tmp_path: Path, catalog_file: Path, vies_standin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBSCRIPTIONS_VIES_URL", vies_standin.url())
+    db = tmp_path / "sim.sqlite3"
+    assert cli(db, "catalog", "load", str(catalog_file))[0] == 0
+    german = ("--line1", "Unter den Linden 5", "--city", "Berlin", "--postal-code", "10117")
+    status, _ = cli(
+        db, "account", "create", "--id", "gmbh", "--name", "Müller GmbH", *german,
+        "--country", "DE", "--contact", "anna",
+    )  # fmt: skip
+    assert status == 0
+    status, account = cli(db, "account", "vat", "gmbh", "DE136695976", "--user", "anna")
+    assert status == 0
+    assert account["vat_check"]["status"] == "valid"
+    assert account["vat_check"]["consultation_number"]  # the seller's number was sent
+    # Not due yet: nothing is sent.
+    assert cli(db, "vat", "revalidate")[1]["checked"] == 0
+    later = "2027-03-01T09:00:00+01:00"
+    status, report = cli(db, "vat", "revalidate", now=later)
+    assert status == 0
+    assert (report["checked"], report["valid"]) == (1, ["gmbh"])

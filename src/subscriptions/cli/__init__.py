@@ -193,6 +193,7 @@ class _Env:
         self.clock: Clock = ManualClock(_instant(args.now)) if args.now else SystemClock()
         self.gateway = wiring.LazyGateway(build)
         self.notifier = InMemoryNotifier()
+        self.verifier: Any = None
         self._center: BillingCenter | None = None
 
     def center(self) -> BillingCenter:
@@ -204,17 +205,25 @@ class _Env:
                     "no catalog in this database yet; load one with "
                     "'subscriptions catalog load FILE.toml'"
                 )
+            seller = seller_from_dict(seller_doc)
+            try:
+                self.verifier = wiring.vat_verifier(self.book, seller.vat_number)
+            except wiring.WiringError as exc:
+                raise UsageError(str(exc)) from None
             self._center = BillingCenter(
                 catalog=catalog_from_dict(catalog_doc),
-                seller=seller_from_dict(seller_doc),
+                seller=seller,
                 store=self.store,
                 gateway=self.gateway,
                 clock=self.clock,
                 notifier=self.notifier,
+                vat_verifier=self.verifier,
             )
         return self._center
 
     def close(self) -> None:
+        if self.verifier is not None:
+            self.verifier.close()
         self.store.close()
 
 
@@ -444,6 +453,23 @@ def _cmd_account_vat(env: _Env) -> None:
 def _cmd_account_payment(env: _Env) -> None:
     account = env.center().update_payment_method(env.args.account, env.args.user, env.args.token)
     _emit(env, account, lambda: _account_text(account))
+
+
+def _cmd_vat_revalidate(env: _Env) -> None:
+    """Check again the VAT numbers checked too long ago (a job of its own)."""
+    report = env.center().revalidate_vat_numbers(limit=env.args.limit)
+
+    def human() -> str:
+        rows: list[tuple[object, ...]] = [(a, "invalid", "-") for a in report.invalid]
+        rows += [(a, "unavailable", code) for a, code in report.unavailable]
+        rows += [(a, "skipped", why) for a, why in report.skipped]
+        head = (
+            f"checked {report.checked}: {len(report.valid)} still valid, {len(report.invalid)} "
+            f"invalid, {len(report.unavailable)} unavailable, {len(report.skipped)} skipped"
+        )
+        return head if not rows else f"{head}\n{_table(rows, ('account', 'outcome', 'why'))}"
+
+    _emit(env, report, human)
 
 
 def _cmd_trial_start(env: _Env) -> None:
@@ -932,6 +958,7 @@ def _parser() -> argparse.ArgumentParser:
     _replay_commands(commands)
     _db_commands(commands)
     _account_commands(commands)
+    _vat_commands(commands)
     _trial_commands(commands)
     _cart_commands(commands)
     _billing_commands(commands)
@@ -1014,6 +1041,17 @@ def _account_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     pay.add_argument("--user", required=True)
 
 
+def _vat_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    vat = commands.add_parser("vat", help="VAT numbers checked with VIES")
+    vat_cmds = vat.add_subparsers(dest="vat_command", required=True, metavar="ACTION")
+    revalidate = vat_cmds.add_parser(
+        "revalidate",
+        help="check again the numbers checked longer ago than 90 days (a job of its own, "
+        "never part of a bill run)",
+    )
+    revalidate.add_argument("--limit", type=int, help="check at most this many accounts")
+
+
 def _trial_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     trial = commands.add_parser("trial", help="start a free trial")
     trial_cmds = trial.add_subparsers(dest="trial_command", required=True)
@@ -1094,6 +1132,7 @@ _HANDLERS: dict[str, Callable[[_Env], None]] = {
     "account.show": _cmd_account_show,
     "account.vat": _cmd_account_vat,
     "account.payment-method": _cmd_account_payment,
+    "vat.revalidate": _cmd_vat_revalidate,
     "trial.start": _cmd_trial_start,
     "trials.expire": _cmd_trials_expire,
     "cart": _cmd_cart,

@@ -5,7 +5,9 @@ db init --simulation`` creates a simulation, and keeps the marker in the databas
 the command line's own ``cli_settings`` table), so that whoever opens it later knows.
 Only a simulation takes the fake gateway (payments that move no money) and ``--now``
 (a clock set by hand): on a real book, an invoice marked paid must have been paid, and
-time is the real clock's. A database with no marker is a real book.
+time is the real clock's. A database with no marker is a real book. A real book checks
+VAT numbers with VIES (``$SUBSCRIPTIONS_VIES_URL`` overrides its address); a
+simulation checks them offline, unless that variable names a service.
 
 The gateway is ``--gateway fake|stripe`` (or ``$SUBSCRIPTIONS_GATEWAY``); the default
 is the fake one on a simulation and Stripe on a real book. Stripe's secret key comes
@@ -41,6 +43,7 @@ __all__ = [
     "choose_gateway",
     "journal_for",
     "read_book",
+    "vat_verifier",
 ]
 
 #: The ``cli_settings`` key of the marker.
@@ -136,6 +139,23 @@ def _stripe() -> PaymentGateway:
     return StripeGateway(
         stripe.StripeClient(key, **options), return_url=os.environ.get("STRIPE_RETURN_URL")
     )
+
+
+def vat_verifier(book: Book, seller_vat_number: str | None) -> Any:
+    """The VAT-number verifier: VIES on a real book (``$SUBSCRIPTIONS_VIES_URL``
+    overrides its address), none on a simulation (numbers are checked offline) unless
+    ``$SUBSCRIPTIONS_VIES_URL`` names a service to ask."""
+    url = os.environ.get("SUBSCRIPTIONS_VIES_URL")
+    if book.simulation and not url:
+        return None
+    try:
+        from ..adapters.vies import VIES_URL, ViesVerifier
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise WiringError(
+            "checking VAT numbers with VIES needs its optional dependency: pip install "
+            "'subscriptions[vies]'"
+        ) from exc
+    return ViesVerifier(requester=seller_vat_number, url=url or VIES_URL)
 
 
 class LazyGateway:
