@@ -477,7 +477,7 @@ class StripeGateway:
             params={"metadata": metadata},
             options={"idempotency_key": f"{request.idempotency_key}:customer"},
         )
-        return str(created.id), _header(created, "Idempotent-Replayed") != "false"
+        return str(created.id), (_header(created, "Idempotent-Replayed") or "").lower() == "true"
 
     def charge(self, request: ChargeRequest) -> PaymentResult:
         key = request.idempotency_key
