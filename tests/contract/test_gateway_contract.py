@@ -140,7 +140,8 @@ def test_a_decline_is_declined_and_stays_so(world: World) -> None:
     assert result.status is PaymentStatus.DECLINED
     assert result.decline_code
     found = world.gateway.lookup(request.idempotency_key, request=request)
-    assert found is not None and found.status is PaymentStatus.DECLINED
+    assert found is not None
+    assert found.status is PaymentStatus.DECLINED
     assert world.succeeded_charges() == 0
 
 
@@ -148,9 +149,11 @@ def test_3ds_on_session_waits_for_the_customer_then_succeeds(world: World) -> No
     request = _charge(world.three_ds())
     result = world.gateway.charge(request)
     assert result.status is PaymentStatus.REQUIRES_ACTION
-    assert result.next_action and result.charge_id
+    assert result.next_action
+    assert result.charge_id
     waiting = world.gateway.lookup(request.idempotency_key, request=request)
-    assert waiting is not None and waiting.status is PaymentStatus.REQUIRES_ACTION
+    assert waiting is not None
+    assert waiting.status is PaymentStatus.REQUIRES_ACTION
     world.complete_action(result.charge_id)
     done = world.gateway.lookup(request.idempotency_key, request=request)
     assert done is not None
@@ -183,16 +186,19 @@ def test_refunds_in_part_then_in_full(world: World) -> None:
     refunded = world.gateway.refund(part)
     assert (refunded.status, refunded.amount) == (PaymentStatus.REFUNDED, part.amount)
     now = world.gateway.lookup(charge.idempotency_key, request=charge)
-    assert now is not None and now.status is PaymentStatus.SUCCEEDED
+    assert now is not None
+    assert now.status is PaymentStatus.SUCCEEDED
     assert now.amount_refunded == Money(Decimal("10.00"), "EUR")
     found = world.gateway.lookup(part.idempotency_key, request=part)
-    assert found is not None and found.status is PaymentStatus.REFUNDED
+    assert found is not None
+    assert found.status is PaymentStatus.REFUNDED
     rest = attrs.evolve(
         part, idempotency_key=f"{part.idempotency_key}:2", amount=Money(Decimal("20.00"), "EUR")
     )
     assert world.gateway.refund(rest).status is PaymentStatus.REFUNDED
     done = world.gateway.lookup(charge.idempotency_key, request=charge)
-    assert done is not None and done.status is PaymentStatus.REFUNDED
+    assert done is not None
+    assert done.status is PaymentStatus.REFUNDED
     assert done.amount_refunded == Money(Decimal("30.00"), "EUR")
 
 
@@ -203,7 +209,8 @@ def test_a_lost_answer_is_unknown_and_the_charge_is_found(world: World) -> None:
         world.gateway.charge(request)
     world.lose_charges(False)
     found = world.gateway.lookup(request.idempotency_key, request=request)
-    assert found is not None and found.status is PaymentStatus.SUCCEEDED
+    assert found is not None
+    assert found.status is PaymentStatus.SUCCEEDED
     assert world.succeeded_charges() == 1
 
 
