@@ -20,7 +20,9 @@ catches them.
     │   ├── DocumentError
     │   │   └── ScenarioError
     │   ├── CodecError
-    │   └── InstantInFuture
+    │   ├── InstantInFuture
+    │   ├── AmountNotRepresentable
+    │   └── InvalidGatewayEvent
     ├── NotFound (LookupError)
     │   ├── UnknownProduct
     │   ├── UnknownPlan
@@ -41,7 +43,8 @@ catches them.
     │   ├── NotEnoughSeats
     │   ├── SeatAlreadyAssigned
     │   ├── SeatNotAssigned
-    │   └── SeatsInUse
+    │   ├── SeatsInUse
+    │   └── CardSetupIncomplete
     ├── TaxRuleError
     │   ├── SellerOutsideEU (ValueError)
     │   └── NoRateForDate (LookupError)
@@ -447,6 +450,42 @@ class GatewayMisconfigured(SubscriptionsError):
     def __init__(self, message: str, *, setting: str) -> None:
         self.setting = setting
         super().__init__(f"{message}; fix {setting}, then run the job again")
+
+
+class AmountNotRepresentable(InvalidInput):
+    """An amount the payment gateway cannot take in its currency (Stripe sends minor
+    units, and some currencies only whole units or tens of them); nothing was sent."""
+
+    def __init__(self, amount: str, currency: str, *, problem: str, fix: str) -> None:
+        self.amount = amount
+        self.currency = currency
+        self.problem = problem
+        super().__init__(f"cannot charge or refund {amount} {currency}: {problem}; {fix}")
+
+
+class InvalidGatewayEvent(InvalidInput):
+    """A gateway notification (a webhook) that cannot be trusted or read: its signature
+    does not match the secret, it is too old, or it is not the provider's format.
+    Answer it with an error status and record nothing of it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"the gateway event was refused: {reason}; check that the webhook secret is "
+            "the endpoint's signing secret and that the body is passed unchanged"
+        )
+
+
+class CardSetupIncomplete(ActionRefused):
+    """A card setup (a Stripe SetupIntent) that has not saved a card (yet)."""
+
+    def __init__(self, setup_id: str, status: str) -> None:
+        self.setup_id = setup_id
+        self.status = status
+        super().__init__(
+            f"card setup {setup_id!r} has not saved a card (its status is {status!r}); "
+            "let the customer finish it on the card page, or start a new one"
+        )
 
 
 class VatCheckFailed(SubscriptionsError, ValueError):

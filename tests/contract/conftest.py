@@ -19,6 +19,7 @@ import pytest
 
 from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.adapters.sqlite import SQLiteStore
+from tests.gateways.stripe_support import localstripe_or_skip
 
 DSN_VARIABLE = "SUBSCRIPTIONS_TEST_POSTGRES_DSN"
 SKIP_MESSAGE = f"set {DSN_VARIABLE}=postgresql://user@host:port/db to run the PostgreSQL tests"
@@ -100,3 +101,10 @@ def open_store(
 @pytest.fixture
 def store(open_store: StoreFactory) -> Any:
     return open_store()
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    """The base URL of a localstripe started for the session (skipped without it,
+    failing on CI): tests.gateways.localstripe_server, stopped by its pid."""
+    yield from localstripe_or_skip()
