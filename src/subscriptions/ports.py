@@ -308,6 +308,12 @@ class PaymentGateway(Protocol):
         self, idempotency_key: str, *, request: ChargeRequest | RefundRequest | None = None
     ) -> PaymentResult | None: ...
 
+    def key_of(self, charge_id: str) -> str | None:
+        """The idempotency key the gateway's charge ``charge_id`` was made under, or
+        ``None`` when it was not made by the library (a gateway event that names only
+        the charge, such as a dispute, is matched to its attempt with it)."""
+        ...
+
 
 # -- VAT, messages, time -------------------------------------------------------------
 

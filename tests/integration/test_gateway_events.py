@@ -294,3 +294,21 @@ def test_a_refund_made_at_the_gateway_is_recorded_once(
     ]
     assert outside == [Money("2.20", "EUR"), Money("10.00", "EUR")]
     assert center.order(account_id, CONTACT, order_id).state is OrderState.SUCCEEDED
+
+
+def test_a_dispute_that_names_only_the_charge_is_matched_by_the_gateway(
+    center: BillingCenter, gateway: FakeGateway
+) -> None:
+    account_id, order_id = lost_order(center, gateway)
+    key = f"order:{order_id}"
+    center.apply_gateway_event(event(GatewayEventKind.CHARGE_SUCCEEDED, key))
+    charge_id = center.order(account_id, CONTACT, order_id).charge_id
+    dispute = event(
+        GatewayEventKind.DISPUTED, None, id="evt_dp", object_id="dp_9", charge_id=charge_id
+    )
+    assert center.apply_gateway_event(dispute).outcome is EventOutcome.DISPUTED
+    (disputed,) = [e for e in center.events(account_id) if e.kind is EventKind.PAYMENT_DISPUTED]
+    assert disputed.payment_key == key
+    assert disputed.amount == Money("12.20", "EUR")  # the charge's, when the event has none
+    stranger = event(GatewayEventKind.DISPUTED, None, id="evt_x", charge_id="ch_unknown")
+    assert center.apply_gateway_event(stranger).outcome is EventOutcome.UNKNOWN_KEY

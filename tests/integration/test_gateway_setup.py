@@ -13,7 +13,7 @@ from conftest import CONTACT, ROME, open_account
 from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog
-from subscriptions.center import BillingCenter
+from subscriptions.center import BillingCenter, Settings
 from subscriptions.errors import GatewayMisconfigured, PaymentDeclined
 from subscriptions.orders import COLLECTIBLE, InvoiceStatus, OrderState, Seller
 from subscriptions.payments import ChargeRequest, PaymentResult, PaymentStatus
@@ -165,3 +165,26 @@ def test_a_decline_is_still_the_customers_problem(live: BillingCenter) -> None:
         _order(live, account.id)
     assert live.payment_review().in_flight == 0
     assert live.account(account.id).payment_method == "tok_declined"  # nothing saved
+
+
+def test_a_misconfigured_gateway_stops_reconcile(
+    live: BillingCenter, clock: ManualClock, decide: Switchable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = open_account(live, payment_method="tok_visa")
+    gateway = live.gateway
+    assert isinstance(gateway, FakeGateway)
+    gateway.lose_responses = True
+    assert _order(live, account.id) is OrderState.UNKNOWN
+    gateway.lose_responses = False
+    clock.advance(Settings().reconcile_after)
+
+    def refused(key: str, **given: object) -> None:
+        raise GatewayMisconfigured("the payment gateway rejected the API key", setting="KEY")
+
+    monkeypatch.setattr(gateway, "lookup", refused)
+    with pytest.raises(GatewayMisconfigured):
+        live.reconcile()
+    monkeypatch.undo()
+    clock.advance(Settings().reconcile_after)  # the lease the stopped run took
+    (order,) = live.reconcile().orders
+    assert order.state is OrderState.SUCCEEDED

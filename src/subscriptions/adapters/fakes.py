@@ -351,6 +351,12 @@ class FakeGateway:
                 }
             )
 
+    def key_of(self, charge_id: str) -> str | None:
+        """The key the charge ``charge_id`` was made under, or ``None``."""
+        self._reachable()
+        with self._locked():
+            return self._key_of(charge_id)
+
     def _key_of(self, charge_id: str) -> str | None:
         for key, result in self._results.items():
             if _charge_id(result) == charge_id:

@@ -600,6 +600,26 @@ class StripeGateway:
                 f"({result.message}); ask again later"
             ) from exc
 
+    def key_of(self, charge_id: str) -> str | None:
+        """The idempotency key the PaymentIntent ``charge_id`` was made under (its
+        metadata), or ``None`` for an intent the library did not make."""
+        try:
+            intent = self._retrieve(charge_id)
+        except stripe.InvalidRequestError as exc:
+            if _error_data(exc).get("code") == "resource_missing":
+                return None
+            result = _translate(exc, key=charge_id)
+            raise GatewayUnavailable(
+                f"Stripe could not be asked about {charge_id!r} ({result.message})"
+            ) from exc
+        except stripe.StripeError as exc:
+            result = _translate(exc, key=charge_id)
+            raise GatewayUnavailable(
+                f"Stripe could not be asked about {charge_id!r} ({result.message}); ask again later"
+            ) from exc
+        key = (intent.get("metadata") or {}).get("idempotency_key")
+        return key if isinstance(key, str) and key else None
+
     def _lookup_charge(self, request: ChargeRequest) -> PaymentResult | None:
         key = request.idempotency_key
         customer, method = split_method(request.payment_method)

@@ -14,7 +14,8 @@ one transaction with the record that the event was applied. So:
   a late success of an attempt resolved as "not charged" is recorded as such, with its
   refund if nothing can take the money);
 * an event for a key the book does not know (a payment made outside the library) is
-  recorded and ignored;
+  recorded and ignored; one that names only the charge (a dispute) is matched to its
+  attempt by the key the gateway says the charge was made under;
 * a dispute, and a refund that fails after it was made, are recorded and raise an
   account event for the host.
 
@@ -103,6 +104,10 @@ def apply_gateway_event(center: Center, event: GatewayEvent) -> GatewayEventAppl
     with center.store.unit_of_work() as uow:
         if uow.idempotency.get(SCOPE, event.id) is not None:
             return GatewayEventApplied(event_id=event.id, outcome=EventOutcome.DUPLICATE)
+    if key is None and event.charge_id is not None:
+        # The object names only the charge (a dispute): the gateway knows its key.
+        key = _key_of(center, event.charge_id)
+    with center.store.unit_of_work() as uow:
         attempt = None if key is None else uow.attempts.get(key)
     if attempt is None:
         return _noted(center, event, None, EventOutcome.UNKNOWN_KEY)
@@ -117,6 +122,17 @@ def apply_gateway_event(center: Center, event: GatewayEvent) -> GatewayEventAppl
             "is delivered again"
         ) from exc
     return _resolve(center, event, attempt, result)
+
+
+def _key_of(center: Center, charge_id: str) -> str | None:
+    try:
+        return center.gateway.key_of(charge_id)
+    except GatewayUnavailable as exc:
+        raise GatewayUnavailable(
+            f"the payment gateway cannot tell which payment {charge_id!r} is now ({exc}); "
+            "nothing was recorded: answer the webhook with an error so that it is "
+            "delivered again"
+        ) from exc
 
 
 def _noted(

@@ -21,7 +21,7 @@ from datetime import datetime
 import attrs
 
 from .. import payments
-from ..errors import ConcurrencyConflict, NotFound, SubscriptionsError
+from ..errors import ConcurrencyConflict, GatewayMisconfigured, NotFound, SubscriptionsError
 from ..inputs import MAX_KEY_LENGTH, callback, identifier, optional_identifier
 from ..orders import Order, OrderState
 from ..payments import IN_FLIGHT, AttemptKind, AttemptState, PaymentAttempt, PaymentStatus
@@ -117,7 +117,8 @@ def reconcile(
     due, or failed per the retry schedule. An attempt the gateway still cannot
     tell about after ``Settings.unknown_after`` becomes ``needs_review``. A
     concurrent completion is recognised as such and never refunded. One
-    attempt's trouble never stops the others. See
+    attempt's trouble never stops the others, but a gateway refusing its set-up
+    (:class:`~subscriptions.errors.GatewayMisconfigured`) stops the run. See
     :mod:`subscriptions.center.reconcile`."""
     optional_identifier(order_id, what="order id")
     callback(stop, what="stop")
@@ -129,6 +130,8 @@ def reconcile(
             continue
         try:
             _resolve(center, attempt, run)
+        except GatewayMisconfigured:
+            raise  # every other attempt would fail alike: fix the setting first
         except SubscriptionsError as exc:
             run.errors.append((attempt.id, f"{type(exc).__name__}: {exc}"))
     _orders_without_attempts(center, order_id, run)

@@ -182,6 +182,9 @@ class LazyGateway:
     ) -> PaymentResult | None:
         return self.gateway.lookup(idempotency_key, request=request)
 
+    def key_of(self, charge_id: str) -> str | None:
+        return self.gateway.key_of(charge_id)
+
 
 def init_book(settings: CliSettings, *, simulation: bool, at: datetime, has_records: bool) -> Book:
     """Mark a database as a simulation or a real book (``db init``). A book keeps what
