@@ -328,7 +328,9 @@ class PaymentFailure:
     """A charge that the payment provider declined.
 
     ``next_retry_at`` is when it will be tried again (``None``: no more retries);
-    ``ends_at`` is when the subscription lapses if it is never paid.
+    ``ends_at`` is when the subscription lapses if it is never paid;
+    ``authenticate`` says the bank wants the customer to confirm the payment (3-D
+    Secure), which they can only do by paying in the billing center.
     """
 
     account_name: str = attrs.field(validator=_check_text)
@@ -340,6 +342,7 @@ class PaymentFailure:
     failed_at: datetime = attrs.field(validator=_check_aware)
     next_retry_at: datetime | None = attrs.field(default=None, validator=_check_optional_aware)
     ends_at: datetime | None = attrs.field(default=None, validator=_check_optional_aware)
+    authenticate: bool = False
 
     def __attrs_post_init__(self) -> None:
         _check_rounded(self.amount, self.currency, "amount")
@@ -668,7 +671,15 @@ def render_payment_failed(failure: PaymentFailure, *, to: Sequence[str]) -> Mess
                 date=w.date(f.ends_at),
             )
         )
-    out.append(w.gettext("Please update your payment method in the billing center."))
+    if f.authenticate:
+        out.append(
+            w.gettext(
+                "Your bank asks you to confirm this payment: please pay the invoice in the "
+                "billing center, where you can confirm it."
+            )
+        )
+    else:
+        out.append(w.gettext("Please update your payment method in the billing center."))
     return Message(
         to=to,
         subject=w.gettext("Payment failed for your {product} subscription", product=f.product_name),

@@ -59,6 +59,7 @@ from .money import EXACT, money_currency
 from .orders import IssuedInvoice, OrderFailure
 
 __all__ = [
+    "AUTHENTICATION_REQUIRED",
     "IN_FLIGHT",
     "AttemptKind",
     "AttemptState",
@@ -92,6 +93,10 @@ __all__ = [
 
 
 # -- what the gateway says -----------------------------------------------------------
+
+#: The decline of an off-session charge the bank wants the customer to authenticate:
+#: the customer is asked to pay on session, where they can.
+AUTHENTICATION_REQUIRED = "authentication_required"
 
 
 class PaymentStatus(Choice):
@@ -536,7 +541,7 @@ def with_result(attempt: PaymentAttempt, result: PaymentResult, *, at: datetime)
                 at,
                 state=AttemptState.DECLINED,
                 charge_id=reference,
-                decline_code="authentication_required",
+                decline_code=AUTHENTICATION_REQUIRED,
                 message=result.message or "the bank asks the customer to authenticate",
             )
         return _moved(

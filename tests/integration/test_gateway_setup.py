@@ -188,3 +188,21 @@ def test_a_misconfigured_gateway_stops_reconcile(
     clock.advance(Settings().reconcile_after)  # the lease the stopped run took
     (order,) = live.reconcile().orders
     assert order.state is OrderState.SUCCEEDED
+
+
+def test_a_renewal_the_bank_wants_confirmed_asks_the_customer_to_pay_on_session(
+    center: BillingCenter, clock: ManualClock, notifier: InMemoryNotifier
+) -> None:
+    account = open_account(center, payment_method="tok_visa")
+    assert _order(center, account.id) is OrderState.SUCCEEDED
+    center.update_payment_method(account.id, CONTACT, "tok_3ds")
+    clock.set(DEC_1)
+    assert center.run_renewals().failed == 1
+    (failed,) = [m for m in notifier.sent if m.kind == "payment_failed"]
+    text = " ".join(failed.text.split())  # the Italian customer's words, unwrapped
+    assert "chiede di confermare questo pagamento" in text
+    assert "pagare la fattura nel centro di fatturazione" in text
+    assert "aggiornare il metodo di pagamento" not in text
+    (unpaid,) = [i for i in center.invoices(account.id, CONTACT) if i.status in COLLECTIBLE]
+    attempt = center.resolve_payment(f"invoice:{unpaid.id}:1")
+    assert attempt.decline_code == "authentication_required"

@@ -519,7 +519,16 @@ def _apply_invoice(
             return Settled(attempt=done, invoice=collected.invoice, lapsed=True)
         if account is None:
             account = center.load_account(uow, attempt.account_id)
-        center.post(uow, _payment_failed(center, account, collected, at))
+        center.post(
+            uow,
+            _payment_failed(
+                center,
+                account,
+                collected,
+                at,
+                authenticate=done.decline_code == payments.AUTHENTICATION_REQUIRED,
+            ),
+        )
     return Settled(attempt=done, invoice=collected.invoice)
 
 
@@ -575,7 +584,12 @@ def _write(
 
 
 def _payment_failed(
-    center: Center, account: Account, collected: collection.Collected, at: datetime
+    center: Center,
+    account: Account,
+    collected: collection.Collected,
+    at: datetime,
+    *,
+    authenticate: bool = False,
 ) -> Message:
     sub = collected.subscription
     assert sub is not None
@@ -591,6 +605,7 @@ def _payment_failed(
             failed_at=at,
             next_retry_at=collected.retry_at,
             ends_at=collected.ends_at,
+            authenticate=authenticate,
         ),
         to=sorted(account.billing_contacts),
     )
