@@ -7,10 +7,6 @@ completed order or paid invoice, for the same amount."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -26,12 +22,12 @@ from subscriptions.accounts import Address
 from subscriptions.adapters.fakes import InMemoryNotifier, ManualClock
 from subscriptions.adapters.sqlite import SQLiteStore
 from subscriptions.adapters.stripe import StripeGateway
-from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.center import BillingCenter, EventOutcome, Settings
 from subscriptions.errors import PaymentDeclined
-from subscriptions.orders import InvoiceStatus, OrderState, Seller
+from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.ports import Store
-from tests.gateways.stripe_support import LocalStripeProxy, Server, client_for
+from tests.gateways.book import CATALOG, SELLER
+from tests.gateways.stripe_support import LocalStripeProxy, Server, client_for, signed_event
 
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2026, 11, 2, 9, 0, tzinfo=ROME)
@@ -40,28 +36,6 @@ CONTACT = "anna"
 #: Test cards of localstripe: one that pays, one that needs 3-D Secure.
 PAYS = "4242424242424242"
 THREE_DS = "4000002500003155"
-CATALOG = Catalog(
-    products=[
-        Product(
-            id="monitoring",
-            name="Monitoring",
-            trial_days=30,
-            plans=[
-                Plan(
-                    id="basic",
-                    name="Basic",
-                    rank=1,
-                    prices=[Price(currency="EUR", frequency="monthly", amount="10.00")],
-                )
-            ],
-        )
-    ]
-)
-SELLER = Seller(
-    name="Vendor S.r.l.",
-    vat_number="IT00743110157",
-    address=Address(line1="Via Roma 1", city="Milano", postal_code="20121", country="IT"),
-)
 
 
 @attrs.define
@@ -101,18 +75,8 @@ class Journey:
 
     def webhook(self, kind: str, obj: dict[str, Any], event_id: str) -> EventOutcome:
         """Deliver a signed Stripe event, as the host's endpoint would receive it."""
-        payload = json.dumps(
-            {
-                "id": event_id,
-                "object": "event",
-                "type": kind,
-                "created": int(time.time()),
-                "data": {"object": obj},
-            }
-        )
-        stamp = int(time.time())
-        mac = hmac.new(SECRET.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256)
-        event = self.gateway.parse_event(payload, f"t={stamp},v1={mac.hexdigest()}", SECRET)
+        payload, signature = signed_event(event_id, kind, obj, SECRET)
+        event = self.gateway.parse_event(payload, signature, SECRET)
         assert event is not None
         return self.center.apply_gateway_event(event).outcome
 

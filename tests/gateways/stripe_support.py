@@ -20,6 +20,8 @@ real parameters were sent, then bridges what localstripe 1.15.10 does not model:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -297,6 +299,16 @@ class LocalStripeProxy(stripe.HTTPClient):
 
 def _error(status: int, kind: str, message: str, **fields: str) -> tuple[str, int, dict[str, str]]:
     return json.dumps({"error": {"type": kind, "message": message, **fields}}), status, {}
+
+
+def signed_event(event_id: str, kind: str, obj: Mapping[str, Any], secret: str) -> tuple[str, str]:
+    """A Stripe event of ``kind`` about ``obj``, and its ``Stripe-Signature`` header
+    under ``secret``, as Stripe delivers a webhook."""
+    event = {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
+    payload = json.dumps({**event, "created": int(time.time())})
+    stamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return payload, f"t={stamp},v1={mac}"
 
 
 def client_for(

@@ -6,12 +6,8 @@ forged), and the periodic jobs."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import json
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,39 +17,23 @@ from typing import Any
 import pytest
 from conftest import ViesStandin
 from tests.contract.conftest import drop_schema, postgres_dsn
-from tests.gateways.stripe_support import LocalStripeProxy, Server, client_for, localstripe_or_skip
+from tests.gateways.book import CATALOG, SELLER
+from tests.gateways.stripe_support import (
+    LocalStripeProxy,
+    Server,
+    client_for,
+    localstripe_or_skip,
+    signed_event,
+)
 
 from subscriptions import BillingCenter
 from subscriptions.accounts import Address
 from subscriptions.adapters.fakes import InMemoryNotifier
 from subscriptions.adapters.stripe import StripeGateway
-from subscriptions.catalog import Catalog, Plan, Price, Product
-from subscriptions.orders import OrderState, Seller
+from subscriptions.orders import OrderState
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "going-live.md"
 SECRET = "whsec_going_live"
-CATALOG = Catalog(
-    products=[
-        Product(
-            id="monitoring",
-            name="Monitoring",
-            trial_days=30,
-            plans=[
-                Plan(
-                    id="basic",
-                    name="Basic",
-                    rank=1,
-                    prices=[Price(currency="EUR", frequency="monthly", amount="10.00")],
-                )
-            ],
-        )
-    ]
-)
-SELLER = Seller(
-    name="Vendor S.r.l.",
-    vat_number="IT00743110157",
-    address=Address(line1="Via Roma 1", city="Milano", postal_code="20121", country="IT"),
-)
 
 
 def the_guide() -> dict[str, Any]:
@@ -96,14 +76,6 @@ def _post(app: Any, payload: str, signature: str) -> tuple[str, bytes]:
     }
     out = b"".join(app(environ, start_response))
     return answer["status"], out
-
-
-def _signed(event_id: str, kind: str, obj: dict[str, Any], secret: str = SECRET) -> tuple[str, str]:
-    event = {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
-    payload = json.dumps({**event, "created": int(time.time())})
-    stamp = int(time.time())
-    mac = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return payload, f"t={stamp},v1={mac}"
 
 
 def test_the_guide_runs_as_a_host_would_run_it(
@@ -155,9 +127,9 @@ def test_the_guide_runs_as_a_host_would_run_it(
             for i in intents
             if (i.get("metadata") or {}).get("idempotency_key") == (f"order:{order.id}")
         ]
-        forged = _signed("evt_forged", "payment_intent.succeeded", intent, secret="whsec_other")
+        forged = signed_event("evt_forged", "payment_intent.succeeded", intent, "whsec_other")
         assert _post(app, *forged)[0].startswith("400")
-        delivery = _signed("evt_live_1", "payment_intent.succeeded", intent)
+        delivery = signed_event("evt_live_1", "payment_intent.succeeded", intent, SECRET)
         # Stripe cannot be asked from here for now: 503, nothing recorded, delivered again.
         closed = "http://127.0.0.1:9"  # the discard port: nothing listens
         cut_off = LocalStripeProxy(closed)
@@ -179,7 +151,9 @@ def test_the_guide_runs_as_a_host_would_run_it(
         assert _post(app, *delivery) == ("200 OK", b"ok")
         assert _post(app, *delivery) == ("200 OK", b"ok")  # delivered twice: a no-op
         assert center.order(account.id, "anna", order.id).state is OrderState.SUCCEEDED
-        ignored = _signed("evt_live_2", "customer.created", {"id": "cus_1", "object": "customer"})
+        ignored = signed_event(
+            "evt_live_2", "customer.created", {"id": "cus_1", "object": "customer"}, SECRET
+        )
         assert _post(app, *ignored) == ("200 OK", b"ok")
 
         reports = guide["run_jobs"](center)

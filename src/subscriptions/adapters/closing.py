@@ -1,5 +1,6 @@
-"""What stores and units of work do at the end of a ``with`` block: a store
-closes, a unit of work not yet committed rolls back."""
+"""What adapters and units of work do at the end of a ``with`` block: a store (or
+another adapter holding connections) closes, a unit of work not yet committed rolls
+back."""
 
 from __future__ import annotations
 
@@ -31,14 +32,14 @@ class _EndsWithBlock(abc.ABC):
 
 
 class ClosedOnExit(_EndsWithBlock):
-    """A store used as a context manager is closed when the block ends (by its own
-    ``close()``, the :class:`~subscriptions.ports.Store` port's)."""
+    """A store (or another adapter holding connections) used as a context manager is
+    closed when the block ends, by its own ``close()``."""
 
     __slots__ = ()
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Let go of what the store holds (each store says what)."""
+        """Let go of what the adapter holds (each says what)."""
 
     def _end_of_block(self) -> None:
         self.close()

@@ -43,8 +43,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -52,6 +51,7 @@ from ..accounts import VatCheck, VatCheckStatus
 from ..errors import InvalidInput
 from ..periods import ensure_aware
 from ..vat import VatNumber, parse_vat_number
+from .closing import ClosedOnExit
 
 __all__ = ["VIES_URL", "ViesVerifier"]
 
@@ -114,7 +114,7 @@ def _error_code(body: object) -> str | None:
     return "UNKNOWN_ERROR"
 
 
-class ViesVerifier:
+class ViesVerifier(ClosedOnExit):
     """A :class:`~subscriptions.ports.VatVerifier` over the VIES REST API.
 
     ``requester`` is the seller's own VAT number (sent so that VIES returns a
@@ -145,17 +145,6 @@ class ViesVerifier:
         """Close the HTTP client this verifier made (a client passed in stays open)."""
         if self._owns_client:
             self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def request_body(self, number: VatNumber) -> dict[str, str]:
         """The JSON body sent for ``number``."""
