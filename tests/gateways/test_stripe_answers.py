@@ -570,3 +570,31 @@ def test_key_of_when_stripe_cannot_say(answer: Answer, error: type[Exception]) -
     gateway, _ = _stripe(_routes({"GET /v1/payment_intents/pi_1": answer}))
     with pytest.raises(error):
         gateway.key_of("pi_1")
+
+
+# -- card setups -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (
+            httpx.Response(429, json=_error("invalid_request_error", "rate_limit")),
+            GatewayUnavailable,
+        ),
+        (httpx.Response(500, json=_error("api_error")), GatewayUnavailable),
+        (_connection_refused, GatewayUnavailable),
+        (httpx.Response(401, json=_error("invalid_request_error")), GatewayMisconfigured),
+    ],
+    ids=["rate-limit", "500", "connection", "401"],
+)
+def test_a_card_setup_stripe_cannot_handle_is_one_of_our_errors(
+    answer: Answer, error: type[Exception]
+) -> None:
+    gateway, _ = _stripe(
+        _routes({"POST /v1/setup_intents": answer, "GET /v1/setup_intents/seti_1": answer})
+    )
+    with pytest.raises(error):
+        gateway.start_card_setup("acct_1", idempotency_key="card:1", customer_id="cus_1")
+    with pytest.raises(error):
+        gateway.saved_card("seti_1")

@@ -757,8 +757,7 @@ class StripeGateway:
                 params=setup_params, options={"idempotency_key": idempotency_key}
             )
         except stripe.StripeError as exc:
-            _translate(exc, key=idempotency_key)
-            raise  # pragma: no cover - _translate raises for every error of a setup
+            _setup_error(exc, key=idempotency_key)
         return CardSetup(
             setup_intent_id=str(setup.id),
             customer_id=customer_id,
@@ -770,8 +769,7 @@ class StripeGateway:
         try:
             setup = _data(self._client.v1.setup_intents.retrieve(setup_intent_id))
         except stripe.StripeError as exc:
-            _translate(exc, key=setup_intent_id)
-            raise  # pragma: no cover - _translate raises for every error of a setup
+            _setup_error(exc, key=setup_intent_id)
         customer, method = _id(setup.get("customer")), _id(setup.get("payment_method"))
         if setup.get("status") != "succeeded" or customer is None or method is None:
             raise CardSetupIncomplete(setup_intent_id, str(setup.get("status")))
@@ -797,6 +795,15 @@ class StripeGateway:
             raise InvalidGatewayEvent(f"its signature does not verify ({exc})") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidGatewayEvent(f"it is not a Stripe event ({exc!r})") from None
+
+
+def _setup_error(exc: stripe.StripeError, *, key: str) -> NoReturn:
+    """A card setup's error as ours: what a charge would call transient (Stripe busy)
+    or declined is not an answer here, so it is unavailable."""
+    result = _translate(exc, key=key)
+    raise GatewayUnavailable(
+        f"Stripe could not handle card setup {key!r} ({result.message}); try again later"
+    ) from exc
 
 
 def _saves_card(request: ChargeRequest) -> bool:
