@@ -12,8 +12,11 @@ money, so :meth:`StripeGateway.lookup` can replay the creation with the same key
 parameters to find the intent again: within Stripe's 24-hour idempotency window the
 replay returns the very intent (``Idempotent-Replayed: true``); after it, the replay
 makes a fresh one, which is canceled, and the customer's recent intents are searched
-for the key in their metadata. An intent never confirmed is canceled and reported as
-not charged, so a late confirmation can never charge it.
+for the key in their metadata (a search cut off by ``max_pages`` is unknown, never
+"not charged"). An intent never confirmed is canceled and reported as not charged, so
+a late confirmation can never charge it; one Stripe will not cancel because it was
+confirmed meanwhile is reported as it now is. A confirmation Stripe refuses because
+the intent moved on (``payment_intent_unexpected_state``) answers the intent's state.
 
 Payment methods are strings: a PaymentMethod id or test token (``pm_...``) from the
 host's card form, for a first on-session payment, or ``"cus_XXX/pm_YYY"``, a card
