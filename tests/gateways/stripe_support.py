@@ -11,8 +11,13 @@ real parameters were sent, then bridges what localstripe 1.15.10 does not model:
 * parameters it refuses (``description``, ``setup_future_usage``, ``return_url``,
   ``off_session`` on confirm) are stripped, and ``allowed_payment_method_types`` (this
   API version's name) is sent as ``payment_method_types``;
+* :meth:`LocalStripeProxy.forget_keys` plays Stripe's 24-hour idempotency window
+  passing (the stored answers are forgotten);
 * list filters (``customer``, ``created``, ``limit``, newest first) are applied here;
 * a card decline is given Stripe's ``card_error`` shape (``decline_code``, the intent);
+* a confirmation of an intent that is no longer waiting for one (confirmed already,
+  canceled) gives Stripe's 400 ``payment_intent_unexpected_state`` with the intent
+  (localstripe answers a bare 400 "Bad request");
 * off session, a card that needs 3-D Secure gives Stripe's 402
   ``authentication_required`` (localstripe answers ``requires_action``), and the
   intent reads as Stripe shows it afterwards (``last_payment_error``).
@@ -146,6 +151,13 @@ class LocalStripeProxy(stripe.HTTPClient):
     def close(self) -> None:
         self._http.close()
 
+    def forget_keys(self, *keys: str) -> None:
+        """Stripe's 24 h window has passed: the answers stored by Idempotency-Key are
+        forgotten (all of them, or only ``keys``: a request Stripe kept no answer
+        for), so that the same key makes a new object again."""
+        for key in keys or list(self._answers):
+            del self._answers[key]
+
     def request(
         self,
         method: str,
@@ -212,6 +224,8 @@ class LocalStripeProxy(stripe.HTTPClient):
         status = response.status_code
         if status == 402 and "error" in data:
             data = self._card_error(data, seen.path)
+        if status == 400 and kind == "confirm" and seen.path.startswith("/v1/payment_intents/"):
+            data = self._unexpected_state(seen.path.split("/")[3]) or data
         if off_session and data.get("status") == "requires_action":
             self._auth_required.add(data["id"])
             data, status = (
@@ -241,6 +255,22 @@ class LocalStripeProxy(stripe.HTTPClient):
                 "GET", f"/v1/payment_intents/{intent_id}", []
             ).json()
         return {"error": error}
+
+    def _unexpected_state(self, intent_id: str) -> dict[str, Any] | None:
+        """Stripe's refusal to confirm an intent that moved on; ``None`` for one still
+        waiting for its confirmation (localstripe refused it for another reason)."""
+        intent = self._send("GET", f"/v1/payment_intents/{intent_id}", []).json()
+        if intent.get("status") == "requires_confirmation":
+            return None
+        return {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "payment_intent_unexpected_state",
+                "message": "You cannot confirm this PaymentIntent because it has a status "
+                f"of {intent.get('status')}.",
+                "payment_intent": intent,
+            }
+        }
 
     def _patched(self, data: Any) -> Any:
         """localstripe's objects as Stripe shows them (an intent that needed

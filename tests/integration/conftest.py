@@ -10,11 +10,11 @@ import os
 import selectors
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -328,26 +328,34 @@ class ViesStandin:
         return f"http://127.0.0.1:{self.port}/{route}/check-vat-number"
 
 
-def _cannot_start(why: str) -> None:
-    message = f"the VIES stand-in (python -m tests.vies_standin) could not start: {why}"
+def _cannot_start(why: str) -> NoReturn:
+    message = (
+        f"the VIES stand-in could not start: {why}; to run the VIES tests, make "
+        "`python -m tests.vies_standin` start from the repository (it prints its port)"
+    )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def vies_standin() -> Iterator[ViesStandin]:
-    """A stand-in for VIES on 127.0.0.1, a subprocess for the whole session, stopped
-    by its pid at the end. When it cannot start, the tests that need it are skipped,
-    except with ``CI=true``, where they fail."""
+#: How the stand-in is started: it prints its port on its first line.
+VIES_COMMAND = (sys.executable, "-m", "tests.vies_standin")
+
+
+def start_vies_standin(command: Sequence[str] = VIES_COMMAND) -> Iterator[ViesStandin]:
+    """The stand-in started by ``command`` while the generator runs, stopped by its pid
+    afterwards; skipped when it cannot start, failing with ``CI=true``."""
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.vies_standin"],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    try:
+        process = subprocess.Popen(
+            list(command),
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    except OSError as exc:
+        _cannot_start(f"{command[0]!r} cannot be run ({exc})")
     try:
         assert process.stdout is not None
         with selectors.DefaultSelector() as selector:
@@ -370,3 +378,11 @@ def vies_standin() -> Iterator[ViesStandin]:
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+@pytest.fixture(scope="session")
+def vies_standin() -> Iterator[ViesStandin]:
+    """A stand-in for VIES on 127.0.0.1, a subprocess for the whole session, stopped
+    by its pid at the end. When it cannot start, the tests that need it are skipped,
+    except with ``CI=true``, where they fail."""
+    yield from start_vies_standin()

@@ -12,8 +12,11 @@ money, so :meth:`StripeGateway.lookup` can replay the creation with the same key
 parameters to find the intent again: within Stripe's 24-hour idempotency window the
 replay returns the very intent (``Idempotent-Replayed: true``); after it, the replay
 makes a fresh one, which is canceled, and the customer's recent intents are searched
-for the key in their metadata. An intent never confirmed is canceled and reported as
-not charged, so a late confirmation can never charge it.
+for the key in their metadata (a search cut off by ``max_pages`` is unknown, never
+"not charged"). An intent never confirmed is canceled and reported as not charged, so
+a late confirmation can never charge it; one Stripe will not cancel because it was
+confirmed meanwhile is reported as it now is. A confirmation Stripe refuses because
+the intent moved on (``payment_intent_unexpected_state``) answers the intent's state.
 
 Payment methods are strings: a PaymentMethod id or test token (``pm_...``) from the
 host's card form, for a first on-session payment, or ``"cus_XXX/pm_YYY"``, a card
@@ -519,23 +522,35 @@ class StripeGateway:
         self, exc: stripe.StripeError, request: ChargeRequest, intent_id: str | None
     ) -> PaymentResult:
         code = _error_data(exc).get("code")
+        if code == "payment_intent_unexpected_state" and intent_id is not None:
+            # The intent was resolved already (canceled by a lookup, or confirmed
+            # under another confirmation): its state is the answer, never a new charge.
+            return self._moved_on(intent_id)
         result = _translate(exc, key=request.idempotency_key, charge_id=intent_id)
         if code == "authentication_required" and result.charge_id is not None:
             # Off session, nobody can authenticate: cancel it so that nothing later
-            # completes it, and decline (the customer must pay on session).
-            self._cancel(result.charge_id)
-        if code == "payment_intent_unexpected_state" and intent_id is not None:
-            # The intent was resolved already (canceled by a lookup, or confirmed
-            # under another confirmation): its state is the answer.
-            current = _intent_result(self._retrieve(intent_id))
-            return current or PaymentResult(
-                status=PaymentStatus.DECLINED,
-                charge_id=intent_id,
-                decline_code="payment_intent_canceled",
-                message="this key's charge was canceled as not charged; charge again "
-                "with a new key",
-            )
+            # completes it, and decline (the customer must pay on session). A cancel
+            # that gets no answer changes nothing: the intent stays declined (its
+            # last_payment_error), and only this key's confirmation, replayed, could
+            # confirm it again.
+            with contextlib.suppress(stripe.StripeError):
+                self._cancel(result.charge_id)
         return result
+
+    def _moved_on(self, intent_id: str) -> PaymentResult:
+        try:
+            current = _intent_result(self._retrieve(intent_id))
+        except stripe.StripeError as exc:
+            raise GatewayUnavailable(
+                f"Stripe refused to confirm payment {intent_id} again and could not be "
+                "asked for its state; look it up by its key"
+            ) from exc
+        return current or PaymentResult(
+            status=PaymentStatus.DECLINED,
+            charge_id=intent_id,
+            decline_code="payment_intent_canceled",
+            message="this key's charge was canceled as not charged; charge again with a new key",
+        )
 
     def _retrieve(self, intent_id: str) -> dict[str, Any]:
         return _data(
@@ -544,10 +559,13 @@ class StripeGateway:
             )
         )
 
-    def _cancel(self, intent_id: str) -> None:
-        # Already canceled, or moved on: the lookup reads its state either way.
-        with contextlib.suppress(stripe.InvalidRequestError):
-            self._client.v1.payment_intents.cancel(intent_id)
+    def _cancel(self, intent_id: str) -> dict[str, Any]:
+        """Cancel an intent; its state afterwards. One Stripe refuses to cancel (it
+        moved on meanwhile: canceled, or confirmed late) is read again instead."""
+        try:
+            return _data(self._client.v1.payment_intents.cancel(intent_id))
+        except stripe.InvalidRequestError:
+            return self._retrieve(intent_id)
 
     # -- refunding -----------------------------------------------------------------
 
@@ -565,11 +583,13 @@ class StripeGateway:
             )
         except stripe.InvalidRequestError as exc:
             data = _error_data(exc)
-            if data.get("code") in _REFUND_REFUSALS:
+            # Stripe refuses a refund over what is left of the charge with
+            # amount_too_large, or (some answers) with no code, naming the amount.
+            if data.get("code") in _REFUND_REFUSALS or data.get("param") == "amount":
                 return PaymentResult(
                     status=PaymentStatus.DECLINED,
                     charge_id=request.charge_id,
-                    decline_code=str(data["code"]),
+                    decline_code=str(data.get("code") or "refund_amount_refused"),
                     message=data.get("message"),
                 )
             return _translate(exc, key=request.idempotency_key, charge_id=request.charge_id)
@@ -625,30 +645,47 @@ class StripeGateway:
         customer, method = split_method(request.payment_method)
         if request.off_session and customer is None:
             return None  # such a charge is declined before any request
-        started = self._now()
         customer, customer_replayed = self._customer(request)
         replay = self._client.v1.payment_intents.create(
             params=self._params(request, customer, method),
             options={"idempotency_key": key},
         )
         intent = self._retrieve(str(replay.id))
-        if _replayed(replay, started) and customer_replayed:
-            return self._state(intent, saves_card=_saves_card(request))
-        # A fresh intent: the original (if any) is older than the idempotency window.
-        if intent.get("status") in _NEVER_CONFIRMED:
-            self._cancel(str(intent["id"]))
+        saves = _saves_card(request)
+        if _confirmed(intent) or (_replayed(replay) and customer_replayed):
+            # A creation never confirms: an intent confirmed is the original.
+            return self._state(intent, saves_card=saves)
+        # Not known to be the original (a fresh intent, the original being older than
+        # the idempotency window, or the original never confirmed): canceled, so that
+        # it can never be charged, unless it was confirmed meanwhile (the original).
+        late = self._state(intent, saves_card=saves)
+        if late is not None:
+            return late
         original = self._find_intent(key, customer=customer, skip=str(intent["id"]))
         if original is None and not customer_replayed:
             original = self._find_intent(key, customer=None, skip=str(intent["id"]))
-        return None if original is None else self._state(original, saves_card=_saves_card(request))
+        return None if original is None else self._state(original, saves_card=saves)
 
     def _state(self, intent: Mapping[str, Any], *, saves_card: bool) -> PaymentResult | None:
         """The intent's result; one never confirmed is canceled first (so that it can
-        never be charged later) and reported as not charged."""
-        if intent.get("status") in _NEVER_CONFIRMED and not intent.get("last_payment_error"):
-            self._cancel(str(intent["id"]))
-            return None
+        never be charged later) and reported as not charged, unless Stripe refuses the
+        cancel because it was confirmed meanwhile: then its new state is the answer."""
+        if not _confirmed(intent):
+            intent = self._cancel(str(intent["id"]))
+            if not _confirmed(intent):
+                raise GatewayUnavailable(
+                    f"Stripe would not cancel payment {intent['id']}, never confirmed "
+                    f"(status {intent.get('status')!r}); look it up again later"
+                )
         return _intent_result(intent, saves_card=saves_card)
+
+    def _exhausted(self, what: str) -> GatewayUnavailable:
+        """The error of a search stopped before the end: never "not charged"."""
+        return GatewayUnavailable(
+            f"Stripe's {what} were not looked through to the end ({self._max_pages} pages "
+            f"of {self._page_size}); whether this key was charged is unknown: look it up "
+            "again later, or give the StripeGateway a larger max_pages"
+        )
 
     def _since(self) -> int:
         return int((self._now() - self._horizon).timestamp())
@@ -672,10 +709,12 @@ class StripeGateway:
                     and (item.get("metadata") or {}).get("idempotency_key") == key
                 ):
                     return self._retrieve(str(item["id"]))
-            if not page.has_more or not items:
+            if not page.has_more:
                 return None
+            if not items:  # more, says Stripe, but nothing to start after
+                raise self._exhausted("recent payment intents")
             params["starting_after"] = items[-1]["id"]
-        return None
+        raise self._exhausted("recent payment intents")
 
     def _find_refund(self, key: str, charge_id: str | None) -> dict[str, Any] | None:
         """The refund (of the intent ``charge_id``, if given) whose metadata names ``key``."""
@@ -690,10 +729,12 @@ class StripeGateway:
             for item in items:
                 if (item.get("metadata") or {}).get("idempotency_key") == key:
                     return item
-            if not page.has_more or not items:
+            if not page.has_more:
                 return None
+            if not items:  # more, says Stripe, but nothing to start after
+                raise self._exhausted("refunds")
             params["starting_after"] = items[-1]["id"]
-        return None
+        raise self._exhausted("refunds")
 
     # -- saving cards --------------------------------------------------------------
 
@@ -719,8 +760,7 @@ class StripeGateway:
                 params=setup_params, options={"idempotency_key": idempotency_key}
             )
         except stripe.StripeError as exc:
-            _translate(exc, key=idempotency_key)
-            raise  # pragma: no cover - _translate raises for every error of a setup
+            _setup_error(exc, key=idempotency_key)
         return CardSetup(
             setup_intent_id=str(setup.id),
             customer_id=customer_id,
@@ -732,8 +772,7 @@ class StripeGateway:
         try:
             setup = _data(self._client.v1.setup_intents.retrieve(setup_intent_id))
         except stripe.StripeError as exc:
-            _translate(exc, key=setup_intent_id)
-            raise  # pragma: no cover - _translate raises for every error of a setup
+            _setup_error(exc, key=setup_intent_id)
         customer, method = _id(setup.get("customer")), _id(setup.get("payment_method"))
         if setup.get("status") != "succeeded" or customer is None or method is None:
             raise CardSetupIncomplete(setup_intent_id, str(setup.get("status")))
@@ -761,6 +800,15 @@ class StripeGateway:
             raise InvalidGatewayEvent(f"it is not a Stripe event ({exc!r})") from None
 
 
+def _setup_error(exc: stripe.StripeError, *, key: str) -> NoReturn:
+    """A card setup's error as ours: what a charge would call transient (Stripe busy)
+    or declined is not an answer here, so it is unavailable."""
+    result = _translate(exc, key=key)
+    raise GatewayUnavailable(
+        f"Stripe could not handle card setup {key!r} ({result.message}); try again later"
+    ) from exc
+
+
 def _saves_card(request: ChargeRequest) -> bool:
     """Whether a charge saves its card: a first payment, on session, with a plain method."""
     customer, _ = split_method(request.payment_method)
@@ -776,13 +824,16 @@ def _no_saved_card() -> PaymentResult:
     )
 
 
-def _replayed(created: stripe.StripeObject, started: datetime) -> bool:
-    """Whether a creation was Stripe's replay of an earlier one: its header says so;
-    without the header, an intent created after the lookup began is a fresh one."""
-    header = _header(created, "Idempotent-Replayed")
-    if header is not None:
-        return header.lower() == "true"
-    return int(_data(created).get("created", 0)) < int(started.timestamp())
+def _replayed(created: stripe.StripeObject) -> bool:
+    """Whether Stripe says a creation was its replay of an earlier one (its
+    ``Idempotent-Replayed`` header). Without the header it is not known: the
+    creation time cannot tell, as it is Stripe's clock and not the host's."""
+    return (_header(created, "Idempotent-Replayed") or "").lower() == "true"
+
+
+def _confirmed(intent: Mapping[str, Any]) -> bool:
+    """Whether an intent was ever confirmed (or canceled): a creation never is."""
+    return intent.get("status") not in _NEVER_CONFIRMED or bool(intent.get("last_payment_error"))
 
 
 _INTENT_EVENTS = {
