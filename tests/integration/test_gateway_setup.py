@@ -206,3 +206,26 @@ def test_a_renewal_the_bank_wants_confirmed_asks_the_customer_to_pay_on_session(
     (unpaid,) = [i for i in center.invoices(account.id, CONTACT) if i.status in COLLECTIBLE]
     attempt = center.resolve_payment(f"invoice:{unpaid.id}:1")
     assert attempt.decline_code == "authentication_required"
+
+
+def test_an_old_attempt_is_asked_about_not_sent_again(
+    center: BillingCenter, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    """A gateway may forget a key after a day (Stripe does): a payment retried with its
+    key long after is looked up, never sent again as a new charge."""
+    account = open_account(center, payment_method="tok_visa")
+    assert _order(center, account.id) is OrderState.SUCCEEDED
+    center.update_payment_method(account.id, CONTACT, "tok_declined")
+    clock.set(DEC_1)
+    center.run_renewals()
+    (unpaid,) = [i for i in center.invoices(account.id, CONTACT) if i.status in COLLECTIBLE]
+    center.update_payment_method(account.id, CONTACT, "tok_visa")
+    gateway.lose_responses = True
+    charging = center.pay_invoice(account.id, CONTACT, unpaid.id, idempotency_key="pay-1")
+    gateway.lose_responses = False
+    assert charging.status is InvoiceStatus.CHARGING
+    sent = len(gateway.charge_requests)
+    clock.advance(hours=13)
+    paid = center.pay_invoice(account.id, CONTACT, unpaid.id, idempotency_key="pay-1")
+    assert paid.status is InvoiceStatus.PAID
+    assert len(gateway.charge_requests) == sent  # asked, not sent

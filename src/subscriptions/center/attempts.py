@@ -20,7 +20,7 @@ with the same idempotency key, records the outcome later by asking the gateway.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -73,6 +73,9 @@ _RECORD_TRIES = 5
 #: Invoice states with nothing left to collect.
 _DONE = frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED})
 _LOAD: Any = object()
+#: How long after its making an attempt may be sent again under its key: well within
+#: the shortest time a gateway keeps idempotency keys (Stripe: 24 hours).
+RESEND_WITHIN = timedelta(hours=12)
 #: How an attempt the gateway refused for its set-up is resolved (nothing charged).
 MISCONFIGURED = "gateway_misconfigured"
 
@@ -104,7 +107,17 @@ def send(center: Center, attempt: PaymentAttempt) -> PaymentResult | None:
 def send_and_record(center: Center, attempt: PaymentAttempt) -> Settled:
     """Send ``attempt`` once and record its outcome. A gateway refusing its own set-up
     (:class:`~subscriptions.errors.GatewayMisconfigured`) charged nothing: the attempt
-    is recorded as not charged, and the error goes to the caller, to fix the setting."""
+    is recorded as not charged, and the error goes to the caller, to fix the setting.
+
+    An attempt made longer ago than :data:`RESEND_WITHIN` is not sent again: a gateway
+    may have forgotten its key by then (Stripe keeps keys for 24 hours), and the same
+    request would be a new charge. The gateway is asked instead, as reconcile does."""
+    if center.now() - attempt.created_at > RESEND_WITHIN:
+        answer = ask(center, attempt)
+        if not answer.known:
+            return Settled(attempt=attempt)
+        reason = None if answer.result is not None else "the gateway never received it"
+        return record(center, attempt, answer.result, not_charged=reason)
     try:
         result = send(center, attempt)
     except GatewayMisconfigured as exc:
