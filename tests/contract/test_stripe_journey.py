@@ -7,15 +7,20 @@ completed order or paid invoice, for the same amount."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import attrs
+import httpx
 import pytest
 
 from subscriptions.accounts import Address
@@ -221,4 +226,68 @@ def test_a_webhook_resolves_an_attempt_in_flight_once_and_in_any_order(
     # Reconcile afterwards finds nothing to do, and nothing was charged twice.
     journey.clock.advance(Settings().reconcile_after)
     assert journey.center.reconcile().resolved == ()
+    _settled(journey)
+
+
+class _Deliveries(BaseHTTPRequestHandler):
+    """Keeps every webhook delivered to it: (payload, Stripe-Signature header)."""
+
+    received: ClassVar[list[tuple[bytes, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append((body, self.headers.get("Stripe-Signature", "")))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint(journey: Journey) -> Iterator[list[tuple[bytes, str]]]:
+    """A webhook endpoint on 127.0.0.1 that localstripe delivers its own events to."""
+    _Deliveries.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Deliveries)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    # localstripe's own configuration endpoint (not Stripe's API): it answers no body.
+    httpx.post(
+        f"{journey.server.base_url}/_config/webhooks/wh_{uuid.uuid4().hex[:8]}",
+        json={
+            "url": f"http://127.0.0.1:{server.server_address[1]}/stripe",
+            "secret": SECRET,
+            "events": ["payment_intent.succeeded", "payment_intent.payment_failed"],
+        },
+    ).raise_for_status()
+    try:
+        yield _Deliveries.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_webhook_localstripe_delivers_resolves_a_lost_answer(
+    journey: Journey, endpoint: list[tuple[bytes, str]]
+) -> None:
+    """Not an event built by the test: the one the server itself signs and posts."""
+    account = journey.open("viola", journey.server.card(PAYS))
+    journey.proxy.lose = lambda seen: seen.path.endswith("/confirm")
+    order = journey.order(account, "order-delivered")
+    journey.proxy.lose = None
+    assert order.state is OrderState.UNKNOWN
+    intent_id = journey.intent_of(f"order:{order.id}")["id"]
+    deadline = time.monotonic() + 15
+    mine: list[tuple[bytes, str]] = []
+    while not mine and time.monotonic() < deadline:
+        time.sleep(0.1)
+        mine = [(p, s) for p, s in endpoint if json.loads(p)["data"]["object"]["id"] == intent_id]
+    assert mine, "localstripe delivered no payment_intent.succeeded for the order"
+    payload, signature = mine[0]
+    event = journey.gateway.parse_event(payload, signature, SECRET)
+    assert event is not None
+    assert event.idempotency_key == f"order:{order.id}"
+    assert journey.center.apply_gateway_event(event).outcome is EventOutcome.APPLIED
+    assert journey.center.order(account, CONTACT, order.id).state is OrderState.SUCCEEDED
+    assert journey.center.apply_gateway_event(event).outcome is EventOutcome.DUPLICATE
     _settled(journey)
