@@ -63,7 +63,7 @@ def test_old_valid_evidence_is_renewed_and_fresh_evidence_left(
     assert renewed.consultation_number != first.consultation_number
     assert evidence(center, fresh).checked_at < clock.now()
     assert center.events(old)[-1].kind is EventKind.ACCOUNT_UPDATED
-    assert center.events(old)[-1].note == "re-check the VAT number"
+    assert center.events(old)[-1].note == "VAT number checked again: still valid"
 
 
 def test_a_number_found_invalid_stops_reverse_charge_with_event_and_message(

@@ -153,7 +153,9 @@ def _record(center: Center, seen: Account, check: VatCheck) -> str | None:
                 center.post(uow, _invalid_message(updated, check))
             else:
                 event = Event(
-                    kind=EventKind.ACCOUNT_UPDATED, at=center.now(), note="re-check the VAT number"
+                    kind=EventKind.ACCOUNT_UPDATED,
+                    at=center.now(),
+                    note="VAT number checked again: still valid",
                 )
             center.record(uow, account.id, [event])
             uow.commit()
