@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import attrs
 
-from subscriptions.cli import WITHHELD, _jsonable
+from subscriptions.cli.output import WITHHELD
+from subscriptions.cli.output import jsonable as _jsonable
 from subscriptions.payments import PaymentResult, PaymentStatus, order_attempt
 
 SECRET = "pi_3Abc_secret_XyZ"

@@ -44,7 +44,6 @@ from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil.parser import isoparse
-from moneyed import Money
 
 from .. import __version__
 from ..accounts import Account, AccountKind, Address
@@ -61,12 +60,12 @@ from ..documents import (
 )
 from ..errors import InvalidInput, SubscriptionsError
 from ..messages import Message
-from ..money import format_amount
 from ..orders import Seller
 from ..periods import ensure_aware
 from ..ports import Clock, Store
 from ..scenario import run
 from . import wiring
+from .output import error_document, jsonable, redacted_url, shown_amount, table
 from .settings import CliSettings
 
 __all__ = ["main", "open_store"]
@@ -242,66 +241,13 @@ def _instant(text: str) -> datetime:
 
 # -- output --------------------------------------------------------------------------
 
-#: What is printed instead of a 3-D Secure step that is not a web address.
-WITHHELD = "(withheld: a client secret, for the host's payment page only)"
 
-
-def _shown_action(value: object) -> str | None:
-    """A 3-D Secure step as printed: a web address to send the customer to is shown;
-    anything else may be a client secret (Stripe's), which no output ever shows."""
-    if value is None:
-        return None
-    text = str(value)
-    if text.startswith(("https://", "http://")) and "secret" not in text:
-        return text
-    return WITHHELD
-
-
-def _jsonable(value: Any) -> Any:
-    if attrs.has(type(value)):
-        return {
-            f.name.lstrip("_"): (
-                _shown_action(getattr(value, f.name))
-                if f.name == "next_action"
-                else _jsonable(getattr(value, f.name))
-            )
-            for f in attrs.fields(type(value))
-            if f.init
-        }
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted(_jsonable(v) for v in value)
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, Money):
-        # As the bare amount it was before quotes and orders carried Money: the
-        # currency is a field of the record beside it.
-        return f"{value.amount:f}"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "value") and hasattr(type(value), "__members__"):
-        return value.value
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)
-
-
-def _table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n"
-
-
-def _emit(env: _Env, value: Any, human: Callable[[], str]) -> None:
+def _emit(env: _Env, value: Any, human: Callable[[], str], *, zone: ZoneInfo | None = None) -> None:
+    """Print ``value`` as JSON with ``--json`` (instants in ``zone``, the account's),
+    else as ``human()`` says."""
     if env.args.json:
-        env.out.write(json.dumps(_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+        document = jsonable(value, zone=zone)
+        env.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         env.out.write(human())
     for message in env.notifier.sent:
@@ -323,9 +269,9 @@ def _account_text(account: Account) -> str:
         ("billing contacts", ", ".join(sorted(account.billing_contacts))),
         ("payment method", account.payment_method or "-"),
         ("VAT number", str(account.vat_number) if account.vat_number else "-"),
-        ("credit balance", format_amount(account.credit_balance, account.currency)),
+        ("credit balance", shown_amount(account.credit_balance, account.currency)),
     ]
-    return _table(rows, ("field", "value"))
+    return table(rows, ("field", "value"))
 
 
 # -- commands ------------------------------------------------------------------------
@@ -348,7 +294,7 @@ def _cmd_db_init(env: _Env) -> None:
     except wiring.WiringError as exc:
         raise UsageError(str(exc)) from None
     what = "a simulation" if book.simulation else "a real book"
-    _emit(env, {"simulation": book.simulation}, lambda: f"{env.url}: {what}")
+    _emit(env, {"simulation": book.simulation}, lambda: f"{redacted_url(env.url)}: {what}\n")
 
 
 def _cmd_catalog_load(env: _Env) -> None:
@@ -371,14 +317,14 @@ def _catalog_text(catalog: Catalog, seller: Seller | None = None) -> str:
             plan.id,
             plan.rank,
             price.frequency.value,
-            f"{price.amount:f} {price.currency}",
+            f"{shown_amount(price.amount, price.currency)} {price.currency}",
         )
         for p in catalog.products
         for plan in p.plans
         for price in plan.prices
     ]
     head = f"Seller: {seller.name} ({seller.country})\n" if seller else ""
-    return head + _table(
+    return head + table(
         rows, ("product", "name", "trial days", "plan", "rank", "frequency", "price")
     )
 
@@ -441,7 +387,7 @@ def _subs_table(subs: Sequence[Any]) -> str:
         )
         for s in subs
     ]
-    return _table(rows, ("product", "status", "plan", "seats", "frequency", "next date"))
+    return table(rows, ("product", "status", "plan", "seats", "frequency", "next date"))
 
 
 def _cmd_account_vat(env: _Env) -> None:
@@ -467,7 +413,7 @@ def _cmd_vat_revalidate(env: _Env) -> None:
             f"checked {report.checked}: {len(report.valid)} still valid, {len(report.invalid)} "
             f"invalid, {len(report.unavailable)} unavailable, {len(report.skipped)} skipped"
         )
-        return head if not rows else f"{head}\n{_table(rows, ('account', 'outcome', 'why'))}"
+        return head if not rows else f"{head}\n{table(rows, ('account', 'outcome', 'why'))}"
 
     _emit(env, report, human)
 
@@ -495,7 +441,7 @@ def _cart_text(cart: Any) -> str:
     if not cart.items:
         return "The cart is empty.\n"
     rows = [(i.product, i.plan, i.seats, i.frequency.value) for i in cart.items]
-    return _table(rows, ("product", "plan", "seats", "frequency"))
+    return table(rows, ("product", "plan", "seats", "frequency"))
 
 
 def _cmd_cart(env: _Env) -> None:
@@ -517,39 +463,52 @@ def _cmd_cart(env: _Env) -> None:
     _emit(env, cart, lambda: _cart_text(cart))
 
 
-def _quote_text(quote: Any) -> str:
+def _quote_text(quote: Any, zone: ZoneInfo) -> str:
+    """The quote as a table, its dates in the account's time zone."""
+    currency = quote.currency
+
+    def money(value: Decimal) -> str:
+        return shown_amount(value, currency)
+
+    def local(instant: datetime) -> str:
+        return instant.astimezone(zone).isoformat(timespec="minutes")
+
     lines: list[tuple[object, ...]] = []
     if quote.invoice is not None:
         for line in quote.invoice.lines:
+            start, end = (line.period.start.astimezone(zone), line.period.end.astimezone(zone))
             lines.append(
                 (
                     line.kind.value,
                     f"{line.product}/{line.plan}",
                     line.seats,
                     line.frequency.value,
-                    f"{line.period.start.date()} .. {line.period.end.date()}",
-                    f"{line.amount:f}",
+                    f"{start.date()} .. {end.date()}",
+                    money(line.amount),
                 )
             )
-    text = f"Quote {quote.id} (valid until {quote.expires_at.isoformat()})\n"
-    text += _table(lines, ("kind", "item", "seats", "frequency", "period", "amount"))
+    text = f"Quote {quote.id} (valid until {local(quote.expires_at)})\n"
+    text += table(lines, ("kind", "item", "seats", "frequency", "period", "amount"))
     if quote.invoice is not None:
-        text += f"subtotal {quote.invoice.subtotal:f}\n"
+        text += f"subtotal {money(quote.invoice.subtotal)}\n"
         for tax in quote.invoice.taxes:
-            text += f"VAT {tax.rate}% {tax.treatment.value} on {tax.base:f}: {tax.amount:f}\n"
-        text += f"total {quote.invoice.total:f}\n"
-    credit, due = quote.credit_applied.amount, quote.amount_due.amount
-    text += f"credit applied {format_amount(credit, quote.currency)}\n"
-    text += f"amount due {format_amount(due, quote.currency)} {quote.currency}\n"
+            text += (
+                f"VAT {tax.rate}% {tax.treatment.value} on {money(tax.base)}: {money(tax.amount)}\n"
+            )
+        text += f"total {money(quote.invoice.total)}\n"
+    text += f"credit applied {money(quote.credit_applied.amount)}\n"
+    text += f"amount due {money(quote.amount_due.amount)} {currency}\n"
     for item in quote.items:
         if item.next_billing_at is not None:
-            text += f"{item.product}: next billing date {item.next_billing_at.isoformat()}\n"
+            text += f"{item.product}: next billing date {local(item.next_billing_at)}\n"
     return text
 
 
 def _cmd_quote(env: _Env) -> None:
-    quote = env.center().quote(env.args.account, env.args.user)
-    _emit(env, quote, lambda: _quote_text(quote))
+    center = env.center()
+    quote = center.quote(env.args.account, env.args.user)
+    zone = ZoneInfo(center.account(env.args.account).timezone)
+    _emit(env, quote, lambda: _quote_text(quote, zone), zone=zone)
 
 
 def _cmd_checkout(env: _Env) -> None:
@@ -558,16 +517,21 @@ def _cmd_checkout(env: _Env) -> None:
     order = center.place_order(
         a.account, a.user, a.quote, idempotency_key=a.key, payment_method=a.token
     )
+    zone = ZoneInfo(center.account(a.account).timezone)
+    number = None
+    if order.invoice_id is not None:
+        number = center.invoice(a.account, a.user, order.invoice_id).number
+    document = {**jsonable(order, zone=zone), "invoice_number": number}
     _emit(
         env,
-        order,
-        lambda: _table(
+        document,
+        lambda: table(
             [
                 (
                     order.id,
                     order.state.value,
-                    f"{order.amount_due.amount:f} {order.currency}",
-                    order.invoice_id or "-",
+                    f"{shown_amount(order.amount_due.amount, order.currency)} {order.currency}",
+                    number or "-",
                 )
             ],
             ("order", "state", "amount due", "invoice"),
@@ -588,7 +552,7 @@ def _cmd_seats(env: _Env) -> None:
     def human() -> str:
         rows = [(i + 1, u) for i, u in enumerate(seats.users)]
         return f"{seats.in_use} of {seats.seats} seats assigned\n" + (
-            _table(rows, ("seat", "user")) if rows else ""
+            table(rows, ("seat", "user")) if rows else ""
         )
 
     _emit(env, seats, human)
@@ -616,14 +580,14 @@ def _cmd_invoices(env: _Env) -> None:
             i.reason.value,
             i.issued_at.astimezone(zone).date(),
             tax_point(i),
-            f"{i.total:f}",
-            f"{i.amount_due:f}",
+            shown_amount(i.total, i.currency),
+            shown_amount(i.amount_due, i.currency),
             i.status.value,
         )
         for i in invoices
     ]
     headers = ("number", "document", "reason", "issued", "tax point", "total", "due", "status")
-    _emit(env, invoices, lambda: _table(rows, headers))
+    _emit(env, invoices, lambda: table(rows, headers), zone=zone)
 
 
 def _cmd_renew(env: _Env) -> None:
@@ -645,7 +609,7 @@ def _cmd_renew(env: _Env) -> None:
             for f in attrs.fields(type(report))
             if f.name not in ("errors", "stopped")
         ]
-        text = _table(rows, ("step", "count"))
+        text = table(rows, ("step", "count"))
         for sub_id, error in report.errors:
             text += f"skipped {sub_id}: {error}\n"
         if report.stopped:
@@ -661,7 +625,7 @@ def _attempt_rows(attempts: Sequence[Any]) -> list[tuple[object, ...]]:
             a.idempotency_key,
             a.kind.value,
             a.state.value,
-            f"{a.amount:f} {a.currency}",
+            f"{shown_amount(a.amount, a.currency)} {a.currency}",
             a.decline_code or "-",
             a.updated_at.isoformat(),
         )
@@ -681,10 +645,10 @@ def _cmd_reconcile(env: _Env) -> None:
             text = f"{review.in_flight} payment(s) in flight\n"
             text += f"\nNeeds review ({len(review.needs_review)}):\n"
             if review.needs_review:
-                text += _table(_attempt_rows(review.needs_review), _ATTEMPT_HEADERS)
+                text += table(_attempt_rows(review.needs_review), _ATTEMPT_HEADERS)
             text += f"\nFailed refunds ({len(review.failed_refunds)}):\n"
             if review.failed_refunds:
-                text += _table(_attempt_rows(review.failed_refunds), _ATTEMPT_HEADERS)
+                text += table(_attempt_rows(review.failed_refunds), _ATTEMPT_HEADERS)
             return text
 
         _emit(env, review, listing)
@@ -694,10 +658,10 @@ def _cmd_reconcile(env: _Env) -> None:
     def human() -> str:
         text = f"Resolved {len(report.resolved)} payment(s).\n"
         if report.resolved:
-            text += _table(_attempt_rows(report.resolved), _ATTEMPT_HEADERS)
+            text += table(_attempt_rows(report.resolved), _ATTEMPT_HEADERS)
         if report.orders:
             rows = [(o.id, o.state.value, o.failure_code or "-") for o in report.orders]
-            text += _table(rows, ("order", "state", "outcome"))
+            text += table(rows, ("order", "state", "outcome"))
         text += (
             f"{report.waiting} left to the process that holds them, "
             f"{report.unknown} the gateway could not tell about, "
@@ -886,7 +850,12 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
         center.add_to_cart(account.id, contact, "monitoring", seats=5, frequency="annual")
         say("Giulia pressed 'Subscribe now', chose Premium with 5 seats, and added Monitoring.")
         quote = center.quote(account.id, contact)
-        say(f"Quote {quote.id}: amount due {quote.amount_due.amount:f} EUR (VAT 22% included).")
+        assert quote.invoice is not None
+        net, due = quote.invoice.subtotal, quote.amount_due.amount
+        say(
+            f"Quote {quote.id}: {shown_amount(net, 'EUR')} EUR before VAT, amount due "
+            f"{shown_amount(due, 'EUR')} EUR with Italian VAT at 22%."
+        )
         order = center.place_order(
             account.id, contact, quote.id, idempotency_key="demo-order-1", payment_method="tok_visa"
         )
@@ -900,7 +869,8 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> None:
         say(f"Seats assigned: {seats.in_use} of {seats.seats} ({', '.join(seats.users)}).")
         invoice = center.invoices(account.id, contact)[0]
         say(
-            f"Invoice {invoice.number}: total {invoice.total:f} EUR, status {invoice.status.value}."
+            f"Invoice {invoice.number}: total {shown_amount(invoice.total, 'EUR')} EUR, status "
+            f"{invoice.status.value}."
         )
         message = next(m for m in notifier.sent if m.kind == "order_confirmation")
         out.write("\n" + _message_text(message))
@@ -924,11 +894,54 @@ def _message_text(message: Message) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, with exit status 2, like every other error."""
+    """Usage errors as one line on stderr, with exit status 2, like every other error
+    (and, with ``--json``, as JSON on stdout too)."""
+
+    #: Where a usage error is also written as JSON (``--json``), while main runs.
+    json_out: typing.ClassVar[TextIO | None] = None
 
     def error(self, message: str) -> typing.NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+        text = f"{message}; see '{self.prog} --help'"
+        if _Parser.json_out is not None:
+            _Parser.json_out.write(error_document(UsageError(text), text))
+        sys.stderr.write(f"{self.prog}: error: {text}\n")
         raise SystemExit(EXIT_INVALID)
+
+
+#: The options every command takes, anywhere on the line: those with a value, and flags.
+_GLOBAL_VALUES = ("--db", "--now", "--gateway")
+_GLOBAL_FLAGS = ("--json",)
+
+
+def hoisted(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the global options moved before the command, so that they may be
+    written anywhere (``subscriptions invoices acme --json``). After ``--`` nothing
+    moves.
+
+    >>> hoisted(["invoices", "acme", "--json", "--db", "b.sqlite3", "--user", "anna"])
+    ['--json', '--db', 'b.sqlite3', 'invoices', 'acme', '--user', 'anna']
+    >>> hoisted(["renew", "--now=2027-01-01T00:00:00+01:00"])
+    ['--now=2027-01-01T00:00:00+01:00', 'renew']
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item == "--":
+            rest.extend(items[i:])
+            break
+        name = item.split("=", 1)[0]
+        if item in _GLOBAL_FLAGS or (name in _GLOBAL_VALUES and "=" in item):
+            front.append(item)
+        elif item in _GLOBAL_VALUES and i + 1 < len(items):
+            front.extend(items[i : i + 2])
+            i += 1
+        else:
+            rest.append(item)
+        i += 1
+    return front + rest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1163,7 +1176,13 @@ def _environment(args: argparse.Namespace, out: TextIO, signals: _Signals) -> It
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     out = stdout or sys.stdout
-    args = _parser().parse_args(argv)
+    line = hoisted(sys.argv[1:] if argv is None else argv)
+    as_json = any(item in _GLOBAL_FLAGS for item in line[: _first_command(line)])
+    _Parser.json_out = out if as_json else None
+    try:
+        args = _parser().parse_args(line)
+    finally:
+        _Parser.json_out = None
     # A failure is reported once, as the error line below; the connection pool's
     # warnings about its retries would only repeat it.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
@@ -1175,6 +1194,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
             out.flush()
         except (UsageError, SubscriptionsError) as exc:
             message = " ".join(str(exc).split())
+            if args.json:
+                out.write(error_document(exc, message))
+                out.flush()
             sys.stderr.write(f"subscriptions: error: {message}\n")
             return EXIT_INVALID
     except BrokenPipeError:
@@ -1195,6 +1217,20 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         )
         return _exit_status(signals.received)
     return EXIT_OK
+
+
+def _first_command(line: Sequence[str]) -> int:
+    """Where the command starts in a hoisted line: after the global options."""
+    i = 0
+    while i < len(line):
+        item = line[i]
+        if item in _GLOBAL_FLAGS or (item.split("=", 1)[0] in _GLOBAL_VALUES and "=" in item):
+            i += 1
+        elif item in _GLOBAL_VALUES:
+            i += 2
+        else:
+            break
+    return i
 
 
 def _discard_output(out: TextIO) -> None:
