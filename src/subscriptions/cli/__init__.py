@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
 import tomllib
@@ -38,33 +37,35 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import attrs
-from dateutil.parser import isoparse
 
 from .. import __version__
 from ..accounts import Account, AccountKind, Address
-from ..adapters.clock import SystemClock
 from ..adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from ..catalog import Catalog
 from ..center import BillingCenter, check_catalog_change
 from ..documents import (
-    catalog_from_dict,
     catalog_to_dict,
     seller_and_catalog_from_dict,
-    seller_from_dict,
     seller_to_dict,
 )
-from ..errors import InvalidInput, SubscriptionsError
+from ..errors import SubscriptionsError
 from ..messages import Message
 from ..orders import Seller
-from ..periods import ensure_aware
-from ..ports import Clock, Store
 from ..scenario import run
 from . import wiring
+from .env import DEFAULT_DB, UsageError, open_store
+from .env import Env as _Env
+from .env import Interrupted as _Interrupted
+from .env import Signals as _Signals
+from .env import emit as _emit
+from .env import exit_status as _exit_status
+from .env import instant as _instant
+from .env import read_structured as _read_structured
+from .env import signal_name as _signal_name
 from .output import error_document, jsonable, redacted_url, shown_amount, table
 from .settings import CliSettings
 
@@ -74,187 +75,6 @@ EXIT_OK = 0
 EXIT_INVALID = 2
 #: 128 + SIGPIPE (13 on every POSIX system), as for a command the signal killed.
 EXIT_BROKEN_PIPE = 128 + 13
-DEFAULT_DB = "subscriptions.sqlite3"
-
-
-class UsageError(Exception):
-    """A one-line error for the user; the command exits with status 2."""
-
-
-class _Interrupted(BaseException):
-    """A second signal: stop at once."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-class _Signals:
-    """SIGINT and SIGTERM while a command runs: the first one asks the command to
-    stop at its next safe point (``stop()`` says so); a second one stops it at once."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._previous[signum] = signal.signal(signum, self._handle)
-            except ValueError:  # not the main thread: leave the signals alone
-                return
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            raise _Interrupted(signum)
-        self.received = signum
-
-    def stop(self) -> bool:
-        return self.received is not None
-
-
-def _exit_status(signum: int) -> int:
-    return 128 + signum
-
-
-def _signal_name(signum: int) -> str:
-    return signal.Signals(signum).name
-
-
-# -- stores ------------------------------------------------------------------------
-
-
-def open_store(url: str) -> Store:
-    """Open the store named by ``url``: a SQLite path (or ``sqlite:///path``), or a
-    ``postgresql://`` URL (needs the ``postgres`` extra)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        try:
-            from ..adapters.postgres import PostgresStore
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise UsageError(
-                "PostgreSQL needs the optional dependency: pip install 'subscriptions[postgres]'"
-            ) from exc
-        return PostgresStore(url)
-    from ..adapters.sqlite import SQLiteStore
-
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    return SQLiteStore(path)
-
-
-# -- catalog and seller, kept in the database ----------------------------------------
-
-
-def _read_structured(path: str) -> dict[str, Any]:
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    toml = path.endswith(".toml")
-    try:
-        data = tomllib.loads(raw.decode("utf-8")) if toml else json.loads(raw)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"{path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}: {exc}"
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} must hold an object with 'seller' and 'products'")
-    return data
-
-
-class _Env:
-    """What one command runs against: the store, the center, the clock, the output."""
-
-    def __init__(self, args: argparse.Namespace, out: TextIO, signals: _Signals) -> None:
-        self.args = args
-        self.out = out
-        self.signals = signals
-        self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
-        self.store = open_store(self.url)
-        self.saved = CliSettings(self.url)
-        self.book = wiring.read_book(self.saved)
-        initialising = args.command == "db"
-        try:
-            if not initialising:
-                wiring.check_clock(self.book, args.now)
-            build = wiring.choose_gateway(
-                wiring.Book(simulation=True, marked=True) if initialising else self.book,
-                args.gateway,
-                self.url,
-            )
-        except wiring.WiringError as exc:
-            self.store.close()
-            raise UsageError(str(exc)) from None
-        self.clock: Clock = ManualClock(_instant(args.now)) if args.now else SystemClock()
-        self.gateway = wiring.LazyGateway(build)
-        self.notifier = InMemoryNotifier()
-        self.verifier: Any = None
-        self._center: BillingCenter | None = None
-
-    def center(self) -> BillingCenter:
-        if self._center is None:
-            catalog_doc = self.saved.get("catalog")
-            seller_doc = self.saved.get("seller")
-            if catalog_doc is None or seller_doc is None:
-                raise UsageError(
-                    "no catalog in this database yet; load one with "
-                    "'subscriptions catalog load FILE.toml'"
-                )
-            seller = seller_from_dict(seller_doc)
-            try:
-                self.verifier = wiring.vat_verifier(self.book, seller.vat_number)
-            except wiring.WiringError as exc:
-                raise UsageError(str(exc)) from None
-            self._center = BillingCenter(
-                catalog=catalog_from_dict(catalog_doc),
-                seller=seller,
-                store=self.store,
-                gateway=self.gateway,
-                clock=self.clock,
-                notifier=self.notifier,
-                vat_verifier=self.verifier,
-            )
-        return self._center
-
-    def close(self) -> None:
-        if self.verifier is not None:
-            self.verifier.close()
-        self.store.close()
-
-
-def _instant(text: str) -> datetime:
-    try:
-        value = isoparse(text)
-    except ValueError:
-        raise UsageError(f"{text!r} is not an ISO date or datetime") from None
-    if value.tzinfo is None:
-        raise UsageError(f"{text!r} has no UTC offset; write it like 2026-11-27T09:00:00+01:00")
-    try:
-        return ensure_aware(value, what="the instant")
-    except InvalidInput as exc:
-        raise UsageError(str(exc)) from None
-
-
-# -- output --------------------------------------------------------------------------
-
-
-def _emit(env: _Env, value: Any, human: Callable[[], str], *, zone: ZoneInfo | None = None) -> None:
-    """Print ``value`` as JSON with ``--json`` (instants in ``zone``, the account's),
-    else as ``human()`` says."""
-    if env.args.json:
-        document = jsonable(value, zone=zone)
-        env.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    else:
-        env.out.write(human())
-    for message in env.notifier.sent:
-        if not env.args.json:
-            env.out.write(
-                f"\nMessage to {', '.join(message.to)}: {message.subject}\n\n{message.text}\n"
-            )
 
 
 def _account_text(account: Account) -> str:

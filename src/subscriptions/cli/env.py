@@ -1,0 +1,226 @@
+"""What one command of the command line runs against: the database and its store, the
+Billing Center wired for it (the book's gateway and VAT verifier, the clock), the
+signals that stop it, and where its output goes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import tomllib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from dateutil.parser import isoparse
+
+from ..adapters.clock import SystemClock
+from ..adapters.fakes import InMemoryNotifier, ManualClock
+from ..center import BillingCenter
+from ..documents import catalog_from_dict, seller_from_dict
+from ..errors import InvalidInput
+from ..periods import ensure_aware
+from ..ports import Clock, Store
+from . import wiring
+from .output import jsonable
+from .settings import CliSettings
+
+__all__ = [
+    "DEFAULT_DB",
+    "Env",
+    "Interrupted",
+    "Signals",
+    "UsageError",
+    "emit",
+    "exit_status",
+    "instant",
+    "open_store",
+    "read_structured",
+    "signal_name",
+]
+
+DEFAULT_DB = "subscriptions.sqlite3"
+
+
+class UsageError(Exception):
+    """A one-line error for the user; the command exits with status 2."""
+
+
+class Interrupted(BaseException):
+    """A second signal: stop at once."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Signals:
+    """SIGINT and SIGTERM while a command runs: the first one asks the command to
+    stop at its next safe point (``stop()`` says so); a second one stops it at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: leave the signals alone
+                return
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise Interrupted(signum)
+        self.received = signum
+
+    def stop(self) -> bool:
+        return self.received is not None
+
+
+def exit_status(signum: int) -> int:
+    return 128 + signum
+
+
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+# -- stores ------------------------------------------------------------------------
+
+
+def open_store(url: str) -> Store:
+    """Open the store named by ``url``: a SQLite path (or ``sqlite:///path``), or a
+    ``postgresql://`` URL (needs the ``postgres`` extra)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from ..adapters.postgres import PostgresStore
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise UsageError(
+                "PostgreSQL needs the optional dependency: pip install 'subscriptions[postgres]'"
+            ) from exc
+        return PostgresStore(url)
+    from ..adapters.sqlite import SQLiteStore
+
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return SQLiteStore(path)
+
+
+# -- catalog and seller, kept in the database ----------------------------------------
+
+
+def read_structured(path: str) -> dict[str, Any]:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    toml = path.endswith(".toml")
+    try:
+        data = tomllib.loads(raw.decode("utf-8")) if toml else json.loads(raw)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"{path} is not valid {'TOML' if path.endswith('.toml') else 'JSON'}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold an object with 'seller' and 'products'")
+    return data
+
+
+class Env:
+    """What one command runs against: the store, the center, the clock, the output."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, signals: Signals) -> None:
+        self.args = args
+        self.out = out
+        self.signals = signals
+        self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
+        self.store = open_store(self.url)
+        self.saved = CliSettings(self.url)
+        self.book = wiring.read_book(self.saved)
+        initialising = args.command == "db"
+        try:
+            if not initialising:
+                wiring.check_clock(self.book, args.now)
+            build = wiring.choose_gateway(
+                wiring.Book(simulation=True, marked=True) if initialising else self.book,
+                args.gateway,
+                self.url,
+            )
+        except wiring.WiringError as exc:
+            self.store.close()
+            raise UsageError(str(exc)) from None
+        self.clock: Clock = ManualClock(instant(args.now)) if args.now else SystemClock()
+        self.gateway = wiring.LazyGateway(build)
+        self.notifier = InMemoryNotifier()
+        self.verifier: Any = None
+        self._center: BillingCenter | None = None
+
+    def center(self) -> BillingCenter:
+        if self._center is None:
+            catalog_doc = self.saved.get("catalog")
+            seller_doc = self.saved.get("seller")
+            if catalog_doc is None or seller_doc is None:
+                raise UsageError(
+                    "no catalog in this database yet; load one with "
+                    "'subscriptions catalog load FILE.toml'"
+                )
+            seller = seller_from_dict(seller_doc)
+            try:
+                self.verifier = wiring.vat_verifier(self.book, seller.vat_number)
+            except wiring.WiringError as exc:
+                raise UsageError(str(exc)) from None
+            self._center = BillingCenter(
+                catalog=catalog_from_dict(catalog_doc),
+                seller=seller,
+                store=self.store,
+                gateway=self.gateway,
+                clock=self.clock,
+                notifier=self.notifier,
+                vat_verifier=self.verifier,
+            )
+        return self._center
+
+    def close(self) -> None:
+        if self.verifier is not None:
+            self.verifier.close()
+        self.store.close()
+
+
+def instant(text: str) -> datetime:
+    try:
+        value = isoparse(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not an ISO date or datetime") from None
+    if value.tzinfo is None:
+        raise UsageError(f"{text!r} has no UTC offset; write it like 2026-11-27T09:00:00+01:00")
+    try:
+        return ensure_aware(value, what="the instant")
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- output --------------------------------------------------------------------------
+
+
+def emit(env: Env, value: Any, human: Callable[[], str], *, zone: ZoneInfo | None = None) -> None:
+    """Print ``value`` as JSON with ``--json`` (instants in ``zone``, the account's),
+    else as ``human()`` says."""
+    if env.args.json:
+        document = jsonable(value, zone=zone)
+        env.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        env.out.write(human())
+    for message in env.notifier.sent:
+        if not env.args.json:
+            env.out.write(
+                f"\nMessage to {', '.join(message.to)}: {message.subject}\n\n{message.text}\n"
+            )
