@@ -17,12 +17,13 @@ from ..accounts import (
     require_billing_contact,
 )
 from ..errors import InvalidInput, VatCheckFailed
-from ..inputs import identifier, optional_identifier, user_ids
+from ..inputs import identifier, optional_identifier, user_ids, whole_number
 from ..subscription import Event, EventKind, Subscription
 from ..vat import parse_vat_number
 from .base import Center, VatUnavailable
 
 __all__ = [
+    "list_accounts",
     "list_events",
     "list_subscriptions",
     "open_account",
@@ -187,6 +188,15 @@ def set_vat_number(center: Center, account_id: str, user: str, number: str | Non
         "set the VAT number",
         lambda a: attrs.evolve(a, vat_number=vat_number, vat_check=check),
     )
+
+
+def list_accounts(center: Center, *, after: str | None = None, limit: int = 100) -> list[Account]:
+    """At most ``limit`` accounts in id order, after the account ``after`` (to page
+    through all of them: pass the last id of a page to get the next)."""
+    optional_identifier(after, what="account id to list after")
+    whole_number(limit, what="limit", minimum=1, maximum=10_000)
+    with center.store.unit_of_work() as uow:
+        return uow.accounts.page(after=after, limit=limit)
 
 
 def list_events(center: Center, account_id: str) -> list[Event]:

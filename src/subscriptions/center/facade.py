@@ -187,6 +187,7 @@ class BillingCenter:
 
     open_account = use_case(_accounts.open_account)
     account = use_case(_accounts.show_account)
+    accounts = use_case(_accounts.list_accounts)
     update_payment_method = use_case(_accounts.update_payment_method)
     set_billing_contacts = use_case(_accounts.set_billing_contacts)
     set_vat_number = use_case(_accounts.set_vat_number)

@@ -56,6 +56,7 @@ from ..errors import SubscriptionsError
 from ..messages import Message
 from ..orders import Seller
 from ..scenario import run
+from . import commands as _more
 from . import wiring
 from .env import DEFAULT_DB, UsageError, open_store
 from .env import Env as _Env
@@ -366,6 +367,10 @@ def _cmd_seats(env: _Env) -> None:
         seats = center.assign_seats(a.account, a.user, a.product, a.users)
     elif a.seats_command == "unassign":
         seats = center.unassign_seats(a.account, a.user, a.product, a.users)
+    elif a.seats_command == "release":
+        seats = center.release_seats(a.account, a.user, a.product, a.users)
+    elif a.seats_command == "reassign":
+        seats = center.reassign_seat(a.account, a.user, a.product, a.from_user, a.to_user)
     else:
         seats = center.seats(a.account, a.user, a.product)
 
@@ -795,6 +800,7 @@ def _parser() -> argparse.ArgumentParser:
     _trial_commands(commands)
     _cart_commands(commands)
     _billing_commands(commands)
+    _more.add(commands)
     return parser
 
 
@@ -928,12 +934,22 @@ def _cart_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 
     seats = commands.add_parser("seats", help="assign and list seats")
     seats_cmds = seats.add_subparsers(dest="seats_command", required=True)
-    for name in ("assign", "unassign"):
-        sub = seats_cmds.add_parser(name)
-        sub.add_argument("account")
-        sub.add_argument("product")
-        sub.add_argument("users", nargs="+")
-        sub.add_argument("--user", required=True)
+    for name, what in (
+        ("assign", "give seats to users"),
+        ("unassign", "take seats back from users"),
+        ("release", "free the seats of users before ordering fewer seats"),
+    ):
+        sub = seats_cmds.add_parser(name, help=what)
+        sub.add_argument("account", help="the account's id")
+        sub.add_argument("product", help="the product's id")
+        sub.add_argument("users", nargs="+", help="the users' ids")
+        sub.add_argument("--user", required=True, help="the acting user (a billing contact)")
+    move = seats_cmds.add_parser("reassign", help="move a seat from one user to another")
+    move.add_argument("account", help="the account's id")
+    move.add_argument("product", help="the product's id")
+    move.add_argument("from_user", help="the user who gives the seat up")
+    move.add_argument("to_user", help="the user who gets it")
+    move.add_argument("--user", required=True, help="the acting user (a billing contact)")
     seats_list = seats_cmds.add_parser("list")
     seats_list.add_argument("account")
     seats_list.add_argument("product")
@@ -976,6 +992,9 @@ _HANDLERS: dict[str, Callable[[_Env], None]] = {
     "renew": _cmd_renew,
     "reconcile": _cmd_reconcile,
 }
+
+
+_HANDLERS.update(_more.HANDLERS)
 
 
 def _handler(args: argparse.Namespace) -> Callable[[_Env], None]:

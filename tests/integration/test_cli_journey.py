@@ -1,0 +1,140 @@
+"""The customer's whole life from the terminal, on a simulation: every use case has a
+command, 3-D Secure and a corporate order included."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CLI_ACCOUNT, cli
+
+from subscriptions.cli import DEMO_CATALOG, main
+
+DEC_3 = "2026-12-03T09:00:00+01:00"
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Path:
+    db = tmp_path / "book.sqlite3"
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(DEMO_CATALOG, encoding="utf-8")
+    assert cli(db, "catalog", "load", str(catalog))[0] == 0
+    assert cli(db, *CLI_ACCOUNT, "--country", "IT", "--payment-method", "tok_visa")[0] == 0
+    return db
+
+
+def ok(db: Path, *argv: str, now: str | None = None) -> Any:
+    status, document = cli(db, *argv) if now is None else cli(db, *argv, now=now)
+    assert status == 0, (argv, document)
+    return document
+
+
+def test_3d_secure_at_checkout_then_confirm(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    order = ok(
+        book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1", "--token", "tok_3ds"
+    )
+    assert order["state"] == "requires_action"
+    assert order["next_action"].startswith("https://")  # where the customer goes
+    ok(book, "fake", "authenticate", order["charge_id"])
+    done = ok(book, "payment", "confirm", "acme", order["id"], "--user", "anna")
+    assert done["state"] == "succeeded"
+    shown = ok(book, "order", "show", "acme", order["id"], "--user", "anna")
+    assert shown["state"] == "succeeded"
+    invoice = ok(book, "invoice", "show", "acme", shown["invoice_id"], "--user", "anna")
+    assert (invoice["number"], invoice["status"]) == ("INV-000001", "paid")
+
+
+def test_a_declined_renewal_is_paid_from_the_terminal(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "account", "payment-method", "acme", "tok_declined", "--user", "anna")
+    report = ok(book, "renew", now=DEC_3)
+    assert report["failed"] == 1
+    (unpaid,) = [i for i in ok(book, "invoices", "acme", "--user", "anna", now=DEC_3)
+                 if i["status"] not in ("paid", "void", "settled")]  # fmt: skip
+    ok(book, "account", "payment-method", "acme", "tok_visa", "--user", "anna", now=DEC_3)
+    paid = ok(
+        book, "invoice", "pay", "acme", unpaid["id"], "--user", "anna", "--key", "p1", now=DEC_3
+    )
+    assert paid["status"] == "paid"
+    (sub,) = ok(book, "subscriptions", "acme", now=DEC_3)
+    assert sub["status"] == "active"
+    kinds = [e["kind"] for e in ok(book, "events", "acme", now=DEC_3)]
+    assert "subscription_past_due" in kinds
+    assert "subscription_recovered" in kinds
+
+
+def test_cancel_and_reactivate(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    canceled = ok(book, "subscription", "cancel", "acme", "monitoring", "--user", "anna")
+    assert canceled["status"] == "pending_cancellation"  # until the end of the paid period
+    again = ok(book, "subscription", "reactivate", "acme", "monitoring", "--user", "anna")
+    assert again["status"] == "active"
+    now = ok(
+        book, "subscription", "cancel", "acme", "monitoring", "--user", "anna",
+        "--timing", "immediate",
+    )  # fmt: skip
+    assert now["status"] == "canceled"
+
+
+def test_a_corporate_order_placed_by_staff_and_confirmed_by_the_customer(book: Path) -> None:
+    create = list(CLI_ACCOUNT)
+    create[create.index("acme")] = "bigco"
+    ok(book, *create, "--country", "IT", "--corporate")
+    ok(book, "cart", "add", "bigco", "remote-support", "--user", "anna", "--seats", "20")
+    quote = ok(book, "corporate", "quote", "bigco", "--staff", "sales@vendor")
+    order = ok(
+        book, "corporate", "order", "bigco", quote["id"], "--staff", "sales@vendor",
+        "--purchase-order", "PO-2026-117", "--due-days", "60", "--key", "po-1",
+    )  # fmt: skip
+    assert order["state"] == "awaiting_confirmation"
+    done = ok(book, "corporate", "confirm", "bigco", order["id"], "--user", "anna")
+    assert done["state"] == "succeeded"
+    (invoice,) = ok(book, "invoices", "bigco", "--user", "anna")
+    assert invoice["status"] == "open"  # due on the purchase order's terms
+
+
+def test_accounts_contacts_seats_and_events(book: Path) -> None:
+    accounts = ok(book, "accounts")
+    assert [a["id"] for a in accounts] == ["acme"]
+    assert ok(book, "accounts", "--after", "acme") == []
+    account = ok(book, "contacts", "acme", "--user", "anna", "--contact", "anna", "--contact", "bo")
+    assert account["billing_contacts"] == ["anna", "bo"]
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna", "--seats", "2")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "seats", "assign", "acme", "remote-support", "ann", "ben", "--user", "bo")
+    moved = ok(book, "seats", "reassign", "acme", "remote-support", "ben", "cy", "--user", "bo")
+    assert moved["users"] == ["ann", "cy"]
+    freed = ok(book, "seats", "release", "acme", "remote-support", "cy", "--user", "bo")
+    assert freed["users"] == ["ann"]
+    events = ok(book, "events", "acme")
+    assert events[0]["kind"] == "account_opened"
+    assert events[0]["at"].endswith("+01:00")
+
+
+def test_events_follow_prints_one_json_object_per_line(book: Path) -> None:
+    from subscriptions.cli import env as cli_env
+
+    out = io.StringIO()
+    calls = iter([False, True])
+    original = cli_env.Signals.stop
+    cli_env.Signals.stop = lambda self: next(calls)  # type: ignore[method-assign]
+    try:
+        status = main(
+            ["--db", str(book), "--json", "events", "acme", "--follow", "--interval", "0"],
+            stdout=out,
+        )
+    finally:
+        cli_env.Signals.stop = original  # type: ignore[method-assign]
+    assert status == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [line["kind"] for line in lines] == ["account_opened"]
