@@ -138,3 +138,35 @@ def test_events_follow_prints_one_json_object_per_line(book: Path) -> None:
     assert status == 0
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["kind"] for line in lines] == ["account_opened"]
+
+
+def test_messages_go_where_the_operator_says_and_only_there(
+    book: Path, tmp_path: Path, capsys: Any
+) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    out = io.StringIO()
+    argv = ["--db", str(book), "--now", "2026-11-02T09:00:00+01:00", "--json"]
+    assert main([*argv, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1"],
+                stdout=out) == 0  # fmt: skip
+    json.loads(out.getvalue())  # nothing but the order on stdout
+    folder = tmp_path / "outbox"
+    assert not folder.exists()  # no destination: the confirmation waits, unsent
+    status, sent = cli(book, "messages", "deliver", "--messages", str(folder))
+    assert (status, sent) == (0, {"sent": 1})
+    (mail,) = folder.iterdir()
+    assert mail.name == "000001-order_confirmation.eml"
+    text = mail.read_text(encoding="utf-8")
+    assert "To: anna" in text
+    assert "Subject: Order" in text
+    assert cli(book, "messages", "deliver", "--messages", str(folder)) == (0, {"sent": 0})
+    capsys.readouterr()
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    order = ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k2",
+               "--messages", "stderr")  # fmt: skip
+    assert order["state"] == "succeeded"  # stdout: the order's JSON alone
+    assert "Subject: Order" in capsys.readouterr().err
+    status, _ = cli(book, "messages", "deliver")
+    assert status == 2
+    assert "give --messages DIR" in capsys.readouterr().err

@@ -734,7 +734,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 #: The options every command takes, anywhere on the line: those with a value, and flags.
-_GLOBAL_VALUES = ("--db", "--now", "--gateway")
+_GLOBAL_VALUES = ("--db", "--now", "--gateway", "--messages")
 _GLOBAL_FLAGS = ("--json",)
 
 
@@ -784,6 +784,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--now",
         help="act as if it were this instant (ISO 8601 with offset); a simulation only",
+    )
+    parser.add_argument(
+        "--messages",
+        metavar="DEST",
+        help="where the customers' messages go: a folder (one .eml file each) or 'stderr'; "
+        "default: $SUBSCRIPTIONS_MESSAGES, else nowhere (they wait, unsent, in the outbox)",
     )
     parser.add_argument(
         "--gateway",

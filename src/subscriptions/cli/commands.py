@@ -256,6 +256,22 @@ def _fake_authenticate(env: Env) -> None:
     )
 
 
+def _deliver(env: Env) -> None:
+    """Send the messages waiting in the outbox to ``--messages``."""
+    if env.notifier is None:
+        raise UsageError(
+            "no destination for the messages: give --messages DIR (a folder of .eml files) "
+            "or --messages stderr"
+        )
+    sent = 0
+    while True:
+        batch = env.center().deliver_outbox()
+        sent += batch
+        if batch == 0:
+            break
+    emit(env, {"sent": sent}, lambda: f"Sent {sent} message(s).\n")
+
+
 HANDLERS: dict[str, Handler] = {
     "accounts": _accounts,
     "subscriptions": _subscriptions,
@@ -271,6 +287,7 @@ HANDLERS: dict[str, Handler] = {
     "corporate.order": _corporate_order,
     "corporate.confirm": _corporate_confirm,
     "fake.authenticate": _fake_authenticate,
+    "messages.deliver": _deliver,
 }
 
 
@@ -304,6 +321,13 @@ def add(commands: Any) -> None:
     _subscription_parsers(commands)
     _payment_parsers(commands)
     _corporate_parsers(commands)
+    messages = commands.add_parser("messages", help="the customers' messages waiting to go")
+    message_actions = messages.add_subparsers(
+        dest="messages_command", required=True, metavar="ACTION"
+    )
+    message_actions.add_parser(
+        "deliver", help="send the messages waiting in the outbox to --messages"
+    )
     fake = commands.add_parser("fake", help="the fake gateway's pretend customer (simulations)")
     fake_actions = fake.add_subparsers(dest="fake_command", required=True, metavar="ACTION")
     auth = fake_actions.add_parser(

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import signal
+import sys
 import tomllib
 from collections.abc import Callable
 from datetime import datetime
@@ -19,12 +20,13 @@ from zoneinfo import ZoneInfo
 from dateutil.parser import isoparse
 
 from ..adapters.clock import SystemClock
-from ..adapters.fakes import InMemoryNotifier, ManualClock
+from ..adapters.fakes import ManualClock
+from ..adapters.notifiers import DirectoryNotifier, StreamNotifier
 from ..center import BillingCenter
 from ..documents import catalog_from_dict, seller_from_dict
 from ..errors import InvalidInput
 from ..periods import ensure_aware
-from ..ports import Clock, Store
+from ..ports import Clock, Notifier, Store
 from . import wiring
 from .output import jsonable
 from .settings import CliSettings
@@ -38,6 +40,7 @@ __all__ = [
     "emit",
     "exit_status",
     "instant",
+    "notifier_for",
     "open_store",
     "read_structured",
     "signal_name",
@@ -160,7 +163,7 @@ class Env:
             raise UsageError(str(exc)) from None
         self.clock: Clock = ManualClock(instant(args.now)) if args.now else SystemClock()
         self.gateway = wiring.LazyGateway(build)
-        self.notifier = InMemoryNotifier()
+        self.notifier = notifier_for(getattr(args, "messages", None))
         self.verifier: Any = None
         self._center: BillingCenter | None = None
 
@@ -195,6 +198,22 @@ class Env:
         self.store.close()
 
 
+def notifier_for(destination: str | None) -> Notifier | None:
+    """Where the messages go: ``--messages`` (or ``$SUBSCRIPTIONS_MESSAGES``), a folder
+    of email files or ``stderr``; with neither, nowhere: they wait in the outbox, never
+    marked sent, until a command is given a destination (``subscriptions messages
+    deliver --messages DIR``)."""
+    destination = destination or os.environ.get("SUBSCRIPTIONS_MESSAGES") or None
+    if destination is None:
+        return None
+    if destination == "stderr":
+        return StreamNotifier(sys.stderr)
+    try:
+        return DirectoryNotifier(destination)
+    except (InvalidInput, OSError) as exc:
+        raise UsageError(f"--messages {destination!r}: {exc}; give a folder or 'stderr'") from None
+
+
 def instant(text: str) -> datetime:
     try:
         value = isoparse(text)
@@ -219,8 +238,3 @@ def emit(env: Env, value: Any, human: Callable[[], str], *, zone: ZoneInfo | Non
         env.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         env.out.write(human())
-    for message in env.notifier.sent:
-        if not env.args.json:
-            env.out.write(
-                f"\nMessage to {', '.join(message.to)}: {message.subject}\n\n{message.text}\n"
-            )
