@@ -170,3 +170,24 @@ def test_messages_go_where_the_operator_says_and_only_there(
     status, _ = cli(book, "messages", "deliver")
     assert status == 2
     assert "give --messages DIR" in capsys.readouterr().err
+
+
+def test_renew_dry_run_shows_what_a_run_would_invoice_and_writes_nothing(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    invoices = ok(book, "invoices", "acme", "--user", "anna")
+    preview = ok(book, "renew", "--dry-run", "--until", "2027-01-15T00:00:00+01:00")
+    assert [(s["kind"], s["amount_due"]) for s in preview["steps"]] == [
+        ("renewal", "12.20"),
+        ("renewal", "12.20"),
+    ]
+    assert preview["charged"] == {"EUR": "24.40"}
+    assert ok(book, "invoices", "acme", "--user", "anna") == invoices
+    out = io.StringIO()
+    argv = ["--db", str(book), "--now", "2026-11-02T09:00:00+01:00", "renew", "--dry-run"]
+    assert main([*argv, "--until", "2026-12-31T00:00:00+01:00"], stdout=out) == 0
+    text = out.getvalue()
+    assert "2026-12-02" in text
+    assert "total to charge: 12.20 EUR" in text
+    assert "nothing was written" in text

@@ -23,6 +23,7 @@ every decision; each takes the wiring (:class:`~.base.Center`) as its first argu
 * :mod:`.reconcile`: resolving every attempt left in flight;
 * :mod:`.gateway_events`: a gateway's webhooks, applied from the gateway's own state;
 * :mod:`.billrun`: renewals, retries and lapses, in batches;
+* :mod:`.forecast`: what a bill run would do, projected from the book, writing nothing;
 * :mod:`.vat`: VAT numbers checked again when their evidence is old, a job of its own;
 * :mod:`.catalog`: a new catalog checked against what the book uses;
 * :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
@@ -32,6 +33,7 @@ from .base import Center, Settings, VatUnavailable
 from .billrun import BillRunReport
 from .catalog import check_catalog_change
 from .facade import BillingCenter
+from .forecast import RenewalPreview
 from .gateway_events import EventOutcome, GatewayEventApplied
 from .reconcile import ReconcileReport, Review
 from .vat import VatRecheckReport
@@ -43,6 +45,7 @@ __all__ = [
     "EventOutcome",
     "GatewayEventApplied",
     "ReconcileReport",
+    "RenewalPreview",
     "Review",
     "Settings",
     "VatRecheckReport",

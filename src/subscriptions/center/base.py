@@ -260,6 +260,24 @@ class Center:
             return number if trust else None
         return None
 
+    def shared_context(
+        self, account: Account, contexts: dict[tuple[object, ...], BillingContext]
+    ) -> BillingContext:
+        """:meth:`context`, shared in ``contexts`` by the accounts taxed alike (same
+        currency, zone, place and VAT number), with the tax decisions it has made for
+        each date: a bill run or a projection over many accounts builds few."""
+        key = (
+            account.currency,
+            account.timezone,
+            account.country,
+            account.region,
+            self.usable_vat_number(account),
+        )
+        context = contexts.get(key)
+        if context is None:
+            context = contexts[key] = self.context(account)
+        return context
+
     def context(self, account: Account) -> BillingContext:
         """The billing context of ``account``: its currency, zone and tax setup."""
         if not isinstance(account, Account):

@@ -363,22 +363,6 @@ def _steps(
     return items, acted
 
 
-def _context(
-    center: Center, account: Account, contexts: dict[tuple[object, ...], BillingContext]
-) -> BillingContext:
-    key = (
-        account.currency,
-        account.timezone,
-        account.country,
-        account.region,
-        center.usable_vat_number(account),
-    )
-    context = contexts.get(key)
-    if context is None:
-        context = contexts[key] = center.context(account)
-    return context
-
-
 def _step(
     center: Center,
     uow: UnitOfWork,
@@ -393,7 +377,7 @@ def _step(
     Everything is decided before anything is written, so a step that raises leaves
     nothing behind."""
     was = sub.status
-    outcome = advance(sub, context=_context(center, account, contexts), at=now)
+    outcome = advance(sub, context=center.shared_context(account, contexts), at=now)
     new = outcome.subscription
     if outcome.invoice is None:
         uow.subscriptions.update(new)

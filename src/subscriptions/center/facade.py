@@ -43,6 +43,9 @@ from . import (
     corporate as _corporate,
 )
 from . import (
+    forecast as _forecast,
+)
+from . import (
     gateway_events as _gateway_events,
 )
 from . import (
@@ -249,6 +252,7 @@ class BillingCenter:
     # -- bill run ----------------------------------------------------------------------
 
     run_renewals = use_case(_billrun.run_renewals)
+    preview_renewals = use_case(_forecast.preview_renewals)
 
     # -- VAT numbers checked again (a job of its own, never in the bill run) -----------
 

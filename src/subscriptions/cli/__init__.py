@@ -415,8 +415,30 @@ def _cmd_invoices(env: _Env) -> None:
     _emit(env, invoices, lambda: table(rows, headers), zone=zone)
 
 
+def _preview_text(preview: Any) -> str:
+    rows = [
+        (
+            s.account_id,
+            s.product,
+            s.plan,
+            s.kind.value,
+            s.at.astimezone(ZoneInfo(s.timezone)).date(),
+            f"{shown_amount(s.amount_due, s.currency)} {s.currency}",
+        )
+        for s in preview.steps
+    ]
+    text = table(rows, ("account", "product", "plan", "step", "due", "to charge"))
+    for currency, amount in sorted(preview.charged.items()):
+        text += f"total to charge: {shown_amount(amount, currency)} {currency}\n"
+    return text + "(a dry run: nothing was written, charged or sent)\n"
+
+
 def _cmd_renew(env: _Env) -> None:
     until = _instant(env.args.until) if env.args.until else None
+    if env.args.dry_run:
+        preview = env.center().preview_renewals(until)
+        _emit(env, preview, lambda: _preview_text(preview))
+        return
     show = sys.stderr.isatty() and not env.args.json
 
     def progress(done: int) -> None:
@@ -968,7 +990,14 @@ def _billing_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     invoices.add_argument("account")
     invoices.add_argument("--user", required=True)
     renew = commands.add_parser("renew", help="run renewals up to a date")
-    renew.add_argument("--until", help="ISO instant, not after now (default: now)")
+    renew.add_argument(
+        "--until", help="ISO instant, not after now (default: now); with --dry-run, any"
+    )
+    renew.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what the run would invoice, retry and cancel, writing nothing",
+    )
     reconcile = commands.add_parser(
         "reconcile", help="resolve every payment left in flight (orders, renewals, refunds)"
     )

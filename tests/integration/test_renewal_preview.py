@@ -1,0 +1,94 @@
+"""``preview_renewals``: what a bill run would do, projected from the stored book by the
+same transitions, writing nothing; the run that follows does exactly that."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from conftest import CONTACT, ROME, open_account
+
+from subscriptions.adapters.fakes import FakeGateway, ManualClock
+from subscriptions.center import BillingCenter
+from subscriptions.orders import InvoiceStatus, OrderState
+from subscriptions.projection import StepKind
+
+DEC_1 = datetime(2026, 12, 1, 9, 0, tzinfo=ROME)
+
+
+def _buy(center: BillingCenter, account_id: str, product: str, **terms: object) -> None:
+    center.subscribe_now(account_id, CONTACT, product, **terms)
+    quote = center.quote(account_id, CONTACT)
+    order = center.place_order(account_id, CONTACT, quote.id, idempotency_key=f"k-{product}")
+    assert order.state is OrderState.SUCCEEDED
+
+
+def _book(center: BillingCenter) -> tuple[object, ...]:
+    accounts = center.accounts()
+    return (
+        accounts,
+        [center.events(a.id) for a in accounts],
+        [center.invoices(a.id, CONTACT) for a in accounts],
+        [center.subscriptions(a.id) for a in accounts],
+    )
+
+
+def test_the_preview_is_what_the_run_then_does(
+    center: BillingCenter, clock: ManualClock, gateway: FakeGateway
+) -> None:
+    rossi = open_account(center, account_id="rossi")
+    _buy(center, rossi.id, "monitoring", seats=3)
+    _buy(center, rossi.id, "remote-support")
+    bianchi = open_account(center, account_id="bianchi")
+    _buy(center, bianchi.id, "remote-support", frequency="annual")
+    center.cancel(rossi.id, CONTACT, "remote-support")
+    clock.set(DEC_1)
+    before = _book(center)
+    preview = center.preview_renewals()
+    assert _book(center) == before  # nothing written
+    kinds = sorted((s.account_id, s.product, s.kind) for s in preview.steps)
+    assert kinds == [
+        ("rossi", "monitoring", StepKind.RENEWAL),
+        ("rossi", "remote-support", StepKind.CANCELLATION),
+    ]
+    charged_before = gateway.net_charged("EUR")
+    report = center.run_renewals()
+    assert (report.renewed, report.canceled) == (1, 1)
+    (renewal,) = [i for i in center.invoices(rossi.id, CONTACT) if i.reason.value == "renewal"]
+    (step,) = [s for s in preview.steps if s.kind is StepKind.RENEWAL]
+    assert step.invoice is not None
+    assert step.amount_due == renewal.amount_due
+    assert step.invoice.total == renewal.total
+    assert preview.charged == {"EUR": gateway.net_charged("EUR") - charged_before}
+
+
+def test_a_preview_looks_months_ahead(center: BillingCenter, clock: ManualClock) -> None:
+    account = open_account(center)
+    _buy(center, account.id, "monitoring")
+    ahead = center.preview_renewals(DEC_1 + timedelta(days=62))
+    assert [s.at.astimezone(ROME).date().isoformat() for s in ahead.steps] == [
+        "2026-12-01",
+        "2027-01-01",
+        "2027-02-01",
+    ]
+    assert ahead.charged == {"EUR": Decimal("36.60")}
+    assert center.invoices(account.id, CONTACT)[-1].reason.value == "order"  # nothing issued
+
+
+def test_a_subscription_in_dunning_is_a_retry(center: BillingCenter, clock: ManualClock) -> None:
+    account = open_account(center)
+    _buy(center, account.id, "monitoring")
+    center.update_payment_method(account.id, CONTACT, "tok_declined")
+    clock.set(DEC_1)
+    center.run_renewals()
+    (unpaid,) = [
+        i for i in center.invoices(account.id, CONTACT) if i.status is not InvoiceStatus.PAID
+    ]
+    later = center.preview_renewals(DEC_1 + timedelta(days=40))
+    (retry,) = later.steps
+    assert (retry.kind, retry.invoice_id, retry.amount_due) == (
+        StepKind.RETRY,
+        unpaid.id,
+        unpaid.amount_due,
+    )
+    assert center.preview_renewals(account_id=account.id).steps == ()  # not yet due
