@@ -104,3 +104,19 @@ def test_a_plan_in_use_may_not_go(
     # A new price is fine: subscribers pay it from their next renewal.
     assert load(db, tmp_path, DEMO_CATALOG.replace('monthly = "30.00"', 'monthly = "32.00"')) == 0
     assert _saved(db)["products"][0]["plans"][0]["prices"]["monthly"] == "32.00"
+
+
+def test_the_documented_example_loads_as_written(tmp_path: Path) -> None:
+    """docs/catalog.md's example is a file `catalog load` takes as it stands."""
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"
+    (example,) = re.findall(r"```toml\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+    path = tmp_path / "catalog.toml"
+    path.write_text(example, encoding="utf-8")
+    db = tmp_path / "book.sqlite3"
+    status, loaded = cli(db, "catalog", "load", str(path))
+    assert status == 0
+    assert loaded["seller"]["name"] == "Remote Tools S.r.l."
+    assert [p["id"] for p in loaded["products"]] == ["remote-support"]
+    assert cli(db, "catalog", "show") == (0, loaded)
