@@ -55,6 +55,7 @@ from ..documents import (
 from ..errors import SubscriptionsError
 from ..messages import Message
 from ..orders import Seller
+from ..periods import Frequency
 from ..scenario import run
 from . import commands as _more
 from . import wiring
@@ -740,9 +741,24 @@ def _message_text(message: Message) -> str:
 # -- parser --------------------------------------------------------------------------
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that shows each option's default, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += f" (default: {default})"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, with exit status 2, like every other error
     (and, with ``--json``, as JSON on stdout too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     #: Where a usage error is also written as JSON (``--json``), while main runs.
     json_out: typing.ClassVar[TextIO | None] = None
@@ -833,9 +849,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _terms(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--plan")
-    sub.add_argument("--seats", type=int)
-    sub.add_argument("--frequency")
+    sub.add_argument("--plan", help="the plan's id (default: the product's lowest plan)")
+    sub.add_argument("--seats", type=int, help="how many seats (users) to pay for")
+    sub.add_argument(
+        "--frequency",
+        choices=[f.value for f in Frequency],
+        help="how often it is billed (default: monthly, or the subscription's own)",
+    )
 
 
 def _replay_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -844,10 +864,12 @@ def _replay_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     source = simulate.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", help="scenario JSON file ('-' reads stdin)")
     source.add_argument("--example", metavar="NAME", help="run a bundled example instead")
-    simulate.add_argument("--format", choices=["json", "table"], default="json")
+    simulate.add_argument("--format", choices=["json", "table"], default="json", help="the output")
 
     commands.add_parser("examples", help="list the bundled example scenarios")
-    demo = commands.add_parser("demo", help="run the brief's journey on a fresh SQLite file")
+    demo = commands.add_parser(
+        "demo", help="run a customer's story end to end on a new SQLite file"
+    )
     demo.set_defaults(demo=True)
 
     catalog = commands.add_parser("catalog", help="load or show the catalog and seller")
@@ -883,29 +905,35 @@ def _account_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     account = commands.add_parser("account", help="create and show accounts")
     account_cmds = account.add_subparsers(dest="account_command", required=True)
     create = account_cmds.add_parser("create", help="open an account")
-    create.add_argument("--id")
-    create.add_argument("--name", required=True)
+    create.add_argument("--id", help="the account's id (default: a new one)")
+    create.add_argument("--name", required=True, help="the customer's legal name")
     create.add_argument("--line1", required=True, help="street address")
-    create.add_argument("--city", required=True)
-    create.add_argument("--postal-code", required=True)
+    create.add_argument("--city", required=True, help="the city")
+    create.add_argument("--postal-code", required=True, help="the postal code")
     create.add_argument("--country", required=True, help="ISO 3166-1 alpha-2")
     create.add_argument("--region", help="ISO 3166-2, e.g. ES-CN")
-    create.add_argument("--timezone", default="UTC")
-    create.add_argument("--locale", default="en")
-    create.add_argument("--currency", default="EUR")
+    create.add_argument("--timezone", default="UTC", help="an IANA time zone, e.g. Europe/Rome")
+    create.add_argument("--locale", default="en", help="the language of its messages: en, it")
+    create.add_argument("--currency", default="EUR", help="ISO 4217 code the account pays in")
     create.add_argument("--contact", action="append", required=True, help="billing contact user id")
-    create.add_argument("--corporate", action="store_true")
+    create.add_argument(
+        "--corporate",
+        action="store_true",
+        help="a corporate account: sold to by your staff on purchase orders",
+    )
     create.add_argument("--payment-method", help="gateway token, e.g. tok_visa")
     show = account_cmds.add_parser("show", help="show an account and its subscriptions")
-    show.add_argument("account")
+    show.add_argument("account", help="the account's id")
     vat = account_cmds.add_parser("vat", help="set (or clear with 'none') the VAT number")
-    vat.add_argument("account")
-    vat.add_argument("number")
-    vat.add_argument("--user", required=True)
+    vat.add_argument("account", help="the account's id")
+    vat.add_argument("number", help="the VAT number with its country prefix, or 'none'")
+    vat.add_argument("--user", required=True, help="the acting user's id")
     pay = account_cmds.add_parser("payment-method", help="replace the payment method")
-    pay.add_argument("account")
-    pay.add_argument("token")
-    pay.add_argument("--user", required=True)
+    pay.add_argument("account", help="the account's id")
+    pay.add_argument(
+        "token", help="the payment method: a gateway token, or cus_.../pm_... on Stripe"
+    )
+    pay.add_argument("--user", required=True, help="the acting user's id")
 
 
 def _vat_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -922,42 +950,48 @@ def _vat_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
 def _trial_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     trial = commands.add_parser("trial", help="start a free trial")
     trial_cmds = trial.add_subparsers(dest="trial_command", required=True)
-    start = trial_cmds.add_parser("start")
-    start.add_argument("account")
-    start.add_argument("product")
-    start.add_argument("--user", required=True)
+    start = trial_cmds.add_parser("start", help="start a product's free trial")
+    start.add_argument("account", help="the account's id")
+    start.add_argument("product", help="the product's id")
+    start.add_argument("--user", required=True, help="the acting user's id")
     _terms(start)
     trials = commands.add_parser("trials", help="expire due trials")
     trials_cmds = trials.add_subparsers(dest="trials_command", required=True)
-    expire = trials_cmds.add_parser("expire")
-    expire.add_argument("--at")
+    expire = trials_cmds.add_parser("expire", help="expire the trials that ended")
+    expire.add_argument("--at", help="ISO instant, not after now (default: now)")
 
 
 def _cart_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     """cart, quote, checkout, seats."""
     cart = commands.add_parser("cart", help="manage an account's cart")
     cart_cmds = cart.add_subparsers(dest="cart_command", required=True)
-    for name in ("subscribe-now", "add", "edit"):
-        sub = cart_cmds.add_parser(name)
-        sub.add_argument("account")
-        sub.add_argument("product")
-        sub.add_argument("--user", required=True)
+    for name, what in (
+        ("subscribe-now", "empty the cart and put one product in it (the 'Subscribe now' button)"),
+        ("add", "add a product to the cart"),
+        ("edit", "change a product's plan, seats or frequency in the cart"),
+    ):
+        sub = cart_cmds.add_parser(name, help=what)
+        sub.add_argument("account", help="the account's id")
+        sub.add_argument("product", help="the product's id")
+        sub.add_argument("--user", required=True, help="the acting user's id")
         _terms(sub)
-    remove = cart_cmds.add_parser("remove")
-    remove.add_argument("account")
-    remove.add_argument("product")
-    remove.add_argument("--user", required=True)
-    cart_show = cart_cmds.add_parser("show")
-    cart_show.add_argument("account")
+    remove = cart_cmds.add_parser("remove", help="take a product out of the cart")
+    remove.add_argument("account", help="the account's id")
+    remove.add_argument("product", help="the product's id")
+    remove.add_argument("--user", required=True, help="the acting user's id")
+    cart_show = cart_cmds.add_parser("show", help="what the cart holds")
+    cart_show.add_argument("account", help="the account's id")
 
     quote = commands.add_parser("quote", help="price the cart")
-    quote.add_argument("account")
-    quote.add_argument("--user", required=True)
+    quote.add_argument("account", help="the account's id")
+    quote.add_argument("--user", required=True, help="the acting user's id")
     checkout = commands.add_parser("checkout", help="place the order of a quote")
-    checkout.add_argument("account")
-    checkout.add_argument("quote")
-    checkout.add_argument("--user", required=True)
-    checkout.add_argument("--key", required=True, help="idempotency key")
+    checkout.add_argument("account", help="the account's id")
+    checkout.add_argument("quote", help="the quote's id ('quote' prints it)")
+    checkout.add_argument("--user", required=True, help="the acting user's id")
+    checkout.add_argument(
+        "--key", required=True, help="an idempotency key: the same key orders once"
+    )
     checkout.add_argument("--token", help="payment token (tok_visa, tok_declined, tok_3ds...)")
 
     seats = commands.add_parser("seats", help="assign and list seats")
@@ -979,16 +1013,16 @@ def _cart_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     move.add_argument("to_user", help="the user who gets it")
     move.add_argument("--user", required=True, help="the acting user (a billing contact)")
     seats_list = seats_cmds.add_parser("list")
-    seats_list.add_argument("account")
-    seats_list.add_argument("product")
-    seats_list.add_argument("--user", required=True)
+    seats_list.add_argument("account", help="the account's id")
+    seats_list.add_argument("product", help="the product's id")
+    seats_list.add_argument("--user", required=True, help="the acting user's id")
 
 
 def _billing_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
     """invoices, renew, reconcile."""
     invoices = commands.add_parser("invoices", help="list an account's invoices")
-    invoices.add_argument("account")
-    invoices.add_argument("--user", required=True)
+    invoices.add_argument("account", help="the account's id")
+    invoices.add_argument("--user", required=True, help="the acting user's id")
     renew = commands.add_parser("renew", help="run renewals up to a date")
     renew.add_argument(
         "--until", help="ISO instant, not after now (default: now); with --dry-run, any"
