@@ -54,7 +54,10 @@ catches them.
     │   ├── OrderInProgress
     │   └── PaymentInProgress
     ├── StorageError
-    │   └── JournalError
+    │   ├── JournalError
+    │   ├── SchemaNotCurrent
+    │   │   └── DatabaseMissing
+    │   └── SchemaTooNew
     ├── QuoteChanged
     │   └── QuoteExpired
     ├── IdempotencyKeyReused (ValueError)
@@ -359,6 +362,55 @@ class JournalError(StorageError):
         self.line = line
         where = path if line is None else f"{path}, line {line}"
         super().__init__(f"journal {where}: {problem}; {remedy}")
+
+
+#: What to do about a database that is missing or behind the library's schema.
+_MIGRATE_HINT = "run `subscriptions db migrate` (or open the store with migrate=True)"
+
+
+class SchemaNotCurrent(StorageError):
+    """A store opened with ``migrate=False`` found the database behind the schema this
+    library uses: it has no tables of ours (``found`` is 0: the database is empty, or
+    another application's) or an older version of them. Nothing was created or
+    changed; migrating it (``subscriptions db migrate``) brings it to ``expected``.
+    ``where`` names the database as the message does.
+    """
+
+    def __init__(self, where: str, *, found: int, expected: int) -> None:
+        self.where = where
+        self.found = found
+        self.expected = expected
+        if found == 0:
+            state = "has no tables of subscriptions (it is empty, or another application's)"
+        else:
+            state = f"is at schema version {found}, and this library needs version {expected}"
+        super().__init__(f"{where} {state}; {_MIGRATE_HINT} to migrate it")
+
+
+class DatabaseMissing(SchemaNotCurrent):
+    """A store opened with ``migrate=False`` found no database at all: no SQLite file
+    at the path, no PostgreSQL schema of the name given. None was created.
+    ``problem`` says what is missing."""
+
+    def __init__(self, where: str, *, expected: int, problem: str) -> None:
+        super().__init__(where, found=0, expected=expected)
+        self.problem = problem
+        self.args = (f"{problem}; {_MIGRATE_HINT} to create it",)
+
+
+class SchemaTooNew(StorageError):
+    """The database is at a schema version newer than this library knows (a newer
+    release of subscriptions migrated it): no store of this release opens it, whatever
+    its ``migrate=``. Upgrade the library."""
+
+    def __init__(self, where: str, *, found: int, expected: int) -> None:
+        self.where = where
+        self.found = found
+        self.expected = expected
+        super().__init__(
+            f"{where} is at schema version {found}, newer than this library knows "
+            f"({expected}); upgrade subscriptions to open it"
+        )
 
 
 class DatabaseConflict(ConcurrencyConflict):

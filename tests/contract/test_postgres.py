@@ -25,7 +25,16 @@ pytest.importorskip("psycopg", reason="the PostgreSQL tests need the 'postgres' 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from subscriptions.adapters.postgres import DatabaseConflict, PostgresStore, StorageError
+from subscriptions.adapters.postgres import (
+    DatabaseConflict,
+    DatabaseMissing,
+    PostgresStore,
+    SchemaNotCurrent,
+    SchemaTooNew,
+    StorageError,
+    migrate_schema,
+    schema_version,
+)
 
 Opener = Callable[..., PostgresStore]
 
@@ -401,3 +410,188 @@ def test_migration_6_makes_the_amounts_of_stored_orders_and_quotes_money(
         stored = uow.orders.get("ord-1")
     assert stored is not None
     assert stored.amount_due == Money("183.00", "EUR")
+
+
+# -- migrate=False: open only a database at the current schema ------------------------
+
+
+def _schema_exists(dsn: str, schema: str) -> bool:
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)
+        ).fetchone()
+    return row == (1,)
+
+
+def _tables(dsn: str, schema: str) -> list[str]:
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "ORDER BY table_name",
+            (schema,),
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def _versions(dsn: str, schema: str) -> list[int]:
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            f'SELECT version FROM "{schema}".schema_migrations ORDER BY version'
+        ).fetchall()
+    return [version for (version,) in rows]
+
+
+def test_without_migrating_a_missing_schema_is_not_created(pg_schema: tuple[str, str]) -> None:
+    dsn, schema = pg_schema
+    with pytest.raises(DatabaseMissing) as raised:
+        PostgresStore(dsn, schema=schema, migrate=False, timeout=10.0)
+    message = str(raised.value)
+    assert message.startswith(f"no schema {schema!r} in the PostgreSQL database (")
+    assert message.endswith(
+        "; run `subscriptions db migrate` (or open the store with migrate=True) to create it"
+    )
+    assert (raised.value.found, raised.value.expected) == (0, LATEST)
+    with pytest.raises(DatabaseMissing):
+        schema_version(dsn, schema=schema)
+    assert not _schema_exists(dsn, schema)
+
+
+@pytest.mark.parametrize("tables", [(), ("CREATE TABLE {schema}.notes (id INTEGER)",)])
+def test_without_migrating_a_schema_without_our_tables_is_refused_as_it_is(
+    pg_schema: tuple[str, str], tables: tuple[str, ...]
+) -> None:
+    dsn, schema = pg_schema
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+        for statement in tables:
+            connection.execute(statement.replace("{schema}", f'"{schema}"'))
+    before = _tables(dsn, schema)
+    assert schema_version(dsn, schema=schema) == 0
+    with pytest.raises(SchemaNotCurrent) as raised:
+        PostgresStore(dsn, schema=schema, migrate=False, timeout=10.0)
+    assert not isinstance(raised.value, DatabaseMissing)
+    assert raised.value.found == 0
+    assert "has no tables of subscriptions" in str(raised.value)
+    assert "run `subscriptions db migrate`" in str(raised.value)
+    assert _tables(dsn, schema) == before
+
+
+def _schema_1(dsn: str, schema: str) -> None:
+    """A schema as the first release wrote it: migration 1 alone."""
+    with psycopg.connect(dsn) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+        connection.execute(f'SET search_path TO "{schema}"')
+        connection.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for statement in MIGRATIONS[0].postgres:
+            connection.execute(statement)
+        connection.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (1, %s)", (MIGRATIONS[0].name,)
+        )
+
+
+def test_without_migrating_an_older_schema_is_refused_and_left_as_it_was(
+    pg_schema: tuple[str, str],
+) -> None:
+    dsn, schema = pg_schema
+    _schema_1(dsn, schema)
+    before = _tables(dsn, schema)
+    with pytest.raises(SchemaNotCurrent) as raised:
+        PostgresStore(dsn, schema=schema, migrate=False, timeout=10.0)
+    assert (raised.value.found, raised.value.expected) == (1, LATEST)
+    assert f"is at schema version 1, and this library needs version {LATEST}; run " in str(
+        raised.value
+    )
+    assert (_tables(dsn, schema), _versions(dsn, schema)) == (before, [1])
+    assert schema_version(dsn, schema=schema) == 1
+    # The explicit migration, then the same open works.
+    assert migrate_schema(dsn, schema=schema) == (1, LATEST)
+    assert migrate_schema(dsn, schema=schema) == (LATEST, LATEST)
+    assert _versions(dsn, schema) == [m.version for m in MIGRATIONS]
+    with PostgresStore(dsn, schema=schema, migrate=False, timeout=10.0) as store:
+        assert store.schema_version() == LATEST
+
+
+def test_without_migrating_a_current_database_reads_and_writes(
+    pg_schema: tuple[str, str],
+) -> None:
+    dsn, schema = pg_schema
+    assert migrate_schema(dsn, schema=schema) == (0, LATEST)
+    account = r.italian_account()
+    with PostgresStore(dsn, schema=schema, migrate=False, timeout=10.0) as store:
+        assert store.schema_version() == schema_version(dsn, schema=schema) == LATEST
+        with store.unit_of_work() as uow:
+            uow.accounts.add(account)
+            uow.commit()
+    reopened = PostgresStore(dsn, schema=schema, migrate=False, timeout=10.0)
+    with reopened, reopened.unit_of_work() as uow:
+        assert uow.accounts.get(account.id) == account
+
+
+def test_without_migrating_the_open_waits_for_no_migrator_or_writer(
+    open_pg: Opener, pg_schema: tuple[str, str]
+) -> None:
+    from subscriptions.adapters.postgres import _MIGRATION_LOCK
+
+    dsn, schema = pg_schema
+    open_pg().close()
+    with psycopg.connect(dsn) as holder:
+        # A migrator holding the migration lock, and a writer in the middle of a
+        # transaction on schema_migrations and on a record.
+        holder.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_MIGRATION_LOCK, schema))
+        holder.execute(f'LOCK TABLE "{schema}".schema_migrations IN ROW EXCLUSIVE MODE')
+        holder.execute(
+            f'INSERT INTO "{schema}".idempotency (scope, key, value) VALUES (%s, %s, %s)',
+            ("acct", "k", "v"),
+        )
+        started = time.monotonic()
+        store = PostgresStore(dsn, schema=schema, migrate=False, timeout=2.0)
+        try:
+            assert store.schema_version() == LATEST
+        finally:
+            store.close()
+        assert time.monotonic() - started < 2.0
+        holder.rollback()
+
+
+def test_concurrent_explicit_migrations_migrate_once(pg_schema: tuple[str, str]) -> None:
+    dsn, schema = pg_schema
+    found: list[tuple[int, int]] = []
+    start = threading.Barrier(4)
+
+    def migrate_one() -> None:
+        start.wait()
+        found.append(migrate_schema(dsn, schema=schema, timeout=20.0))
+
+    assert in_threads(*[migrate_one] * 4) == []
+    assert sorted(found) == [(0, LATEST)] + [(LATEST, LATEST)] * 3
+    assert _versions(dsn, schema) == [m.version for m in MIGRATIONS]
+
+
+def test_a_newer_schema_is_refused_whether_migrating_or_not(pg_schema: tuple[str, str]) -> None:
+    dsn, schema = pg_schema
+    migrate_schema(dsn, schema=schema)
+    with psycopg.connect(dsn) as connection:
+        connection.execute(
+            f'INSERT INTO "{schema}".schema_migrations (version, name) VALUES (%s, %s)',
+            (LATEST + 1, "from the future"),
+        )
+    assert schema_version(dsn, schema=schema) == LATEST + 1
+    for migrating in (True, False):
+        with pytest.raises(SchemaTooNew) as raised:
+            PostgresStore(dsn, schema=schema, migrate=migrating, timeout=10.0)
+        assert (raised.value.found, raised.value.expected) == (LATEST + 1, LATEST)
+        assert "newer than this library knows" in str(raised.value)
+    with pytest.raises(SchemaTooNew):
+        migrate_schema(dsn, schema=schema)
+    assert schema_version(dsn, schema=schema) == LATEST + 1
+
+
+def test_schema_version_of_an_unreachable_server_is_a_storage_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StorageError, match="cannot connect to PostgreSQL"):
+        schema_version(f"postgresql://nobody@127.0.0.1:{port}/nothing", timeout=2.0)

@@ -18,7 +18,17 @@ from moneyed import Money
 from subscriptions.accounts import Account
 from subscriptions.adapters import codec
 from subscriptions.adapters.migrations import LATEST, MIGRATIONS
-from subscriptions.adapters.sqlite import DatabaseConflict, SQLiteStore, StorageError, migrate
+from subscriptions.adapters.sqlite import (
+    DatabaseConflict,
+    DatabaseMissing,
+    SchemaNotCurrent,
+    SchemaTooNew,
+    SQLiteStore,
+    StorageError,
+    migrate,
+    migrate_schema,
+    schema_version,
+)
 from subscriptions.cart import Cart
 from subscriptions.cli.settings import CliSettings
 from subscriptions.errors import ConcurrencyConflict, InvalidInput
@@ -585,3 +595,135 @@ def test_migration_1_still_writes_the_fixture_schema(tmp_path: Path) -> None:
     finally:
         plain.close()
     assert schema(fresh) == schema(FIXTURE)
+
+
+# -- migrate=False: open only a database at the current schema ------------------------
+
+
+def test_without_migrating_a_missing_file_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "missing.sqlite3"
+    with pytest.raises(DatabaseMissing) as raised:
+        SQLiteStore(path, migrate=False)
+    assert str(raised.value) == (
+        f"no database at {str(path)!r}; run `subscriptions db migrate` (or open the store "
+        "with migrate=True) to create it"
+    )
+    assert (raised.value.found, raised.value.expected) == (0, LATEST)
+    with pytest.raises(DatabaseMissing):
+        schema_version(path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("tables", [(), ("CREATE TABLE notes (id INTEGER PRIMARY KEY)",)])
+def test_without_migrating_a_database_without_our_tables_is_refused_as_it_is(
+    tmp_path: Path, tables: tuple[str, ...]
+) -> None:
+    path = tmp_path / "other.sqlite3"
+    plain = connect(path)
+    for statement in tables:
+        plain.execute(statement)
+    plain.close()
+    before = path.read_bytes()
+    assert schema_version(path) == 0
+    with pytest.raises(SchemaNotCurrent) as raised:
+        SQLiteStore(path, migrate=False)
+    assert not isinstance(raised.value, DatabaseMissing)
+    assert raised.value.found == 0
+    assert "has no tables of subscriptions" in str(raised.value)
+    assert "run `subscriptions db migrate`" in str(raised.value)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.sqlite3"]
+
+
+def test_without_migrating_an_older_schema_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "schema1.sqlite3"
+    shutil.copyfile(FIXTURE, path)
+    before = path.read_bytes()
+    with pytest.raises(SchemaNotCurrent) as raised:
+        SQLiteStore(path, migrate=False)
+    assert (raised.value.found, raised.value.expected) == (1, LATEST)
+    assert str(raised.value) == (
+        f"the SQLite database {str(path)!r} is at schema version 1, and this library "
+        f"needs version {LATEST}; run `subscriptions db migrate` (or open the store with "
+        "migrate=True) to migrate it"
+    )
+    assert path.read_bytes() == before
+    assert schema_version(path) == 1
+    assert path.read_bytes() == before
+    # The explicit migration, then the same open works.
+    assert migrate_schema(path) == (1, LATEST)
+    assert migrate_schema(path) == (LATEST, LATEST)
+    with SQLiteStore(path, migrate=False) as store:
+        assert store.schema_version() == LATEST
+        with store.unit_of_work() as uow:
+            assert uow.accounts.get("acc-it") is not None
+
+
+def test_without_migrating_a_current_database_reads_and_writes(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    assert migrate_schema(path) == (0, LATEST)
+    with SQLiteStore(path, migrate=False, timeout=5.0) as store:
+        assert store.schema_version() == schema_version(path) == LATEST
+        written = fill(store)
+        # A unit of work in another thread, while this one runs, opens a connection of
+        # its own (the same way) and waits for this one's lock.
+        seen: list[Any] = []
+
+        def other() -> None:
+            with store.unit_of_work() as uow:
+                seen.append(uow.subscriptions.get(written["subscription"].id))
+
+        with store.unit_of_work() as first:
+            assert first.accounts.get("acc-it") == written["account"]
+            thread = threading.Thread(target=other)
+            thread.start()
+        thread.join(timeout=10)
+        assert seen == [written["subscription"]]
+    with SQLiteStore(path, migrate=False) as store, store.unit_of_work() as uow:
+        assert uow.invoices.get(written["invoice"].id) == written["invoice"]
+
+
+def test_without_migrating_the_open_waits_for_no_writer(tmp_path: Path) -> None:
+    path = tmp_path / "billing.sqlite3"
+    migrate_schema(path)
+    writer = connect(path)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO idempotency VALUES ('acct', 'k', 'v')")
+        with SQLiteStore(path, migrate=False, timeout=0.0) as store:
+            assert store.schema_version() == LATEST
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+
+
+def test_a_newer_schema_is_refused_whether_migrating_or_not(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    migrate_schema(path)
+    with connect(path) as plain:
+        plain.execute(
+            "INSERT INTO schema_migrations VALUES (?, 'from the future', '2030-01-01')",
+            (LATEST + 1,),
+        )
+    plain.close()
+    assert schema_version(path) == LATEST + 1
+    for migrating in (True, False):
+        with pytest.raises(SchemaTooNew) as raised:
+            SQLiteStore(path, migrate=migrating)
+        assert (raised.value.found, raised.value.expected) == (LATEST + 1, LATEST)
+        assert "upgrade subscriptions" in str(raised.value)
+    with pytest.raises(SchemaTooNew):
+        migrate_schema(path)
+    assert schema_version(path) == LATEST + 1
+
+
+def test_a_file_that_is_not_a_database_is_a_storage_error_without_migrating(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "garbage.sqlite3"
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    for attempt in (lambda: SQLiteStore(path, migrate=False), lambda: schema_version(path)):
+        with pytest.raises(StorageError) as raised:
+            attempt()
+        assert not isinstance(raised.value, SchemaNotCurrent)
+        assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)

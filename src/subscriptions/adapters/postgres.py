@@ -7,7 +7,11 @@ else in the library imports psycopg.
 database, optionally in a schema of its own, with the same tables, documents and
 migrations as :class:`~subscriptions.adapters.sqlite.SQLiteStore` (``timestamptz``
 instants). Migrations run when the store opens, under an advisory
-lock, so many processes may open the same database at once.
+lock, so many processes may open the same database at once. Opened with
+``migrate=False``, the store takes no lock and creates nothing: it opens only a
+database (and schema) already at the version this library uses;
+:func:`schema_version` reads the version and :func:`migrate_schema` migrates
+explicitly.
 
 Concurrency control is correct with any number of application processes: each unit
 of work is one ``READ COMMITTED`` transaction; updates are optimistic
@@ -43,8 +47,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..errors import (
     DatabaseConflict,
+    DatabaseMissing,
     DuplicateRecord,
     InvalidInput,
+    SchemaNotCurrent,
+    SchemaTooNew,
     StorageError,
     SubscriptionsError,
 )
@@ -53,7 +60,17 @@ from .closing import ClosedOnExit
 from .migrations import LATEST, MIGRATIONS
 from .sql import Backend, CursorBackend, Dialect, SqlUnitOfWork
 
-__all__ = ["DatabaseConflict", "DuplicateRecord", "PostgresStore", "StorageError"]
+__all__ = [
+    "DatabaseConflict",
+    "DatabaseMissing",
+    "DuplicateRecord",
+    "PostgresStore",
+    "SchemaNotCurrent",
+    "SchemaTooNew",
+    "StorageError",
+    "migrate_schema",
+    "schema_version",
+]
 
 #: The first key of the advisory lock that serializes migrations ("Subs").
 _MIGRATION_LOCK = 0x53756273
@@ -109,11 +126,12 @@ def _connect_options(dsn: str, timeout: float) -> dict[str, Any]:
     return {"connect_timeout": max(2, min(CONNECT_TIMEOUT, math.ceil(timeout)))}
 
 
-def _probe(dsn: str, options: dict[str, Any], where: str) -> None:
-    """Connect once, outside the pool, so that a server that cannot be reached or
-    refuses the login is reported at once, in its own words."""
+def _connect(dsn: str, options: dict[str, Any], where: str) -> _Connection:
+    """One plain connection in autocommit mode, outside any pool; a server that
+    cannot be reached or refuses the login raises :class:`StorageError`, in its own
+    words."""
     try:
-        psycopg.connect(dsn, autocommit=True, **options).close()
+        return psycopg.connect(dsn, autocommit=True, **options)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
         raise StorageError(
@@ -121,6 +139,54 @@ def _probe(dsn: str, options: dict[str, Any], where: str) -> None:
             "is running and that the URL's host, port, database, user and password "
             "are right (the database and the role must exist)"
         ) from exc
+
+
+def _probe(dsn: str, options: dict[str, Any], where: str) -> None:
+    """Connect once, outside the pool, so that a server that cannot be reached or
+    refuses the login is reported at once, in its own words."""
+    _connect(dsn, options, where).close()
+
+
+def _where(dsn: str, schema: str | None) -> str:
+    return _redacted(dsn) + (f" schema {schema}" if schema else "")
+
+
+def _described(where: str) -> str:
+    return f"the PostgreSQL database ({where})"
+
+
+def schema_version(dsn: str, *, schema: str | None = None, timeout: float = 30.0) -> int:
+    """The schema version of the database at ``dsn`` (in ``schema``, when given, else
+    where the connection's ``search_path`` finds it), changing nothing and taking no
+    lock that a writer waits for: 0 when it has no tables of ours; higher than
+    :data:`~subscriptions.adapters.migrations.LATEST` when a newer release migrated
+    it. A ``schema`` that does not exist raises :class:`DatabaseMissing` (and is not
+    created); a server that cannot be reached :class:`StorageError`.
+    """
+    where = _where(dsn, schema)
+    connection = _connect(dsn, _connect_options(dsn, timeout), where)
+    try:
+        if schema is not None:
+            connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        return _read_existing(connection, schema, _described(where))
+    except psycopg.Error as exc:
+        raise _translate(exc, where) from exc
+    finally:
+        connection.close()
+
+
+def migrate_schema(
+    dsn: str, *, schema: str | None = None, timeout: float = 30.0
+) -> tuple[int, int]:
+    """Create ``schema`` (when given) and the tables if missing, and migrate the
+    database at ``dsn`` forward to the schema this library uses, as
+    ``PostgresStore(dsn, schema=schema)`` does when it opens it (under the same
+    advisory lock, so concurrent migrators apply each migration once); the version
+    found (0: a new or empty schema) and the version now. A database at a newer
+    schema raises :class:`SchemaTooNew`.
+    """
+    with PostgresStore(dsn, schema=schema, min_size=1, max_size=1, timeout=timeout) as store:
+        return store._found, LATEST
 
 
 class _PostgresBackend(CursorBackend):
@@ -187,6 +253,73 @@ class _MigrationDatabase:
         return value
 
 
+def _migrate(connection: _Connection, schema: str | None, where: str) -> int:
+    """Create ``schema`` (if given) and the migrations table if missing, and apply
+    the migrations the database lacks, in ``connection``'s transaction, under an
+    advisory lock per schema that concurrent migrators wait for; the version found."""
+    connection.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(%s, current_schema())))",
+        (_MIGRATION_LOCK, schema),
+    )
+    if schema is not None:
+        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    current = _read_version(connection)
+    if current > LATEST:
+        raise SchemaTooNew(where, found=current, expected=LATEST)
+    for migration in MIGRATIONS[current:]:
+        for statement in migration.postgres:
+            connection.execute(statement)
+        if migration.data is not None:
+            migration.data(_MigrationDatabase(connection))
+        connection.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+            (migration.version, migration.name),
+        )
+    return current
+
+
+def _read_version(connection: _Connection) -> int:
+    """The version in the ``schema_migrations`` table the ``search_path`` finds, 0
+    when there is none; reads only (no lock beyond the table's share lock)."""
+    row = connection.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return 0
+    row = connection.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    assert row is not None
+    version: int = row[0]
+    return version
+
+
+def _read_existing(connection: _Connection, schema: str | None, where: str) -> int:
+    """:func:`_read_version`, after checking that ``schema`` (if given) exists."""
+    if schema is not None:
+        row = connection.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,)
+        ).fetchone()
+        if row is None or not row[0]:
+            raise DatabaseMissing(
+                where,
+                expected=LATEST,
+                problem=f"no schema {schema!r} in {where}",
+            )
+    return _read_version(connection)
+
+
+def _check_current(connection: _Connection, schema: str | None, where: str) -> int:
+    """Refuse a database that is not at :data:`LATEST`, changing nothing."""
+    found = _read_existing(connection, schema, where)
+    if found > LATEST:
+        raise SchemaTooNew(where, found=found, expected=LATEST)
+    if found < LATEST:
+        raise SchemaNotCurrent(where, found=found, expected=LATEST)
+    return found
+
+
 class _PostgresDialect(Dialect):
     placeholder = "%s"
     counts_by_returning = True
@@ -237,18 +370,24 @@ class PostgresStore(ClosedOnExit):
 
     ``dsn`` is a libpq connection string or URL
     (``postgresql://user@host:5432/db``); ``min_size`` and ``max_size`` bound the
-    pool; ``schema``, when given, is where the tables live (created if missing), else
-    the connection's default ``search_path`` decides. ``timeout`` is how many seconds
-    opening the store, or a unit of work waiting for a free connection, may take; a
-    server that cannot be reached or refuses the login fails sooner (see the module
-    documentation).
-    Close the store (or use it as a context manager) to close the pool.
+    pool; ``schema``, when given, is where the tables live, else the connection's
+    default ``search_path`` decides. With ``migrate=True`` (the default) a missing
+    schema and its tables are created and an older schema migrated forward, under an
+    advisory lock (:func:`migrate_schema` does only that). With ``migrate=False`` the
+    store takes no lock and changes nothing: a schema that does not exist raises
+    :class:`DatabaseMissing`, a database without our tables or at an older version
+    :class:`SchemaNotCurrent`. A newer schema raises :class:`SchemaTooNew` either way.
+    ``timeout`` is how many seconds opening the store, or a unit of work waiting for a
+    free connection, may take; a server that cannot be reached or refuses the login
+    fails sooner (see the module documentation). Close the store (or use it as a
+    context manager) to close the pool.
     """
 
     def __init__(
         self,
         dsn: str,
         *,
+        migrate: bool = True,
         min_size: int = 1,
         max_size: int = 10,
         schema: str | None = None,
@@ -262,7 +401,7 @@ class PostgresStore(ClosedOnExit):
         if schema is not None and not schema.strip():
             raise InvalidInput("schema must be a non-empty name, or None for the default")
         self._schema = schema
-        self._where = _redacted(dsn) + (f" schema {schema}" if schema else "")
+        self._where = _where(dsn, schema)
         options = _connect_options(dsn, timeout)
         _probe(dsn, options, self._where)
         self._pool: psycopg_pool.ConnectionPool[_Connection] = psycopg_pool.ConnectionPool(
@@ -280,7 +419,12 @@ class PostgresStore(ClosedOnExit):
         )
         try:
             self._pool.open(wait=True, timeout=timeout)
-            self._migrate()
+            with self._pool.connection() as connection:
+                described = _described(self._where)
+                if migrate:
+                    self._found = _migrate(connection, self._schema, described)
+                else:
+                    self._found = _check_current(connection, self._schema, described)
         except BaseException as exc:
             self._pool.close()
             if isinstance(exc, psycopg.Error | psycopg_pool.PoolTimeout):
@@ -294,41 +438,6 @@ class PostgresStore(ClosedOnExit):
                 sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema))
             )
             connection.commit()
-
-    def _migrate(self) -> None:
-        with self._pool.connection() as connection:
-            connection.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(%s, current_schema())))",
-                (_MIGRATION_LOCK, self._schema),
-            )
-            if self._schema is not None:
-                connection.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
-                )
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            row = connection.execute(
-                "SELECT coalesce(max(version), 0) FROM schema_migrations"
-            ).fetchone()
-            assert row is not None
-            current: int = row[0]
-            if current > LATEST:
-                raise StorageError(
-                    f"the database ({self._where}) is at schema version {current}, newer "
-                    f"than this library knows ({LATEST}); upgrade subscriptions to open it"
-                )
-            for migration in MIGRATIONS[current:]:
-                for statement in migration.postgres:
-                    connection.execute(statement)
-                if migration.data is not None:
-                    migration.data(_MigrationDatabase(connection))
-                connection.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """A new transaction over every repository; it rolls back unless committed."""

@@ -17,9 +17,11 @@
 
 The database is one file in WAL mode, with foreign keys enforced and a busy timeout,
 so several threads and processes can use the same file. Its schema is versioned
-(:mod:`subscriptions.adapters.migrations`) and migrated forward when the store opens it. Each
-record is a JSON document (:mod:`subscriptions.adapters.codec`) beside the indexed columns its
-queries need.
+(:mod:`subscriptions.adapters.migrations`) and migrated forward when the store opens it,
+unless it is opened with ``migrate=False``: then it opens only an existing file at the
+current version (:func:`schema_version` reads the version, :func:`migrate_schema`
+migrates explicitly). Each record is a JSON document
+(:mod:`subscriptions.adapters.codec`) beside the indexed columns its queries need.
 
 A unit of work is one ``BEGIN IMMEDIATE`` transaction on a connection of its own (the
 store keeps idle connections for reuse): it takes SQLite's write lock with its first
@@ -41,12 +43,16 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import (
     DatabaseConflict,
+    DatabaseMissing,
     DuplicateRecord,
     InvalidInput,
+    SchemaNotCurrent,
+    SchemaTooNew,
     StorageError,
     SubscriptionsError,
 )
@@ -57,10 +63,15 @@ from .sql import Backend, CursorBackend, Dialect, SqlUnitOfWork
 
 __all__ = [
     "DatabaseConflict",
+    "DatabaseMissing",
     "DuplicateRecord",
     "SQLiteStore",
+    "SchemaNotCurrent",
+    "SchemaTooNew",
     "StorageError",
     "migrate",
+    "migrate_schema",
+    "schema_version",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -208,8 +219,16 @@ def migrate(connection: sqlite3.Connection, *, target: int | None = None) -> int
     (default: the latest), in one transaction; the schema version it is at now.
 
     ``connection`` must be in autocommit mode (``isolation_level=None``). Concurrent
-    callers wait for each other on SQLite's write lock.
+    callers wait for each other on SQLite's write lock. A database at a newer schema
+    than the library knows raises :class:`SchemaTooNew`.
     """
+    return _migrate(connection, "the SQLite database", target=target)[1]
+
+
+def _migrate(
+    connection: sqlite3.Connection, where: str, *, target: int | None = None
+) -> tuple[int, int]:
+    """:func:`migrate`, returning the version found and the version now."""
     target = LATEST if target is None else target
     if not 0 <= target <= LATEST:
         raise InvalidInput(f"schema version {target} does not exist; the latest is {LATEST}")
@@ -220,14 +239,9 @@ def migrate(connection: sqlite3.Connection, *, target: int | None = None) -> int
             "version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, "
             "applied_at TEXT NOT NULL)"
         )
-        (current,) = connection.execute(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations"
-        ).fetchone()
+        current = _read_version(connection)
         if current > LATEST:
-            raise StorageError(
-                f"the database is at schema version {current}, newer than this library "
-                f"knows ({LATEST}); upgrade subscriptions to open it"
-            )
+            raise SchemaTooNew(where, found=current, expected=LATEST)
         for migration in MIGRATIONS[current:target]:
             for statement in migration.sqlite:
                 connection.execute(statement)
@@ -242,7 +256,74 @@ def migrate(connection: sqlite3.Connection, *, target: int | None = None) -> int
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
-    return max(int(current), target)
+    return current, max(current, target)
+
+
+def _read_version(connection: sqlite3.Connection) -> int:
+    """The schema version of ``connection``'s database, 0 when it has no
+    ``schema_migrations`` table; reads only."""
+    (tables,) = connection.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not tables:
+        return 0
+    (version,) = connection.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations"
+    ).fetchone()
+    return int(version)
+
+
+def _where(path: str) -> str:
+    return f"the SQLite database {path!r}"
+
+
+def _open_existing(path: str, timeout: float) -> sqlite3.Connection:
+    """A connection to the database file at ``path`` that exists: opened read-write
+    (``mode=rw``), so that a missing file is an error, never a new empty database."""
+    try:
+        return sqlite3.connect(
+            Path(path).absolute().as_uri() + "?mode=rw",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+    except sqlite3.Error as exc:
+        if not os.path.exists(path):
+            raise DatabaseMissing(
+                _where(path), expected=LATEST, problem=f"no database at {path!r}"
+            ) from exc
+        raise StorageError(f"cannot open SQLite database {path!r}: {exc}") from exc
+
+
+def schema_version(path: str | os.PathLike[str], *, timeout: float = 30.0) -> int:
+    """The schema version of the database file at ``path``, changing nothing: 0 when
+    it has no tables of ours; higher than
+    :data:`~subscriptions.adapters.migrations.LATEST` when a newer release migrated it.
+    A missing file raises :class:`DatabaseMissing` (and is not created); a file that
+    is not an SQLite database raises :class:`StorageError`. ``timeout`` is how long
+    it may wait for a writer's lock (only a file not in WAL mode makes readers wait).
+    """
+    name = os.fspath(path)
+    connection = _open_existing(name, timeout)
+    try:
+        return _read_version(connection)
+    except sqlite3.Error as exc:
+        raise _translate(exc, name) from exc
+    finally:
+        connection.close()
+
+
+def migrate_schema(path: str | os.PathLike[str], *, timeout: float = 30.0) -> tuple[int, int]:
+    """Create the database file at ``path`` if missing, and migrate it forward to the
+    schema this library uses, as ``SQLiteStore(path)`` does when it opens it; the
+    version found (0: a new or empty database) and the version now. A database at a
+    newer schema raises :class:`SchemaTooNew`; concurrent callers wait for each other
+    (up to ``timeout`` seconds).
+    """
+    with SQLiteStore(path, timeout=timeout) as store:
+        return store._found, LATEST
 
 
 class _MigrationDatabase:
@@ -270,7 +351,13 @@ class SQLiteStore(ClosedOnExit):
     """A :class:`~subscriptions.ports.Store` in one SQLite file (see the module
     documentation).
 
-    ``path`` is the database file (created if missing); ``timeout`` is how many
+    ``path`` is the database file. With ``migrate=True`` (the default) a missing file
+    is created and an older schema migrated forward (:func:`migrate_schema` does
+    only that). With ``migrate=False`` the store opens only a database that exists
+    and is at the schema this library uses, and changes nothing else: a missing file
+    raises :class:`DatabaseMissing` (no file is created), a database without our
+    tables or at an older version :class:`SchemaNotCurrent`. A newer schema raises
+    :class:`SchemaTooNew` either way. ``timeout`` is how many
     seconds a unit of work waits for another one's write lock before it raises
     :class:`DatabaseConflict`. ``synchronous="full"`` (the default) makes every commit
     durable through a power loss; ``"normal"`` only through a crash of the process,
@@ -285,6 +372,7 @@ class SQLiteStore(ClosedOnExit):
         self,
         path: str | os.PathLike[str],
         *,
+        migrate: bool = True,
         timeout: float = 30.0,
         synchronous: Literal["full", "normal"] = "full",
         cache_mb: int = 64,
@@ -317,9 +405,23 @@ class SQLiteStore(ClosedOnExit):
         self._closed = False
         self._finalizer = weakref.finalize(self, _close_all, self._idle)
         self._dialect = _SQLiteDialect(self)
-        connection = self._connect()
-        with _closed_on_error(connection, self._path):
-            migrate(connection)
+        #: Whether connections may create the file (only a migrating store may).
+        self._creates = migrate
+        if migrate:
+            connection = self._connect()
+            with _closed_on_error(connection, self._path):
+                self._found = _migrate(connection, _where(self._path))[0]
+        else:
+            # The version is checked before the connection is set up, so that a
+            # database refused is left exactly as it was (not even switched to WAL).
+            connection = _open_existing(self._path, timeout)
+            with _closed_on_error(connection, self._path):
+                self._found = _read_version(connection)
+                if self._found > LATEST:
+                    raise SchemaTooNew(_where(self._path), found=self._found, expected=LATEST)
+                if self._found < LATEST:
+                    raise SchemaNotCurrent(_where(self._path), found=self._found, expected=LATEST)
+                self._set_up(connection)
         self._checkin(connection, broken=False)
 
     @property
@@ -327,16 +429,25 @@ class SQLiteStore(ClosedOnExit):
         return self._path
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            connection = sqlite3.connect(
-                self._path,
-                timeout=self._timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=256,
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+        if not self._creates:
+            connection = _open_existing(self._path, self._timeout)
+        else:
+            try:
+                connection = sqlite3.connect(
+                    self._path,
+                    timeout=self._timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    cached_statements=256,
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+        self._set_up(connection)
+        return connection
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        """The busy timeout, WAL and the store's pragmas on a new connection (closed
+        when they fail)."""
         with _closed_on_error(connection, self._path):
             connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             mode = self._wal(connection)
@@ -347,7 +458,6 @@ class SQLiteStore(ClosedOnExit):
                 )
             for pragma in self.pragmas:
                 connection.execute(f"PRAGMA {pragma}")
-        return connection
 
     def _wal(self, connection: sqlite3.Connection) -> str:
         """Switch the file to WAL (once per file: the mode persists). The switch takes
