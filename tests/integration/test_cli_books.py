@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from conftest import CLI_ACCOUNT, CLI_NOW, cli
 
+from subscriptions.adapters.migrations import LATEST
+from subscriptions.adapters.sqlite import SQLiteStore
 from subscriptions.cli import DEMO_CATALOG, main
 
 
@@ -79,6 +81,7 @@ def test_a_real_book_refuses_the_fake_gateway_and_a_hand_set_clock(
 
 def test_a_database_without_a_marker_is_a_real_book(tmp_path: Path, capsys: Any) -> None:
     db = tmp_path / "unmarked.sqlite3"
+    SQLiteStore(db).close()  # a host application's book: no marker
     status, _ = run(db, "--now", CLI_NOW, "catalog", "show")
     assert status == 2
     assert "this database is a real book" in capsys.readouterr().err
@@ -90,6 +93,7 @@ def test_a_book_with_records_never_becomes_a_simulation(tmp_path: Path, capsys: 
     real = tmp_path / "real.sqlite3"
     catalog = tmp_path / "catalog.toml"
     catalog.write_text(DEMO_CATALOG, encoding="utf-8")
+    SQLiteStore(real).close()  # made by a host, which then loaded a catalog in it
     assert run(real, "catalog", "load", str(catalog))[0] == 0
     status, _ = run(real, "db", "init", "--simulation")
     assert status == 2
@@ -140,3 +144,39 @@ def test_vat_numbers_are_checked_again_from_the_command_line(
     status, report = cli(db, "vat", "revalidate", now=later)
     assert status == 0
     assert (report["checked"], report["valid"]) == (1, ["gmbh"])
+
+
+def test_a_command_never_creates_or_migrates_a_database(tmp_path: Path, capsys: Any) -> None:
+    missing = tmp_path / "nothing.sqlite3"
+    for argv in (("catalog", "show"), ("accounts",), ("renew", "--dry-run")):
+        status, _ = run(missing, *argv)
+        assert status == 2
+        assert "create one with 'subscriptions db init" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no database, no gateway journal
+    assert run(missing, "db", "status") == (
+        0,
+        {"database": str(missing), "version": None, "expected": LATEST, "state": "missing"},
+    )
+    assert list(tmp_path.iterdir()) == []
+    status, done = run(missing, "db", "migrate")
+    assert (status, done["from"], done["to"]) == (0, 0, LATEST)
+    assert run(missing, "db", "status")[1]["state"] == "current"
+    assert run(missing, "db", "migrate")[1]["from"] == LATEST  # already there
+
+
+def test_an_old_database_is_read_only_after_db_migrate(tmp_path: Path, capsys: Any) -> None:
+    import shutil
+
+    old = tmp_path / "old.sqlite3"
+    shutil.copyfile(Path(__file__).parents[1] / "fixtures" / "schema1.sqlite3", old)
+    before = old.read_bytes()
+    status, _ = run(old, "accounts")
+    assert status == 2
+    assert "run `subscriptions db migrate`" in capsys.readouterr().err
+    assert old.read_bytes() == before  # not migrated by a read
+    assert run(old, "db", "status")[1]["state"] == "old"
+    assert run(old, "db", "migrate")[1]["from"] == 1
+    assert run(old, "db", "status")[1]["state"] == "current"
+    capsys.readouterr()
+    run(old, "accounts")  # past the schema now: what it lacks is a catalog
+    assert "no catalog in this database yet" in capsys.readouterr().err

@@ -52,14 +52,14 @@ from ..documents import (
     seller_and_catalog_from_dict,
     seller_to_dict,
 )
-from ..errors import SubscriptionsError
+from ..errors import DatabaseMissing, SubscriptionsError
 from ..messages import Message
 from ..orders import Seller
 from ..periods import Frequency
 from ..scenario import run
 from . import commands as _more
 from . import wiring
-from .env import DEFAULT_DB, UsageError, open_store
+from .env import DEFAULT_DB, UsageError, open_store, sqlite_path
 from .env import Env as _Env
 from .env import Interrupted as _Interrupted
 from .env import Signals as _Signals
@@ -899,6 +899,62 @@ def _db_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
         action="store_true",
         help="a simulation: the fake gateway and --now are allowed (never on a real book)",
     )
+    db_cmds.add_parser(
+        "migrate", help="create the database if missing and migrate its tables forward"
+    )
+    db_cmds.add_parser("status", help="the database's schema version, changing nothing")
+
+
+def _schema(url: str) -> Any:
+    """The adapter module of the database at ``url`` (its ``schema_version`` and
+    ``migrate_schema``), and the address it takes."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from ..adapters import postgres
+
+        return postgres, url
+    from ..adapters import sqlite
+
+    return sqlite, sqlite_path(url)
+
+
+def _cmd_db_admin(args: argparse.Namespace, out: TextIO) -> None:
+    """``db migrate`` and ``db status``: over the database itself, no store opened."""
+    from ..adapters.migrations import LATEST
+
+    url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
+    module, where = _schema(url)
+    shown = redacted_url(url)
+    if args.db_command == "migrate":
+        found, now = module.migrate_schema(where)
+        document: dict[str, Any] = {"database": shown, "from": found, "to": now}
+        text = (
+            f"{shown}: already at schema version {now}\n"
+            if found == now
+            else f"{shown}: migrated from schema version {found} to {now}\n"
+        )
+    else:
+        try:
+            version = module.schema_version(where)
+        except DatabaseMissing:
+            version = None
+        state = (
+            "missing"
+            if version is None
+            else "current"
+            if version == LATEST
+            else "newer"
+            if version > LATEST
+            else "old"
+        )
+        document = {"database": shown, "version": version, "expected": LATEST, "state": state}
+        advice = {
+            "missing": "create it with 'subscriptions db init [--simulation]'",
+            "old": "run 'subscriptions db migrate'",
+            "newer": "upgrade subscriptions to use it",
+            "current": "ready",
+        }[state]
+        text = f"{shown}: schema version {version}, this library's {LATEST}: {advice}\n"
+    out.write(json.dumps(document, indent=2) + "\n" if args.json else text)
 
 
 def _account_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -1159,6 +1215,8 @@ def _run(args: argparse.Namespace, out: TextIO, signals: _Signals) -> None:
         _cmd_simulate(args, out)
     elif args.command == "demo":
         _cmd_demo(args, out)
+    elif args.command == "db" and args.db_command in ("migrate", "status"):
+        _cmd_db_admin(args, out)
     else:
         with _environment(args, out, signals) as env:
             _handler(args)(env)

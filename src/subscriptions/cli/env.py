@@ -24,11 +24,11 @@ from ..adapters.fakes import ManualClock
 from ..adapters.notifiers import DirectoryNotifier, StreamNotifier
 from ..center import BillingCenter
 from ..documents import catalog_from_dict, seller_from_dict
-from ..errors import InvalidInput
+from ..errors import DatabaseMissing, InvalidInput
 from ..periods import ensure_aware
 from ..ports import Clock, Notifier, Store
 from . import wiring
-from .output import jsonable
+from .output import jsonable, redacted_url
 from .settings import CliSettings
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "open_store",
     "read_structured",
     "signal_name",
+    "sqlite_path",
 ]
 
 DEFAULT_DB = "subscriptions.sqlite3"
@@ -101,9 +102,11 @@ def signal_name(signum: int) -> str:
 # -- stores ------------------------------------------------------------------------
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, migrate: bool = True) -> Store:
     """Open the store named by ``url``: a SQLite path (or ``sqlite:///path``), or a
-    ``postgresql://`` URL (needs the ``postgres`` extra)."""
+    ``postgresql://`` URL (needs the ``postgres`` extra). With ``migrate=False`` only a
+    database at the current schema opens: a missing one is never created, an old one
+    never migrated (:class:`~subscriptions.errors.SchemaNotCurrent` says what to run)."""
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from ..adapters.postgres import PostgresStore
@@ -111,11 +114,24 @@ def open_store(url: str) -> Store:
             raise UsageError(
                 "PostgreSQL needs the optional dependency: pip install 'subscriptions[postgres]'"
             ) from exc
-        return PostgresStore(url)
+        return _opened(lambda: PostgresStore(url, migrate=migrate), url)
     from ..adapters.sqlite import SQLiteStore
 
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    return SQLiteStore(path)
+    return _opened(lambda: SQLiteStore(sqlite_path(url), migrate=migrate), url)
+
+
+def sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+
+
+def _opened(open_it: Callable[[], Store], url: str) -> Store:
+    try:
+        return open_it()
+    except DatabaseMissing:
+        raise UsageError(
+            f"no database at {redacted_url(url)}; create one with 'subscriptions db init "
+            "--simulation' (to try things out) or 'subscriptions db init' (a real book)"
+        ) from None
 
 
 # -- catalog and seller, kept in the database ----------------------------------------
@@ -146,7 +162,8 @@ class Env:
         self.out = out
         self.signals = signals
         self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
-        self.store = open_store(self.url)
+        # Only 'db init' and 'db migrate' create or migrate a database.
+        self.store = open_store(self.url, migrate=args.command == "db")
         self.saved = CliSettings(self.url)
         self.book = wiring.read_book(self.saved)
         initialising = args.command == "db"

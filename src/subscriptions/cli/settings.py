@@ -11,8 +11,10 @@ PostgreSQL URL), one short transaction per call.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import InvalidInput, StorageError
 
@@ -66,8 +68,12 @@ class CliSettings:
 
     def _run_sqlite(self, sql: str, params: Any, *, write: bool) -> list[Any]:
         path = self.url.removeprefix("sqlite:///")
+        if not write and not os.path.exists(path):
+            return []  # nothing saved in a database that does not exist (none is made)
         try:
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # A read never creates the file (a missing database reads as empty).
+            target = path if write else f"file:{quote(path)}?mode=ro"
+            connection = sqlite3.connect(target, timeout=30, isolation_level=None, uri=not write)
         except sqlite3.Error as exc:
             raise StorageError(
                 f"cannot open SQLite database {path!r}: {exc}; check the path given with "
