@@ -84,10 +84,12 @@ _MONTHS = {
 }
 
 
-#: The years an instant given to the library may fall in. The last year of
+#: The first year an instant given to the library may fall in.
+MIN_YEAR = 1
+#: The last year an instant given to the library may fall in. The last year of
 #: ``datetime`` (9999) is left out, so that every instant computed from one given
 #: (a period end, a trial end, a retry) can still be represented.
-MIN_YEAR, MAX_YEAR = 1, 9998
+MAX_YEAR = 9998
 
 
 def ensure_aware(value: object, *, what: str = "instant", in_range: bool = True) -> datetime:
