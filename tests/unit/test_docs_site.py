@@ -21,6 +21,9 @@ INTERNAL = {
     "subscriptions.adapters.repositories": "the stores' shared machinery: no name a host uses",
     "subscriptions.adapters.sql": "the stores' shared machinery: no name a host uses",
     "subscriptions.cli": "the command line, documented in the README",
+    "subscriptions.cli.commands": "the command line's commands, documented in the README",
+    "subscriptions.cli.env": "what a command of the command line runs against",
+    "subscriptions.cli.output": "how the command line prints",
     "subscriptions.cli.settings": "the command line's own table",
     "subscriptions.cli.wiring": "the command line's wiring",
 }
