@@ -191,3 +191,23 @@ def test_renew_dry_run_shows_what_a_run_would_invoice_and_writes_nothing(book: P
     assert "2026-12-02" in text
     assert "total to charge: 12.20 EUR" in text
     assert "nothing was written" in text
+
+
+def test_people_get_one_line_saying_what_became_of_it(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    order = ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+
+    def said(*argv: str) -> str:
+        out = io.StringIO()
+        line = ["--db", str(book), "--now", "2026-11-02T09:00:00+01:00", *argv]
+        assert main(line, stdout=out) == 0
+        return out.getvalue()
+
+    cancel = ("subscription", "cancel", "acme", "monitoring", "--user", "anna")
+    assert said(*cancel) == "monitoring: pending_cancellation\n"
+    again = ("subscription", "reactivate", "acme", "monitoring", "--user", "anna")
+    assert said(*again) == "monitoring: active, renews as before\n"
+    shown = said("order", "show", "acme", order["id"], "--user", "anna")
+    assert "succeeded" in shown
+    assert "12.20 EUR" in shown

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..adapters.fakes import FakeGateway
+from ..orders import Order
 from ..subscription import Event
 from .env import Env, UsageError, emit
 from .output import jsonable, shown_amount, table
@@ -28,6 +29,12 @@ Handler = Callable[[Env], None]
 
 def _zone(env: Env, account_id: str) -> ZoneInfo:
     return ZoneInfo(env.center().account(account_id).timezone)
+
+
+def _said(env: Env, value: Any, line: str) -> None:
+    """Print ``value`` (JSON, its instants in the command's account's offset), or the
+    one ``line`` that says what became of it."""
+    emit(env, value, lambda: line + "\n", zone=_zone(env, env.args.account))
 
 
 # -- accounts and what they hold ---------------------------------------------------------
@@ -127,15 +134,13 @@ def _events(env: Env) -> None:
 def _cancel(env: Env) -> None:
     a = env.args
     sub = env.center().cancel(a.account, a.user, a.product, timing=a.timing)
-    zone = _zone(env, a.account)
-    emit(env, sub, lambda: f"{sub.product}: {sub.status.value}\n", zone=zone)
+    _said(env, sub, f"{sub.product}: {sub.status.value}")
 
 
 def _reactivate(env: Env) -> None:
     a = env.args
     sub = env.center().reactivate(a.account, a.user, a.product)
-    zone = _zone(env, a.account)
-    emit(env, sub, lambda: f"{sub.product}: {sub.status.value}, renews as before\n", zone=zone)
+    _said(env, sub, f"{sub.product}: {sub.status.value}, renews as before")
 
 
 # -- orders, invoices, payments ----------------------------------------------------------
@@ -187,18 +192,17 @@ def _invoice_show(env: Env) -> None:
 def _invoice_pay(env: Env) -> None:
     a = env.args
     invoice = env.center().pay_invoice(a.account, a.user, a.invoice, idempotency_key=a.key)
-    zone = _zone(env, a.account)
-    emit(env, invoice, lambda: f"Invoice {invoice.number}: {invoice.status.value}\n", zone=zone)
+    _said(env, invoice, f"Invoice {invoice.number}: {invoice.status.value}")
 
 
 def _confirm(env: Env) -> None:
     """After the customer's 3-D Secure: the order or invoice payment, as it now stands."""
     a = env.args
     done = env.center().confirm_payment(a.account, a.user, a.payment)
-    zone = _zone(env, a.account)
-    state = getattr(done, "state", None) or getattr(done, "status", None)
-    label = getattr(state, "value", str(state))
-    emit(env, done, lambda: f"{a.payment}: {label}\n", zone=zone)
+    if isinstance(done, Order):
+        _said(env, done, f"Order {done.id}: {done.state.value}")
+    else:
+        _said(env, done, f"Invoice {done.number}: {done.status.value}")
 
 
 # -- corporate orders ------------------------------------------------------------------
@@ -207,9 +211,8 @@ def _confirm(env: Env) -> None:
 def _corporate_quote(env: Env) -> None:
     a = env.args
     quote = env.center().staff_quote(a.staff, a.account)
-    zone = _zone(env, a.account)
     due = f"{shown_amount(quote.amount_due.amount, quote.currency)} {quote.currency}"
-    emit(env, quote, lambda: f"Quote {quote.id}: amount due {due}\n", zone=zone)
+    _said(env, quote, f"Quote {quote.id}: amount due {due}")
 
 
 def _corporate_order(env: Env) -> None:
@@ -222,15 +225,13 @@ def _corporate_order(env: Env) -> None:
         due_days=a.due_days,
         idempotency_key=a.key,
     )
-    zone = _zone(env, a.account)
-    emit(env, order, lambda: f"Order {order.id}: {order.state.value}\n", zone=zone)
+    _said(env, order, f"Order {order.id}: {order.state.value}")
 
 
 def _corporate_confirm(env: Env) -> None:
     a = env.args
     order = env.center().confirm_corporate_order(a.account, a.user, a.order)
-    zone = _zone(env, a.account)
-    emit(env, order, lambda: f"Order {order.id}: {order.state.value}\n", zone=zone)
+    _said(env, order, f"Order {order.id}: {order.state.value}")
 
 
 # -- the fake gateway's customer (a simulation only) ----------------------------------
