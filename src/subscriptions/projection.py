@@ -39,6 +39,7 @@ import attrs
 
 from ._enum import Choice
 from .collection import due_at
+from .errors import InvalidInput
 from .money import EXACT
 from .periods import ensure_aware
 from .pricing import Invoice, apply_credit
@@ -47,7 +48,8 @@ from .transitions import advance
 
 __all__ = ["Projected", "ProjectedStep", "StepKind", "project", "totals"]
 
-#: The most steps projected for one subscription (a weekly plan over ten years).
+#: The most steps projected for one subscription (fifty years of a monthly plan): a
+#: projection further ahead is refused rather than cut short.
 MAX_STEPS = 600
 
 
@@ -109,8 +111,8 @@ def project(
     if sub.dunning is not None:
         due = due_at(sub)
         if due is not None and due <= until:
-            steps.append(_step(sub, StepKind.RETRY, due, context, unpaid or Decimal(0)))
-            steps[-1] = attrs.evolve(steps[-1], invoice_id=sub.dunning.invoice_id)
+            retry = _step(sub, StepKind.RETRY, due, context, unpaid or Decimal(0))
+            steps.append(attrs.evolve(retry, invoice_id=sub.dunning.invoice_id))
         return Projected(tuple(steps), credit)
     for _ in range(MAX_STEPS):
         due = due_at(sub)
@@ -132,6 +134,13 @@ def project(
                 )
             )
         sub = outcome.subscription
+    else:
+        left = due_at(sub)
+        if left is not None and left <= until:
+            raise InvalidInput(
+                f"projecting {sub.id!r} to {until.isoformat()} takes more than {MAX_STEPS} "
+                "steps; project to an earlier instant"
+            )
     return Projected(tuple(steps), credit)
 
 

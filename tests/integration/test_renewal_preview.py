@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from conftest import CONTACT, ROME, open_account
 
 from subscriptions.adapters.fakes import FakeGateway, ManualClock
 from subscriptions.center import BillingCenter
+from subscriptions.errors import InvalidInput
 from subscriptions.orders import InvoiceStatus, OrderState
 from subscriptions.projection import StepKind
 
@@ -92,3 +94,13 @@ def test_a_subscription_in_dunning_is_a_retry(center: BillingCenter, clock: Manu
         unpaid.amount_due,
     )
     assert center.preview_renewals(account_id=account.id).steps == ()  # not yet due
+
+
+def test_a_projection_too_far_ahead_is_refused_not_cut_short(
+    center: BillingCenter, clock: ManualClock
+) -> None:
+    account = open_account(center)
+    _buy(center, account.id, "monitoring")
+    with pytest.raises(InvalidInput, match="takes more than 600 steps; project to an earlier"):
+        center.preview_renewals(DEC_1 + timedelta(days=366 * 51))
+    assert len(center.preview_renewals(DEC_1 + timedelta(days=365 * 49)).steps) == 49 * 12

@@ -19,10 +19,10 @@ confirmed meanwhile is reported as it now is. A confirmation Stripe refuses beca
 the intent moved on (``payment_intent_unexpected_state``) answers the intent's state.
 
 Payment methods are strings: a PaymentMethod id or test token (``pm_...``) from the
-host's card form, for a first on-session payment, or ``"cus_XXX/pm_YYY"``, a card
+host's card form, for a first on-session payment, or ``"cus_123/pm_456"``, a card
 saved on a Stripe customer, for later ones (off session). A first payment with a plain
 method creates the customer and saves the card: its succeeded result carries
-``payment_method="cus_XXX/pm_YYY"``.
+``payment_method="cus_123/pm_456"``.
 
 Amounts go in Stripe's minor units by Stripe's own currency table (not ISO's):
 zero-decimal currencies as they are, three-decimal ones times 1000 with a last digit
@@ -768,7 +768,7 @@ class StripeGateway:
         )
 
     def saved_card(self, setup_intent_id: str) -> str:
-        """The ``"cus_XXX/pm_YYY"`` string of the card a succeeded setup saved."""
+        """The ``"cus_123/pm_456"`` string of the card a succeeded setup saved."""
         try:
             setup = _data(self._client.v1.setup_intents.retrieve(setup_intent_id))
         except stripe.StripeError as exc:
@@ -820,7 +820,7 @@ def _no_saved_card() -> PaymentResult:
         status=PaymentStatus.DECLINED,
         decline_code="payment_method_missing",
         message="an off-session charge needs a card saved on a Stripe customer "
-        "('cus_XXX/pm_YYY'); ask the customer to pay on session",
+        "('cus_123/pm_456'); ask the customer to pay on session",
     )
 
 

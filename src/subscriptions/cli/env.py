@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 from dateutil.parser import isoparse
@@ -30,6 +30,9 @@ from ..ports import Clock, Notifier, Store
 from . import wiring
 from .output import jsonable, redacted_url
 from .settings import CliSettings
+
+if TYPE_CHECKING:
+    from ..adapters.vies import ViesVerifier
 
 __all__ = [
     "DEFAULT_DB",
@@ -181,7 +184,7 @@ class Env:
         self.clock: Clock = ManualClock(instant(args.now)) if args.now else SystemClock()
         self.gateway = wiring.LazyGateway(build)
         self.notifier = notifier_for(getattr(args, "messages", None))
-        self.verifier: Any = None
+        self.verifier: ViesVerifier | None = None
         self._center: BillingCenter | None = None
 
     def center(self) -> BillingCenter:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 from moneyed import Money
 
-from ..money import minor_digits
+from ..money import EXACT, minor_digits
 
 __all__ = [
     "WITHHELD",
@@ -83,7 +83,7 @@ def shown_amount(value: Decimal, currency: str) -> str:
     digits = minor_digits(currency)
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent < digits:
-        value = value.quantize(Decimal(1).scaleb(-digits))
+        value = value.quantize(Decimal(1).scaleb(-digits), context=EXACT)
     return f"{value:f}"
 
 

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -33,6 +33,9 @@ from ..errors import GatewayMisconfigured
 from ..payments import ChargeRequest, PaymentResult, RefundRequest
 from ..ports import PaymentGateway
 from .settings import CliSettings
+
+if TYPE_CHECKING:
+    from ..adapters.vies import ViesVerifier
 
 __all__ = [
     "BOOK_KEY",
@@ -141,7 +144,7 @@ def _stripe() -> PaymentGateway:
     )
 
 
-def vat_verifier(book: Book, seller_vat_number: str | None) -> Any:
+def vat_verifier(book: Book, seller_vat_number: str | None) -> ViesVerifier | None:
     """The VAT-number verifier: VIES on a real book (``$SUBSCRIPTIONS_VIES_URL``
     overrides its address), none on a simulation (numbers are checked offline) unless
     ``$SUBSCRIPTIONS_VIES_URL`` names a service to ask."""
