@@ -107,7 +107,7 @@ def test_an_unknown_gateway_is_refused(tmp_path: Path, monkeypatch: Any, capsys:
     run(db, "db", "init", "--simulation")
     status, _ = run(db, "--gateway", "paypal", "catalog", "show")
     assert status == 2
-    assert "invalid choice: 'paypal'" in capsys.readouterr().err
+    assert "'paypal' is not one of 'fake', 'stripe'" in capsys.readouterr().err
     monkeypatch.setenv("SUBSCRIPTIONS_GATEWAY", "paypal")
     status, _ = run(db, "catalog", "show")
     assert status == 2

@@ -54,9 +54,9 @@ def test_hoisting_leaves_everything_after_a_double_dash() -> None:
     ("argv", "kind", "words"),
     [
         (("account", "show", "nobody"), "NotFound", "no account 'nobody'"),
-        (("account", "show"), "UsageError", "the following arguments are required: account"),
+        (("account", "show"), "UsageError", "Missing argument 'ACCOUNT'"),
         (("renew", "--until", "tomorrow"), "UsageError", "is not an ISO date"),
-        (("frobnicate",), "UsageError", "invalid choice: 'frobnicate'"),
+        (("frobnicate",), "UsageError", "No such command 'frobnicate'"),
     ],
 )
 def test_errors_are_json_on_stdout_with_status_2(

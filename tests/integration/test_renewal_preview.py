@@ -104,3 +104,26 @@ def test_a_projection_too_far_ahead_is_refused_not_cut_short(
     with pytest.raises(InvalidInput, match="takes more than 600 steps; project to an earlier"):
         center.preview_renewals(DEC_1 + timedelta(days=366 * 51))
     assert len(center.preview_renewals(DEC_1 + timedelta(days=365 * 49)).steps) == 49 * 12
+
+
+def test_count_due_is_what_a_run_then_finds(center: BillingCenter, clock: ManualClock) -> None:
+    for name in ("rossi", "bianchi", "verdi"):
+        account = open_account(center, account_id=name)
+        _buy(center, account.id, "monitoring")
+    _buy(center, "verdi", "remote-support", frequency="annual")
+    assert center.count_due() == 0
+    clock.set(DEC_1)
+    assert center.count_due() == 3  # the three monthly ones; the annual one is not due
+    before = center.accounts()
+    assert center.count_due(DEC_1 - timedelta(days=40)) == 0
+    assert center.accounts() == before
+    report = center.run_renewals()
+    assert report.renewed == 3
+    assert center.count_due() == 0
+
+
+def test_count_due_never_looks_ahead_of_the_clock(center: BillingCenter) -> None:
+    from subscriptions.errors import InstantInFuture
+
+    with pytest.raises(InstantInFuture):
+        center.count_due(center.clock.now() + timedelta(days=1))

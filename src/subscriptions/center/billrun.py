@@ -52,7 +52,7 @@ from . import attempts, issuing, trials
 from .base import Center
 from .reconcile import reconcile
 
-__all__ = ["BillRunReport", "run_renewals"]
+__all__ = ["BillRunReport", "count_due", "run_renewals"]
 
 _UNSENT = "the bill run stopped before sending it"
 #: How many times the recording transaction is tried when the store fails.
@@ -193,6 +193,22 @@ def run_renewals(
     if tally.misconfigured is not None:
         raise tally.misconfigured
     return tally.report()
+
+
+def count_due(center: Center, at: datetime | None = None) -> int:
+    """How many subscriptions are due at ``at`` (default: now; never later than now):
+    what a bill run would start with, and the total a progress bar counts towards.
+    A subscription with several periods due counts once. Reads only."""
+    at = center.until(at, what="a bill run")
+    page = center.settings.batch_size
+    count, after = 0, None
+    while True:
+        with center.store.unit_of_work() as uow:
+            ids = uow.subscriptions.due(at, limit=page, after=after)
+        count += len(ids)
+        if len(ids) < page:
+            return count
+        after = ids[-1]
 
 
 def _passes(

@@ -3,13 +3,12 @@ accounts, subscriptions, orders, invoices and events; cancelling and reactivatin
 paying an invoice and confirming a 3-D Secure payment; billing contacts; the vendor's
 corporate orders.
 
-Each command is a handler over the command's :class:`~.env.Env` and a parser that
-:func:`add` hangs under the command line's.
+Each command is a handler over the command's :class:`~.env.Env`, named in
+:data:`HANDLERS`; :mod:`.app` gives each its words on the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -20,9 +19,9 @@ from ..adapters.fakes import FakeGateway
 from ..orders import Order
 from ..subscription import Event
 from .env import Env, UsageError, emit
-from .output import jsonable, shown_amount, table
+from .output import Shown, jsonable, shown_amount, table
 
-__all__ = ["HANDLERS", "add"]
+__all__ = ["HANDLERS"]
 
 Handler = Callable[[Env], None]
 
@@ -160,7 +159,7 @@ def _order(env: Env) -> None:
     emit(env, order, lambda: table(rows, ("field", "value")), zone=zone)
 
 
-def _invoice_text(invoice: Any, zone: ZoneInfo) -> str:
+def _invoice_text(invoice: Any, zone: ZoneInfo) -> Shown:
     head = (
         f"{invoice.document} {invoice.number} ({invoice.status.value}), issued "
         f"{invoice.issued_at.astimezone(zone).date()}\n"
@@ -176,10 +175,12 @@ def _invoice_text(invoice: Any, zone: ZoneInfo) -> str:
         )
         for line in invoice.lines
     ]
-    text = head + table(rows, ("kind", "item", "seats", "period", "amount"))
-    text += f"total {shown_amount(invoice.total, invoice.currency)} {invoice.currency}\n"
-    text += f"amount due {shown_amount(invoice.amount_due, invoice.currency)}\n"
-    return text
+    return [
+        head,
+        table(rows, ("kind", "item", "seats", "period", "amount")),
+        f"total {shown_amount(invoice.total, invoice.currency)} {invoice.currency}\n"
+        f"amount due {shown_amount(invoice.amount_due, invoice.currency)}\n",
+    ]
 
 
 def _invoice_show(env: Env) -> None:
@@ -290,109 +291,3 @@ HANDLERS: dict[str, Handler] = {
     "fake.authenticate": _fake_authenticate,
     "messages.deliver": _deliver,
 }
-
-
-# -- the parsers -------------------------------------------------------------------------
-
-
-def _account_and_user(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("account", help="the account's id")
-    parser.add_argument("--user", required=True, help="the acting user (a billing contact)")
-
-
-def add(commands: Any) -> None:
-    """Add the commands of this module under ``commands`` (the command line's
-    subparsers)."""
-    accounts = commands.add_parser("accounts", help="list accounts, a page at a time")
-    accounts.add_argument("--after", help="list the accounts after this id (the next page)")
-    accounts.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
-    subs = commands.add_parser("subscriptions", help="list an account's subscriptions")
-    subs.add_argument("account", help="the account's id")
-    contacts = commands.add_parser("contacts", help="replace an account's billing contacts")
-    _account_and_user(contacts)
-    contacts.add_argument(
-        "--contact", action="append", required=True, help="a billing contact's user id (repeat)"
-    )
-    events = commands.add_parser("events", help="an account's events (--follow: as they come)")
-    events.add_argument("account", help="the account's id")
-    events.add_argument("--follow", action="store_true", help="keep printing new events")
-    events.add_argument(
-        "--interval", type=float, default=2.0, help="seconds between looks with --follow"
-    )
-    _subscription_parsers(commands)
-    _payment_parsers(commands)
-    _corporate_parsers(commands)
-    messages = commands.add_parser("messages", help="the customers' messages waiting to go")
-    message_actions = messages.add_subparsers(
-        dest="messages_command", required=True, metavar="ACTION"
-    )
-    message_actions.add_parser(
-        "deliver", help="send the messages waiting in the outbox to --messages"
-    )
-    fake = commands.add_parser("fake", help="the fake gateway's pretend customer (simulations)")
-    fake_actions = fake.add_subparsers(dest="fake_command", required=True, metavar="ACTION")
-    auth = fake_actions.add_parser(
-        "authenticate", help="finish 3-D Secure for a charge, as the customer at the bank"
-    )
-    auth.add_argument("charge", help="the charge's id (the order's charge_id)")
-    auth.add_argument("--fail", action="store_true", help="fail the authentication instead")
-
-
-def _subscription_parsers(commands: Any) -> None:
-    sub = commands.add_parser("subscription", help="cancel or reactivate a subscription")
-    actions = sub.add_subparsers(dest="subscription_command", required=True, metavar="ACTION")
-    cancel = actions.add_parser("cancel", help="cancel at the end of the term, or now")
-    _account_and_user(cancel)
-    cancel.add_argument("product", help="the product's id")
-    cancel.add_argument(
-        "--timing",
-        choices=("end_of_term", "immediate"),
-        default="end_of_term",
-        help="end_of_term (default): at the end of the paid period; immediate: now, with "
-        "a credit for the rest",
-    )
-    again = actions.add_parser("reactivate", help="undo a cancellation at the end of the term")
-    _account_and_user(again)
-    again.add_argument("product", help="the product's id")
-
-
-def _payment_parsers(commands: Any) -> None:
-    order = commands.add_parser("order", help="show an order")
-    order_actions = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")
-    show = order_actions.add_parser("show", help="an order's state")
-    _account_and_user(show)
-    show.add_argument("order", help="the order's id (checkout prints it)")
-    invoice = commands.add_parser("invoice", help="show or pay an invoice")
-    actions = invoice.add_subparsers(dest="invoice_command", required=True, metavar="ACTION")
-    show_invoice = actions.add_parser("show", help="an invoice or credit note, line by line")
-    _account_and_user(show_invoice)
-    show_invoice.add_argument("invoice", help="the invoice's id ('invoices ACCOUNT' lists them)")
-    pay = actions.add_parser("pay", help="pay an open or failed invoice now")
-    _account_and_user(pay)
-    pay.add_argument("invoice", help="the invoice's id")
-    pay.add_argument("--key", required=True, help="an idempotency key: the same key pays once")
-    payment = commands.add_parser("payment", help="confirm a payment after 3-D Secure")
-    pay_actions = payment.add_subparsers(dest="payment_command", required=True, metavar="ACTION")
-    confirm = pay_actions.add_parser(
-        "confirm", help="finish an order or invoice payment once the customer authenticated"
-    )
-    _account_and_user(confirm)
-    confirm.add_argument("payment", help="the order's id, or the invoice's id")
-
-
-def _corporate_parsers(commands: Any) -> None:
-    corporate = commands.add_parser("corporate", help="purchase-order orders (vendor's staff)")
-    actions = corporate.add_subparsers(dest="corporate_command", required=True, metavar="ACTION")
-    quote = actions.add_parser("quote", help="the staff price an account's cart")
-    quote.add_argument("account", help="the account's id")
-    quote.add_argument("--staff", required=True, help="the staff member's user id")
-    order = actions.add_parser("order", help="the staff place the order of a quote")
-    order.add_argument("account", help="the account's id")
-    order.add_argument("quote", help="the quote's id ('corporate quote' prints it)")
-    order.add_argument("--staff", required=True, help="the staff member's user id")
-    order.add_argument("--purchase-order", required=True, help="the customer's PO number")
-    order.add_argument("--due-days", type=int, default=30, help="payment terms (default 30)")
-    order.add_argument("--key", required=True, help="an idempotency key: the same key orders once")
-    confirm = actions.add_parser("confirm", help="the customer confirms a corporate order")
-    _account_and_user(confirm)
-    confirm.add_argument("order", help="the order's id")

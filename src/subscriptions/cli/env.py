@@ -4,17 +4,17 @@ signals that stop it, and where its output goes."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import sys
 import tomllib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from types import FrameType, SimpleNamespace
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 from dateutil.parser import isoparse
@@ -28,7 +28,7 @@ from ..errors import DatabaseMissing, InvalidInput
 from ..periods import ensure_aware
 from ..ports import Clock, Notifier, Store
 from . import wiring
-from .output import jsonable, redacted_url
+from .output import Shown, jsonable, redacted_url
 from .settings import CliSettings
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_DB",
     "Env",
     "Interrupted",
+    "Screen",
     "Signals",
     "UsageError",
     "emit",
@@ -157,13 +158,36 @@ def read_structured(path: str) -> dict[str, Any]:
     return data
 
 
-class Env:
-    """What one command runs against: the store, the center, the clock, the output."""
+class Screen(Protocol):
+    """Where a command shows what it did to a person (never with ``--json``)."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO, signals: Signals) -> None:
+    def show(self, shown: Shown) -> None:
+        """Write ``shown``: plain text where the output is not a terminal."""
+
+    def shows_progress(self, as_json: bool) -> bool:
+        """Whether :meth:`progress` draws anything (a person watching, no ``--json``):
+        whether a total is worth counting for it."""
+
+    def progress(
+        self, what: str, total: int | None
+    ) -> AbstractContextManager[Callable[[int], None]]:
+        """A progress display for a long job: the callable it gives is told how many
+        are done; ``total`` (when known) gives the bar its end and an estimate of the
+        time left."""
+
+
+class Env:
+    """What one command runs against: the store, the center, the clock, the output.
+
+    ``args`` holds the command's parameters and the global options, by name."""
+
+    def __init__(
+        self, args: SimpleNamespace, out: TextIO, signals: Signals, screen: Screen
+    ) -> None:
         self.args = args
         self.out = out
         self.signals = signals
+        self.screen = screen
         self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
         # Only 'db init' and 'db migrate' create or migrate a database.
         self.store = open_store(self.url, migrate=args.command == "db")
@@ -250,11 +274,11 @@ def instant(text: str) -> datetime:
 # -- output --------------------------------------------------------------------------
 
 
-def emit(env: Env, value: Any, human: Callable[[], str], *, zone: ZoneInfo | None = None) -> None:
+def emit(env: Env, value: Any, human: Callable[[], Shown], *, zone: ZoneInfo | None = None) -> None:
     """Print ``value`` as JSON with ``--json`` (instants in ``zone``, the account's),
-    else as ``human()`` says."""
+    else show what ``human()`` makes of it."""
     if env.args.json:
         document = jsonable(value, zone=zone)
         env.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
-        env.out.write(human())
+        env.screen.show(human())

@@ -13,6 +13,8 @@ One set of rules for every command:
 * **Errors**, with ``--json``, are JSON too, on stdout: ``{"error": {"type": ...,
   "message": ...}}``.
 * A **database URL** is shown without its password.
+* **Tables** are values (:class:`Table`): plain text, a header and a rule, where the
+  output is not a terminal (a pipe, a file); drawn by rich on a terminal.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -31,8 +33,11 @@ from ..money import EXACT, minor_digits
 
 __all__ = [
     "WITHHELD",
+    "Shown",
+    "Table",
     "error_document",
     "jsonable",
+    "plain",
     "redacted_url",
     "shown_action",
     "shown_amount",
@@ -149,12 +154,46 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
-    """A plain text table: a header, a rule, one line per row."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n"
+@attrs.frozen
+class Table:
+    """Rows under headers, every cell already text."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    def __str__(self) -> str:
+        """The plain text table: a header, a rule, one line per row.
+
+        >>> print(table([("a", 1), ("bb", None)], ("name", "n")), end="")
+        name  n
+        ----  -
+        a     1
+        bb
+        """
+        cells = [list(self.headers), *map(list, self.rows)]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.headers))]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in cells
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines) + "\n"
+
+
+#: What a command shows a person: text, a table, or a sequence of both in order.
+Shown: TypeAlias = str | Table | Sequence[str | Table]
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> Table:
+    """A :class:`Table` of ``rows`` under ``headers``; ``None`` shows as nothing."""
+    return Table(
+        headers=tuple(str(h) for h in headers),
+        rows=tuple(tuple("" if c is None else str(c) for c in r) for r in rows),
+    )
+
+
+def plain(shown: Shown) -> str:
+    """``shown`` as plain text, for a pipe or a file."""
+    if isinstance(shown, (str, Table)):
+        return str(shown)
+    return "".join(str(block) for block in shown)

@@ -1,0 +1,707 @@
+"""The command line's words: every command, its arguments and options, and their
+help, on click. Parsing a line gives an :class:`Invocation`, the handler to run and
+its parameters by name; :func:`subscriptions.cli.main` runs it.
+
+Help is on every command and sub-command (``-h`` or ``--help``), with each option's
+default and choices, and ends with the global options, which may be written anywhere
+on the line. ``subscriptions completion bash|zsh|fish`` prints the shell's completion
+script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+from typing import Any, TextIO
+
+import attrs
+import click
+from click.shell_completion import get_completion_class
+
+from .. import __version__
+from ..periods import Frequency
+from . import billing, book, commands, database, replay, wiring
+from .env import DEFAULT_DB, Env
+
+__all__ = ["COMPLETE_VAR", "PROGRAM", "Invocation", "root"]
+
+PROGRAM = "subscriptions"
+#: The environment variable click's shell completion is driven by.
+COMPLETE_VAR = "_SUBSCRIPTIONS_COMPLETE"
+SHELLS = ("bash", "zsh", "fish")
+
+Handler = Callable[[Env], None]
+#: A command that opens no database (``simulate``, ``demo``, ``db status``...).
+Plain = Callable[[SimpleNamespace, TextIO], None]
+
+
+@attrs.frozen
+class Invocation:
+    """What a parsed line asks for: ``handler`` over an :class:`~.env.Env`, or
+    ``plain`` over the arguments and the output; ``args`` holds the global options,
+    the command's parameters, ``command`` (the first word) and ``action`` (the last)."""
+
+    args: SimpleNamespace
+    handler: Handler | None = None
+    plain: Plain | None = None
+
+
+_SETTINGS: dict[str, Any] = {
+    "help_option_names": ["-h", "--help"],
+    "show_default": True,
+    "max_content_width": 100,
+}
+
+
+def _global_options(ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """The global options, at the end of every command's help but the root's (which
+    lists them as its own)."""
+    root = ctx.find_root()
+    if root is ctx:
+        return
+    records = [p.get_help_record(root) for p in root.command.params if p.name != "version"]
+    with formatter.section("Global options (anywhere on the line)"):
+        formatter.write_dl([r for r in records if r is not None])
+
+
+class _Command(click.Command):
+    """A command whose help ends with the global options."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        _global_options(ctx, formatter)
+
+
+class _Group(click.Group):
+    """A group of commands, its help ending with the global options."""
+
+    command_class = _Command
+    group_class = type
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        _global_options(ctx, formatter)
+
+
+def _leaf(
+    group: click.Group,
+    name: str,
+    help: str,
+    params: Sequence[click.Parameter],
+    *,
+    handler: Handler | None = None,
+    plain: Plain | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    def callback(**values: Any) -> Invocation:
+        if check is not None:
+            check(values)
+        ctx = click.get_current_context()
+        words = ctx.command_path.split()[1:]
+        merged = {**ctx.find_root().params, **values}
+        merged = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
+        args = SimpleNamespace(**merged, command=words[0], action=words[-1])
+        return Invocation(args=args, handler=handler, plain=plain)
+
+    group.add_command(_Command(name, callback=callback, params=list(params), help=help))
+
+
+def _group(parent: click.Group, name: str, help: str) -> click.Group:
+    group = _Group(name, help=help, context_settings=_SETTINGS)
+    parent.add_command(group)
+    return group
+
+
+# -- the parameters many commands share --------------------------------------------
+
+
+def _account() -> click.Argument:
+    return click.Argument(
+        ["account"], help="the account's id ('subscriptions accounts' lists them)"
+    )
+
+
+def _product() -> click.Argument:
+    return click.Argument(["product"], help="the product's id ('catalog show' lists them)")
+
+
+def _user(what: str = "the acting user's id") -> click.Option:
+    return click.Option(["--user"], required=True, help=what)
+
+
+def _contact() -> click.Option:
+    return _user("the acting user (one of the account's billing contacts)")
+
+
+def _key(what: str) -> click.Option:
+    return click.Option(
+        ["--key"], required=True, help=f"an idempotency key, any text: the same key {what} once"
+    )
+
+
+def _terms() -> list[click.Parameter]:
+    return [
+        click.Option(["--plan"], help="the plan's id  [default: the product's lowest plan]"),
+        click.Option(["--seats"], type=int, help="how many seats (users)"),
+        click.Option(
+            ["--frequency"],
+            type=click.Choice([f.value for f in Frequency]),
+            help="how often it is billed  [default: monthly, or the subscription's own]",
+        ),
+    ]
+
+
+def _root() -> click.Group:
+    cli = _Group(
+        PROGRAM,
+        help="The billing engine's command line: a Billing Center over a database, "
+        "scenario replays and a demo.",
+        context_settings=_SETTINGS,
+        params=[
+            click.Option(
+                ["--db"],
+                help=f"a SQLite file or a postgresql:// URL  [default: $SUBSCRIPTIONS_DB, "
+                f"else {DEFAULT_DB}]",
+            ),
+            click.Option(["--json"], is_flag=True, help="print JSON for programs"),
+            click.Option(
+                ["--now"],
+                help="act as if it were this instant (ISO 8601 with its offset); a simulation only",
+            ),
+            click.Option(
+                ["--messages"],
+                metavar="DEST",
+                help="where the customers' messages go: a folder (one .eml file each) or "
+                "'stderr'  [default: $SUBSCRIPTIONS_MESSAGES, else nowhere: they wait, "
+                "unsent, in the outbox]",
+            ),
+            click.Option(
+                ["--gateway"],
+                type=click.Choice(wiring.GATEWAYS),
+                help="the payment gateway: fake (a simulation only) or stripe (its key in "
+                "$STRIPE_API_KEY)  [default: $SUBSCRIPTIONS_GATEWAY, else fake on a "
+                "simulation and stripe on a real book]",
+            ),
+        ],
+    )
+    click.version_option(__version__, "--version", prog_name=PROGRAM)(cli)
+    _replays(cli)
+    _databases(cli)
+    _accounts(cli)
+    _trials(cli)
+    _cart(cli)
+    _after_checkout(cli)
+    _billing(cli)
+    _completion(cli)
+    return cli
+
+
+# -- the commands --------------------------------------------------------------------
+
+
+def _one_source(values: dict[str, Any]) -> None:
+    if (values["file"] is None) == (values["example"] is None):
+        raise click.UsageError("give a scenario FILE or --example NAME, not both nor neither")
+
+
+def _replays(cli: click.Group) -> None:
+    _leaf(
+        cli,
+        "simulate",
+        "Replay a scenario document and print its invoices.",
+        [
+            click.Argument(["file"], required=False, help="the scenario JSON file ('-': stdin)"),
+            click.Option(["--example"], metavar="NAME", help="replay a bundled example instead"),
+            click.Option(
+                ["--format"],
+                type=click.Choice(["json", "table"]),
+                default="json",
+                help="how to print the result",
+            ),
+        ],
+        plain=replay.simulate,
+        check=_one_source,
+    )
+    _leaf(cli, "examples", "List the bundled example scenarios.", [], plain=replay.examples)
+    _leaf(
+        cli,
+        "demo",
+        "Run one customer's story end to end. On a new SQLite file, with the fake gateway "
+        "(no money moves); it prints the order confirmation the customer receives.",
+        [],
+        plain=replay.demo,
+    )
+    catalog = _group(cli, "catalog", "Load or show the catalog and the seller.")
+    _leaf(
+        catalog,
+        "load",
+        "Check a catalog file (its seller, products, plans and prices; the format is in "
+        "docs/catalog.md) and make it the database's catalog. A catalog that no longer "
+        "offers what a subscription, a scheduled change, a cart or an unexpired quote "
+        "uses is refused, naming them.",
+        [click.Argument(["file"], help="the file: .toml is read as TOML, anything else as JSON")],
+        handler=book.catalog_load,
+    )
+    _leaf(
+        catalog,
+        "show",
+        "Show the catalog and the seller (with --json: in the shape 'catalog load' reads).",
+        [],
+        handler=book.catalog_show,
+    )
+
+
+def _databases(cli: click.Group) -> None:
+    db = _group(cli, "db", "Create, migrate and inspect the database.")
+    _leaf(
+        db,
+        "init",
+        "Create the tables, and mark the database a real book or a simulation.",
+        [
+            click.Option(
+                ["--simulation"],
+                is_flag=True,
+                help="a simulation: the fake gateway and --now are allowed (never on a real book)",
+            )
+        ],
+        handler=database.db_init,
+    )
+    _leaf(
+        db,
+        "migrate",
+        "Create the database if it is missing and migrate its tables forward.",
+        [],
+        plain=database.db_admin,
+    )
+    _leaf(
+        db,
+        "status",
+        "The database's schema version, changing nothing.",
+        [],
+        plain=database.db_admin,
+    )
+
+
+def _accounts(cli: click.Group) -> None:
+    _leaf(
+        cli,
+        "accounts",
+        "List the accounts, a page at a time, in order of id.",
+        [
+            click.Option(["--after"], help="list the accounts after this id (the next page)"),
+            click.Option(
+                ["--limit"], type=click.IntRange(min=1), default=100, help="at most this many"
+            ),
+        ],
+        handler=commands.HANDLERS["accounts"],
+    )
+    account = _group(cli, "account", "Open, show and change an account.")
+    _leaf(
+        account,
+        "create",
+        "Open an account.",
+        [
+            click.Option(["--id"], help="the account's id  [default: a new one]"),
+            click.Option(["--name"], required=True, help="the customer's legal name"),
+            click.Option(["--line1"], required=True, help="the street address"),
+            click.Option(["--city"], required=True, help="the city"),
+            click.Option(["--postal-code"], required=True, help="the postal code"),
+            click.Option(["--country"], required=True, help="ISO 3166-1 alpha-2, e.g. IT"),
+            click.Option(["--region"], help="ISO 3166-2 where VAT depends on it, e.g. ES-CN"),
+            click.Option(["--timezone"], default="UTC", help="an IANA time zone, e.g. Europe/Rome"),
+            click.Option(["--locale"], default="en", help="the language of its messages: en, it"),
+            click.Option(["--currency"], default="EUR", help="the ISO 4217 code it pays in"),
+            click.Option(
+                ["--contact"],
+                multiple=True,
+                required=True,
+                help="a billing contact's user id (repeat the option for more)",
+            ),
+            click.Option(
+                ["--corporate"],
+                is_flag=True,
+                help="a corporate account: sold to by your staff on purchase orders",
+            ),
+            click.Option(["--payment-method"], help="a gateway token, e.g. tok_visa"),
+        ],
+        handler=book.account_create,
+    )
+    _leaf(
+        account,
+        "show",
+        "Show an account and its subscriptions.",
+        [_account()],
+        handler=book.account_show,
+    )
+    _leaf(
+        account,
+        "vat",
+        "Set the account's VAT number (checked with VIES), or clear it with 'none'.",
+        [
+            _account(),
+            click.Argument(["number"], help="the VAT number with its country prefix, or 'none'"),
+            _contact(),
+        ],
+        handler=book.account_vat,
+    )
+    _leaf(
+        account,
+        "payment-method",
+        "Replace the account's payment method.",
+        [
+            _account(),
+            click.Argument(
+                ["token"], help="a gateway token (tok_visa...), or cus_.../pm_... on Stripe"
+            ),
+            _contact(),
+        ],
+        handler=book.account_payment,
+    )
+    _leaf(
+        cli,
+        "contacts",
+        "Replace an account's billing contacts.",
+        [
+            _account(),
+            _contact(),
+            click.Option(
+                ["--contact"],
+                multiple=True,
+                required=True,
+                help="a billing contact's user id (repeat the option for more)",
+            ),
+        ],
+        handler=commands.HANDLERS["contacts"],
+    )
+    vat = _group(cli, "vat", "VAT numbers checked with VIES.")
+    _leaf(
+        vat,
+        "revalidate",
+        "Check again the VAT numbers checked longer ago than 90 days (a job of its own, "
+        "never part of a bill run).",
+        [click.Option(["--limit"], type=click.IntRange(min=1), help="check at most this many")],
+        handler=book.vat_revalidate,
+    )
+
+
+def _trials(cli: click.Group) -> None:
+    trial = _group(cli, "trial", "Start a free trial.")
+    _leaf(
+        trial,
+        "start",
+        "Start a product's free trial (its length is the product's trial days).",
+        [_account(), _product(), _user(), *_terms()],
+        handler=book.trial_start,
+    )
+    trials = _group(cli, "trials", "The trials' job.")
+    _leaf(
+        trials,
+        "expire",
+        "Expire the trials that have ended (the bill run converts those with a payment method).",
+        [click.Option(["--at"], help="an ISO 8601 instant, not after now  [default: now]")],
+        handler=book.trials_expire,
+    )
+
+
+def _cart(cli: click.Group) -> None:
+    cart = _group(cli, "cart", "What an account is about to order.")
+    for name, what in (
+        (
+            "subscribe-now",
+            "Empty the cart and put one product in it. The 'Subscribe now' button.",
+        ),
+        ("add", "Add a product to the cart. A product already subscribed: a change of terms."),
+        ("edit", "Change a product's plan, seats or frequency in the cart."),
+    ):
+        _leaf(cart, name, what, [_account(), _product(), _user(), *_terms()], handler=book.cart)
+    _leaf(
+        cart,
+        "remove",
+        "Take a product out of the cart.",
+        [_account(), _product(), _user()],
+        handler=book.cart,
+    )
+    _leaf(cart, "show", "What the cart holds.", [_account()], handler=book.cart)
+    _leaf(
+        cli,
+        "quote",
+        "Price the cart. The invoice it would make, VAT and credit included, valid for a "
+        "while; it prints the QUOTE id that checkout takes.",
+        [_account(), _user()],
+        handler=book.quote,
+    )
+    _leaf(
+        cli,
+        "checkout",
+        "Place the order of a quote and pay it.",
+        [
+            _account(),
+            click.Argument(["quote"], help="the quote's id ('quote' prints it)"),
+            _user(),
+            _key("orders"),
+            click.Option(
+                ["--token"],
+                help="the payment method: a gateway token (on the fake gateway tok_visa, "
+                "tok_declined, tok_3ds...)  [default: the account's own]",
+            ),
+        ],
+        handler=book.checkout,
+    )
+    seats = _group(cli, "seats", "Give seats to users, and take them back.")
+    for name, what in (
+        ("assign", "Give seats to users."),
+        ("unassign", "Take seats back from users."),
+        ("release", "Free the seats of users, before ordering fewer seats."),
+    ):
+        _leaf(
+            seats,
+            name,
+            what,
+            [
+                _account(),
+                _product(),
+                click.Argument(["users"], nargs=-1, required=True, help="the users' ids"),
+                _contact(),
+            ],
+            handler=book.seats,
+        )
+    _leaf(
+        seats,
+        "reassign",
+        "Move a seat from one user to another.",
+        [
+            _account(),
+            _product(),
+            click.Argument(["from_user"], metavar="FROM", help="the user who gives the seat up"),
+            click.Argument(["to_user"], metavar="TO", help="the user who gets it"),
+            _contact(),
+        ],
+        handler=book.seats,
+    )
+    _leaf(
+        seats,
+        "list",
+        "Who holds the product's seats.",
+        [_account(), _product(), _user()],
+        handler=book.seats,
+    )
+
+
+def _after_checkout(cli: click.Group) -> None:
+    """subscriptions, subscription, order, invoice, payment, corporate, events, fake."""
+    handlers = commands.HANDLERS
+    _leaf(
+        cli,
+        "subscriptions",
+        "List an account's subscriptions.",
+        [_account()],
+        handler=handlers["subscriptions"],
+    )
+    sub = _group(cli, "subscription", "Cancel or reactivate a subscription.")
+    _leaf(
+        sub,
+        "cancel",
+        "Cancel a subscription at the end of its term, or now.",
+        [
+            _account(),
+            _product(),
+            _contact(),
+            click.Option(
+                ["--timing"],
+                type=click.Choice(["end_of_term", "immediate"]),
+                default="end_of_term",
+                help="end_of_term: at the end of the paid period; immediate: now, with a "
+                "credit for the rest",
+            ),
+        ],
+        handler=handlers["subscription.cancel"],
+    )
+    _leaf(
+        sub,
+        "reactivate",
+        "Undo a cancellation at the end of the term.",
+        [_account(), _product(), _contact()],
+        handler=handlers["subscription.reactivate"],
+    )
+    order = _group(cli, "order", "Show an order.")
+    _leaf(
+        order,
+        "show",
+        "An order's state.",
+        [
+            _account(),
+            click.Argument(["order"], help="the order's id (checkout prints it)"),
+            _user(),
+        ],
+        handler=handlers["order.show"],
+    )
+    invoice = _group(cli, "invoice", "Show or pay an invoice.")
+    invoice_id = "the invoice's id ('invoices ACCOUNT --json' shows it)"
+    _leaf(
+        invoice,
+        "show",
+        "An invoice or credit note, line by line.",
+        [_account(), click.Argument(["invoice"], help=invoice_id), _user()],
+        handler=handlers["invoice.show"],
+    )
+    _leaf(
+        invoice,
+        "pay",
+        "Pay an open or failed invoice now, with the account's payment method.",
+        [_account(), click.Argument(["invoice"], help=invoice_id), _contact(), _key("pays")],
+        handler=handlers["invoice.pay"],
+    )
+    payment = _group(cli, "payment", "Payments waiting for the customer.")
+    _leaf(
+        payment,
+        "confirm",
+        "Finish an order's or an invoice's payment once the customer has authenticated "
+        "(3-D Secure).",
+        [
+            _account(),
+            click.Argument(["payment"], help="the order's id, or the invoice's id"),
+            _user(),
+        ],
+        handler=handlers["payment.confirm"],
+    )
+    _corporate(cli)
+    _leaf(
+        cli,
+        "events",
+        "An account's events, oldest first. With --follow, new ones as they come (one JSON "
+        "document per line with --json), until Ctrl-C.",
+        [
+            _account(),
+            click.Option(["--follow"], is_flag=True, help="keep printing new events until Ctrl-C"),
+            click.Option(
+                ["--interval"],
+                type=click.FloatRange(min=0),
+                default=2.0,
+                help="seconds between looks, with --follow",
+            ),
+        ],
+        handler=handlers["events"],
+    )
+    messages = _group(cli, "messages", "The customers' messages waiting to go.")
+    _leaf(
+        messages,
+        "deliver",
+        "Send the messages waiting in the outbox to --messages.",
+        [],
+        handler=handlers["messages.deliver"],
+    )
+    fake = _group(cli, "fake", "The fake gateway's pretend customer (a simulation only).")
+    _leaf(
+        fake,
+        "authenticate",
+        "Finish 3-D Secure for a charge, as the customer would at the bank's page.",
+        [
+            click.Argument(["charge"], help="the charge's id (the order's charge_id)"),
+            click.Option(["--fail"], is_flag=True, help="fail the authentication instead"),
+        ],
+        handler=handlers["fake.authenticate"],
+    )
+
+
+def _corporate(cli: click.Group) -> None:
+    handlers = commands.HANDLERS
+    corporate = _group(cli, "corporate", "Orders on purchase orders, placed by your staff.")
+    staff = click.Option(["--staff"], required=True, help="the staff member's user id")
+    _leaf(
+        corporate,
+        "quote",
+        "The staff price a corporate account's cart.",
+        [_account(), staff],
+        handler=handlers["corporate.quote"],
+    )
+    _leaf(
+        corporate,
+        "order",
+        "The staff place the order of a quote, invoiced with payment terms.",
+        [
+            _account(),
+            click.Argument(["quote"], help="the quote's id ('corporate quote' prints it)"),
+            click.Option(["--staff"], required=True, help="the staff member's user id"),
+            click.Option(["--purchase-order"], required=True, help="the customer's PO number"),
+            click.Option(
+                ["--due-days"],
+                type=int,
+                default=30,
+                help="the payment terms, in days",
+            ),
+            _key("orders"),
+        ],
+        handler=handlers["corporate.order"],
+    )
+    _leaf(
+        corporate,
+        "confirm",
+        "The customer confirms a corporate order the staff placed.",
+        [_account(), click.Argument(["order"], help="the order's id"), _contact()],
+        handler=handlers["corporate.confirm"],
+    )
+
+
+def _billing(cli: click.Group) -> None:
+    _leaf(
+        cli,
+        "invoices",
+        "List an account's invoices and credit notes.",
+        [_account(), _user()],
+        handler=billing.invoices,
+    )
+    _leaf(
+        cli,
+        "renew",
+        "Run the bill run. Up to an instant: renewals, trial conversions, retries and "
+        "lapses, every charge on record before it is sent; on a terminal, a progress bar "
+        "with the number due and the time left.",
+        [
+            click.Option(
+                ["--until"],
+                help="an ISO 8601 instant, not after now (with --dry-run, any)  [default: now]",
+            ),
+            click.Option(
+                ["--dry-run"],
+                is_flag=True,
+                help="show what the run would invoice, retry and cancel, writing nothing",
+            ),
+        ],
+        handler=billing.renew,
+    )
+    _leaf(
+        cli,
+        "reconcile",
+        "Resolve the payments left in flight. Orders, renewals and refunds that a process "
+        "left unfinished: each asked of the gateway and recorded.",
+        [
+            click.Option(
+                ["--report"],
+                is_flag=True,
+                help="only list the payments that need review and the refunds that failed",
+            )
+        ],
+        handler=billing.reconcile,
+    )
+
+
+def _completion(cli: click.Group) -> None:
+    def source(args: SimpleNamespace, out: TextIO) -> None:
+        complete = get_completion_class(args.shell)
+        assert complete is not None  # the choice is one of SHELLS
+        out.write(complete(cli, {}, PROGRAM, COMPLETE_VAR).source() + "\n")
+
+    _leaf(
+        cli,
+        "completion",
+        "Print the shell's completion script. For bash, in ~/.bashrc: "
+        'eval "$(subscriptions completion bash)"; for zsh, in ~/.zshrc: '
+        'eval "$(subscriptions completion zsh)"; for fish: subscriptions completion fish '
+        "> ~/.config/fish/completions/subscriptions.fish",
+        [click.Argument(["shell"], type=click.Choice(SHELLS), help="your shell")],
+        plain=source,
+    )
+
+
+#: The command line, built once.
+root = _root()

@@ -1,0 +1,327 @@
+"""The command line's commands up to checkout: the catalog, accounts and their VAT
+numbers, trials, the cart, its quote and its order, seats."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..accounts import Account, AccountKind, Address
+from ..catalog import Catalog
+from ..center import check_catalog_change
+from ..documents import catalog_to_dict, seller_and_catalog_from_dict, seller_to_dict
+from ..orders import Seller
+from .env import Env, emit, instant, read_structured
+from .output import Shown, Table, jsonable, shown_amount, table
+
+__all__ = [
+    "account_create",
+    "account_payment",
+    "account_show",
+    "account_vat",
+    "cart",
+    "catalog_load",
+    "catalog_show",
+    "checkout",
+    "quote",
+    "seats",
+    "subscriptions_table",
+    "trial_start",
+    "trials_expire",
+    "vat_revalidate",
+]
+
+
+# -- the catalog ---------------------------------------------------------------------
+
+
+def catalog_load(env: Env) -> None:
+    seller, catalog = seller_and_catalog_from_dict(read_structured(env.args.file))
+    check_catalog_change(env.store, catalog, at=env.clock.now())
+    env.saved.put_all({"catalog": catalog_to_dict(catalog), "seller": seller_to_dict(seller)})
+    emit(
+        env,
+        {"seller": seller_to_dict(seller), **catalog_to_dict(catalog)},
+        lambda: _catalog_text(catalog, seller),
+    )
+
+
+def catalog_show(env: Env) -> None:
+    center = env.center()
+    # The file's shape: what it prints, `catalog load` reads back.
+    emit(
+        env,
+        {"seller": seller_to_dict(center.seller), **catalog_to_dict(center.catalog)},
+        lambda: _catalog_text(center.catalog, center.seller),
+    )
+
+
+def _catalog_text(catalog: Catalog, seller: Seller) -> Shown:
+    rows = [
+        (
+            p.id,
+            p.name,
+            p.trial_days or "-",
+            plan.id,
+            plan.rank,
+            price.frequency.value,
+            f"{shown_amount(price.amount, price.currency)} {price.currency}",
+        )
+        for p in catalog.products
+        for plan in p.plans
+        for price in plan.prices
+    ]
+    headers = ("product", "name", "trial days", "plan", "rank", "frequency", "price")
+    return [f"Seller: {seller.name} ({seller.country})\n", table(rows, headers)]
+
+
+# -- accounts ------------------------------------------------------------------------
+
+
+def _account_text(account: Account) -> Table:
+    rows = [
+        ("id", account.id),
+        ("name", account.name),
+        ("kind", account.kind.value),
+        ("address", ", ".join(account.address.lines())),
+        ("time zone", account.timezone),
+        ("locale", account.locale),
+        ("currency", account.currency),
+        ("billing contacts", ", ".join(sorted(account.billing_contacts))),
+        ("payment method", account.payment_method or "-"),
+        ("VAT number", str(account.vat_number) if account.vat_number else "-"),
+        ("credit balance", shown_amount(account.credit_balance, account.currency)),
+    ]
+    return table(rows, ("field", "value"))
+
+
+def account_create(env: Env) -> None:
+    a = env.args
+    account = env.center().open_account(
+        account_id=a.id,
+        name=a.name,
+        address=Address(
+            line1=a.line1,
+            city=a.city,
+            postal_code=a.postal_code,
+            country=a.country,
+            region=a.region,
+        ),
+        timezone=a.timezone,
+        locale=a.locale,
+        currency=a.currency,
+        billing_contacts=list(a.contact),
+        kind=AccountKind.CORPORATE if a.corporate else AccountKind.SELF_SERVICE,
+        payment_method=a.payment_method,
+    )
+    emit(env, account, lambda: _account_text(account))
+
+
+def account_show(env: Env) -> None:
+    center = env.center()
+    account = center.account(env.args.account)
+    subs = center.subscriptions(account.id)
+
+    def human() -> Shown:
+        return (
+            [_account_text(account), "\n", subscriptions_table(subs)]
+            if subs
+            else (_account_text(account))
+        )
+
+    emit(env, {"account": account, "subscriptions": subs}, human)
+
+
+def subscriptions_table(subs: Sequence[Any]) -> Table:
+    rows = [
+        (
+            s.product,
+            s.status.value,
+            s.terms.plan,
+            s.terms.seats,
+            s.terms.frequency.value,
+            s.period.end.isoformat() if s.period else (s.trial.end.isoformat() if s.trial else "-"),
+        )
+        for s in subs
+    ]
+    return table(rows, ("product", "status", "plan", "seats", "frequency", "next date"))
+
+
+def account_vat(env: Env) -> None:
+    number = None if env.args.number in ("", "none") else env.args.number
+    account = env.center().set_vat_number(env.args.account, env.args.user, number)
+    emit(env, account, lambda: _account_text(account))
+
+
+def account_payment(env: Env) -> None:
+    account = env.center().update_payment_method(env.args.account, env.args.user, env.args.token)
+    emit(env, account, lambda: _account_text(account))
+
+
+def vat_revalidate(env: Env) -> None:
+    """Check again the VAT numbers checked too long ago (a job of its own)."""
+    report = env.center().revalidate_vat_numbers(limit=env.args.limit)
+
+    def human() -> Shown:
+        rows: list[tuple[object, ...]] = [(a, "invalid", "-") for a in report.invalid]
+        rows += [(a, "unavailable", code) for a, code in report.unavailable]
+        rows += [(a, "skipped", why) for a, why in report.skipped]
+        head = (
+            f"checked {report.checked}: {len(report.valid)} still valid, {len(report.invalid)} "
+            f"invalid, {len(report.unavailable)} unavailable, {len(report.skipped)} skipped\n"
+        )
+        return [head, table(rows, ("account", "outcome", "why"))] if rows else head
+
+    emit(env, report, human)
+
+
+# -- trials ------------------------------------------------------------------------
+
+
+def trial_start(env: Env) -> None:
+    a = env.args
+    sub = env.center().start_trial(
+        a.account,
+        a.user,
+        a.product,
+        plan=a.plan,
+        seats=1 if a.seats is None else a.seats,
+        frequency=a.frequency,
+    )
+    emit(env, sub, lambda: subscriptions_table([sub]))
+
+
+def trials_expire(env: Env) -> None:
+    at = instant(env.args.at) if env.args.at else None
+    count = env.center().expire_trials(at, stop=env.signals.stop)
+    emit(env, {"expired": count}, lambda: f"Expired {count} trial(s).\n")
+
+
+# -- the cart, its quote and its order -----------------------------------------------
+
+
+def _cart_text(cart: Any) -> Shown:
+    if not cart.items:
+        return "The cart is empty.\n"
+    rows = [(i.product, i.plan, i.seats, i.frequency.value) for i in cart.items]
+    return table(rows, ("product", "plan", "seats", "frequency"))
+
+
+def cart(env: Env) -> None:
+    a = env.args
+    center = env.center()
+    if a.action == "show":
+        held = center.cart(a.account)
+    elif a.action == "remove":
+        held = center.remove_cart_item(a.account, a.user, a.product)
+    else:
+        operation = {
+            "subscribe-now": center.subscribe_now,
+            "add": center.add_to_cart,
+            "edit": center.edit_cart_item,
+        }[a.action]
+        held = operation(
+            a.account, a.user, a.product, plan=a.plan, seats=a.seats, frequency=a.frequency
+        )
+    emit(env, held, lambda: _cart_text(held))
+
+
+def _quote_text(quote: Any, zone: ZoneInfo) -> Shown:
+    """The quote as a table, its dates in the account's time zone."""
+    currency = quote.currency
+
+    def money(value: Decimal) -> str:
+        return shown_amount(value, currency)
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(zone).isoformat(timespec="minutes")
+
+    lines: list[tuple[object, ...]] = []
+    if quote.invoice is not None:
+        for line in quote.invoice.lines:
+            start, end = (line.period.start.astimezone(zone), line.period.end.astimezone(zone))
+            lines.append(
+                (
+                    line.kind.value,
+                    f"{line.product}/{line.plan}",
+                    line.seats,
+                    line.frequency.value,
+                    f"{start.date()} .. {end.date()}",
+                    money(line.amount),
+                )
+            )
+    shown: list[str | Table] = [
+        f"Quote {quote.id} (valid until {local(quote.expires_at)})\n",
+        table(lines, ("kind", "item", "seats", "frequency", "period", "amount")),
+    ]
+    text = ""
+    if quote.invoice is not None:
+        text += f"subtotal {money(quote.invoice.subtotal)}\n"
+        for tax in quote.invoice.taxes:
+            text += (
+                f"VAT {tax.rate}% {tax.treatment.value} on {money(tax.base)}: {money(tax.amount)}\n"
+            )
+        text += f"total {money(quote.invoice.total)}\n"
+    text += f"credit applied {money(quote.credit_applied.amount)}\n"
+    text += f"amount due {money(quote.amount_due.amount)} {currency}\n"
+    for item in quote.items:
+        if item.next_billing_at is not None:
+            text += f"{item.product}: next billing date {local(item.next_billing_at)}\n"
+    return [*shown, text]
+
+
+def quote(env: Env) -> None:
+    center = env.center()
+    priced = center.quote(env.args.account, env.args.user)
+    zone = ZoneInfo(center.account(env.args.account).timezone)
+    emit(env, priced, lambda: _quote_text(priced, zone), zone=zone)
+
+
+def checkout(env: Env) -> None:
+    a = env.args
+    center = env.center()
+    order = center.place_order(
+        a.account, a.user, a.quote, idempotency_key=a.key, payment_method=a.token
+    )
+    zone = ZoneInfo(center.account(a.account).timezone)
+    number = None
+    if order.invoice_id is not None:
+        number = center.invoice(a.account, a.user, order.invoice_id).number
+    document = {**jsonable(order, zone=zone), "invoice_number": number}
+    amount = f"{shown_amount(order.amount_due.amount, order.currency)} {order.currency}"
+    emit(
+        env,
+        document,
+        lambda: table(
+            [(order.id, order.state.value, amount, number or "-")],
+            ("order", "state", "amount due", "invoice"),
+        ),
+    )
+
+
+# -- seats ---------------------------------------------------------------------------
+
+
+def seats(env: Env) -> None:
+    a = env.args
+    center = env.center()
+    if a.action == "assign":
+        held = center.assign_seats(a.account, a.user, a.product, list(a.users))
+    elif a.action == "unassign":
+        held = center.unassign_seats(a.account, a.user, a.product, list(a.users))
+    elif a.action == "release":
+        held = center.release_seats(a.account, a.user, a.product, list(a.users))
+    elif a.action == "reassign":
+        held = center.reassign_seat(a.account, a.user, a.product, a.from_user, a.to_user)
+    else:
+        held = center.seats(a.account, a.user, a.product)
+
+    def human() -> Shown:
+        head = f"{held.in_use} of {held.seats} seats assigned\n"
+        rows = [(i + 1, u) for i, u in enumerate(held.users)]
+        return [head, table(rows, ("seat", "user"))] if rows else head
+
+    emit(env, held, human)
