@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 import pytest
-from conftest import cli
+from conftest import CLI_ACCOUNT, cli
 
 from subscriptions.cli import DEMO_CATALOG, EXTRA_ADVICE, main
 from subscriptions.cli.app import root
@@ -229,3 +229,33 @@ def test_the_catalog_is_drawn_on_a_terminal_and_plain_in_a_pipe(tmp_path: Path) 
     assert "\x1b" not in piped
     assert "─" not in piped
     assert piped.splitlines()[1].startswith("product")
+
+
+def _completions(*words: str, cwd: Path | None = None) -> list[str]:
+    env = {
+        **os.environ,
+        "_SUBSCRIPTIONS_COMPLETE": "bash_complete",
+        "COMP_WORDS": " ".join(("subscriptions", *words)),
+        "COMP_CWORD": str(len(words)),
+    }
+    done = subprocess.run(
+        [str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, cwd=cwd, check=True
+    )
+    assert done.stderr == ""
+    return [line.removeprefix("plain,") for line in done.stdout.split()]
+
+
+def test_the_shell_completes_account_and_product_ids_from_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "book.sqlite3"
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(DEMO_CATALOG, encoding="utf-8")
+    assert cli(db, "catalog", "load", str(catalog))[0] == 0
+    for name in ("acme", "acorn", "bianchi"):
+        assert (
+            cli(db, "account", "create", "--id", name, *CLI_ACCOUNT[4:], "--country", "IT")[0] == 0
+        )
+    assert _completions("--db", str(db), "trial", "start", "ac") == ["acme", "acorn"]
+    assert _completions("--db", str(db), "trial", "start", "acme", "mo") == ["monitoring"]
+    # No database where the line points: no suggestion, and none is created.
+    assert _completions("trial", "start", "", cwd=tmp_path / "..") == []
+    assert not (tmp_path.parent / "subscriptions.sqlite3").exists()

@@ -10,6 +10,7 @@ script.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, TextIO
@@ -19,9 +20,11 @@ import click
 from click.shell_completion import get_completion_class
 
 from .. import __version__
+from ..errors import SubscriptionsError
 from ..periods import Frequency
 from . import billing, book, commands, database, replay, wiring
-from .env import DEFAULT_DB, Env
+from .env import DEFAULT_DB, Env, UsageError, open_store
+from .settings import CliSettings
 
 __all__ = ["COMPLETE_VAR", "PROGRAM", "Invocation", "root"]
 
@@ -112,17 +115,61 @@ def _group(parent: click.Group, name: str, help: str) -> click.Group:
     return group
 
 
+# -- completion of ids from the database ------------------------------------------
+
+#: How many accounts completion reads at most (a big book is not scanned at each Tab).
+_COMPLETE_SCAN = 2_000
+
+
+def _database(ctx: click.Context) -> str:
+    named = ctx.find_root().params.get("db")
+    return str(named or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB)
+
+
+def _complete_accounts(ctx: click.Context, param: click.Parameter, typed: str) -> list[str]:
+    """The ids of the accounts starting with what is typed, from the database the line
+    names (its first accounts only); none when it cannot be read, and nothing created."""
+    try:
+        store = open_store(_database(ctx), migrate=False)
+    except (UsageError, SubscriptionsError, OSError, ImportError):
+        return []
+    try:
+        with store.unit_of_work() as uow:
+            accounts = uow.accounts.page(limit=_COMPLETE_SCAN)
+    except (SubscriptionsError, OSError):
+        return []
+    finally:
+        store.close()
+    return [a.id for a in accounts if a.id.startswith(typed)]
+
+
+def _complete_products(ctx: click.Context, param: click.Parameter, typed: str) -> list[str]:
+    """The ids of the catalog's products starting with what is typed."""
+    try:
+        catalog = CliSettings(_database(ctx)).get("catalog")
+    except (SubscriptionsError, OSError, ImportError):
+        return []
+    ids = [str(p.get("id", "")) for p in (catalog or {}).get("products", []) if isinstance(p, dict)]
+    return [i for i in ids if i.startswith(typed)]
+
+
 # -- the parameters many commands share --------------------------------------------
 
 
 def _account() -> click.Argument:
     return click.Argument(
-        ["account"], help="the account's id ('subscriptions accounts' lists them)"
+        ["account"],
+        help="the account's id ('subscriptions accounts' lists them)",
+        shell_complete=_complete_accounts,
     )
 
 
 def _product() -> click.Argument:
-    return click.Argument(["product"], help="the product's id ('catalog show' lists them)")
+    return click.Argument(
+        ["product"],
+        help="the product's id ('catalog show' lists them)",
+        shell_complete=_complete_products,
+    )
 
 
 def _user(what: str = "the acting user's id") -> click.Option:
