@@ -130,7 +130,7 @@ class ChangePolicy:
 
 @attrs.frozen(kw_only=True)
 class BillingPolicy:
-    """Every policy choice of the billing rules, with the brief's defaults."""
+    """Every policy choice of the billing rules, each with its default."""
 
     proration: ProrationPolicy = ProrationPolicy()
     plan_change: ChangePolicy = ChangePolicy()

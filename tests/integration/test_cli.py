@@ -23,8 +23,8 @@ def scenario(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def brief_file(tmp_path: Path) -> Path:
-    path = tmp_path / "brief.json"
+def story_file(tmp_path: Path) -> Path:
+    path = tmp_path / "trial_then_upgrade.json"
     path.write_text(json.dumps(scenario("trial_subscribe_upgrade_realign")), encoding="utf-8")
     return path
 
@@ -46,16 +46,16 @@ def one_error_line(err: str) -> str:
 
 
 def test_simulate_prints_the_run_as_json(
-    brief_file: Path, capsys: pytest.CaptureFixture[str]
+    story_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out = invoke("simulate", str(brief_file))
+    status, out = invoke("simulate", str(story_file))
     assert status == 0
-    assert json.loads(out) == run(json.loads(brief_file.read_text(encoding="utf-8")))
+    assert json.loads(out) == run(json.loads(story_file.read_text(encoding="utf-8")))
     assert capsys.readouterr().err == ""
 
 
-def test_simulate_json_has_amounts_as_strings(brief_file: Path) -> None:
-    _, out = invoke("simulate", str(brief_file), "--format", "json")
+def test_simulate_json_has_amounts_as_strings(story_file: Path) -> None:
+    _, out = invoke("simulate", str(story_file), "--format", "json")
     result = json.loads(out)
     first = result["invoices"][0]
     assert first["total"] == "183.00"
@@ -63,8 +63,8 @@ def test_simulate_json_has_amounts_as_strings(brief_file: Path) -> None:
     assert result["credit_balance"] == "0.00"
 
 
-def test_simulate_table(brief_file: Path) -> None:
-    status, out = invoke("simulate", str(brief_file), "--format", "table")
+def test_simulate_table(story_file: Path) -> None:
+    status, out = invoke("simulate", str(story_file), "--format", "table")
     assert status == 0
     assert "Invoice 1" in out
     assert "183.00" in out
@@ -94,8 +94,8 @@ def test_refused_actions_still_exit_zero(tmp_path: Path) -> None:
     assert [r["event"] for r in json.loads(out)["refused"]] == [0, 1, 2, 4]
 
 
-def test_simulate_reads_standard_input(brief_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(brief_file.read_text(encoding="utf-8")))
+def test_simulate_reads_standard_input(story_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(story_file.read_text(encoding="utf-8")))
     status, out = invoke("simulate", "-")
     assert status == 0
     assert json.loads(out)["invoices"][0]["number"] == 1
@@ -108,7 +108,7 @@ def test_examples_lists_the_bundled_scenarios() -> None:
     status, out = invoke("examples")
     assert status == 0
     names = [line.split("\t")[0] for line in out.splitlines()]
-    assert "brief" in names
+    assert "trial_then_upgrade" in names
     assert names == sorted(names)
     for line in out.splitlines():
         _name, count = line.split("\t")
@@ -124,13 +124,13 @@ def test_every_listed_example_runs() -> None:
         assert json.loads(result)["invoices"], name
 
 
-def test_example_brief_is_the_brief_story() -> None:
-    status, out = invoke("simulate", "--example", "brief")
+def test_the_bundled_example_is_the_trial_then_upgrade_story() -> None:
+    status, out = invoke("simulate", "--example", "trial_then_upgrade")
     assert status == 0
     result = json.loads(out)
     assert result["invoices"][0]["reason"] == "subscribe"
     assert result["invoices"][0]["total"] == "183.00"
-    _, table = invoke("simulate", "--example", "brief", "--format", "table")
+    _, table = invoke("simulate", "--example", "trial_then_upgrade", "--format", "table")
     assert table.startswith("Invoice 1")
 
 
@@ -143,7 +143,7 @@ def test_unknown_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == ""
     line = one_error_line(capsys.readouterr().err)
     assert "no-such-example" in line
-    assert "brief" in line  # the message says what exists
+    assert "trial_then_upgrade" in line  # the message says what exists
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,10 +217,10 @@ def test_a_multi_line_message_is_folded_into_one_line(
 # -- the installed console script --------------------------------------------------------
 
 
-def test_the_console_script(brief_file: Path, tmp_path: Path) -> None:
+def test_the_console_script(story_file: Path, tmp_path: Path) -> None:
     assert SCRIPT.exists(), f"console script not installed at {SCRIPT}"
     done = subprocess.run(
-        [str(SCRIPT), "simulate", str(brief_file)],
+        [str(SCRIPT), "simulate", str(story_file)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -228,7 +228,7 @@ def test_the_console_script(brief_file: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert json.loads(done.stdout) == run(json.loads(brief_file.read_text(encoding="utf-8")))
+    assert json.loads(done.stdout) == run(json.loads(story_file.read_text(encoding="utf-8")))
 
     doc = scenario("trial_subscribe_upgrade_realign")
     doc["events"].reverse()

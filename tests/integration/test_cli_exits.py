@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(sys.executable).parent / "subscriptions"
-LONG_OUTPUT = [str(SCRIPT), "--json", "simulate", "--example", "brief"]
+LONG_OUTPUT = [str(SCRIPT), "--json", "simulate", "--example", "trial_then_upgrade"]
 
 
 def _free_port() -> int:

@@ -352,7 +352,8 @@ def test_a_scenario_reads_the_catalog_a_notebook_wrote() -> None:
 
     from subscriptions.scenario import load, run
 
-    text = resources.files("subscriptions.examples").joinpath("brief.json").read_text("utf-8")
+    example = resources.files("subscriptions.examples") / "trial_then_upgrade.json"
+    text = example.read_text("utf-8")
     doc = json.loads(text)
     written = catalog_to_dict(load(doc).context.catalog)
     assert written["currency"] == doc["currency"]

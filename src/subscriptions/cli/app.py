@@ -213,7 +213,9 @@ def _root() -> click.Group:
             click.Option(["--json"], is_flag=True, help="print JSON for programs"),
             click.Option(
                 ["--now"],
-                help="act as if it were this instant (ISO 8601 with its offset); a simulation only",
+                envvar="SUBSCRIPTIONS_NOW",
+                help="act as if it were this instant (ISO 8601 with its offset); a "
+                "simulation only  [default: $SUBSCRIPTIONS_NOW, else the real clock]",
             ),
             click.Option(
                 ["--messages"],
@@ -583,7 +585,7 @@ def _after_checkout(cli: click.Group) -> None:
         handler=handlers["order.show"],
     )
     invoice = _group(cli, "invoice", "Show or pay an invoice.")
-    invoice_id = "the invoice's id ('invoices ACCOUNT --json' shows it)"
+    invoice_id = "the invoice's number, as 'invoices ACCOUNT' lists it (or its id)"
     _leaf(
         invoice,
         "show",
@@ -606,7 +608,7 @@ def _after_checkout(cli: click.Group) -> None:
         "(3-D Secure).",
         [
             _account(),
-            click.Argument(["payment"], help="the order's id, or the invoice's id"),
+            click.Argument(["payment"], help="the order's id, or the invoice's number (or id)"),
             _user(),
         ],
         handler=handlers["payment.confirm"],

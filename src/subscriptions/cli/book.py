@@ -13,9 +13,9 @@ from ..accounts import Account, AccountKind, Address
 from ..catalog import Catalog
 from ..center import check_catalog_change
 from ..documents import catalog_to_dict, seller_and_catalog_from_dict, seller_to_dict
-from ..orders import Seller
+from ..orders import Order, OrderState, Seller
 from .env import Env, emit, instant, read_structured
-from .output import Shown, Table, jsonable, shown_amount, table
+from .output import Shown, Table, jsonable, shown_action, shown_amount, table
 
 __all__ = [
     "account_create",
@@ -29,6 +29,7 @@ __all__ = [
     "quote",
     "seats",
     "subscriptions_table",
+    "totals_text",
     "trial_start",
     "trials_expire",
     "vat_revalidate",
@@ -117,7 +118,7 @@ def account_create(env: Env) -> None:
         kind=AccountKind.CORPORATE if a.corporate else AccountKind.SELF_SERVICE,
         payment_method=a.payment_method,
     )
-    emit(env, account, lambda: _account_text(account))
+    emit(env, account, lambda: _account_text(account), zone=ZoneInfo(account.timezone))
 
 
 def account_show(env: Env) -> None:
@@ -125,40 +126,48 @@ def account_show(env: Env) -> None:
     account = center.account(env.args.account)
     subs = center.subscriptions(account.id)
 
+    zone = ZoneInfo(account.timezone)
+
     def human() -> Shown:
-        return (
-            [_account_text(account), "\n", subscriptions_table(subs)]
-            if subs
-            else (_account_text(account))
-        )
+        if not subs:
+            return _account_text(account)
+        return [_account_text(account), "\n", subscriptions_table(subs, zone)]
 
-    emit(env, {"account": account, "subscriptions": subs}, human)
+    emit(env, {"account": account, "subscriptions": subs}, human, zone=zone)
 
 
-def subscriptions_table(subs: Sequence[Any]) -> Table:
+def subscriptions_table(subs: Sequence[Any], zone: ZoneInfo) -> str | Table:
+    """Subscriptions, one a line, with the local date their period (or trial) ends."""
+    if not subs:
+        return "No subscriptions.\n"
+
+    def ends(sub: Any) -> object:
+        until = sub.period.end if sub.period else (sub.trial.end if sub.trial else None)
+        return "-" if until is None else until.astimezone(zone).date()
+
     rows = [
         (
             s.product,
-            s.status.value,
             s.terms.plan,
             s.terms.seats,
             s.terms.frequency.value,
-            s.period.end.isoformat() if s.period else (s.trial.end.isoformat() if s.trial else "-"),
+            s.status.value,
+            ends(s),
         )
         for s in subs
     ]
-    return table(rows, ("product", "status", "plan", "seats", "frequency", "next date"))
+    return table(rows, ("product", "plan", "seats", "frequency", "status", "period ends"))
 
 
 def account_vat(env: Env) -> None:
     number = None if env.args.number in ("", "none") else env.args.number
     account = env.center().set_vat_number(env.args.account, env.args.user, number)
-    emit(env, account, lambda: _account_text(account))
+    emit(env, account, lambda: _account_text(account), zone=ZoneInfo(account.timezone))
 
 
 def account_payment(env: Env) -> None:
     account = env.center().update_payment_method(env.args.account, env.args.user, env.args.token)
-    emit(env, account, lambda: _account_text(account))
+    emit(env, account, lambda: _account_text(account), zone=ZoneInfo(account.timezone))
 
 
 def vat_revalidate(env: Env) -> None:
@@ -191,7 +200,8 @@ def trial_start(env: Env) -> None:
         seats=1 if a.seats is None else a.seats,
         frequency=a.frequency,
     )
-    emit(env, sub, lambda: subscriptions_table([sub]))
+    zone = ZoneInfo(env.center().account(a.account).timezone)
+    emit(env, sub, lambda: subscriptions_table([sub], zone), zone=zone)
 
 
 def trials_expire(env: Env) -> None:
@@ -257,20 +267,41 @@ def _quote_text(quote: Any, zone: ZoneInfo) -> Shown:
         f"Quote {quote.id} (valid until {local(quote.expires_at)})\n",
         table(lines, ("kind", "item", "seats", "frequency", "period", "amount")),
     ]
-    text = ""
-    if quote.invoice is not None:
-        text += f"subtotal {money(quote.invoice.subtotal)}\n"
-        for tax in quote.invoice.taxes:
-            text += (
-                f"VAT {tax.rate}% {tax.treatment.value} on {money(tax.base)}: {money(tax.amount)}\n"
-            )
-        text += f"total {money(quote.invoice.total)}\n"
-    text += f"credit applied {money(quote.credit_applied.amount)}\n"
-    text += f"amount due {money(quote.amount_due.amount)} {currency}\n"
+    text = totals_text(
+        currency,
+        subtotal=None if quote.invoice is None else quote.invoice.subtotal,
+        taxes=() if quote.invoice is None else quote.invoice.taxes,
+        total=None if quote.invoice is None else quote.invoice.total,
+        credit=quote.credit_applied.amount,
+        due=quote.amount_due.amount,
+    )
     for item in quote.items:
         if item.next_billing_at is not None:
             text += f"{item.product}: next billing date {local(item.next_billing_at)}\n"
     return [*shown, text]
+
+
+def totals_text(
+    currency: str,
+    *,
+    subtotal: Decimal | None,
+    taxes: Sequence[Any],
+    total: Decimal | None,
+    credit: Decimal,
+    due: Decimal,
+) -> str:
+    """The foot of a quote or an invoice: the subtotal, each VAT line, the total, the
+    credit applied and the amount due."""
+
+    def money(value: Decimal) -> str:
+        return shown_amount(value, currency)
+
+    text = "" if subtotal is None else f"subtotal {money(subtotal)}\n"
+    for tax in taxes:
+        text += f"VAT {tax.rate}% {tax.treatment.value} on {money(tax.base)}: {money(tax.amount)}\n"
+    if total is not None:
+        text += f"total {money(total)}\n"
+    return text + f"credit applied {money(credit)}\namount due {money(due)} {currency}\n"
 
 
 def quote(env: Env) -> None:
@@ -292,13 +323,28 @@ def checkout(env: Env) -> None:
         number = center.invoice(a.account, a.user, order.invoice_id).number
     document = {**jsonable(order, zone=zone), "invoice_number": number}
     amount = f"{shown_amount(order.amount_due.amount, order.currency)} {order.currency}"
-    emit(
-        env,
-        document,
-        lambda: table(
+    shown: list[str | Table] = [
+        table(
             [(order.id, order.state.value, amount, number or "-")],
             ("order", "state", "amount due", "invoice"),
-        ),
+        )
+    ]
+    if order.state is OrderState.REQUIRES_ACTION:
+        shown.append(_waiting(env, order))
+    emit(env, document, lambda: shown)
+
+
+def _waiting(env: Env, order: Order) -> str:
+    """What to do about an order waiting for the customer's 3-D Secure."""
+    text = f"The customer must authenticate the payment: {shown_action(order.next_action)}\n"
+    if env.book.simulation:
+        text += (
+            f"(a simulation: 'subscriptions fake authenticate {order.charge_id}' plays the "
+            "customer at the bank)\n"
+        )
+    return text + (
+        f"Then: subscriptions payment confirm {order.account_id} {order.id} "
+        f"--user {order.placed_by}\n"
     )
 
 

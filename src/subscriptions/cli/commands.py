@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from ..adapters.fakes import FakeGateway
 from ..orders import Order
 from ..subscription import Event
+from .book import subscriptions_table, totals_text
 from .env import Env, UsageError, emit
 from .output import Shown, jsonable, shown_amount, table
 
@@ -51,23 +52,9 @@ def _accounts(env: Env) -> None:
 
 
 def _subscriptions(env: Env) -> None:
-    a = env.args
-    center = env.center()
-    subs = center.subscriptions(a.account)
-    zone = _zone(env, a.account)
-    rows = [
-        (
-            s.product,
-            s.terms.plan,
-            s.terms.seats,
-            s.terms.frequency.value,
-            s.status.value,
-            "-" if s.period is None else s.period.end.astimezone(zone).date(),
-        )
-        for s in subs
-    ]
-    headers = ("product", "plan", "seats", "frequency", "status", "renews")
-    emit(env, subs, lambda: table(rows, headers) if rows else "No subscriptions.\n", zone=zone)
+    subs = env.center().subscriptions(env.args.account)
+    zone = _zone(env, env.args.account)
+    emit(env, subs, lambda: subscriptions_table(subs, zone), zone=zone)
 
 
 def _contacts(env: Env) -> None:
@@ -175,31 +162,46 @@ def _invoice_text(invoice: Any, zone: ZoneInfo) -> Shown:
         )
         for line in invoice.lines
     ]
-    return [
-        head,
-        table(rows, ("kind", "item", "seats", "period", "amount")),
-        f"total {shown_amount(invoice.total, invoice.currency)} {invoice.currency}\n"
-        f"amount due {shown_amount(invoice.amount_due, invoice.currency)}\n",
-    ]
+    text = totals_text(
+        invoice.currency,
+        subtotal=invoice.subtotal,
+        taxes=invoice.taxes,
+        total=invoice.total,
+        credit=invoice.credit_applied,
+        due=invoice.amount_due,
+    )
+    return [head, table(rows, ("kind", "item", "seats", "period", "amount")), text]
+
+
+def _invoice_id(env: Env, given: str) -> str:
+    """The id of the account's invoice whose id or number (``INV-000001``, as
+    ``invoices`` lists it) is ``given``; anything else as given (an order's id, or an
+    id the Billing Center then refuses as unknown)."""
+    if given.startswith(("inv_", "ord_")):
+        return given
+    listed = env.center().invoices(env.args.account, env.args.user)
+    return next((i.id for i in listed if given in (i.id, i.number)), given)
 
 
 def _invoice_show(env: Env) -> None:
     a = env.args
-    invoice = env.center().invoice(a.account, a.user, a.invoice)
+    invoice = env.center().invoice(a.account, a.user, _invoice_id(env, a.invoice))
     zone = _zone(env, a.account)
     emit(env, invoice, lambda: _invoice_text(invoice, zone), zone=zone)
 
 
 def _invoice_pay(env: Env) -> None:
     a = env.args
-    invoice = env.center().pay_invoice(a.account, a.user, a.invoice, idempotency_key=a.key)
+    invoice = env.center().pay_invoice(
+        a.account, a.user, _invoice_id(env, a.invoice), idempotency_key=a.key
+    )
     _said(env, invoice, f"Invoice {invoice.number}: {invoice.status.value}")
 
 
 def _confirm(env: Env) -> None:
     """After the customer's 3-D Secure: the order or invoice payment, as it now stands."""
     a = env.args
-    done = env.center().confirm_payment(a.account, a.user, a.payment)
+    done = env.center().confirm_payment(a.account, a.user, _invoice_id(env, a.payment))
     if isinstance(done, Order):
         _said(env, done, f"Order {done.id}: {done.state.value}")
     else:

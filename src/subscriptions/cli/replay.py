@@ -159,7 +159,7 @@ trial_days = 30
 
 
 def demo(args: SimpleNamespace, out: TextIO) -> None:
-    """The brief's journey, end to end, on a fresh SQLite file."""
+    """One customer's story, end to end, on a fresh SQLite file."""
     from ..adapters.sqlite import SQLiteStore
 
     if args.db:
