@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,37 @@ def test_people_get_one_line_saying_what_became_of_it(book: Path) -> None:
     shown = said("order", "show", "acme", order["id"], "--user", "anna")
     assert "succeeded" in shown
     assert "12.20 EUR" in shown
+
+
+def _text(db: Path, *argv: str) -> str:
+    out = io.StringIO()
+    status = main(["--db", str(db), "--now", "2026-11-02T09:00:00+01:00", *argv], stdout=out)
+    assert status == 0, out.getvalue()
+    return out.getvalue()
+
+
+def test_a_3d_secure_checkout_says_in_words_how_to_finish_it(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    text = _text(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1",
+                 "--token", "tok_3ds")  # fmt: skip
+    (order_id,) = set(re.findall(r"ord_\w+", text))
+    order = ok(book, "order", "show", "acme", order_id, "--user", "anna")
+    assert order["state"] == "requires_action"
+    assert f"authenticate the payment: {order['next_action']}" in text
+    assert f"'subscriptions fake authenticate {order['charge_id']}'" in text
+    assert f"Then: subscriptions payment confirm acme {order['id']} --user anna" in text
+
+
+def test_an_invoice_is_named_by_its_number_or_its_id(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    order = ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    by_id = ok(book, "invoice", "show", "acme", order["invoice_id"], "--user", "anna")
+    by_number = ok(book, "invoice", "show", "acme", "INV-000001", "--user", "anna")
+    assert by_id == by_number
+    text = _text(book, "invoice", "show", "acme", "INV-000001", "--user", "anna")
+    assert "VAT 22% standard on 10.00: 2.20\ntotal 12.20\n" in text
+    status, error = cli(book, "invoice", "show", "acme", "INV-000009", "--user", "anna")
+    assert status == 2
+    assert error["error"]["type"] == "NotFound"

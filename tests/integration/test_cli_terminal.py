@@ -259,3 +259,44 @@ def test_the_shell_completes_account_and_product_ids_from_the_database(tmp_path:
     # No database where the line points: no suggestion, and none is created.
     assert _completions("trial", "start", "", cwd=tmp_path / "..") == []
     assert not (tmp_path.parent / "subscriptions.sqlite3").exists()
+
+
+def test_a_bill_run_at_a_terminal_draws_its_progress_with_the_total(tmp_path: Path) -> None:
+    db = tmp_path / "book.sqlite3"
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(DEMO_CATALOG, encoding="utf-8")
+    assert cli(db, "catalog", "load", str(catalog))[0] == 0
+    assert cli(db, *CLI_ACCOUNT, "--country", "IT", "--payment-method", "tok_visa")[0] == 0
+    for product in ("monitoring", "remote-support"):
+        assert cli(db, "cart", "add", "acme", product, "--user", "anna")[0] == 0
+    _, quote = cli(db, "quote", "acme", "--user", "anna")
+    assert cli(db, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k")[0] == 0
+    main_fd, child_fd = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    env.update(TERM="xterm-256color", COLUMNS="120", SUBSCRIPTIONS_NOW="2026-12-03T09:00:00+01:00")
+    process = subprocess.Popen(
+        [str(SCRIPT), "--db", str(db), "renew"],
+        stdout=subprocess.PIPE,
+        stderr=child_fd,
+        env=env,
+        text=True,
+    )
+    os.close(child_fd)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main_fd)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode())
+    assert "Renewing" in text
+    assert "2/2" in text  # both subscriptions were due, and both done
+    assert "left" in text
+    assert re.search(r"^renewed\s+2$", out, re.M)  # the report, plain in the pipe
+    assert "\x1b" not in out
