@@ -196,17 +196,23 @@ def _on_a_terminal(*argv: str) -> str:
     env.update(TERM="xterm-256color", COLUMNS="120")
     process = subprocess.Popen([str(SCRIPT), *argv], stdout=child_fd, env=env)
     os.close(child_fd)
+    drawn = _read_all(main_fd)
+    assert process.wait(timeout=60) == 0
+    return drawn
+
+
+def _read_all(fd: int) -> str:
+    """Everything written to the terminal whose other end is ``fd``, until it closes."""
     chunks = []
     while True:
         try:
-            chunk = os.read(main_fd, 65536)
+            chunk = os.read(fd, 65536)
         except OSError:  # the child closed its end
             break
         if not chunk:
             break
         chunks.append(chunk)
-    os.close(main_fd)
-    assert process.wait(timeout=60) == 0
+    os.close(fd)
     return b"".join(chunks).decode()
 
 
@@ -282,19 +288,10 @@ def test_a_bill_run_at_a_terminal_draws_its_progress_with_the_total(tmp_path: Pa
         text=True,
     )
     os.close(child_fd)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(main_fd)
+    drawn = _read_all(main_fd)
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 0
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode())
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
     assert "Renewing" in text
     assert "2/2" in text  # both subscriptions were due, and both done
     assert "left" in text
