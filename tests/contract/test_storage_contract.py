@@ -241,6 +241,22 @@ def test_for_account_lists_its_subscriptions_in_id_order(store: Store) -> None:
     assert read(store, lambda uow: uow.subscriptions.for_account("acc-3")) == []
 
 
+def test_orders_for_account_are_its_own_oldest_first(store: Store) -> None:
+    mine, other = r.italian_account("acc-1"), r.italian_account("acc-2")
+    orders = [r.order(mine, f"ord-{n}") for n in (3, 1, 2)]
+    foreign = r.order(other, "ord-0")
+    save(
+        store,
+        lambda uow: uow.accounts.add(mine),
+        lambda uow: uow.accounts.add(other),
+        *[lambda uow, o=o: uow.orders.add(o) for o in [*orders, foreign]],
+    )
+    listed = read(store, lambda uow: uow.orders.for_account("acc-1"))
+    assert [o.id for o in listed] == ["ord-1", "ord-2", "ord-3"]
+    assert listed[0] == orders[1]
+    assert read(store, lambda uow: uow.orders.for_account("acc-3")) == []
+
+
 def test_ids_sort_by_code_point_in_every_store(store: Store) -> None:
     account = r.italian_account()
     sub, _ = r.subscribed(account)

@@ -246,3 +246,52 @@ def test_an_invoice_is_named_by_its_number_or_its_id(book: Path) -> None:
     status, error = cli(book, "invoice", "show", "acme", "INV-000009", "--user", "anna")
     assert status == 2
     assert error["error"]["type"] == "NotFound"
+
+
+def test_orders_subscriptions_and_invoices_are_listed_and_filtered(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    first = ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    second = ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k2",
+                "--token", "tok_3ds")  # fmt: skip
+    orders = ok(book, "orders", "acme", "--user", "anna")
+    assert [o["id"] for o in orders] == [first["id"], second["id"]]
+    waiting = ok(book, "orders", "acme", "--user", "anna", "--state", "requires_action")
+    assert [o["id"] for o in waiting] == [second["id"]]
+    both = ok(book, "orders", "acme", "--user", "anna", "--state", "requires_action",
+              "--state", "succeeded")  # fmt: skip
+    assert len(both) == 2
+    assert ok(book, "subscriptions", "acme", "--status", "canceled") == []
+    (active,) = ok(book, "subscriptions", "acme", "--status", "active")
+    assert active["terms"]["product"] == "monitoring"
+    shown = ok(book, "subscription", "show", "acme", "monitoring")
+    assert shown == active
+    text = _text(book, "subscription", "show", "acme", "monitoring")
+    assert "period            2026-11-02 .. 2026-12-02" in text
+    status, error = cli(book, "subscription", "show", "acme", "remote-support")
+    assert status == 2
+    assert "no subscription to 'remote-support'" in error["error"]["message"]
+    assert [i["number"] for i in ok(book, "invoices", "acme", "--user", "anna", "--status",
+                                    "paid")] == ["INV-000001"]  # fmt: skip
+    assert ok(book, "invoices", "acme", "--user", "anna", "--status", "void") == []
+    status, error = cli(book, "orders", "acme", "--user", "anna", "--state", "lost")
+    assert status == 2
+    assert "'lost' is not one of" in error["error"]["message"]
+    status, error = cli(book, "orders", "acme", "--user", "mallory")
+    assert status == 2
+
+
+def test_accounts_are_paged_and_filtered_by_kind(book: Path) -> None:
+    for name in ("bigco", "corpa", "corpb"):
+        create = list(CLI_ACCOUNT)
+        create[create.index("acme")] = name
+        ok(book, *create, "--country", "IT", "--corporate")
+    everyone = [a["id"] for a in ok(book, "accounts")]
+    assert everyone == ["acme", "bigco", "corpa", "corpb"]
+    page = ok(book, "accounts", "--kind", "corporate", "--limit", "2")
+    assert [a["id"] for a in page] == ["bigco", "corpa"]
+    page = ok(book, "accounts", "--kind", "corporate", "--limit", "2", "--after", "corpa")
+    assert [a["id"] for a in page] == ["corpb"]
+    assert [a["id"] for a in ok(book, "accounts", "--kind", "self_service")] == ["acme"]

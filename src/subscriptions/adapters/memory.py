@@ -18,7 +18,7 @@ import attrs
 
 from ..collection import due_at
 from ..errors import ConcurrencyConflict, InvalidInput, PaymentInProgress, StorageError
-from ..orders import IssuedInvoice, OrderState
+from ..orders import IssuedInvoice, Order, OrderState
 from ..payments import AttemptState, PaymentAttempt
 from ..periods import ensure_aware
 from ..ports import OutboxEntry
@@ -164,6 +164,10 @@ class _Quotes(_Table, repositories.QuoteRows):
 
 
 class _Orders(_Table, repositories.OrderRows):
+    def for_account(self, account_id: str) -> list[Order]:
+        found = [self._get(k) for k in sorted(self._keys())]
+        return [o for o in found if o is not None and o.account_id == account_id]
+
     def unresolved(self) -> list[str]:
         states = (OrderState.PENDING, OrderState.UNKNOWN, OrderState.REQUIRES_ACTION)
         return sorted(

@@ -534,6 +534,14 @@ class _Quotes(_Table, repositories.QuoteRows):
 class _Orders(_Table, repositories.OrderRows):
     __slots__ = ()
 
+    def for_account(self, account_id: str) -> list[Order]:
+        db = self._uow._flushed()
+        rows = db.query(
+            self._uow._dialect.sql("SELECT id, doc FROM orders WHERE account_id = ? ORDER BY id"),
+            (account_id,),
+        )
+        return self._rows(rows)
+
     def unresolved(self) -> list[str]:
         db = self._uow._flushed()
         # The same predicate as the partial index orders_unresolved.

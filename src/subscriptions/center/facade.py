@@ -217,6 +217,7 @@ class BillingCenter:
     place_order = use_case(_orders.place_order)
     confirm_payment = use_case(_invoices.confirm_payment)
     order = use_case(_orders.show_order)
+    orders = use_case(_orders.list_orders)
 
     # -- corporate orders --------------------------------------------------------------
 

@@ -41,6 +41,7 @@ __all__ = [
     "failure",
     "find_order",
     "known_order",
+    "list_orders",
     "place_order",
     "record_order",
 ]
@@ -345,6 +346,14 @@ def confirm_order_payment(center: Center, account_id: str, user: str, order_id: 
     if settled is None:
         return order
     return drive(center, settled.order or order)
+
+
+def list_orders(center: Center, account_id: str, user: str) -> list[Order]:
+    """The account's orders, oldest first."""
+    with center.store.unit_of_work() as uow:
+        account = center.load_account(uow, account_id)
+        require_billing_contact(account, user, "see orders")
+        return uow.orders.for_account(account_id)
 
 
 def show_order(center: Center, account_id: str, user: str, order_id: str) -> Order:

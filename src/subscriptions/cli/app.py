@@ -10,6 +10,7 @@ script.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -20,8 +21,11 @@ import click
 from click.shell_completion import get_completion_class
 
 from .. import __version__
+from ..accounts import AccountKind
 from ..errors import SubscriptionsError
+from ..orders import InvoiceStatus, OrderState
 from ..periods import Frequency
+from ..subscription import Status
 from . import billing, book, commands, database, replay, wiring
 from .env import DEFAULT_DB, Env, UsageError, open_store
 from .settings import CliSettings
@@ -186,6 +190,15 @@ def _key(what: str) -> click.Option:
     )
 
 
+def _filter(name: str, choices: type[enum.Enum], what: str) -> click.Option:
+    return click.Option(
+        [name],
+        type=click.Choice([c.value for c in choices]),
+        multiple=True,
+        help=f"{what} (repeat the option for several)",
+    )
+
+
 def _terms() -> list[click.Parameter]:
     return [
         click.Option(["--plan"], help="the plan's id  [default: the product's lowest plan]"),
@@ -341,6 +354,7 @@ def _accounts(cli: click.Group) -> None:
             click.Option(
                 ["--limit"], type=click.IntRange(min=1), default=100, help="at most this many"
             ),
+            _filter("--kind", AccountKind, "show only the accounts of this kind"),
         ],
         handler=commands.HANDLERS["accounts"],
     )
@@ -543,10 +557,24 @@ def _after_checkout(cli: click.Group) -> None:
         cli,
         "subscriptions",
         "List an account's subscriptions.",
-        [_account()],
+        [_account(), _filter("--status", Status, "show only the subscriptions in this state")],
         handler=handlers["subscriptions"],
     )
-    sub = _group(cli, "subscription", "Cancel or reactivate a subscription.")
+    sub = _group(cli, "subscription", "Show, cancel or reactivate a subscription.")
+    _leaf(
+        sub,
+        "show",
+        "A subscription: its terms, period, trial, scheduled change and unpaid renewal.",
+        [_account(), _product()],
+        handler=handlers["subscription.show"],
+    )
+    _leaf(
+        cli,
+        "orders",
+        "List an account's orders, oldest first.",
+        [_account(), _user(), _filter("--state", OrderState, "show only the orders in this state")],
+        handler=handlers["orders"],
+    )
     _leaf(
         sub,
         "cancel",
@@ -695,8 +723,12 @@ def _billing(cli: click.Group) -> None:
     _leaf(
         cli,
         "invoices",
-        "List an account's invoices and credit notes.",
-        [_account(), _user()],
+        "List an account's invoices and credit notes, in number order.",
+        [
+            _account(),
+            _user(),
+            _filter("--status", InvoiceStatus, "show only the documents in this state"),
+        ],
         handler=billing.invoices,
     )
     _leaf(

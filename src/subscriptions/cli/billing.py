@@ -18,6 +18,8 @@ __all__ = ["invoices", "reconcile", "renew"]
 def invoices(env: Env) -> None:
     center = env.center()
     listed = center.invoices(env.args.account, env.args.user)
+    if env.args.status:
+        listed = [i for i in listed if i.status.value in env.args.status]
     zone = ZoneInfo(center.account(env.args.account).timezone)
 
     def tax_point(invoice: Any) -> str:

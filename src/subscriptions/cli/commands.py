@@ -42,7 +42,15 @@ def _said(env: Env, value: Any, line: str) -> None:
 
 def _accounts(env: Env) -> None:
     a = env.args
-    accounts = env.center().accounts(after=a.after, limit=a.limit)
+    accounts: list[Any] = []
+    after = a.after
+    while len(accounts) < a.limit:  # pages of the book, until the page asked for is full
+        page = env.center().accounts(after=after, limit=a.limit)
+        accounts += [x for x in page if not a.kind or x.kind.value in a.kind]
+        if len(page) < a.limit:
+            break
+        after = page[-1].id
+    accounts = accounts[: a.limit]
     rows = [
         (x.id, x.name, x.kind.value, x.country, x.currency, ", ".join(sorted(x.billing_contacts)))
         for x in accounts
@@ -53,8 +61,83 @@ def _accounts(env: Env) -> None:
 
 def _subscriptions(env: Env) -> None:
     subs = env.center().subscriptions(env.args.account)
+    if env.args.status:
+        subs = [s for s in subs if s.status.value in env.args.status]
     zone = _zone(env, env.args.account)
     emit(env, subs, lambda: subscriptions_table(subs, zone), zone=zone)
+
+
+def _subscription_show(env: Env) -> None:
+    a = env.args
+    subs = env.center().subscriptions(a.account)
+    sub = next((s for s in subs if s.product == a.product), None)
+    if sub is None:
+        raise UsageError(
+            f"account {a.account!r} has no subscription to {a.product!r}; "
+            f"'subscriptions subscriptions {a.account}' lists what it has"
+        )
+    zone = _zone(env, a.account)
+    rows = [
+        ("product", sub.product),
+        ("status", sub.status.value),
+        ("plan", sub.terms.plan),
+        ("seats", sub.terms.seats),
+        ("frequency", sub.terms.frequency.value),
+        ("period", _span(sub.period, zone)),
+        ("trial", _span(sub.trial, zone)),
+        ("billing anchor", _local(sub.anchor, zone)),
+        ("scheduled change", _scheduled(sub)),
+        ("unpaid", _dunning(sub, zone)),
+    ]
+    emit(env, sub, lambda: table(rows, ("field", "value")), zone=zone)
+
+
+def _span(span: Any, zone: ZoneInfo) -> str:
+    if span is None:
+        return "-"
+    return f"{span.start.astimezone(zone).date()} .. {span.end.astimezone(zone).date()}"
+
+
+def _local(moment: Any, zone: ZoneInfo) -> str:
+    return "-" if moment is None else moment.astimezone(zone).isoformat(timespec="minutes")
+
+
+def _scheduled(sub: Any) -> str:
+    terms = sub.scheduled
+    if terms is None:
+        return "-"
+    return f"{terms.plan} x{terms.seats} {terms.frequency.value}, at the end of the period"
+
+
+def _dunning(sub: Any, zone: ZoneInfo) -> str:
+    dunning = sub.dunning
+    if dunning is None:
+        return "-"
+    retry = "no more retries"
+    if dunning.next_retry_at is not None:
+        retry = f"next retry {_local(dunning.next_retry_at, zone)}"
+    return f"{dunning.attempts} failed attempt(s), {retry}"
+
+
+def _orders(env: Env) -> None:
+    a = env.args
+    orders = env.center().orders(a.account, a.user)
+    if a.state:
+        orders = [o for o in orders if o.state.value in a.state]
+    zone = _zone(env, a.account)
+    rows = [
+        (
+            o.id,
+            o.state.value,
+            o.created_at.astimezone(zone).date(),
+            f"{shown_amount(o.amount_due.amount, o.currency)} {o.currency}",
+            o.purchase_order or "-",
+            o.failure_code or "-",
+        )
+        for o in orders
+    ]
+    headers = ("order", "state", "placed", "amount due", "purchase order", "failure")
+    emit(env, orders, lambda: table(rows, headers) if rows else "No orders.\n", zone=zone)
 
 
 def _contacts(env: Env) -> None:
@@ -279,6 +362,8 @@ def _deliver(env: Env) -> None:
 HANDLERS: dict[str, Handler] = {
     "accounts": _accounts,
     "subscriptions": _subscriptions,
+    "subscription.show": _subscription_show,
+    "orders": _orders,
     "contacts": _contacts,
     "events": _events,
     "subscription.cancel": _cancel,
