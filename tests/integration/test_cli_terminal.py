@@ -297,3 +297,20 @@ def test_a_bill_run_at_a_terminal_draws_its_progress_with_the_total(tmp_path: Pa
     assert "left" in text
     assert re.search(r"^renewed\s+2$", out, re.M)  # the report, plain in the pipe
     assert "\x1b" not in out
+
+
+def test_the_command_line_imports_and_explains_itself_with_no_click_nor_rich() -> None:
+    blocked = (
+        "import sys; sys.modules['click'] = None; sys.modules['rich'] = None\n"
+        "from subscriptions.cli import main\n"
+        "raise SystemExit(main(['catalog', 'show']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == (
+        "subscriptions: error: the command line needs click and rich, which its optional "
+        f"extra installs: {EXTRA_ADVICE}\n"
+    )
