@@ -175,7 +175,7 @@ class Product:
         ):
             raise CatalogError(
                 f"product {self.id!r} trial_days {self.trial_days!r} must be a whole "
-                "number of days >= 1, or None for no trial"
+                "number of days >= 1; for no trial leave it out (None)"
             )
         if not self.plans:
             raise CatalogError(f"product {self.id!r} has no plans; give it at least one")

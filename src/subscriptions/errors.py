@@ -395,7 +395,10 @@ class DatabaseMissing(SchemaNotCurrent):
     def __init__(self, where: str, *, expected: int, problem: str) -> None:
         super().__init__(where, found=0, expected=expected)
         self.problem = problem
-        self.args = (f"{problem}; {_MIGRATE_HINT} to create it",)
+        self.args = (
+            f"{problem}; create it with `subscriptions db init` (or open the store with "
+            "migrate=True)",
+        )
 
 
 class SchemaTooNew(StorageError):
@@ -440,7 +443,7 @@ class DuplicateRecord(ConcurrencyConflict, InvalidInput):
         super().__init__(what, record_id, expected=0, found=0)
         self.args = (
             f"{what} {record_id!r} already exists{hint} (another request may have added "
-            "it at the same time); load it instead of adding it again",
+            "it at the same time); use the existing one, or choose another id",
         )
 
 
@@ -685,5 +688,6 @@ class SeatsInUse(ActionRefused):
         self.must_release = release
         super().__init__(
             f"cannot reduce subscription {subscription_id!r} to {seats} seats: {in_use} are "
-            f"assigned; release {release} user(s) first, or name the users to release"
+            f"assigned; release the seats of {release} user(s) first (release_seats; on "
+            "the command line, seats release)"
         )

@@ -150,8 +150,8 @@ _COUNTRY_NAMES: Mapping[str, str] = {
 _COUNTRY_ALIASES: Mapping[str, str] = {"EL": "GR", "UK": "GB"}
 
 _WHAT_TO_DO = (
-    "check the number on the customer's VAT registration certificate, "
-    "or leave it empty to be taxed as a consumer"
+    "check the number on its VAT registration certificate, or leave it out (a "
+    "customer without one is taxed as a consumer)"
 )
 
 

@@ -448,7 +448,7 @@ def test_without_migrating_a_missing_schema_is_not_created(pg_schema: tuple[str,
     message = str(raised.value)
     assert message.startswith(f"no schema {schema!r} in the PostgreSQL database (")
     assert message.endswith(
-        "; run `subscriptions db migrate` (or open the store with migrate=True) to create it"
+        "; create it with `subscriptions db init` (or open the store with migrate=True)"
     )
     assert (raised.value.found, raised.value.expected) == (0, LATEST)
     with pytest.raises(DatabaseMissing):

@@ -605,8 +605,8 @@ def test_without_migrating_a_missing_file_is_not_created(tmp_path: Path) -> None
     with pytest.raises(DatabaseMissing) as raised:
         SQLiteStore(path, migrate=False)
     assert str(raised.value) == (
-        f"no database at {str(path)!r}; run `subscriptions db migrate` (or open the store "
-        "with migrate=True) to create it"
+        f"no database at {str(path)!r}; create it with `subscriptions db init` (or open "
+        "the store with migrate=True)"
     )
     assert (raised.value.found, raised.value.expected) == (0, LATEST)
     with pytest.raises(DatabaseMissing):

@@ -346,7 +346,7 @@ def test_staff_orders_are_for_corporate_accounts_only(
     center: BillingCenter, customer: Customer, refused: Any
 ) -> None:
     quote = center.staff_quote("sam", customer.id)
-    with refused(customer.id, InvalidTransition, "order themselves with place_order"):
+    with refused(customer.id, InvalidTransition, "place their own orders (place_order"):
         center.staff_place_corporate_order(
             "sam", customer.id, quote.id, purchase_order="PO-1", idempotency_key="po"
         )
@@ -635,7 +635,7 @@ def test_reducing_seats_below_those_assigned(
     center: BillingCenter, customer: Customer, refused: Any
 ) -> None:
     center.add_to_cart(customer.id, CONTACT, "remote-support", seats=1)
-    with refused(customer.id, SeatsInUse, "release 1 user(s) first") as info:
+    with refused(customer.id, SeatsInUse, "release the seats of 1 user(s) first") as info:
         center.quote(customer.id, CONTACT)
     error = info.value
     assert (error.seats, error.seats_in_use, error.must_release) == (1, 2, 1)

@@ -155,12 +155,22 @@ def test_a_command_never_creates_or_migrates_a_database(tmp_path: Path, capsys: 
     assert list(tmp_path.iterdir()) == []  # no database, no gateway journal
     assert run(missing, "db", "status") == (
         0,
-        {"database": str(missing), "version": None, "expected": LATEST, "state": "missing"},
+        {
+            "database": str(missing),
+            "version": None,
+            "expected": LATEST,
+            "state": "missing",
+            "simulation": None,
+        },
     )
     assert list(tmp_path.iterdir()) == []
-    status, done = run(missing, "db", "migrate")
-    assert (status, done["from"], done["to"]) == (0, 0, LATEST)
+    status, refused = run(missing, "db", "migrate")  # migrates; never creates
+    assert status == 2
+    assert refused["error"]["message"].startswith(f"no database at {missing} to migrate")
+    assert list(tmp_path.iterdir()) == []
+    assert run(missing, "db", "init", "--simulation")[0] == 0
     assert run(missing, "db", "status")[1]["state"] == "current"
+    assert run(missing, "db", "status")[1]["simulation"] is True
     assert run(missing, "db", "migrate")[1]["from"] == LATEST  # already there
 
 

@@ -110,3 +110,39 @@ def test_a_database_password_is_never_printed() -> None:
     url = "postgresql://billing:hunter2@127.0.0.1:5432/book"
     assert "hunter2" not in redacted_url(url)
     assert redacted_url("postgresql://127.0.0.1/book") == "postgresql://127.0.0.1/book"
+
+
+def test_a_global_option_at_the_end_without_its_value_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, text = run("accounts", "--json", "--db")
+    assert status == 2
+    assert json.loads(text)["error"]["message"].startswith("option --db needs a value")
+    assert "option --db needs a value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("db", "said"),
+    [("", "--db is empty"), ("mysql://u:secret@h/x", "mysql://u:***@h/x is not a database")],
+)
+def test_a_database_the_command_line_cannot_open_is_refused(
+    db: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, text = run("--db", db, "--json", "accounts")
+    assert status == 2
+    assert said in json.loads(text)["error"]["message"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_examples_and_demo_print_json_too(tmp_path: Path) -> None:
+    status, text = run("examples", "--json")
+    assert status == 0
+    assert {"name": "trial_then_upgrade", "events": 3} in json.loads(text)
+    status, text = run("demo", "--json", "--db", str(tmp_path / "demo.sqlite3"))
+    assert status == 0
+    demo = json.loads(text)
+    assert demo["order"]["state"] == "succeeded"
+    assert demo["invoice_number"] == "INV-000001"
+    assert demo["confirmation"]["subject"]
+    assert len(demo["story"]) == 8

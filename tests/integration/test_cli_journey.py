@@ -295,3 +295,17 @@ def test_accounts_are_paged_and_filtered_by_kind(book: Path) -> None:
     page = ok(book, "accounts", "--kind", "corporate", "--limit", "2", "--after", "corpa")
     assert [a["id"] for a in page] == ["corpb"]
     assert [a["id"] for a in ok(book, "accounts", "--kind", "self_service")] == ["acme"]
+
+
+def test_a_mistyped_test_card_is_declined_never_charged(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    status, error = cli(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1",
+                        "--token", "tok_vsia")  # fmt: skip
+    assert status == 2
+    assert error["error"]["type"] == "PaymentDeclined"
+    assert "no test card 'tok_vsia'" in error["error"]["message"]
+    assert "tok_visa" in error["error"]["message"]
+    (order,) = ok(book, "orders", "acme", "--user", "anna")
+    assert (order["state"], order["failure_code"]) == ("failed", "invalid_payment_method")
+    assert ok(book, "invoices", "acme", "--user", "anna") == []

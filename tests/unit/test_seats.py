@@ -207,7 +207,7 @@ def test_resize_below_the_seats_in_use_names_how_many_to_release() -> None:
         resize(seats(5, "ada", "grace", "linus"), 1)
     error = info.value
     assert (error.seats, error.seats_in_use, error.must_release) == (1, 3, 2)
-    assert "release 2 user(s) first, or name the users to release" in str(error)
+    assert "release the seats of 2 user(s) first" in str(error)
 
 
 def test_resize_below_the_seats_in_use_releasing_named_users() -> None:

@@ -11,13 +11,16 @@ a clock, complete and scripted, for test suites, notebooks and the command line'
 Test tokens understood by :class:`FakeGateway`:
 
 ==========================  ===========================================================
-``tok_visa``                succeeds
+``tok_visa``                succeeds (as does ``tok_mastercard``, and any token that
+                            does not start with ``tok_``, such as a host's own ids)
 ``tok_declined``            declined (``card_declined``)
 ``tok_insufficient_funds``  declined (``insufficient_funds``)
 ``tok_3ds``                 requires customer action (3-D Secure); completes when
                             :meth:`FakeGateway.complete_action` is called
 ``tok_transient``           transient error every time, nothing charged
 ``tok_timeout``             charges, then times out (:class:`GatewayUnavailable`)
+any other ``tok_...``       declined (``invalid_payment_method``): a mistyped test card
+                            is never charged
 ==========================  ===========================================================
 
 Faults can also be switched on for every call: :attr:`FakeGateway.unavailable`
@@ -49,7 +52,7 @@ from ..periods import ensure_aware
 from ..vat import VatNumber
 from .journal import FileJournal
 
-__all__ = ["FakeGateway", "FakeVatVerifier", "InMemoryNotifier", "ManualClock"]
+__all__ = ["TEST_TOKENS", "FakeGateway", "FakeVatVerifier", "InMemoryNotifier", "ManualClock"]
 
 
 # The fake gateway keeps its records packed in plain tuples of strings, decimals and
@@ -165,6 +168,17 @@ def _tupled(fields: list[Any], at: int) -> tuple[Any, ...]:
 _SUCCEEDED = PaymentStatus.SUCCEEDED.value
 _NONE = Decimal(0)
 
+
+#: The test cards :class:`FakeGateway` knows (see the module's table).
+TEST_TOKENS = (
+    "tok_visa",
+    "tok_mastercard",
+    "tok_declined",
+    "tok_insufficient_funds",
+    "tok_3ds",
+    "tok_transient",
+    "tok_timeout",
+)
 
 _DECLINES: Mapping[str, tuple[str, str]] = {
     "tok_declined": ("card_declined", "the card was declined"),
@@ -452,6 +466,13 @@ class FakeGateway:
             return PaymentResult(
                 status=PaymentStatus.TRANSIENT_ERROR,
                 message="the gateway is briefly unavailable; nothing was charged",
+            )
+        if token.startswith("tok_") and token not in TEST_TOKENS:
+            return PaymentResult(
+                status=PaymentStatus.DECLINED,
+                charge_id=self._new_charge_id(),
+                decline_code="invalid_payment_method",
+                message=f"no test card {token!r}; the fake gateway's are {', '.join(TEST_TOKENS)}",
             )
         return self._succeed(request)
 

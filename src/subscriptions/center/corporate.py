@@ -48,8 +48,8 @@ def staff_place_corporate_order(
         account = center.load_account(uow, account_id)
         if not account.corporate:
             raise InvalidTransition(
-                f"account {account.name!r} is center-service; its billing contacts order "
-                "themselves with place_order"
+                f"account {account.name!r} is self-service: its billing contacts place "
+                "their own orders (place_order; on the command line, checkout)"
             )
         existing = orders.known_order(uow, account_id, idempotency_key, quote_id)
         if existing is not None:

@@ -87,7 +87,8 @@ def pay_invoice(
                     )
                 if account.payment_method is None:
                     raise InvalidInput(
-                        "the account has no payment method; add one with update_payment_method"
+                        "the account has no payment method; add one first "
+                        "(update_payment_method; on the command line, account payment-method)"
                     )
                 begun = collection.begin(invoice)
                 uow.invoices.update(begun)

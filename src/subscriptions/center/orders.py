@@ -329,7 +329,8 @@ def find_order(uow: UnitOfWork, account_id: str, order_id: str) -> Order:
         uow.orders.get(identifier(order_id, what="order id")),
         account_id,
         f"order {order_id!r}",
-        "use the id that place_order returned for this account",
+        "use the id of an order of this account (as placing it returned; the command "
+        "line's 'orders ACCOUNT' lists them)",
     )
 
 

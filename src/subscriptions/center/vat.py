@@ -82,7 +82,8 @@ def revalidate_vat_numbers(center: Center, *, limit: int | None = None) -> VatRe
         raise InvalidInput(
             "the Billing Center has no VAT verifier, so no VAT number can be checked "
             "again; build it with vat_verifier=ViesVerifier(requester=<your VAT number>) "
-            "from subscriptions.adapters.vies"
+            "from subscriptions.adapters.vies (the command line has one on a real book "
+            "only: a simulation checks VAT numbers offline)"
         )
     if limit is not None:
         whole_number(limit, what="limit", minimum=1, maximum=10_000_000)

@@ -41,7 +41,7 @@ from .env import Interrupted as _Interrupted
 from .env import Signals as _Signals
 from .env import exit_status as _exit_status
 from .env import signal_name as _signal_name
-from .line import GLOBAL_FLAGS, first_command, hoisted
+from .line import GLOBAL_FLAGS, dangling, first_command, hoisted
 from .output import error_document
 from .replay import DEMO_CATALOG, render_table
 
@@ -70,8 +70,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
             f"its optional extra installs: {EXTRA_ADVICE}\n"
         )
         return EXIT_INVALID
-    line = hoisted(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    line = hoisted(given)
     as_json = any(item in GLOBAL_FLAGS for item in line[: first_command(line)])
+    option = dangling(given)
+    if option is not None:
+        return _usage_error(
+            f"option {option} needs a value; see 'subscriptions --help'", out, as_json
+        )
     parsed = _parse(line, out, as_json=as_json)
     if isinstance(parsed, int):
         return parsed
@@ -137,17 +143,21 @@ def _parse(line: list[str], out: TextIO, *, as_json: bool) -> Invocation | int:
     except click.ClickException as exc:
         where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else PROGRAM
         said = " ".join(exc.format_message().split()).removesuffix(".")
-        text = f"{said}; see '{where} --help'"
-        if as_json:
-            out.write(error_document(UsageError(text), text))
-        sys.stderr.write(f"{PROGRAM}: error: {text}\n")
-        return EXIT_INVALID
+        return _usage_error(f"{said}; see '{where} --help'", out, as_json)
     except click.exceptions.Abort:
         return _exit_status(2)
     if isinstance(result, Invocation):
         return result
     out.flush()
     return result if isinstance(result, int) else EXIT_OK
+
+
+def _usage_error(text: str, out: TextIO, as_json: bool) -> int:
+    """Say ``text`` on stderr (and as JSON on ``out`` with ``--json``): exit status 2."""
+    if as_json:
+        out.write(error_document(UsageError(text), text))
+    sys.stderr.write(f"subscriptions: error: {text}\n")
+    return EXIT_INVALID
 
 
 def _discard_output(out: TextIO) -> None:

@@ -11,7 +11,6 @@ script.
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, TextIO
@@ -27,7 +26,7 @@ from ..orders import InvoiceStatus, OrderState
 from ..periods import Frequency
 from ..subscription import Status
 from . import billing, book, commands, database, replay, wiring
-from .env import DEFAULT_DB, Env, UsageError, open_store
+from .env import DEFAULT_DB, Env, UsageError, database_url, open_store
 from .settings import CliSettings
 
 __all__ = ["COMPLETE_VAR", "PROGRAM", "Invocation", "root"]
@@ -126,8 +125,7 @@ _COMPLETE_SCAN = 2_000
 
 
 def _database(ctx: click.Context) -> str:
-    named = ctx.find_root().params.get("db")
-    return str(named or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB)
+    return database_url(ctx.find_root().params.get("db"))
 
 
 def _complete_accounts(ctx: click.Context, param: click.Parameter, typed: str) -> list[str]:
@@ -151,7 +149,7 @@ def _complete_products(ctx: click.Context, param: click.Parameter, typed: str) -
     """The ids of the catalog's products starting with what is typed."""
     try:
         catalog = CliSettings(_database(ctx)).get("catalog")
-    except (SubscriptionsError, OSError, ImportError):
+    except (UsageError, SubscriptionsError, OSError, ImportError):
         return []
     ids = [str(p.get("id", "")) for p in (catalog or {}).get("products", []) if isinstance(p, dict)]
     return [i for i in ids if i.startswith(typed)]
@@ -199,14 +197,17 @@ def _filter(name: str, choices: type[enum.Enum], what: str) -> click.Option:
     )
 
 
-def _terms() -> list[click.Parameter]:
+def _terms(*, trial: bool = False) -> list[click.Parameter]:
+    """The terms of an item: for a trial, or for a cart (where a product already
+    subscribed keeps its own terms unless told)."""
+    own = "" if trial else ", or the subscription's own"
     return [
-        click.Option(["--plan"], help="the plan's id  [default: the product's lowest plan]"),
-        click.Option(["--seats"], type=int, help="how many seats (users)"),
+        click.Option(["--plan"], help=f"the plan's id  [default: the product's lowest plan{own}]"),
+        click.Option(["--seats"], type=int, help=f"how many seats (users)  [default: 1{own}]"),
         click.Option(
             ["--frequency"],
             type=click.Choice([f.value for f in Frequency]),
-            help="how often it is billed  [default: monthly, or the subscription's own]",
+            help=f"how often it is billed  [default: monthly{own}]",
         ),
     ]
 
@@ -297,8 +298,8 @@ def _replays(cli: click.Group) -> None:
     _leaf(
         catalog,
         "load",
-        "Check a catalog file (its seller, products, plans and prices; the format is in "
-        "docs/catalog.md) and make it the database's catalog. A catalog that no longer "
+        "Load a catalog file. Its seller, products, plans and prices (the format is in "
+        "docs/catalog.md) are checked and become the database's catalog. A catalog that no longer "
         "offers what a subscription, a scheduled change, a cart or an unexpired quote "
         "uses is refused, naming them.",
         [click.Argument(["file"], help="the file: .toml is read as TOML, anything else as JSON")],
@@ -331,7 +332,7 @@ def _databases(cli: click.Group) -> None:
     _leaf(
         db,
         "migrate",
-        "Create the database if it is missing and migrate its tables forward.",
+        "Migrate the database's tables forward. The database must exist ('db init' creates one).",
         [],
         plain=database.db_admin,
     )
@@ -372,7 +373,12 @@ def _accounts(cli: click.Group) -> None:
             click.Option(["--country"], required=True, help="ISO 3166-1 alpha-2, e.g. IT"),
             click.Option(["--region"], help="ISO 3166-2 where VAT depends on it, e.g. ES-CN"),
             click.Option(["--timezone"], default="UTC", help="an IANA time zone, e.g. Europe/Rome"),
-            click.Option(["--locale"], default="en", help="the language of its messages: en, it"),
+            click.Option(
+                ["--locale"],
+                default="en",
+                help="the language of its messages: en and it are built in (another "
+                "falls back to en)",
+            ),
             click.Option(["--currency"], default="EUR", help="the ISO 4217 code it pays in"),
             click.Option(
                 ["--contact"],
@@ -399,7 +405,8 @@ def _accounts(cli: click.Group) -> None:
     _leaf(
         account,
         "vat",
-        "Set the account's VAT number (checked with VIES), or clear it with 'none'.",
+        "Set the account's VAT number, or clear it with 'none'. Checked offline, and with "
+        "VIES on a real book.",
         [
             _account(),
             click.Argument(["number"], help="the VAT number with its country prefix, or 'none'"),
@@ -440,8 +447,9 @@ def _accounts(cli: click.Group) -> None:
     _leaf(
         vat,
         "revalidate",
-        "Check again the VAT numbers checked longer ago than 90 days (a job of its own, "
-        "never part of a bill run).",
+        "Check VAT numbers again with VIES. Those checked longer ago than 90 days; a job of "
+        "its own, never part of a bill run, on a real book only (a simulation checks "
+        "numbers offline).",
         [click.Option(["--limit"], type=click.IntRange(min=1), help="check at most this many")],
         handler=book.vat_revalidate,
     )
@@ -453,14 +461,15 @@ def _trials(cli: click.Group) -> None:
         trial,
         "start",
         "Start a product's free trial (its length is the product's trial days).",
-        [_account(), _product(), _user(), *_terms()],
+        [_account(), _product(), _user(), *_terms(trial=True)],
         handler=book.trial_start,
     )
-    trials = _group(cli, "trials", "The trials' job.")
+    trials = _group(cli, "trials", "Expire the free trials that have ended.")
     _leaf(
         trials,
         "expire",
-        "Expire the trials that have ended (the bill run converts those with a payment method).",
+        "Expire the free trials that have ended. Nothing is charged; the customer then "
+        "subscribes from the cart.",
         [click.Option(["--at"], help="an ISO 8601 instant, not after now  [default: now]")],
         handler=book.trials_expire,
     )
@@ -471,17 +480,18 @@ def _cart(cli: click.Group) -> None:
     for name, what in (
         (
             "subscribe-now",
-            "Empty the cart and put one product in it. The 'Subscribe now' button.",
+            "Start a cart with one product. The 'Subscribe now' button: the cart must be "
+            "empty ('cart add' adds to a cart that is not).",
         ),
         ("add", "Add a product to the cart. A product already subscribed: a change of terms."),
         ("edit", "Change a product's plan, seats or frequency in the cart."),
     ):
-        _leaf(cart, name, what, [_account(), _product(), _user(), *_terms()], handler=book.cart)
+        _leaf(cart, name, what, [_account(), _product(), _contact(), *_terms()], handler=book.cart)
     _leaf(
         cart,
         "remove",
         "Take a product out of the cart.",
-        [_account(), _product(), _user()],
+        [_account(), _product(), _contact()],
         handler=book.cart,
     )
     _leaf(cart, "show", "What the cart holds.", [_account()], handler=book.cart)
@@ -490,7 +500,7 @@ def _cart(cli: click.Group) -> None:
         "quote",
         "Price the cart. The invoice it would make, VAT and credit included, valid for a "
         "while; it prints the QUOTE id that checkout takes.",
-        [_account(), _user()],
+        [_account(), _contact()],
         handler=book.quote,
     )
     _leaf(
@@ -500,7 +510,7 @@ def _cart(cli: click.Group) -> None:
         [
             _account(),
             click.Argument(["quote"], help="the quote's id ('quote' prints it)"),
-            _user(),
+            _contact(),
             _key("orders"),
             click.Option(
                 ["--token"],
@@ -545,7 +555,7 @@ def _cart(cli: click.Group) -> None:
         seats,
         "list",
         "Who holds the product's seats.",
-        [_account(), _product(), _user()],
+        [_account(), _product(), _contact()],
         handler=book.seats,
     )
 
@@ -572,7 +582,11 @@ def _after_checkout(cli: click.Group) -> None:
         cli,
         "orders",
         "List an account's orders, oldest first.",
-        [_account(), _user(), _filter("--state", OrderState, "show only the orders in this state")],
+        [
+            _account(),
+            _contact(),
+            _filter("--state", OrderState, "show only the orders in this state"),
+        ],
         handler=handlers["orders"],
     )
     _leaf(
@@ -600,7 +614,7 @@ def _after_checkout(cli: click.Group) -> None:
         [_account(), _product(), _contact()],
         handler=handlers["subscription.reactivate"],
     )
-    order = _group(cli, "order", "Show an order.")
+    order = _group(cli, "order", "Show an order's state.")
     _leaf(
         order,
         "show",
@@ -608,7 +622,7 @@ def _after_checkout(cli: click.Group) -> None:
         [
             _account(),
             click.Argument(["order"], help="the order's id (checkout prints it)"),
-            _user(),
+            _contact(),
         ],
         handler=handlers["order.show"],
     )
@@ -618,7 +632,7 @@ def _after_checkout(cli: click.Group) -> None:
         invoice,
         "show",
         "An invoice or credit note, line by line.",
-        [_account(), click.Argument(["invoice"], help=invoice_id), _user()],
+        [_account(), click.Argument(["invoice"], help=invoice_id), _contact()],
         handler=handlers["invoice.show"],
     )
     _leaf(
@@ -632,12 +646,12 @@ def _after_checkout(cli: click.Group) -> None:
     _leaf(
         payment,
         "confirm",
-        "Finish an order's or an invoice's payment once the customer has authenticated "
-        "(3-D Secure).",
+        "Complete a payment after 3-D Secure. An order's or an invoice's payment that "
+        "waited for the customer to authenticate at their bank.",
         [
             _account(),
             click.Argument(["payment"], help="the order's id, or the invoice's number (or id)"),
-            _user(),
+            _contact(),
         ],
         handler=handlers["payment.confirm"],
     )
@@ -687,7 +701,8 @@ def _corporate(cli: click.Group) -> None:
     _leaf(
         corporate,
         "quote",
-        "The staff price a corporate account's cart.",
+        "The staff price a corporate account's cart. The cart is filled by the account's "
+        "billing contacts ('cart add ACCOUNT PRODUCT --user CONTACT').",
         [_account(), staff],
         handler=handlers["corporate.quote"],
     )
@@ -726,7 +741,7 @@ def _billing(cli: click.Group) -> None:
         "List an account's invoices and credit notes, in number order.",
         [
             _account(),
-            _user(),
+            _contact(),
             _filter("--status", InvoiceStatus, "show only the documents in this state"),
         ],
         handler=billing.invoices,
@@ -734,7 +749,8 @@ def _billing(cli: click.Group) -> None:
     _leaf(
         cli,
         "renew",
-        "Run the bill run. Up to an instant: renewals, trial conversions, retries and "
+        "Renew the subscriptions that are due. The bill run up to an instant: renewals, "
+        "trial conversions, retries and "
         "lapses, every charge on record before it is sent; on a terminal, a progress bar "
         "with the number due and the time left.",
         [
@@ -779,7 +795,7 @@ def _completion(cli: click.Group) -> None:
         'eval "$(subscriptions completion bash)"; for zsh, in ~/.zshrc: '
         'eval "$(subscriptions completion zsh)"; for fish: subscriptions completion fish '
         "> ~/.config/fish/completions/subscriptions.fish",
-        [click.Argument(["shell"], type=click.Choice(SHELLS), help="your shell")],
+        [click.Argument(["shell"], type=click.Choice(SHELLS), metavar="SHELL", help="your shell")],
         plain=source,
     )
 

@@ -45,7 +45,16 @@ def invoices(env: Env) -> None:
         )
         for i in listed
     ]
-    headers = ("number", "document", "reason", "issued", "tax point", "total", "due", "status")
+    headers = (
+        "number",
+        "document",
+        "reason",
+        "issued",
+        "tax point",
+        "total",
+        "amount due",
+        "status",
+    )
     emit(env, listed, lambda: table(rows, headers), zone=zone)
 
 
@@ -142,7 +151,7 @@ def reconcile(env: Env) -> None:
             rows = [(o.id, o.state.value, o.failure_code or "-") for o in report.orders]
             shown.append(table(rows, ("order", "state", "outcome")))
         text = (
-            f"{report.waiting} left to the process that holds them, "
+            f"{report.waiting} still held by a process at work on them, "
             f"{report.unknown} the gateway could not tell about, "
             f"{len(report.needs_review)} now needing review\n"
         )

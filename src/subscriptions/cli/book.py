@@ -313,39 +313,64 @@ def quote(env: Env) -> None:
 
 def checkout(env: Env) -> None:
     a = env.args
-    center = env.center()
-    order = center.place_order(
+    order = env.center().place_order(
         a.account, a.user, a.quote, idempotency_key=a.key, payment_method=a.token
     )
-    zone = ZoneInfo(center.account(a.account).timezone)
+    show_order(env, order)
+
+
+def show_order(env: Env, order: Order) -> None:
+    """Print ``order`` (its invoice by number), and what to do next when it waits."""
+    center = env.center()
+    zone = ZoneInfo(center.account(order.account_id).timezone)
     number = None
-    if order.invoice_id is not None:
-        number = center.invoice(a.account, a.user, order.invoice_id).number
+    user = getattr(env.args, "user", None)  # the staff's commands read no invoice
+    if order.invoice_id is not None and user is not None:
+        number = center.invoice(order.account_id, user, order.invoice_id).number
     document = {**jsonable(order, zone=zone), "invoice_number": number}
     amount = f"{shown_amount(order.amount_due.amount, order.currency)} {order.currency}"
-    shown: list[str | Table] = [
-        table(
-            [(order.id, order.state.value, amount, number or "-")],
-            ("order", "state", "amount due", "invoice"),
-        )
+    rows = [
+        ("order", order.id),
+        ("state", order.state.value),
+        ("amount due", amount),
+        ("invoice", number or "-"),
     ]
+    if order.purchase_order is not None:
+        rows.append(("purchase order", f"{order.purchase_order}, due in {order.due_days} days"))
+    if order.failure_code is not None:
+        rows.append(("failure", f"{order.failure_code}: {order.failure_message or '-'}"))
+    shown: list[str | Table] = [table(rows, ("field", "value"))]
+    step = _next_step(env, order)
+    if step:
+        shown.append(step)
+    emit(env, document, lambda: shown, zone=zone)
+
+
+def _next_step(env: Env, order: Order) -> str:
+    """What to do about an order that waits: for the customer's 3-D Secure, for the
+    gateway's answer, or for the customer's confirmation of a corporate order."""
+    account, oid = order.account_id, order.id
     if order.state is OrderState.REQUIRES_ACTION:
-        shown.append(_waiting(env, order))
-    emit(env, document, lambda: shown)
-
-
-def _waiting(env: Env, order: Order) -> str:
-    """What to do about an order waiting for the customer's 3-D Secure."""
-    text = f"The customer must authenticate the payment: {shown_action(order.next_action)}\n"
-    if env.book.simulation:
-        text += (
-            f"(a simulation: 'subscriptions fake authenticate {order.charge_id}' plays the "
-            "customer at the bank)\n"
+        text = f"The customer must authenticate the payment: {shown_action(order.next_action)}\n"
+        if env.book.simulation:
+            text += (
+                f"(a simulation: 'subscriptions fake authenticate {order.charge_id}' plays "
+                "the customer at the bank)\n"
+            )
+        return text + (
+            f"Then: subscriptions payment confirm {account} {oid} --user {order.placed_by}\n"
         )
-    return text + (
-        f"Then: subscriptions payment confirm {order.account_id} {order.id} "
-        f"--user {order.placed_by}\n"
-    )
+    if order.state in (OrderState.PENDING, OrderState.UNKNOWN):
+        return (
+            "The gateway has not said what became of the payment; nothing more is charged. "
+            "'subscriptions reconcile' asks it (in a few minutes) and completes the order.\n"
+        )
+    if order.state is OrderState.AWAITING_CONFIRMATION:
+        return (
+            "Waiting for the customer: subscriptions corporate confirm "
+            f"{account} {oid} --user CONTACT\n"
+        )
+    return ""
 
 
 # -- seats ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from ..adapters.fakes import FakeGateway
 from ..orders import Order
 from ..subscription import Event
-from .book import subscriptions_table, totals_text
+from .book import show_order, subscriptions_table, totals_text
 from .env import Env, UsageError, emit
 from .output import Shown, jsonable, shown_amount, table
 
@@ -217,16 +217,7 @@ def _reactivate(env: Env) -> None:
 
 def _order(env: Env) -> None:
     a = env.args
-    order = env.center().order(a.account, a.user, a.order)
-    zone = _zone(env, a.account)
-    rows = [
-        ("order", order.id),
-        ("state", order.state.value),
-        ("amount due", f"{shown_amount(order.amount_due.amount, order.currency)} {order.currency}"),
-        ("invoice", order.invoice_id or "-"),
-        ("failure", order.failure_code or "-"),
-    ]
-    emit(env, order, lambda: table(rows, ("field", "value")), zone=zone)
+    show_order(env, env.center().order(a.account, a.user, a.order))
 
 
 def _invoice_text(invoice: Any, zone: ZoneInfo) -> Shown:
@@ -286,7 +277,7 @@ def _confirm(env: Env) -> None:
     a = env.args
     done = env.center().confirm_payment(a.account, a.user, _invoice_id(env, a.payment))
     if isinstance(done, Order):
-        _said(env, done, f"Order {done.id}: {done.state.value}")
+        show_order(env, done)
     else:
         _said(env, done, f"Invoice {done.number}: {done.status.value}")
 
@@ -311,13 +302,13 @@ def _corporate_order(env: Env) -> None:
         due_days=a.due_days,
         idempotency_key=a.key,
     )
-    _said(env, order, f"Order {order.id}: {order.state.value}")
+    show_order(env, order)
 
 
 def _corporate_confirm(env: Env) -> None:
     a = env.args
     order = env.center().confirm_corporate_order(a.account, a.user, a.order)
-    _said(env, order, f"Order {order.id}: {order.state.value}")
+    show_order(env, order)
 
 
 # -- the fake gateway's customer (a simulation only) ----------------------------------
@@ -338,7 +329,8 @@ def _fake_authenticate(env: Env) -> None:
         env,
         {"charge_id": env.args.charge, "authenticated": not env.args.fail},
         lambda: (
-            f"3-D Secure {outcome} for {env.args.charge}; now run 'subscriptions payment confirm'\n"
+            f"3-D Secure {outcome} for {env.args.charge}; now run 'subscriptions payment "
+            "confirm ACCOUNT ORDER --user CONTACT' (checkout printed it)\n"
         ),
     )
 

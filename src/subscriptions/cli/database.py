@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import json
-import os
 from types import SimpleNamespace
 from typing import Any, TextIO
 
 from ..errors import DatabaseMissing
 from . import wiring
-from .env import DEFAULT_DB, Env, UsageError, emit, sqlite_path
+from .env import Env, UsageError, database_url, emit, sqlite_path
 from .output import redacted_url
+from .settings import CliSettings
 
 __all__ = ["db_admin", "db_init"]
 
@@ -48,14 +48,26 @@ def _schema(url: str) -> Any:
     return sqlite, sqlite_path(url)
 
 
+def _kind(url: str) -> wiring.Book:
+    """Whether the database at ``url`` (at the current schema) is a simulation."""
+    return wiring.read_book(CliSettings(url))
+
+
 def db_admin(args: SimpleNamespace, out: TextIO) -> None:
     """``db migrate`` and ``db status``: over the database itself, no store opened."""
     from ..adapters.migrations import LATEST
 
-    url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
+    url = database_url(args.db)
     module, where = _schema(url)
     shown = redacted_url(url)
     if args.action == "migrate":
+        try:
+            module.schema_version(where)
+        except DatabaseMissing:
+            raise UsageError(
+                f"no database at {shown} to migrate; create one with 'subscriptions db init "
+                "--simulation' (to try things out) or 'subscriptions db init' (a real book)"
+            ) from None
         found, now = module.migrate_schema(where)
         document: dict[str, Any] = {"database": shown, "from": found, "to": now}
         text = (
@@ -77,12 +89,26 @@ def db_admin(args: SimpleNamespace, out: TextIO) -> None:
             if version > LATEST
             else "old"
         )
-        document = {"database": shown, "version": version, "expected": LATEST, "state": state}
+        kind = _kind(url) if state == "current" else None
+        document = {
+            "database": shown,
+            "version": version,
+            "expected": LATEST,
+            "state": state,
+            "simulation": None if kind is None else kind.simulation,
+        }
         advice = {
-            "missing": "create it with 'subscriptions db init [--simulation]'",
+            "missing": "create it with 'subscriptions db init --simulation' (to try things "
+            "out) or 'subscriptions db init' (a real book)",
             "old": "run 'subscriptions db migrate'",
             "newer": "upgrade subscriptions to use it",
             "current": "ready",
         }[state]
-        text = f"{shown}: schema version {version}, this library's {LATEST}: {advice}\n"
+        if version is None:
+            text = f"{shown}: no database there; {advice}\n"
+        else:
+            what = (
+                "" if kind is None else ("a simulation, " if kind.simulation else "a real book, ")
+            )
+            text = f"{shown}: {what}schema version {version}, this library's {LATEST}: {advice}\n"
     out.write(json.dumps(document, indent=2) + "\n" if args.json else text)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType, SimpleNamespace
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from dateutil.parser import isoparse
@@ -41,6 +42,7 @@ __all__ = [
     "Screen",
     "Signals",
     "UsageError",
+    "database_url",
     "emit",
     "exit_status",
     "instant",
@@ -124,6 +126,21 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     return _opened(lambda: SQLiteStore(sqlite_path(url), migrate=migrate), url)
 
 
+def database_url(given: str | None) -> str:
+    """The database a command works on: ``--db`` (``given``), else
+    ``$SUBSCRIPTIONS_DB``, else :data:`DEFAULT_DB`; an empty ``--db``, or a URL of a
+    kind no store opens, is refused."""
+    url = given if given is not None else os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
+    if not url.strip():
+        raise UsageError("--db is empty; give a SQLite file or a postgresql:// URL")
+    if "://" in url and urlsplit(url).scheme not in ("sqlite", "postgresql", "postgres"):
+        raise UsageError(
+            f"{redacted_url(url)} is not a database subscriptions opens; give a SQLite "
+            "file (or sqlite:///path) or a postgresql:// URL"
+        )
+    return url
+
+
 def sqlite_path(url: str) -> str:
     return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
 
@@ -188,7 +205,7 @@ class Env:
         self.out = out
         self.signals = signals
         self.screen = screen
-        self.url = args.db or os.environ.get("SUBSCRIPTIONS_DB") or DEFAULT_DB
+        self.url = database_url(args.db)
         # Only 'db init' and 'db migrate' create or migrate a database.
         self.store = open_store(self.url, migrate=args.command == "db")
         self.saved = CliSettings(self.url)
@@ -255,7 +272,7 @@ def notifier_for(destination: str | None) -> Notifier | None:
     try:
         return DirectoryNotifier(destination)
     except (InvalidInput, OSError) as exc:
-        raise UsageError(f"--messages {destination!r}: {exc}; give a folder or 'stderr'") from None
+        raise UsageError(f"--messages {destination!r}: {exc}") from None
 
 
 def instant(text: str) -> datetime:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["GLOBAL_FLAGS", "GLOBAL_VALUES", "first_command", "hoisted"]
+__all__ = ["GLOBAL_FLAGS", "GLOBAL_VALUES", "dangling", "first_command", "hoisted"]
 
 #: The options every command takes, anywhere on the line: those with a value, and flags.
 GLOBAL_VALUES = ("--db", "--now", "--gateway", "--messages")
@@ -22,6 +22,7 @@ def hoisted(argv: Sequence[str]) -> list[str]:
     ['--json', '--db', 'b.sqlite3', 'invoices', 'acme', '--user', 'anna']
     >>> hoisted(["renew", "--now=2027-01-01T00:00:00+01:00"])
     ['--now=2027-01-01T00:00:00+01:00', 'renew']
+
     """
     front: list[str] = []
     rest: list[str] = []
@@ -60,3 +61,15 @@ def first_command(line: Sequence[str]) -> int:
         else:
             break
     return i
+
+
+def dangling(argv: Sequence[str]) -> str | None:
+    """The global option that ends the line without its value, if one does: the
+    parser would take it for an option of the command.
+
+    >>> dangling(["accounts", "--db"]), dangling(["accounts", "--db", "b.sqlite3"])
+    ('--db', None)
+    """
+    if argv and argv[-1] in GLOBAL_VALUES and "--" not in argv:
+        return argv[-1]
+    return None

@@ -8,12 +8,12 @@ import json
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from ..accounts import Address
 from ..adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
@@ -23,7 +23,7 @@ from ..messages import Message
 from ..scenario import run
 from . import wiring
 from .env import UsageError, instant
-from .output import shown_amount
+from .output import jsonable, shown_amount
 from .settings import CliSettings
 
 __all__ = ["DEMO_CATALOG", "demo", "examples", "render_table", "simulate"]
@@ -31,9 +31,16 @@ __all__ = ["DEMO_CATALOG", "demo", "examples", "render_table", "simulate"]
 
 def examples(args: SimpleNamespace, out: TextIO) -> None:
     """List the bundled example scenarios, with their number of events."""
-    for name, text in _examples().items():
-        events = len(json.loads(text).get("events", []))
-        out.write(f"{name}\t{events} events\n")
+    listed = [
+        {"name": name, "events": len(json.loads(text).get("events", []))}
+        for name, text in _examples().items()
+    ]
+    if args.json:
+        out.write(json.dumps(listed, indent=2) + "\n")
+        return
+    for example in listed:
+        count = example["events"]
+        out.write(f"{example['name']}\t{count} event{'' if count == 1 else 's'}\n")
 
 
 def simulate(env_args: SimpleNamespace, out: TextIO) -> None:
@@ -188,7 +195,8 @@ def demo(args: SimpleNamespace, out: TextIO) -> None:
             clock=clock,
             notifier=notifier,
         )
-        say = _narrator(out)
+        story: list[str] = []
+        say = story.append
         account = center.open_account(
             name="Studio Rossi S.r.l.",
             address=Address(line1="Via Po 2", city="Torino", postal_code="10123", country="IT"),
@@ -233,17 +241,27 @@ def demo(args: SimpleNamespace, out: TextIO) -> None:
             f"{invoice.status.value}."
         )
         message = next(m for m in notifier.sent if m.kind == "order_confirmation")
+        if args.json:
+            document = {
+                "story": story,
+                "account_id": account.id,
+                "quote_id": quote.id,
+                "order": jsonable(order, zone=ZoneInfo(account.timezone)),
+                "invoice_number": invoice.number,
+                "confirmation": {
+                    "to": list(message.to),
+                    "subject": message.subject,
+                    "text": message.text,
+                },
+                "database": str(db),
+            }
+            out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            return
+        out.write("".join(f"- {line}\n" for line in story))
         out.write("\n" + _message_text(message))
         out.write(f"\nDatabase: {db}\n")
     finally:
         store.close()
-
-
-def _narrator(out: TextIO) -> Callable[[str], None]:
-    def say(text: str) -> None:
-        out.write(f"- {text}\n")
-
-    return say
 
 
 def _message_text(message: Message) -> str:
