@@ -190,3 +190,26 @@ def test_an_old_database_is_read_only_after_db_migrate(tmp_path: Path, capsys: A
     capsys.readouterr()
     run(old, "accounts")  # past the schema now: what it lacks is a catalog
     assert "no catalog in this database yet" in capsys.readouterr().err
+
+
+def test_a_simulations_clock_only_moves_forward(tmp_path: Path, catalog_file: Path) -> None:
+    db = tmp_path / "sim.sqlite3"
+    later, earlier = "2031-03-01T09:00:00+01:00", "2031-02-01T09:00:00+01:00"
+    assert run(db, "db", "init", "--simulation")[0] == 0
+    assert run(db, "--now", later, "catalog", "load", str(catalog_file))[0] == 0
+    status, refused = run(db, "--now", earlier, "accounts")
+    assert status == 2
+    assert refused["error"]["message"].startswith(
+        "this simulation's clock is at 2031-03-01T09:00:00+01:00, and time only moves forward"
+    )
+    # Without --now, a command acts at the simulation's instant, not the real clock's.
+    argv = ["account", "create", "--id", "acme", "--name", "ACME", "--line1", "Via Po 2",
+            "--city", "Torino", "--postal-code", "10123", "--country", "IT", "--contact", "anna"]  # fmt: skip
+    assert run(db, *argv)[0] == 0
+    (opened,) = run(db, "events", "acme")[1]
+    assert opened["at"] == "2031-03-01T08:00:00+00:00"
+    # A command that fails moves nothing.
+    status, _ = run(db, "--now", "2032-01-01T00:00:00+01:00", "account", "show", "nobody")
+    assert status == 2
+    assert run(db, "--now", "2031-06-01T00:00:00+02:00", "accounts")[0] == 0
+    assert run(db, "--now", "2031-05-01T00:00:00+02:00", "accounts")[0] == 2

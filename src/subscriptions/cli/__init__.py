@@ -179,5 +179,6 @@ def _run(invocation: Invocation, out: TextIO, signals: _Signals) -> None:
     env = Env(invocation.args, out, signals, Terminal(out))
     try:
         invocation.handler(env)
+        env.ran()
     finally:
         env.close()

@@ -212,17 +212,21 @@ class Env:
         self.book = wiring.read_book(self.saved)
         initialising = args.command == "db"
         try:
+            #: The instant ``--now`` asked for, which the simulation's clock moves to
+            #: once the command has run (:meth:`ran`).
+            self.asked = instant(args.now) if args.now else None
             if not initialising:
                 wiring.check_clock(self.book, args.now)
+            at = wiring.simulation_clock(self.book, self.asked, SystemClock().now())
             build = wiring.choose_gateway(
                 wiring.Book(simulation=True, marked=True) if initialising else self.book,
                 args.gateway,
                 self.url,
             )
-        except wiring.WiringError as exc:
+        except (wiring.WiringError, UsageError) as exc:
             self.store.close()
             raise UsageError(str(exc)) from None
-        self.clock: Clock = ManualClock(instant(args.now)) if args.now else SystemClock()
+        self.clock: Clock = SystemClock() if at is None else ManualClock(at)
         self.gateway = wiring.LazyGateway(build)
         self.notifier = notifier_for(getattr(args, "messages", None))
         self.verifier: ViesVerifier | None = None
@@ -252,6 +256,11 @@ class Env:
                 vat_verifier=self.verifier,
             )
         return self._center
+
+    def ran(self) -> None:
+        """The command has run: a simulation's clock moves to its ``--now``."""
+        if self.asked is not None:
+            wiring.advance_clock(self.saved, wiring.read_book(self.saved), self.asked)
 
     def close(self) -> None:
         if self.verifier is not None:

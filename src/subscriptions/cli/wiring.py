@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from dateutil.parser import isoparse
 
 from ..errors import GatewayMisconfigured
 from ..payments import ChargeRequest, PaymentResult, RefundRequest
@@ -43,9 +44,13 @@ __all__ = [
     "Book",
     "LazyGateway",
     "WiringError",
+    "advance_clock",
+    "check_clock",
     "choose_gateway",
+    "init_book",
     "journal_for",
     "read_book",
+    "simulation_clock",
     "vat_verifier",
 ]
 
@@ -64,17 +69,50 @@ class WiringError(Exception):
 
 @attrs.frozen
 class Book:
-    """What the database says of itself: whether it is a simulation."""
+    """What the database says of itself: whether it is a simulation, and a
+    simulation's clock (the latest instant a command ran at with ``--now``)."""
 
     simulation: bool
     marked: bool
+    clock: datetime | None = None
 
 
 def read_book(settings: CliSettings) -> Book:
     doc = settings.get(BOOK_KEY)
     if doc is None:
         return Book(simulation=False, marked=False)
-    return Book(simulation=doc.get("simulation") is True, marked=True)
+    clock = doc.get("clock")
+    return Book(
+        simulation=doc.get("simulation") is True,
+        marked=True,
+        clock=isoparse(clock) if isinstance(clock, str) else None,
+    )
+
+
+def simulation_clock(book: Book, asked: datetime | None, real: datetime) -> datetime | None:
+    """The instant a command on a simulation runs at: ``asked`` (``--now``), never
+    before the simulation's clock (time only moves forward); without ``--now``, the
+    simulation's clock while it is ahead of the ``real`` one. ``None``: the real
+    clock."""
+    if asked is not None:
+        if book.clock is not None and asked < book.clock:
+            at = book.clock.isoformat()
+            raise WiringError(
+                f"this simulation's clock is at {at}, and time only moves forward: give "
+                f"--now {at} or later, or leave --now out to act at that instant"
+            )
+        return asked
+    if book.clock is not None and book.clock > real:
+        return book.clock
+    return None
+
+
+def advance_clock(settings: CliSettings, book: Book, at: datetime) -> None:
+    """Move a simulation's clock to ``at`` (after a command ran at it), never back."""
+    if not book.simulation or (book.clock is not None and at <= book.clock):
+        return
+    doc = settings.get(BOOK_KEY) or {}
+    settings.put_all({BOOK_KEY: {**doc, "clock": at.isoformat()}})
 
 
 def journal_for(url: str) -> Path:
