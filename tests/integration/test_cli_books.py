@@ -204,7 +204,8 @@ def test_a_simulations_clock_only_moves_forward(tmp_path: Path, catalog_file: Pa
     )
     # Without --now, a command acts at the simulation's instant, not the real clock's.
     argv = ["account", "create", "--id", "acme", "--name", "ACME", "--line1", "Via Po 2",
-            "--city", "Torino", "--postal-code", "10123", "--country", "IT", "--contact", "anna"]  # fmt: skip
+            "--city", "Torino", "--postal-code", "10123", "--country", "IT",
+            "--contact", "anna"]  # fmt: skip
     assert run(db, *argv)[0] == 0
     (opened,) = run(db, "events", "acme")[1]
     assert opened["at"] == "2031-03-01T08:00:00+00:00"
