@@ -264,7 +264,9 @@ class Confirmation:
     The amounts must add up as on the invoice: the lines to ``subtotal``, the subtotal
     and the taxes to ``total``; of a positive total, ``credit_applied`` came from the
     account's credit balance and ``amount_charged`` from the payment method. A negative
-    total is credited to the balance, and nothing is applied or charged.
+    total is credited to the balance, and nothing is applied or charged. An order on a
+    purchase order charges nothing: ``due_at`` is when its invoice is due, and
+    ``amount_charged`` is then the amount due by that date.
     """
 
     order_id: str = attrs.field(validator=_check_text)
@@ -287,6 +289,7 @@ class Confirmation:
     total: Decimal = attrs.field(converter=_amount)
     credit_applied: Decimal = attrs.field(converter=_amount)
     amount_charged: Decimal = attrs.field(converter=_amount)
+    due_at: datetime | None = attrs.field(default=None, validator=_check_optional_aware)
 
     def __attrs_post_init__(self) -> None:
         currency = self.currency
@@ -628,6 +631,14 @@ def render_confirmation(confirmation: Confirmation, *, to: Sequence[str]) -> Mes
             w.gettext(
                 "Credit added to your account balance: {amount}",
                 amount=w.money(-c.total, c.currency),
+            )
+        )
+    elif c.due_at is not None:
+        out.append(
+            w.gettext(
+                "Amount due by {date}: {amount}",
+                date=w.date(c.due_at),
+                amount=w.money(c.amount_charged, c.currency),
             )
         )
     else:

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_date
 from conftest import (
     CONTACT,
     DE_VAT,
@@ -650,6 +652,25 @@ def test_order_awaiting_confirmation_for_a_corporate_purchase_order(
     assert invoice.reason is InvoiceReason.ORDER
     assert gateway.requests == []
     assert gateway.net_charged("EUR") == 0
+
+
+def test_a_corporate_confirmation_says_what_is_due_and_when_not_what_was_charged(
+    center: BillingCenter, clock: ManualClock, notifier: InMemoryNotifier
+) -> None:
+    account = open_account(center, kind=AccountKind.CORPORATE, payment_method=None)
+    center.subscribe_now(account.id, CONTACT, "remote-support", seats=20, frequency="annual")
+    quote = center.staff_quote("sam", account.id)
+    order = center.staff_place_corporate_order(
+        "sam", account.id, quote.id, purchase_order="PO-7", due_days=60, idempotency_key="po"
+    )
+    center.confirm_corporate_order(account.id, CONTACT, order.id)
+    (message,) = [m for m in notifier.sent if m.kind == "order_confirmation"]
+    (invoice,) = center.invoices(account.id, CONTACT)
+    assert invoice.due_at is not None
+    local = invoice.due_at.astimezone(ZoneInfo(account.timezone)).date()
+    due = format_date(local, format="medium", locale=account.locale)
+    assert "Importo addebitato" not in message.text  # the customer is Italian
+    assert f"Importo da pagare entro il {due}: " in message.text
 
 
 # -- a charge taken must end in a completed order or a refund ---------------------------

@@ -281,5 +281,6 @@ def confirmation(
         total=total,
         credit_applied=credit,
         amount_charged=_ZERO if total < 0 else priced.amount_due,
+        due_at=None if invoice is None or order.purchase_order is None else invoice.due_at,
     )
     return render_confirmation(details, to=sorted(account.billing_contacts))
