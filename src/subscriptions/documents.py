@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from .accounts import Address
 from .catalog import Catalog, Plan, Price, Product
 from .errors import DocumentError, SubscriptionsError
-from .money import check_currency
+from .money import check_currency, to_decimal
 from .orders import Seller
 from .periods import Frequency
 
@@ -259,7 +259,10 @@ def _price(currency: str, frequency: object, amount: object, path: str) -> Price
             path, f'expected the amount as a string, such as "30.00", got {type_name(amount)}'
         )
     with reported_at(path):
-        return Price(currency=currency, frequency=frequency, amount=amount)
+        price = Price(currency=currency, frequency=frequency, amount=amount)
+        # A price the file states is written as on an invoice (not "1e3").
+        to_decimal(amount, what="price", plain=True)
+        return price
 
 
 def catalog_to_dict(catalog: Catalog) -> dict[str, Any]:

@@ -21,6 +21,7 @@ subscriptions.errors.FloatRefused: amount 0.1 is a float; pass a decimal.Decimal
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from decimal import (
     ROUND_HALF_EVEN,
@@ -139,12 +140,25 @@ def _quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-_minor_digits(currency), EXACT)
 
 
-def to_decimal(value: object, *, what: str = "amount") -> Decimal:
+#: An amount as a person writes it: digits, an optional sign and decimal point.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def to_decimal(value: object, *, what: str = "amount", plain: bool = False) -> Decimal:
     """Turn a ``Decimal``, an ``int`` or a numeric string into a finite ``Decimal``.
 
     A ``float`` is refused with :class:`~subscriptions.errors.FloatRefused`; so are
-    booleans, NaN and infinities.
-    """
+    booleans, NaN and infinities. With ``plain``, a string must be written as on an
+    invoice, with digits and a decimal point (a document a person wrote: ``"1e3"``
+    and ``"1_000"`` are refused there, though ``Decimal`` reads them).
+
+    >>> to_decimal("1E+3"), to_decimal(" 249.95 ", plain=True)
+    (Decimal('1E+3'), Decimal('249.95'))
+    >>> to_decimal("1e3", what="price", plain=True)
+    Traceback (most recent call last):
+      ...
+    subscriptions.errors.InvalidInput: price '1e3' is not written as an amount; write it with digits and a decimal point, like '249.95' (no exponent, no separators)
+    """  # noqa: E501
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
@@ -154,6 +168,11 @@ def to_decimal(value: object, *, what: str = "amount") -> Decimal:
     elif isinstance(value, float):
         raise FloatRefused(value, what=what)
     elif isinstance(value, str):
+        if plain and _PLAIN_DECIMAL.fullmatch(value.strip()) is None:
+            raise InvalidInput(
+                f"{what} {value!r} is not written as an amount; write it with digits and a "
+                "decimal point, like '249.95' (no exponent, no separators)"
+            )
         try:
             result = Decimal(value.strip())
         except InvalidOperation:

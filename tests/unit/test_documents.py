@@ -360,3 +360,12 @@ def test_a_scenario_reads_the_catalog_a_notebook_wrote() -> None:
     again = {**doc, "catalog": written}
     assert load(again).context.catalog == load(doc).context.catalog
     assert run(again) == run(doc)
+
+
+@pytest.mark.parametrize("written", ["1e3", "1E+3", "1_000", "3,00"])
+def test_a_price_is_written_as_on_an_invoice(written: str) -> None:
+    doc = {"currency": "EUR", "products": [{"id": "app", "plans": [
+        {"id": "basic", "rank": 1, "prices": {"monthly": written}}]}]}  # fmt: skip
+    with pytest.raises(DocumentError) as refused:
+        catalog_from_dict(doc)
+    assert refused.value.path == "products.app.plans.basic.prices.monthly"
