@@ -35,6 +35,29 @@ def test_a_reader_gone_before_the_output_ends_the_command_with_141(tmp_path: Pat
     assert (done.returncode, done.stderr) == (141, "")
 
 
+@pytest.mark.parametrize("unbuffered", ["", "1"], ids=["buffered", "PYTHONUNBUFFERED"])
+def test_a_long_output_cut_short_ends_with_141_however_python_buffers(
+    unbuffered: str, tmp_path: Path
+) -> None:
+    """Unbuffered, Python writes part of a long text to a pipe whose reader has gone,
+    and says nothing: the command line buffers its output itself."""
+    db = tmp_path / "demo.sqlite3"
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    subprocess.run([str(SCRIPT), "--db", str(db), "demo"], env=env, check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    long = [str(SCRIPT), "--db", str(db), "--json", "renew", "--dry-run",
+            "--until", "2075-01-01T00:00:00+01:00"]  # fmt: skip
+    child = subprocess.Popen(long, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None
+    assert child.stderr is not None
+    assert child.stdout.read(100).startswith(b"{")
+    child.stdout.close()  # as head -c 100 does, long before the output ends
+    err = child.stderr.read()
+    child.stderr.close()
+    assert child.wait(timeout=60) == 141
+    assert err == b""
+
+
 def test_a_reader_that_stops_after_one_line_sees_no_traceback(tmp_path: Path) -> None:
     child = subprocess.Popen(
         LONG_OUTPUT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path

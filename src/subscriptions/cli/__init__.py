@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import SubscriptionsError
@@ -62,7 +64,35 @@ _EXTRA = ("click", "rich")
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
-    out = stdout or sys.stdout
+    if stdout is not None:
+        return _main(argv, stdout)
+    with _buffered(sys.stdout) as out:
+        return _main(argv, out)
+
+
+@contextmanager
+def _buffered(stream: TextIO) -> Iterator[TextIO]:
+    """``stream``, with a buffer under it. An unbuffered stdout (``PYTHONUNBUFFERED``,
+    ``python -u``) writes only part of a long text to a pipe whose reader has gone, and
+    says nothing; a buffered one writes it all, or raises ``BrokenPipeError`` (exit
+    status 141)."""
+    raw = getattr(stream, "buffer", None)
+    if not isinstance(raw, io.RawIOBase):
+        yield stream
+        return
+    wrapped = io.TextIOWrapper(
+        io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True
+    )
+    try:
+        yield wrapped
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            wrapped.flush()
+        with contextlib.suppress(OSError, ValueError):
+            wrapped.detach().detach()  # sys.stdout keeps its file, open
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     missing = [name for name in _EXTRA if importlib.util.find_spec(name) is None]
     if missing:
         sys.stderr.write(

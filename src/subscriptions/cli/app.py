@@ -371,7 +371,10 @@ def _accounts(cli: click.Group) -> None:
             click.Option(["--city"], required=True, help="the city"),
             click.Option(["--postal-code"], required=True, help="the postal code"),
             click.Option(["--country"], required=True, help="ISO 3166-1 alpha-2, e.g. IT"),
-            click.Option(["--region"], help="ISO 3166-2 where VAT depends on it, e.g. ES-CN"),
+            click.Option(
+                ["--region"],
+                help="ISO 3166-2 where VAT depends on it, e.g. ES-CN (the Canary Islands)",
+            ),
             click.Option(["--timezone"], default="UTC", help="an IANA time zone, e.g. Europe/Rome"),
             click.Option(
                 ["--locale"],

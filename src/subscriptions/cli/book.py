@@ -88,6 +88,7 @@ def _account_text(account: Account) -> Table:
         ("name", account.name),
         ("kind", account.kind.value),
         ("address", ", ".join(account.address.lines())),
+        ("region", account.address.region or "-"),
         ("time zone", account.timezone),
         ("locale", account.locale),
         ("currency", account.currency),

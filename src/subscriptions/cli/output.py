@@ -7,7 +7,8 @@ One set of rules for every command:
   passes the currency down to its lines. An amount with more digits than its currency
   has (a prorated unit price) keeps them: nothing printed is rounded away.
 * **Instants** are ISO 8601 with the offset of the account they belong to, when the
-  command knows the account (its time zone), else UTC.
+  command knows the account, or the record names its time zone (a bill run's
+  projected step), else UTC.
 * A **3-D Secure step** is shown when it is a web address; anything else may be a
   client secret and is withheld.
 * **Errors**, with ``--json``, are JSON too, on stdout: ``{"error": {"type": ...,
@@ -25,6 +26,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import attrs
 from moneyed import Money
@@ -97,6 +99,9 @@ def jsonable(value: Any, *, zone: tzinfo | None = None, currency: str | None = N
     if attrs.has(type(value)):
         own = getattr(value, "currency", None)
         here = own if isinstance(own, str) else currency
+        # A record of an account's (a projected step) carries the account's time zone.
+        named = getattr(value, "timezone", None)
+        zone = ZoneInfo(named) if isinstance(named, str) and named else zone
         return {
             f.name.lstrip("_"): _field(f.name, getattr(value, f.name), zone, here)
             for f in attrs.fields(type(value))
