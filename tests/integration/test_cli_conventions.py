@@ -55,7 +55,11 @@ def test_hoisting_leaves_everything_after_a_double_dash() -> None:
     [
         (("account", "show", "nobody"), "NotFound", "no account 'nobody'"),
         (("account", "show"), "UsageError", "Missing argument 'ACCOUNT'"),
-        (("renew", "--until", "tomorrow"), "UsageError", "is not an ISO date"),
+        (
+            ("renew", "--until", "tomorrow"),
+            "UsageError",
+            "--until 'tomorrow' is not an ISO 8601 instant",
+        ),
         (("frobnicate",), "UsageError", "No such command 'frobnicate'"),
     ],
 )

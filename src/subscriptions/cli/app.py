@@ -527,7 +527,7 @@ def _cart(cli: click.Group) -> None:
     for name, what in (
         ("assign", "Give seats to users."),
         ("unassign", "Take seats back from users."),
-        ("release", "Free the seats of users, before ordering fewer seats."),
+        ("release", "Free the seats of users, before ordering fewer seats (as unassign)."),
     ):
         _leaf(
             seats,

@@ -83,7 +83,7 @@ def _preview_text(preview: Any) -> Shown:
 def renew(env: Env) -> None:
     """The bill run up to ``--until`` (with ``--dry-run``, what it would do); on a
     terminal, a progress bar with the number due and the time left."""
-    until = instant(env.args.until) if env.args.until else None
+    until = instant(env.args.until, option="--until") if env.args.until else None
     center = env.center()
     if env.args.dry_run:
         preview = center.preview_renewals(until)

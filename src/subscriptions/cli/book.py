@@ -206,7 +206,7 @@ def trial_start(env: Env) -> None:
 
 
 def trials_expire(env: Env) -> None:
-    at = instant(env.args.at) if env.args.at else None
+    at = instant(env.args.at, option="--at") if env.args.at else None
     count = env.center().expire_trials(at, stop=env.signals.stop)
     emit(env, {"expired": count}, lambda: f"Expired {count} trial(s).\n")
 

@@ -214,7 +214,7 @@ class Env:
         try:
             #: The instant ``--now`` asked for, which the simulation's clock moves to
             #: once the command has run (:meth:`ran`).
-            self.asked = instant(args.now) if args.now else None
+            self.asked = instant(args.now, option="--now") if args.now else None
             if not initialising:
                 wiring.check_clock(self.book, args.now)
             at = wiring.simulation_clock(self.book, self.asked, SystemClock().now())
@@ -284,15 +284,18 @@ def notifier_for(destination: str | None) -> Notifier | None:
         raise UsageError(f"--messages {destination!r}: {exc}") from None
 
 
-def instant(text: str) -> datetime:
+def instant(text: str, *, option: str = "the instant") -> datetime:
+    """``text`` (the value of ``option``) as an aware instant: ISO 8601 with its time
+    and UTC offset."""
+    like = "write it with its time and UTC offset, like 2026-11-27T09:00:00+01:00"
     try:
         value = isoparse(text)
     except ValueError:
-        raise UsageError(f"{text!r} is not an ISO date or datetime") from None
+        raise UsageError(f"{option} {text!r} is not an ISO 8601 instant; {like}") from None
     if value.tzinfo is None:
-        raise UsageError(f"{text!r} has no UTC offset; write it like 2026-11-27T09:00:00+01:00")
+        raise UsageError(f"{option} {text!r} has no UTC offset; {like}")
     try:
-        return ensure_aware(value, what="the instant")
+        return ensure_aware(value, what=option)
     except InvalidInput as exc:
         raise UsageError(str(exc)) from None
 
