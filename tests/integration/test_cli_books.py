@@ -58,8 +58,9 @@ def test_a_real_book_refuses_the_fake_gateway_and_a_hand_set_clock(
     assert run(db, "catalog", "load", str(catalog_file))[0] == 0
     status, _ = run(db, "--now", CLI_NOW, "catalog", "show")
     assert status == 2
-    assert "--now sets the clock by hand, which only a simulation may do" in (
-        capsys.readouterr().err
+    assert (
+        "--now (or $SUBSCRIPTIONS_NOW) sets the clock by hand, which only a simulation may do"
+        in (capsys.readouterr().err)
     )
     status, _ = run(db, "--gateway", "fake", "catalog", "show")
     assert status == 2

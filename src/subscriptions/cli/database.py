@@ -19,7 +19,9 @@ __all__ = ["db_admin", "db_init"]
 def db_init(env: Env) -> None:
     """Create the tables (opening the store did) and mark what the database is."""
     if env.args.now is not None and not env.args.simulation:
-        raise UsageError("--now sets the clock by hand, which only a simulation may do")
+        raise UsageError(
+            "--now (or $SUBSCRIPTIONS_NOW) sets the clock by hand, which only a simulation may do"
+        )
     with env.store.unit_of_work() as uow:
         has_records = bool(uow.subscriptions.page(limit=1) or uow.quotes.page(limit=1))
     has_records = has_records or env.saved.get("catalog") is not None

@@ -127,8 +127,8 @@ def check_clock(book: Book, now: str | None) -> None:
     """``--now`` only on a simulation."""
     if now is not None and not book.simulation:
         raise WiringError(
-            "--now sets the clock by hand, which only a simulation may do; this database "
-            f"is a real book: {_SIMULATION_ONLY}"
+            "--now (or $SUBSCRIPTIONS_NOW) sets the clock by hand, which only a simulation may "
+            f"do; this database is a real book: {_SIMULATION_ONLY}"
         )
 
 
