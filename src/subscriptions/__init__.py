@@ -22,6 +22,7 @@ from .center import (
     VatRecheckReport,
     VatUnavailable,
 )
+from .center.forecast import forecast
 from .documents import (
     catalog_from_dict,
     catalog_to_dict,
@@ -94,6 +95,7 @@ from .errors import (
 )
 from .money import Rounding, allocate, round_amount, to_money
 from .orders import InvoiceStatus, IssuedInvoice, Order, OrderFailure, OrderState, Quote, Seller
+from .outlook import Forecast, ForecastDifference, ForecastLine, compare_forecasts
 from .payments import AttemptKind, AttemptState, PaymentAttempt
 from .periods import Frequency, Period
 from .preview import Preview, quote
@@ -175,6 +177,9 @@ __all__ = [
     "FakeGateway",
     "FakeVatVerifier",
     "FloatRefused",
+    "Forecast",
+    "ForecastDifference",
+    "ForecastLine",
     "Frequency",
     "GatewayMisconfigured",
     "GatewayUnavailable",
@@ -268,6 +273,8 @@ __all__ = [
     "build_invoice",
     "catalog_from_dict",
     "catalog_to_dict",
+    "compare_forecasts",
+    "forecast",
     "next_due",
     "parse_vat_number",
     "quote",

@@ -308,8 +308,11 @@ def seller_from_dict(data: object, *, path: str = "seller") -> Seller:
     """Read a seller document: ``name``, ``address`` (``line1``, ``city``,
     ``postal_code``, optional ``line2`` and ``region``), the ``country`` (here or in
     the address), optional ``vat_number`` and invoice ``series``. The seller must be
-    in an EU member state and its VAT number valid for that country."""
-    doc = read_object(data, path, {"name", "address"}, {"country", "vat_number", "series"})
+    in an EU member state and its VAT number valid for that country. An optional
+    ``timezone`` names the zone its books are kept in (default: its country's)."""
+    doc = read_object(
+        data, path, {"name", "address"}, {"country", "vat_number", "series", "timezone"}
+    )
     where = at(path, "address")
     address = read_object(
         doc["address"], where, {"line1", "city", "postal_code"}, {"line2", "region", "country"}
@@ -335,12 +338,14 @@ def seller_from_dict(data: object, *, path: str = "seller") -> Seller:
         )
     number = doc.get("vat_number")
     series = doc.get("series", "INV")
+    zone_name = doc.get("timezone")
     with reported_at(path):
         return Seller(
             name=read_str(doc["name"], at(path, "name")),
             address=postal,
             vat_number=None if number is None else read_str(number, at(path, "vat_number")),
             series=read_str(series, at(path, "series")),
+            timezone=None if zone_name is None else read_str(zone_name, at(path, "timezone")),
         )
 
 
@@ -358,6 +363,8 @@ def seller_to_dict(seller: Seller) -> dict[str, Any]:
     if seller.vat_number is not None:
         doc["vat_number"] = seller.vat_number
     doc["series"] = seller.series
+    if seller.timezone != Seller(name=seller.name, address=a).timezone:
+        doc["timezone"] = seller.timezone  # written when it is not the country's own
     doc["address"] = {k: v for k, v in address.items() if v is not None}
     return doc
 

@@ -25,6 +25,7 @@ from .cart import CartItem, QuoteItem
 from .errors import InvalidInput, InvalidTransition
 from .inputs import identifier, text
 from .money import to_money
+from .periods import zone
 from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
 from .vat import eu_seller_country, parse_vat_number
 
@@ -211,14 +212,31 @@ class Party:
     vat_number: str | None = None
 
 
+#: The main time zone of each EU member state (a seller's books, unless it names one).
+_MAIN_ZONES = {
+    "AT": "Europe/Vienna", "BE": "Europe/Brussels", "BG": "Europe/Sofia",
+    "CY": "Asia/Nicosia", "CZ": "Europe/Prague", "DE": "Europe/Berlin",
+    "DK": "Europe/Copenhagen", "EE": "Europe/Tallinn", "ES": "Europe/Madrid",
+    "FI": "Europe/Helsinki", "FR": "Europe/Paris", "GR": "Europe/Athens",
+    "HR": "Europe/Zagreb", "HU": "Europe/Budapest", "IE": "Europe/Dublin",
+    "IT": "Europe/Rome", "LT": "Europe/Vilnius", "LU": "Europe/Luxembourg",
+    "LV": "Europe/Riga", "MT": "Europe/Malta", "NL": "Europe/Amsterdam",
+    "PL": "Europe/Warsaw", "PT": "Europe/Lisbon", "RO": "Europe/Bucharest",
+    "SE": "Europe/Stockholm", "SI": "Europe/Ljubljana", "SK": "Europe/Bratislava",
+}  # fmt: skip
+
+
 @attrs.frozen(kw_only=True)
 class Seller:
-    """The vendor: who issues the invoices, and the series they are numbered in."""
+    """The vendor: who issues the invoices, the series they are numbered in, and the
+    time zone its books are kept in (a forecast's months): its own ``timezone``, or its
+    country's main one (``Europe/Rome`` for Italy)."""
 
     name: str
     address: Address
     vat_number: str | None = None
     series: str = "INV"
+    timezone: str | None = None
 
     def __attrs_post_init__(self) -> None:
         text(self.name, what="seller name")
@@ -227,7 +245,9 @@ class Seller:
                 f"seller address {self.address!r} is not an Address; build one with "
                 "Address(line1=..., city=..., postal_code=..., country=...)"
             )
-        eu_seller_country(self.address.country)
+        country = eu_seller_country(self.address.country)
+        named = _MAIN_ZONES[country] if self.timezone is None else self.timezone
+        object.__setattr__(self, "timezone", str(zone(named)))
         if self.vat_number is not None:
             # Format and check digits for the seller's country, kept in its usual form.
             number = parse_vat_number(self.vat_number, country=self.address.country)

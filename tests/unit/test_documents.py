@@ -369,3 +369,20 @@ def test_a_price_is_written_as_on_an_invoice(written: str) -> None:
     with pytest.raises(DocumentError) as refused:
         catalog_from_dict(doc)
     assert refused.value.path == "products.app.plans.basic.prices.monthly"
+
+
+def test_a_sellers_time_zone_is_its_countrys_unless_it_names_one() -> None:
+    doc = {
+        "name": "Vendor S.r.l.",
+        "country": "IT",
+        "address": {"line1": "Via Roma 1", "city": "Milano", "postal_code": "20121"},
+    }
+    seller = seller_from_dict(doc)
+    assert seller.timezone == "Europe/Rome"
+    assert "timezone" not in seller_to_dict(seller)  # the country's own is not written
+    lisbon = seller_from_dict({**doc, "timezone": "Atlantic/Madeira"})
+    assert seller_to_dict(lisbon)["timezone"] == "Atlantic/Madeira"
+    assert seller_from_dict(seller_to_dict(lisbon)) == lisbon
+    with pytest.raises(DocumentError) as refused:
+        seller_from_dict({**doc, "timezone": "Mars/Olympus"})
+    assert refused.value.path == "seller"

@@ -255,6 +255,7 @@ class BillingCenter:
     run_renewals = use_case(_billrun.run_renewals)
     count_due = use_case(_billrun.count_due)
     preview_renewals = use_case(_forecast.preview_renewals)
+    forecast = use_case(_forecast.forecast_book)
 
     # -- VAT numbers checked again (a job of its own, never in the bill run) -----------
 

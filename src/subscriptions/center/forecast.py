@@ -9,20 +9,33 @@ says.
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
+from typing import NoReturn
 
 import attrs
+from dateutil.relativedelta import relativedelta
 
-from ..inputs import optional_identifier
-from ..periods import ensure_aware
-from ..projection import ProjectedStep, project, totals
-from ..subscription import BillingContext
-from .base import Center
+from ..accounts import Account
+from ..catalog import Catalog
+from ..errors import InvalidInput, SubscriptionsError
+from ..inputs import optional_identifier, whole_number
+from ..orders import Seller
+from ..outlook import Forecast, Tally, Unpriced
+from ..periods import ensure_aware, localize, zone
+from ..ports import Store
+from ..projection import Projected, ProjectedStep, project, totals
+from ..subscription import BillingContext, BillingPolicy, Subscription
+from ..vat import EU_VAT_RATES, RateProvider
+from .base import Center, Settings, new_id
 
-__all__ = ["RenewalPreview", "preview_renewals"]
+__all__ = ["MAX_MONTHS", "RenewalPreview", "forecast", "forecast_book", "preview_renewals"]
 
 _PAGE = 500
+#: The furthest a forecast looks ahead: ten years.
+MAX_MONTHS = 120
 
 
 @attrs.frozen(kw_only=True)
@@ -45,39 +58,186 @@ def preview_renewals(
     optional_identifier(account_id, what="account id")
     now = center.now()
     at = now if until is None else ensure_aware(until, what="until")
-    contexts: dict[tuple[object, ...], BillingContext] = {}
-    credit: dict[str, Decimal] = {}
     steps: list[ProjectedStep] = []
-    after: str | None = None
-    while True:
-        with center.store.unit_of_work() as uow:
-            if account_id is not None:
-                center.load_account(uow, account_id)
-                page = uow.subscriptions.for_account(account_id)
-            else:
-                page = uow.subscriptions.page(after=after, limit=_PAGE)
-            owners = sorted({s.account_id for s in page if s.account_id is not None})
-            accounts = uow.accounts.get_many(owners)
-            unpaid = uow.invoices.get_many(
-                [s.dunning.invoice_id for s in page if s.dunning is not None]
-            )
-        for sub in page:
-            account = accounts.get(sub.account_id or "")
-            if account is None:
-                continue
-            balance = credit.get(account.id, account.credit_balance)
-            collecting = None if sub.dunning is None else unpaid.get(sub.dunning.invoice_id)
-            projected = project(
-                sub,
-                context=center.shared_context(account, contexts),
-                until=at,
-                credit=balance,
-                unpaid=None if collecting is None else collecting.amount_due,
-                issued_from=now,
-            )
-            credit[account.id] = projected.credit
+    for projected in _projections(center, now=now, until=at, account_id=account_id):
+        if isinstance(projected, Projected):
             steps.extend(projected.steps)
-        if account_id is not None or len(page) < _PAGE:
-            break
-        after = page[-1].id
+        else:
+            raise projected[1]
     return RenewalPreview(until=at, steps=tuple(steps), charged=totals(steps))
+
+
+def forecast_book(center: Center, months: int = 12, *, catalog: Catalog | None = None) -> Forecast:
+    """The invoices every subscription would get over the next ``months`` (counted in
+    the seller's time zone from now), by month and plan, under the Billing Center's
+    catalog or ``catalog`` (a candidate): the same projection as
+    :meth:`preview_renewals`, added up as it goes (:class:`~subscriptions.outlook.Tally`),
+    so that a book of any size is forecast in constant memory. Pure over the stored
+    book, read in one transaction: nothing is written, charged or sent. A subscription
+    the catalog cannot bill is named in :attr:`Forecast.unpriced`."""
+    whole_number(months, what="months", minimum=1, maximum=MAX_MONTHS)
+    if catalog is not None and not isinstance(catalog, Catalog):
+        raise InvalidInput(
+            f"catalog {catalog!r} is not a Catalog; build one with catalog_from_dict or "
+            "Catalog(products=...)"
+        )
+    now = center.now()
+    seller_zone = zone(center.seller.timezone or "UTC")
+    end = _months_after(now, months, seller_zone)
+    tally = Tally(start=now, end=end, zone=seller_zone)
+    for projected in _projections(center, now=now, until=end, catalog=catalog, whole=True):
+        if isinstance(projected, Projected):
+            tally.add(projected.steps)
+        else:
+            sub, error = projected
+            tally.refuse(
+                Unpriced(
+                    subscription_id=sub.id,
+                    product=sub.terms.product,
+                    plan=sub.terms.plan,
+                    reason=" ".join(str(error).split()),
+                )
+            )
+    return tally.forecast()
+
+
+def forecast(
+    store: Store,
+    *,
+    catalog: Catalog,
+    seller: Seller,
+    months: int = 12,
+    at: datetime | None = None,
+    policy: BillingPolicy = BillingPolicy(),
+    settings: Settings = Settings(),
+    rates: RateProvider = EU_VAT_RATES,
+) -> Forecast:
+    """What the book in ``store`` would invoice over the next ``months`` from ``at``
+    (default: now) under ``catalog``, sold by ``seller``: :meth:`BillingCenter.forecast`
+    without a Billing Center (a notebook over a copy of the book, say). Forecast the
+    same book under two catalogs and :func:`~subscriptions.outlook.compare_forecasts` says
+    what a change of prices would change.
+
+    >>> from subscriptions.adapters.memory import InMemoryStore
+    >>> from subscriptions.documents import seller_and_catalog_from_dict
+    >>> seller, catalog = seller_and_catalog_from_dict({"currency": "EUR",
+    ...     "seller": {"name": "Vendor S.r.l.", "country": "IT", "address": {
+    ...         "line1": "Via Roma 1", "city": "Milano", "postal_code": "20121"}},
+    ...     "products": [{"id": "app", "plans": [{"id": "basic", "rank": 1,
+    ...         "prices": {"monthly": "10.00"}}]}]})
+    >>> forecast(InMemoryStore(), catalog=catalog, seller=seller, months=3).lines
+    ()
+    """
+    moment = datetime.now(UTC) if at is None else ensure_aware(at, what="at")
+    center = Center(
+        catalog=catalog,
+        seller=seller,
+        store=store,
+        gateway=_NoPayments(),
+        clock=_FixedClock(moment),
+        notifier=None,
+        vat_verifier=None,
+        policy=policy,
+        settings=settings,
+        rates=rates,
+        new_id=new_id,
+        sleep=lambda seconds: None,
+    )
+    return forecast_book(center, months)
+
+
+def _months_after(now: datetime, months: int, where: tzinfo) -> datetime:
+    """The start of the month ``months`` after ``now``'s in ``where``: a forecast
+    covers whole months, the current one included."""
+    local = now.astimezone(where)
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    return localize(first + relativedelta(months=months), where)
+
+
+_Projection = Projected | tuple[Subscription, SubscriptionsError]
+
+
+def _projections(
+    center: Center,
+    *,
+    now: datetime,
+    until: datetime,
+    account_id: str | None = None,
+    catalog: Catalog | None = None,
+    whole: bool = False,
+) -> Iterator[_Projection]:
+    """Each subscription of the book (or of ``account_id``) projected up to ``until``
+    in its billing context (under ``catalog`` when given), its account's credit spent
+    by its invoices in turn; or the subscription and the error its projection raised.
+    Read a page at a time, each in its own transaction, or (``whole``) all in one."""
+    contexts: dict[tuple[object, ...], BillingContext] = {}
+    candidates: dict[int, BillingContext] = {}
+    credit: dict[str, Decimal] = {}
+
+    def context(account: Account) -> BillingContext:
+        shared = center.shared_context(account, contexts)
+        if catalog is None:
+            return shared
+        swapped = candidates.get(id(shared))
+        if swapped is None:
+            swapped = candidates[id(shared)] = attrs.evolve(shared, catalog=catalog)
+        return swapped
+
+    with contextlib.ExitStack() as held:
+        whole_read = held.enter_context(center.store.unit_of_work()) if whole else None
+        after: str | None = None
+        while True:
+            with contextlib.ExitStack() as page_read:
+                uow = whole_read or page_read.enter_context(center.store.unit_of_work())
+                if account_id is not None:
+                    center.load_account(uow, account_id)
+                    page = uow.subscriptions.for_account(account_id)
+                else:
+                    page = uow.subscriptions.page(after=after, limit=_PAGE)
+                owners = sorted({s.account_id for s in page if s.account_id is not None})
+                accounts = uow.accounts.get_many(owners)
+                unpaid = uow.invoices.get_many(
+                    [s.dunning.invoice_id for s in page if s.dunning is not None]
+                )
+            for sub in page:
+                account = accounts.get(sub.account_id or "")
+                if account is None:
+                    continue
+                balance = credit.get(account.id, account.credit_balance)
+                collecting = None if sub.dunning is None else unpaid.get(sub.dunning.invoice_id)
+                try:
+                    projected = project(
+                        sub,
+                        context=context(account),
+                        until=until,
+                        credit=balance,
+                        unpaid=None if collecting is None else collecting.amount_due,
+                        issued_from=now,
+                    )
+                except SubscriptionsError as error:
+                    yield sub, error
+                    continue
+                credit[account.id] = projected.credit
+                yield projected
+            if account_id is not None or len(page) < _PAGE:
+                return
+            after = page[-1].id
+
+
+class _FixedClock:
+    """The instant a forecast is made at, when one is given."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+
+class _NoPayments:
+    """The gateway of a forecast, which charges nothing: any call is a mistake."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise InvalidInput("a forecast charges and refunds nothing; it has no gateway")
+
+    charge = refund = lookup = key_of = _refuse

@@ -1,0 +1,297 @@
+"""What the book would invoice over the coming months: the invoices of projected bill
+runs (:mod:`subscriptions.projection`), added up by month and plan, per currency, with
+net and VAT kept apart; and the difference between two such forecasts (today's catalog
+and a candidate).
+
+Pure: a :class:`Tally` is given the projected steps one subscription at a time and keeps
+only the sums, so that a book of any size is forecast in constant memory.
+
+>>> from datetime import datetime, timezone
+>>> from decimal import Decimal
+>>> line = ForecastLine(month="2027-01", product="app", plan="basic", currency="EUR",
+...     invoices=2, net=Decimal("20.00"), vat=Decimal("4.40"))
+>>> line.total
+Decimal('24.40')
+>>> base = Forecast(start=datetime(2027, 1, 1, tzinfo=timezone.utc),
+...     end=datetime(2027, 2, 1, tzinfo=timezone.utc), zone="UTC", lines=(line,))
+>>> dearer = attrs.evolve(base, lines=(attrs.evolve(line, net=Decimal("30.00"),
+...     vat=Decimal("6.60")),))
+>>> change = compare_forecasts(base, dearer)
+>>> [(c.month, c.plan, str(c.net), str(c.vat)) for c in change.lines]
+[('2027-01', 'basic', '10.00', '2.20')]
+>>> {code: str(t.total) for code, t in change.totals.items()}
+{'EUR': '12.20'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from decimal import Decimal
+
+import attrs
+
+from .errors import InvalidInput
+from .money import EXACT
+from .projection import ProjectedStep
+
+__all__ = [
+    "Forecast",
+    "ForecastChange",
+    "ForecastDifference",
+    "ForecastLine",
+    "ForecastTotal",
+    "Tally",
+    "Unpriced",
+    "compare_forecasts",
+]
+
+_ZERO = Decimal(0)
+
+
+@attrs.frozen(kw_only=True)
+class ForecastLine:
+    """What the book would invoice in one ``month`` (``YYYY-MM`` in the seller's time
+    zone) for one plan, in one currency: how many ``invoices``, their ``net`` amount and
+    their ``vat``."""
+
+    month: str
+    product: str
+    plan: str
+    currency: str
+    invoices: int
+    net: Decimal
+    vat: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return EXACT.add(self.net, self.vat)
+
+
+@attrs.frozen(kw_only=True)
+class ForecastTotal:
+    """A currency's sums over the whole forecast (never summed across currencies)."""
+
+    invoices: int
+    net: Decimal
+    vat: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return EXACT.add(self.net, self.vat)
+
+
+@attrs.frozen(kw_only=True)
+class Unpriced:
+    """A subscription the forecast's catalog cannot bill (a plan or price it no longer
+    offers): what the bill run would refuse, named rather than left out silently."""
+
+    subscription_id: str
+    product: str
+    plan: str
+    reason: str
+
+
+def _totals(lines: Iterable[ForecastLine]) -> dict[str, ForecastTotal]:
+    sums: dict[str, list[Decimal]] = {}
+    counts: dict[str, int] = {}
+    for line in lines:
+        net, vat = sums.setdefault(line.currency, [_ZERO, _ZERO])
+        sums[line.currency] = [EXACT.add(net, line.net), EXACT.add(vat, line.vat)]
+        counts[line.currency] = counts.get(line.currency, 0) + line.invoices
+    return {
+        code: ForecastTotal(invoices=counts[code], net=net, vat=vat)
+        for code, (net, vat) in sorted(sums.items())
+    }
+
+
+@attrs.frozen(kw_only=True)
+class Forecast:
+    """The invoices the book would get from ``start`` to ``end``: one line per month,
+    plan and currency (in that order), and the subscriptions it could not price."""
+
+    start: datetime
+    end: datetime
+    #: The time zone the months are counted in (the seller's).
+    zone: str
+    lines: tuple[ForecastLine, ...] = ()
+    unpriced: tuple[Unpriced, ...] = ()
+
+    @property
+    def totals(self) -> dict[str, ForecastTotal]:
+        """Per currency: the invoices, net and VAT of the whole forecast."""
+        return _totals(self.lines)
+
+    def rows(self) -> list[dict[str, object]]:
+        """One flat row per line (``pandas.DataFrame(forecast.rows())``)."""
+        return [
+            {
+                "month": line.month,
+                "product": line.product,
+                "plan": line.plan,
+                "currency": line.currency,
+                "invoices": line.invoices,
+                "net": line.net,
+                "vat": line.vat,
+                "total": line.total,
+            }
+            for line in self.lines
+        ]
+
+
+@attrs.frozen(kw_only=True)
+class ForecastChange:
+    """How one month, plan and currency differs from the base forecast to the
+    candidate: ``net`` and ``vat`` are the candidate's less the base's."""
+
+    month: str
+    product: str
+    plan: str
+    currency: str
+    base: ForecastLine | None
+    candidate: ForecastLine | None
+    net: Decimal
+    vat: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return EXACT.add(self.net, self.vat)
+
+
+@attrs.frozen(kw_only=True)
+class ForecastDifference:
+    """The candidate forecast less the base one, line by line and per currency."""
+
+    base: Forecast
+    candidate: Forecast
+    lines: tuple[ForecastChange, ...] = ()
+
+    @property
+    def totals(self) -> dict[str, ForecastTotal]:
+        """Per currency: the candidate's totals less the base's."""
+        before, after = self.base.totals, self.candidate.totals
+        empty = ForecastTotal(invoices=0, net=_ZERO, vat=_ZERO)
+        return {
+            code: ForecastTotal(
+                invoices=after.get(code, empty).invoices - before.get(code, empty).invoices,
+                net=EXACT.subtract(after.get(code, empty).net, before.get(code, empty).net),
+                vat=EXACT.subtract(after.get(code, empty).vat, before.get(code, empty).vat),
+            )
+            for code in sorted(set(before) | set(after))
+        }
+
+    def rows(self) -> list[dict[str, object]]:
+        """One flat row per changed line (``pandas.DataFrame(difference.rows())``)."""
+        return [
+            {
+                "month": c.month,
+                "product": c.product,
+                "plan": c.plan,
+                "currency": c.currency,
+                "base_net": _ZERO if c.base is None else c.base.net,
+                "candidate_net": _ZERO if c.candidate is None else c.candidate.net,
+                "net": c.net,
+                "vat": c.vat,
+                "total": c.total,
+            }
+            for c in self.lines
+        ]
+
+
+def _key(line: ForecastLine) -> tuple[str, str, str, str]:
+    return (line.month, line.currency, line.product, line.plan)
+
+
+def compare_forecasts(base: Forecast, candidate: Forecast) -> ForecastDifference:
+    """``candidate`` less ``base``: every month, plan and currency where they differ."""
+    if (base.start, base.end, base.zone) != (candidate.start, candidate.end, candidate.zone):
+        raise InvalidInput(
+            "the forecasts cover different months; forecast both from the same instant, "
+            "over as many months"
+        )
+    before: Mapping[tuple[str, str, str, str], ForecastLine] = {_key(x): x for x in base.lines}
+    after: Mapping[tuple[str, str, str, str], ForecastLine] = {_key(x): x for x in candidate.lines}
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        net = EXACT.subtract(_ZERO if new is None else new.net, _ZERO if old is None else old.net)
+        vat = EXACT.subtract(_ZERO if new is None else new.vat, _ZERO if old is None else old.vat)
+        same = old is not None and new is not None and old.invoices == new.invoices
+        if net == 0 and vat == 0 and same:
+            continue
+        month, currency, product, plan = key
+        changes.append(
+            ForecastChange(
+                month=month,
+                product=product,
+                plan=plan,
+                currency=currency,
+                base=old,
+                candidate=new,
+                net=net,
+                vat=vat,
+            )
+        )
+    return ForecastDifference(base=base, candidate=candidate, lines=tuple(changes))
+
+
+class _Sum:
+    __slots__ = ("invoices", "net", "vat")
+
+    def __init__(self) -> None:
+        self.invoices = 0
+        self.net = _ZERO
+        self.vat = _ZERO
+
+
+class Tally:
+    """The sums of a forecast as it is made: :meth:`add` the projected steps of each
+    subscription, then :meth:`forecast`. A step is counted in the month it would be
+    invoiced (a step already due is invoiced at ``start``, as the bill run would)."""
+
+    def __init__(self, *, start: datetime, end: datetime, zone: tzinfo) -> None:
+        self._start, self._end, self._zone = start, end, zone
+        self._sums: dict[tuple[str, str, str, str], _Sum] = {}
+        self._unpriced: list[Unpriced] = []
+
+    def add(self, steps: Iterable[ProjectedStep]) -> None:
+        """Count the invoices among ``steps`` (cancellations, expiries and retries of
+        an invoice already issued are not new invoices)."""
+        for step in steps:
+            invoice = step.invoice
+            if invoice is None:
+                continue
+            local = max(step.at, self._start).astimezone(self._zone)
+            key = (f"{local.year:04d}-{local.month:02d}", step.currency, step.product, step.plan)
+            sums = self._sums.get(key)
+            if sums is None:
+                sums = self._sums[key] = _Sum()
+            sums.invoices += 1
+            sums.net = EXACT.add(sums.net, invoice.subtotal)
+            for tax in invoice.taxes:
+                sums.vat = EXACT.add(sums.vat, tax.amount)
+
+    def refuse(self, unpriced: Unpriced) -> None:
+        """Name a subscription the catalog cannot bill."""
+        self._unpriced.append(unpriced)
+
+    def forecast(self) -> Forecast:
+        lines = tuple(
+            ForecastLine(
+                month=month,
+                product=product,
+                plan=plan,
+                currency=currency,
+                invoices=sums.invoices,
+                net=sums.net,
+                vat=sums.vat,
+            )
+            for (month, currency, product, plan), sums in sorted(self._sums.items())
+        )
+        return Forecast(
+            start=self._start,
+            end=self._end,
+            zone=str(self._zone),
+            lines=lines,
+            unpriced=tuple(self._unpriced),
+        )
