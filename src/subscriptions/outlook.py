@@ -33,7 +33,7 @@ import attrs
 
 from .errors import InvalidInput
 from .money import EXACT
-from .projection import ProjectedStep
+from .projection import ProjectedStep, StepKind
 
 __all__ = [
     "Forecast",
@@ -116,6 +116,9 @@ class Forecast:
     zone: str
     lines: tuple[ForecastLine, ...] = ()
     unpriced: tuple[Unpriced, ...] = ()
+    #: How many subscriptions are being collected (an unpaid renewal in dunning): not
+    #: forecast beyond it, since whether they recover depends on the card.
+    collecting: int = 0
 
     @property
     def totals(self) -> dict[str, ForecastTotal]:
@@ -253,6 +256,7 @@ class Tally:
         self._start, self._end, self._zone = start, end, zone
         self._sums: dict[tuple[str, str, str, str], _Sum] = {}
         self._unpriced: list[Unpriced] = []
+        self._collecting = 0
 
     def add(self, steps: Iterable[ProjectedStep]) -> None:
         """Count the invoices among ``steps`` (cancellations, expiries and retries of
@@ -260,6 +264,8 @@ class Tally:
         for step in steps:
             invoice = step.invoice
             if invoice is None:
+                if step.kind is StepKind.RETRY:
+                    self._collecting += 1
                 continue
             local = max(step.at, self._start).astimezone(self._zone)
             key = (f"{local.year:04d}-{local.month:02d}", step.currency, step.product, step.plan)
@@ -294,4 +300,5 @@ class Tally:
             zone=str(self._zone),
             lines=lines,
             unpriced=tuple(self._unpriced),
+            collecting=self._collecting,
         )

@@ -309,3 +309,28 @@ def test_a_mistyped_test_card_is_declined_never_charged(book: Path) -> None:
     (order,) = ok(book, "orders", "acme", "--user", "anna")
     assert (order["state"], order["failure_code"]) == ("failed", "invalid_payment_method")
     assert ok(book, "invoices", "acme", "--user", "anna") == []
+
+
+def test_the_book_is_forecast_under_a_candidate_catalog(book: Path, tmp_path: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "monitoring", "--user", "anna", "--seats", "2")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    before = ok(book, "invoices", "acme", "--user", "anna")
+    today = ok(book, "forecast", "--months", "3")["forecast"]
+    assert [(x["month"], x["net"], x["vat"]) for x in today["lines"]] == [
+        ("2026-12", "20.00", "4.40"), ("2027-01", "20.00", "4.40"),
+    ]  # fmt: skip
+    assert today["totals"] == {"EUR": {"invoices": 2, "net": "40.00", "vat": "8.80",
+                                       "total": "48.80"}}  # fmt: skip
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(DEMO_CATALOG.replace('"10.00"', '"12.50"'), encoding="utf-8")
+    both = ok(book, "forecast", "--months", "3", "--catalog", str(candidate))
+    assert both["difference"]["totals"]["EUR"] == {
+        "invoices": 0, "net": "10.00", "vat": "2.20", "total": "12.20",
+    }  # fmt: skip
+    assert ok(book, "invoices", "acme", "--user", "anna") == before  # nothing written
+    text = _text(book, "forecast", "--months", "3", "--catalog", str(candidate))
+    assert "2026-12  monitoring  basic  20.00      25.00          +5.00 EUR   +1.10" in text
+    status, error = cli(book, "forecast", "--months", "0")
+    assert status == 2
+    assert "'--months'" in error["error"]["message"]

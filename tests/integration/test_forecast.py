@@ -174,3 +174,16 @@ def test_totals_are_per_currency_and_never_summed_across(
     assert result.totals["USD"].net == Decimal("11.00")
     rows = result.rows()
     assert {row["currency"] for row in rows} == {"EUR", "USD"}
+
+
+def test_a_subscription_being_collected_is_counted_not_forecast_beyond_its_retry(
+    center: BillingCenter, clock: ManualClock
+) -> None:
+    rossi = open_account(center, account_id="rossi")
+    _buy(center, rossi.id, "monitoring")
+    center.update_payment_method(rossi.id, CONTACT, "tok_declined")
+    clock.set(DEC_1)
+    assert center.run_renewals().failed == 1
+    result = center.forecast(6)
+    assert result.collecting == 1
+    assert result.lines == ()

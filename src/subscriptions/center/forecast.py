@@ -67,21 +67,29 @@ def preview_renewals(
     return RenewalPreview(until=at, steps=tuple(steps), charged=totals(steps))
 
 
-def forecast_book(center: Center, months: int = 12, *, catalog: Catalog | None = None) -> Forecast:
+def forecast_book(
+    center: Center,
+    months: int = 12,
+    *,
+    catalog: Catalog | None = None,
+    at: datetime | None = None,
+) -> Forecast:
     """The invoices every subscription would get over the next ``months`` (counted in
     the seller's time zone from now), by month and plan, under the Billing Center's
     catalog or ``catalog`` (a candidate): the same projection as
     :meth:`preview_renewals`, added up as it goes (:class:`~subscriptions.outlook.Tally`),
     so that a book of any size is forecast in constant memory. Pure over the stored
     book, read in one transaction: nothing is written, charged or sent. A subscription
-    the catalog cannot bill is named in :attr:`Forecast.unpriced`."""
+    the catalog cannot bill is named in :attr:`Forecast.unpriced`. ``at`` (default:
+    now, never later) is the instant it is made at: forecasts to compare are made at
+    one instant."""
     whole_number(months, what="months", minimum=1, maximum=MAX_MONTHS)
     if catalog is not None and not isinstance(catalog, Catalog):
         raise InvalidInput(
             f"catalog {catalog!r} is not a Catalog; build one with catalog_from_dict or "
             "Catalog(products=...)"
         )
-    now = center.now()
+    now = center.until(at, what="a forecast")
     seller_zone = zone(center.seller.timezone or "UTC")
     end = _months_after(now, months, seller_zone)
     tally = Tally(start=now, end=end, zone=seller_zone)

@@ -771,6 +771,29 @@ def _billing(cli: click.Group) -> None:
     )
     _leaf(
         cli,
+        "forecast",
+        "Forecast what the book will invoice. Every subscription over the coming months "
+        "(whole months in the seller's time zone, this one included), by month and plan, "
+        "net and VAT apart, per currency; with --catalog, under a candidate catalog too, "
+        "with the difference. Writes and charges nothing.",
+        [
+            click.Option(
+                ["--months"],
+                type=click.IntRange(min=1),
+                default=12,
+                help="how many months ahead",
+            ),
+            click.Option(
+                ["--catalog"],
+                metavar="FILE",
+                help="a candidate catalog file (the format of 'catalog load'; its seller is "
+                "not used): forecast under it too, and show what it changes",
+            ),
+        ],
+        handler=billing.forecast,
+    )
+    _leaf(
+        cli,
         "reconcile",
         "Resolve the payments left in flight. Orders, renewals and refunds that a process "
         "left unfinished: each asked of the gateway and recorded.",

@@ -4,15 +4,20 @@ run), and reconcile."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 
-from .env import Env, emit, instant
+from ..documents import seller_and_catalog_from_dict
+from ..outlook import Forecast, ForecastDifference, compare_forecasts
+from .env import Env, emit, instant, read_structured
 from .output import Shown, Table, shown_amount, table
 
-__all__ = ["invoices", "reconcile", "renew"]
+_ZERO = Decimal(0)
+
+__all__ = ["forecast", "invoices", "reconcile", "renew"]
 
 
 def invoices(env: Env) -> None:
@@ -159,3 +164,158 @@ def reconcile(env: Env) -> None:
         return [*shown, text]
 
     emit(env, report, human)
+
+
+def forecast(env: Env) -> None:
+    """What the book would invoice over the next months, under the database's catalog
+    and, with ``--catalog``, a candidate's, with the difference."""
+    center = env.center()
+    now = env.clock.now()  # both forecasts are made at one instant
+    today = center.forecast(env.args.months, at=now)
+    if env.args.catalog is None:
+        emit(env, {"forecast": _forecast_json(today)}, lambda: _forecast_text(today))
+        return
+    _, candidate_catalog = seller_and_catalog_from_dict(read_structured(env.args.catalog))
+    candidate = center.forecast(env.args.months, catalog=candidate_catalog, at=now)
+    change = compare_forecasts(today, candidate)
+    document = {
+        "forecast": _forecast_json(today),
+        "candidate": _forecast_json(candidate),
+        "difference": {
+            "lines": [
+                {
+                    "month": c.month,
+                    "product": c.product,
+                    "plan": c.plan,
+                    "currency": c.currency,
+                    "net": shown_amount(c.net, c.currency),
+                    "vat": shown_amount(c.vat, c.currency),
+                    "total": shown_amount(c.total, c.currency),
+                }
+                for c in change.lines
+            ],
+            "totals": _totals_json(change.totals),
+        },
+    }
+    emit(env, document, lambda: _difference_text(change))
+
+
+def _totals_json(totals: dict[str, Any]) -> dict[str, Any]:
+    return {
+        code: {
+            "invoices": t.invoices,
+            "net": shown_amount(t.net, code),
+            "vat": shown_amount(t.vat, code),
+            "total": shown_amount(t.total, code),
+        }
+        for code, t in totals.items()
+    }
+
+
+def _forecast_json(result: Forecast) -> dict[str, Any]:
+    """A forecast as JSON: its lines with their totals, its totals per currency."""
+    return {
+        "start": result.start.astimezone(ZoneInfo(result.zone)).isoformat(),
+        "end": result.end.astimezone(ZoneInfo(result.zone)).isoformat(),
+        "zone": result.zone,
+        "lines": [
+            {
+                "month": line.month,
+                "product": line.product,
+                "plan": line.plan,
+                "currency": line.currency,
+                "invoices": line.invoices,
+                "net": shown_amount(line.net, line.currency),
+                "vat": shown_amount(line.vat, line.currency),
+                "total": shown_amount(line.total, line.currency),
+            }
+            for line in result.lines
+        ],
+        "totals": _totals_json(result.totals),
+        "unpriced": [attrs.asdict(u) for u in result.unpriced],
+        "collecting": result.collecting,
+    }
+
+
+def _forecast_text(result: Forecast) -> Shown:
+    rows = [
+        (
+            line.month,
+            line.product,
+            line.plan,
+            line.invoices,
+            f"{shown_amount(line.net, line.currency)} {line.currency}",
+            shown_amount(line.vat, line.currency),
+            shown_amount(line.total, line.currency),
+        )
+        for line in result.lines
+    ]
+    headers = ("month", "product", "plan", "invoices", "net", "VAT", "total")
+    shown: list[str | Table] = [
+        f"Forecast from {result.start.date()} to {result.end.date()} (months in {result.zone})\n",
+        table(rows, headers),
+    ]
+    shown.append(_totals_text(result.totals, "total"))
+    if result.collecting:
+        shown.append(_collecting_text(result))
+    if result.unpriced:
+        shown.append(_unpriced_text(result))
+    return shown
+
+
+def _collecting_text(result: Forecast) -> str:
+    return (
+        f"{result.collecting} subscription(s) being collected (an unpaid renewal): not "
+        "forecast beyond it\n"
+    )
+
+
+def _totals_text(totals: dict[str, Any], what: str) -> str:
+    return "".join(
+        f"{what} {code}: {t.invoices} invoice(s), net {shown_amount(t.net, code)}, "
+        f"VAT {shown_amount(t.vat, code)}, total {shown_amount(t.total, code)}\n"
+        for code, t in totals.items()
+    )
+
+
+def _unpriced_text(result: Forecast) -> str:
+    return f"Not billable under this catalog ({len(result.unpriced)}):\n" + "".join(
+        f"  {u.subscription_id} ({u.product}/{u.plan}): {u.reason}\n" for u in result.unpriced
+    )
+
+
+def _difference_text(change: ForecastDifference) -> Shown:
+    rows = [
+        (
+            c.month,
+            c.product,
+            c.plan,
+            shown_amount(_ZERO if c.base is None else c.base.net, c.currency),
+            shown_amount(_ZERO if c.candidate is None else c.candidate.net, c.currency),
+            f"{_signed(c.net, c.currency)} {c.currency}",
+            _signed(c.vat, c.currency),
+        )
+        for c in change.lines
+    ]
+    headers = ("month", "product", "plan", "net today", "net candidate", "net change",
+               "VAT change")  # fmt: skip
+    shown: list[str | Table] = [
+        f"Candidate catalog against today's, from {_local_date(change.base.start, change.base)} "
+        f"to {_local_date(change.base.end, change.base)} (months in {change.base.zone})\n",
+        table(rows, headers) if rows else "No difference.\n",
+        _totals_text(change.base.totals, "today"),
+        _totals_text(change.candidate.totals, "candidate"),
+        _totals_text(change.totals, "change"),
+    ]
+    if change.candidate.unpriced:
+        shown.append(_unpriced_text(change.candidate))
+    return shown
+
+
+def _local_date(moment: Any, result: Forecast) -> object:
+    return moment.astimezone(ZoneInfo(result.zone)).date()
+
+
+def _signed(amount: Decimal, currency: str) -> str:
+    shown = shown_amount(amount, currency)
+    return shown if amount < 0 else f"+{shown}"
