@@ -21,8 +21,8 @@ from .center import (
     Settings,
     VatRecheckReport,
     VatUnavailable,
+    forecast,
 )
-from .center.forecast import forecast
 from .documents import (
     catalog_from_dict,
     catalog_to_dict,

@@ -23,7 +23,8 @@ every decision; each takes the wiring (:class:`~.base.Center`) as its first argu
 * :mod:`.reconcile`: resolving every attempt left in flight;
 * :mod:`.gateway_events`: a gateway's webhooks, applied from the gateway's own state;
 * :mod:`.billrun`: renewals, retries and lapses, in batches;
-* :mod:`.forecast`: what a bill run would do, projected from the book, writing nothing;
+* :mod:`.projections`: what a bill run would do, projected from the book, and the
+  forecast of the whole book over the coming months, writing nothing;
 * :mod:`.vat`: VAT numbers checked again when their evidence is old, a job of its own;
 * :mod:`.catalog`: a new catalog checked against what the book uses;
 * :mod:`.facade`: :class:`BillingCenter`, the one object a host calls.
@@ -33,8 +34,8 @@ from .base import Center, Settings, VatUnavailable
 from .billrun import BillRunReport
 from .catalog import check_catalog_change
 from .facade import BillingCenter
-from .forecast import RenewalPreview
 from .gateway_events import EventOutcome, GatewayEventApplied
+from .projections import RenewalPreview, forecast
 from .reconcile import ReconcileReport, Review
 from .vat import VatRecheckReport
 
@@ -51,4 +52,5 @@ __all__ = [
     "VatRecheckReport",
     "VatUnavailable",
     "check_catalog_change",
+    "forecast",
 ]

@@ -43,9 +43,6 @@ from . import (
     corporate as _corporate,
 )
 from . import (
-    forecast as _forecast,
-)
-from . import (
     gateway_events as _gateway_events,
 )
 from . import (
@@ -53,6 +50,9 @@ from . import (
 )
 from . import (
     orders as _orders,
+)
+from . import (
+    projections as _projections,
 )
 from . import (
     quotes as _quotes,
@@ -254,8 +254,8 @@ class BillingCenter:
 
     run_renewals = use_case(_billrun.run_renewals)
     count_due = use_case(_billrun.count_due)
-    preview_renewals = use_case(_forecast.preview_renewals)
-    forecast = use_case(_forecast.forecast_book)
+    preview_renewals = use_case(_projections.preview_renewals)
+    forecast = use_case(_projections.forecast_book)
 
     # -- VAT numbers checked again (a job of its own, never in the bill run) -----------
 

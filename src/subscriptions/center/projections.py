@@ -51,10 +51,10 @@ class RenewalPreview:
 def preview_renewals(
     center: Center, until: datetime | None = None, *, account_id: str | None = None
 ) -> RenewalPreview:
-    """What :meth:`run_renewals` would invoice, retry and cancel up to ``until``
-    (default: now; a later instant projects the months ahead), for every account or
-    only ``account_id``'s. Pure over the stored book: nothing is written, charged or
-    sent."""
+    """What :meth:`~subscriptions.center.BillingCenter.run_renewals` would invoice, retry
+    and cancel up to ``until`` (default: now; a later instant projects the months
+    ahead), for every account or only ``account_id``'s. Pure over the stored book:
+    nothing is written, charged or sent."""
     optional_identifier(account_id, what="account id")
     now = center.now()
     at = now if until is None else ensure_aware(until, what="until")
@@ -74,15 +74,15 @@ def forecast_book(
     catalog: Catalog | None = None,
     at: datetime | None = None,
 ) -> Forecast:
-    """The invoices every subscription would get over the next ``months`` (counted in
-    the seller's time zone from now), by month and plan, under the Billing Center's
-    catalog or ``catalog`` (a candidate): the same projection as
-    :meth:`preview_renewals`, added up as it goes (:class:`~subscriptions.outlook.Tally`),
-    so that a book of any size is forecast in constant memory. Pure over the stored
-    book, read in one transaction: nothing is written, charged or sent. A subscription
-    the catalog cannot bill is named in :attr:`Forecast.unpriced`. ``at`` (default:
-    now, never later) is the instant it is made at: forecasts to compare are made at
-    one instant."""
+    """The invoices every subscription would get over the next ``months`` (counted in the
+    seller's time zone from now), by month and plan, under the Billing Center's catalog
+    or ``catalog`` (a candidate): the same projection as
+    :meth:`~subscriptions.center.BillingCenter.preview_renewals`, added up as it goes
+    (:class:`~subscriptions.outlook.Tally`), so that a book of any size is forecast in
+    constant memory. Pure over the stored book, read in one transaction: nothing is
+    written, charged or sent. A subscription the catalog cannot bill is named in
+    :attr:`~subscriptions.outlook.Forecast.unpriced`. ``at`` (default: now, never later)
+    is the instant it is made at: forecasts to compare are made at one instant."""
     whole_number(months, what="months", minimum=1, maximum=MAX_MONTHS)
     if catalog is not None and not isinstance(catalog, Catalog):
         raise InvalidInput(
@@ -121,10 +121,11 @@ def forecast(
     rates: RateProvider = EU_VAT_RATES,
 ) -> Forecast:
     """What the book in ``store`` would invoice over the next ``months`` from ``at``
-    (default: now) under ``catalog``, sold by ``seller``: :meth:`BillingCenter.forecast`
-    without a Billing Center (a notebook over a copy of the book, say). Forecast the
-    same book under two catalogs and :func:`~subscriptions.outlook.compare_forecasts` says
-    what a change of prices would change.
+    (default: now) under ``catalog``, sold by ``seller``:
+    :meth:`~subscriptions.center.BillingCenter.forecast` without a Billing Center (a
+    notebook over a copy of the book, say). Forecast the same book under two catalogs
+    and :func:`~subscriptions.outlook.compare_forecasts` says what a change of prices
+    would change.
 
     >>> from subscriptions.adapters.memory import InMemoryStore
     >>> from subscriptions.documents import seller_and_catalog_from_dict
