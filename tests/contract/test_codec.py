@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from moneyed import Money
 
 from subscriptions.adapters import codec
+from subscriptions.ports import OutboxEntry
 from subscriptions.pricing import TaxLine
 from subscriptions.subscription import Event, EventKind
 from subscriptions.vat import TaxTreatment
@@ -54,6 +55,8 @@ def every_record() -> list[Any]:
         r.issued_invoice(de, invoice),
         r.seats("s-1"),
         r.outbox_entry(it, "m-1", r.START),
+        r.written_outbox_entry(it, "m-2", r.START),
+        *(OutboxEntry(id="m-3", created_at=r.START, notice=n) for n in r.notices(de)),
         *r.events(de),
     ]
 
