@@ -200,7 +200,7 @@ def _notices(store: Store, *entries: OutboxEntry) -> None:
 
 
 class Failing:
-    """A renderer, or an address book, that fails while ``broken``."""
+    """A renderer whose trial_expired template fails while ``broken``."""
 
     def __init__(self) -> None:
         self.broken = True
