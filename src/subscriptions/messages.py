@@ -1,14 +1,22 @@
 """Customer messages: the order confirmation and the billing notices, localized.
 
-Each message is rendered from a frozen input value into a :class:`Message` (recipients,
-subject, plain-text body) in the customer's locale. The texts come from the gettext
-catalogs shipped in ``subscriptions/locale`` (English and Italian), compiled with Babel
-in memory the first time a language is used; amounts and dates are formatted by Babel
-in the same locale, dates on the customer's local calendar. A locale without a catalog
-falls back to its language (``it_IT`` uses ``it``) and then to English.
+Each message is written from a frozen record (a :class:`Confirmation`, a
+:class:`PaymentFailure`...: :data:`MessageData`) into a :class:`Message` (recipients,
+subject, plain-text body, the record itself) in the customer's locale. The texts come
+from gettext catalogs: the package's own, in ``subscriptions/locale`` (English and
+Italian), and any the host adds (:class:`GettextRenderer`), searched first, which can
+add a language or change a text of one. A catalog is compiled with Babel in memory the
+first time it is used; amounts and dates are formatted by Babel in the same locale,
+dates on the customer's local calendar. A locale falls back to its language (``de_AT``
+uses ``de``) and then to :data:`DEFAULT_LOCALE`, English.
 
-Rendering is pure: it reads no clock and does no I/O other than reading the package's
-own catalog files.
+The use cases post a :class:`Notice` (whom to write to, and the record); the Billing
+Center writes the message when it delivers it, with its renderer (a
+:class:`~subscriptions.ports.Renderer`: this module's :class:`GettextRenderer` unless
+the host gives its own, which may add HTML).
+
+Rendering is pure: it reads no clock and does no I/O other than reading the catalog
+files.
 
 >>> from datetime import datetime
 >>> from zoneinfo import ZoneInfo
@@ -32,19 +40,24 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Iterable, Sequence
+import os
+import re
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from decimal import Decimal, localcontext
-from functools import cache, lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any, assert_never
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeAlias, assert_never
 
 import attrs
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.catalog import Catalog as BabelCatalog
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal, format_percent
 
 from .errors import InvalidInput
@@ -54,17 +67,23 @@ from .vat import OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION, TaxTreatment, for
 
 __all__ = [
     "DEFAULT_LOCALE",
+    "DEFAULT_RENDERER",
     "DOMAIN",
+    "KINDS",
     "Confirmation",
     "ConfirmationItem",
     "ConfirmationLine",
     "ConfirmationTax",
+    "GettextRenderer",
     "Message",
+    "MessageData",
+    "Notice",
     "PaymentFailure",
     "SubscriptionLapse",
     "TrialExpiry",
     "VatNumberRejection",
     "available_locales",
+    "kind_of",
     "render_confirmation",
     "render_payment_failed",
     "render_subscription_lapsed",
@@ -152,18 +171,44 @@ def _check_rounded(amount: Decimal, currency: str, what: str) -> None:
         )
 
 
-def _recipients(value: Sequence[str]) -> tuple[str, ...]:
+def _recipient_list(
+    value: object, *, of: str, noun: str, nouns: str, example: str
+) -> tuple[str, ...]:
     # A bare string is a Sequence[str] too: "a@b.example" would become one
     # recipient per character.
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidInput(f"to={value!r} must be a list of addresses, such as ['a@b.example']")
+        raise InvalidInput(f"to={value!r} must be a list of {nouns}, such as [{example!r}]")
     recipients = tuple(value)
     if not recipients:
-        raise InvalidInput("a message needs at least one recipient")
-    for address in recipients:
-        if not isinstance(address, str) or not address.strip():
-            raise InvalidInput(f"recipient {address!r} must be a non-empty address")
+        raise InvalidInput(f"a {of} needs at least one recipient")
+    for recipient in recipients:
+        if not isinstance(recipient, str) or not recipient.strip():
+            raise InvalidInput(f"recipient {recipient!r} must be a non-empty {noun}")
     return recipients
+
+
+def _recipients(value: Sequence[str]) -> tuple[str, ...]:
+    return _recipient_list(
+        value, of="message", noun="address", nouns="addresses", example="a@b.example"
+    )
+
+
+def _users(value: Sequence[str]) -> tuple[str, ...]:
+    return _recipient_list(value, of="notice", noun="user id", nouns="user ids", example="anna")
+
+
+def _check_data(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) not in KINDS:
+        raise InvalidInput(
+            f"{attribute.name} {value!r} must be one of {', '.join(cls.__name__ for cls in KINDS)}"
+        )
+
+
+def _check_optional_data(
+    instance: object, attribute: attrs.Attribute[MessageData | None], value: object
+) -> None:
+    if value is not None:
+        _check_data(instance, attribute, value)
 
 
 # --- values ----------------------------------------------------------------------------
@@ -171,12 +216,22 @@ def _recipients(value: Sequence[str]) -> tuple[str, ...]:
 
 @attrs.frozen(kw_only=True)
 class Message:
-    """A rendered message, ready for a notifier: plain text, no signature.
+    """A written message, ready for a notifier: a subject, a plain-text body, and an HTML
+    one when the renderer wrote one.
+
+    ``to`` holds the recipients as the renderer was given them. The Billing Center
+    posts a message to the account's billing contacts, which are user ids, and gives
+    the notifier their addresses: what the host's ``address_of`` hook returns for each
+    (:class:`~subscriptions.center.BillingCenter`), or the user ids themselves when
+    there is no hook (a host whose user ids are email addresses needs none).
 
     ``locale`` is the locale the message is written in: the requested one, or
-    :data:`DEFAULT_LOCALE` when there is no catalog for it. ``kind`` names the message
-    (``"order_confirmation"``, ``"payment_failed"``, ``"subscription_lapsed"``,
-    ``"trial_expired"``).
+    :data:`DEFAULT_LOCALE` when there is no catalog for its language. ``kind`` names
+    the message (``"order_confirmation"``, ``"payment_failed"``,
+    ``"subscription_lapsed"``, ``"trial_expired"``, ``"vat_number_invalid"``), and
+    ``data`` holds the record it was written from (a :class:`Confirmation`, a
+    :class:`PaymentFailure`...), so that a notifier can lay out a message of its own;
+    ``None`` for a message that an earlier version of the library stored written.
     """
 
     to: tuple[str, ...] = attrs.field(converter=_recipients)
@@ -184,6 +239,8 @@ class Message:
     text: str = attrs.field(validator=_check_text)
     locale: str = attrs.field(validator=_check_text)
     kind: str = attrs.field(validator=_check_text)
+    html: str | None = attrs.field(default=None, validator=_check_optional_text)
+    data: MessageData | None = attrs.field(default=None, validator=_check_optional_data)
 
 
 @attrs.frozen(kw_only=True)
@@ -386,57 +443,302 @@ class VatNumberRejection:
     checked_at: datetime = attrs.field(validator=_check_aware)
 
 
+#: What a message is written from: one of the records above.
+MessageData: TypeAlias = (
+    Confirmation | PaymentFailure | SubscriptionLapse | TrialExpiry | VatNumberRejection
+)
+
+#: The kind of message each record is written as (:attr:`Message.kind`).
+KINDS: Mapping[type, str] = MappingProxyType(
+    {
+        Confirmation: "order_confirmation",
+        PaymentFailure: "payment_failed",
+        SubscriptionLapse: "subscription_lapsed",
+        TrialExpiry: "trial_expired",
+        VatNumberRejection: "vat_number_invalid",
+    }
+)
+
+
+def kind_of(data: MessageData) -> str:
+    """The kind of message ``data`` is written as.
+
+    >>> from datetime import UTC
+    >>> kind_of(TrialExpiry(account_name="Rossi S.r.l.", locale="it", timezone="UTC",
+    ...     product_name="App", expired_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    'trial_expired'
+    """
+    kind = KINDS.get(type(data))
+    if kind is None:
+        raise InvalidInput(
+            f"cannot write a message from a {type(data).__name__}; give one of "
+            f"{', '.join(cls.__name__ for cls in KINDS)}"
+        )
+    return kind
+
+
+@attrs.frozen(kw_only=True)
+class Notice:
+    """A message before it is written: whom it is for (``to``: user ids, the account's
+    billing contacts) and the record it is written from.
+
+    The use cases put notices in the outbox, in the transaction of the change they tell
+    of; delivering one (:meth:`BillingCenter.deliver_outbox
+    <subscriptions.center.BillingCenter.deliver_outbox>`) resolves the users'
+    addresses, writes the :class:`Message` with the Billing Center's renderer and
+    hands it to the notifier. A template or an address book that fails then leaves
+    the notice waiting, and never undoes the change.
+    """
+
+    to: tuple[str, ...] = attrs.field(converter=_users)
+    data: MessageData = attrs.field(validator=_check_data)
+
+    @property
+    def kind(self) -> str:
+        """What the message will be (:attr:`Message.kind`)."""
+        return kind_of(self.data)
+
+    @property
+    def locale(self) -> str:
+        """The locale asked for: the customer's, as the record holds it."""
+        return self.data.locale
+
+
 # --- catalogs --------------------------------------------------------------------------
 
+#: The files a catalog directory may hold for a locale, the first found being read:
+#: the ``.po`` source (compiled in memory), or a ``.mo`` compiled from it.
+_CATALOG_FILES = (f"{DOMAIN}.po", f"{DOMAIN}.mo")
 
-def _locale_dir() -> Traversable:
+
+def _package_catalogs() -> Traversable:
     return resources.files(__package__ or "subscriptions") / "locale"
 
 
-@cache
+def _catalog_files(directory: Traversable) -> dict[str, Traversable]:
+    """The catalog of each locale in ``directory`` (``<locale>/LC_MESSAGES/
+    subscriptions.po``), by the locale's name as Babel writes it (``de_AT``); a
+    subdirectory without one of this domain (another application's) is passed over."""
+    found: dict[str, Traversable] = {}
+    for entry in sorted(directory.iterdir(), key=lambda e: e.name):
+        if not entry.is_dir():
+            continue
+        sources = [entry / "LC_MESSAGES" / name for name in _CATALOG_FILES]
+        source = next((candidate for candidate in sources if candidate.is_file()), None)
+        if source is None:
+            continue
+        try:
+            name = str(Locale.parse(entry.name.replace("-", "_")))
+        except (UnknownLocaleError, ValueError) as exc:
+            raise InvalidInput(
+                f"catalog {str(source)!r} is in {entry.name!r}, which is not a locale; "
+                "name its directory after one, such as 'de' or 'de_AT'"
+            ) from exc
+        found[name] = source
+    return found
+
+
+def _fields(template: str, where: str) -> set[str]:
+    """The placeholders of a ``str.format`` template (``{name}`` gives ``name``)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"{where}: {template!r} is not a valid template ({exc}); write a brace that "
+            "is not a placeholder twice, as '{{' or '}}'"
+        ) from exc
+    return {re.split(r"[.\[]", field)[0] for _, field, _, _ in parsed if field is not None}
+
+
+def _check_placeholders(catalog: BabelCatalog, where: str) -> None:
+    """Refuse a translation that uses a placeholder its message does not have: the
+    message would fail when it is written, not when the catalog is read."""
+    for message in catalog:
+        if not message.id or not message.string or message.fuzzy:
+            continue
+        ids = (message.id,) if isinstance(message.id, str) else tuple(message.id)
+        forms = (message.string,) if isinstance(message.string, str) else message.string
+        try:
+            allowed = set().union(*(_fields(text, where) for text in ids))
+        except InvalidInput:
+            continue  # not a message of the library's, whose ids are all templates
+        for form in forms:
+            unknown = _fields(form, where) - allowed if form else set()
+            if unknown:
+                used = ", ".join(f"{{{name}}}" for name in sorted(unknown))
+                has = ", ".join(f"{{{name}}}" for name in sorted(allowed))
+                fix = f"use only {has}" if has else "it has none"
+                raise InvalidInput(
+                    f"{where}: the translation of {ids[0]!r} uses {used}, which the "
+                    f"message does not have; {fix}"
+                )
+
+
+def _compile(source: Traversable, locale: str) -> bytes:
+    """The catalog in ``source``, checked and compiled (``.mo`` bytes)."""
+    # The package ships only the .po source: compiling it here, with Babel, means there
+    # is no .mo file to forget to rebuild after an edit.
+    where = f"catalog {str(source)!r}"
+    try:
+        with source.open("rb") as fp:
+            if source.name.endswith(".po"):
+                catalog = read_po(fp, locale=locale, domain=DOMAIN, abort_invalid=True)
+            else:
+                catalog = read_mo(fp)
+    except (PoFileError, OSError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"{where} cannot be read: {exc}") from exc
+    _check_placeholders(catalog, where)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    return buffer.getvalue()
+
+
+class GettextRenderer:
+    """Writes messages with the library's templates, its texts taken from gettext
+    catalogs: the renderer of a :class:`~subscriptions.center.BillingCenter` given
+    none (see :class:`~subscriptions.ports.Renderer`), and what
+    :func:`render_confirmation` and the other ``render_*`` functions call.
+
+    ``catalogs`` are the host's directories of catalogs, laid out as the package's
+    (``<directory>/<locale>/LC_MESSAGES/subscriptions.po``, or a ``.mo`` compiled
+    from it), searched in order before the package's own. A host adds a language
+    with a catalog of its own, and changes a text of a language the package has with
+    a catalog holding just that message: a text that one catalog lacks comes from the
+    next, through the locale asked for (``de_AT``), its language (``de``), then
+    :data:`DEFAULT_LOCALE`.
+
+    >>> renderer = GettextRenderer()
+    >>> renderer.locales
+    ('en', 'it')
+    >>> renderer.locale_for("it-CH"), renderer.locale_for("de_AT")
+    ('it_CH', 'en')
+
+    The host's catalogs are read when the renderer is made, and refused then
+    (:class:`~subscriptions.errors.InvalidInput`): a directory that is missing or
+    holds no catalog, a catalog that does not parse, a translation that uses a
+    placeholder its message does not have. The package's are read on first use.
+    Both are kept, compiled, for the life of the renderer.
+    """
+
+    def __init__(self, catalogs: Iterable[str | os.PathLike[str]] = ()) -> None:
+        if isinstance(catalogs, str | os.PathLike):
+            raise InvalidInput(
+                f"catalogs={str(catalogs)!r} must be a list of directories, such as ['locale']"
+            )
+        self.catalogs: tuple[Path, ...] = tuple(Path(directory) for directory in catalogs)
+        self._host = tuple(self._read(directory) for directory in self.catalogs)
+        self._package: dict[str, Traversable] | None = None
+        self._compiled: dict[str, bytes] = {}
+        self._chains: dict[tuple[str, ...], gettext.NullTranslations] = {}
+        self._resolved: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def __repr__(self) -> str:
+        return f"GettextRenderer(catalogs={[str(d) for d in self.catalogs]!r})"
+
+    @staticmethod
+    def _read(directory: Path) -> dict[str, bytes]:
+        if not directory.is_dir():
+            raise InvalidInput(
+                f"catalog directory {str(directory)!r} is not a directory; give one laid "
+                f"out as <directory>/<locale>/LC_MESSAGES/{DOMAIN}.po"
+            )
+        files = _catalog_files(directory)
+        if not files:
+            raise InvalidInput(
+                f"catalog directory {str(directory)!r} holds no catalog of {DOMAIN!r}: "
+                f"a German one is {str(directory / 'de' / 'LC_MESSAGES' / (DOMAIN + '.po'))!r}"
+            )
+        return {locale: _compile(source, locale) for locale, source in files.items()}
+
+    def _package_files(self) -> dict[str, Traversable]:
+        if self._package is None:
+            self._package = _catalog_files(_package_catalogs())
+        return self._package
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """The locales that have a catalog, the host's or the package's, sorted."""
+        found = set(self._package_files())
+        for host in self._host:
+            found.update(host)
+        return tuple(sorted(found))
+
+    def locale_for(self, requested: str) -> str:
+        """The locale a message asked for in ``requested`` is written in
+        (:attr:`Message.locale`): the requested one when it or its language has a
+        catalog, else :data:`DEFAULT_LOCALE`."""
+        return self._resolve(requested)[0]
+
+    def render(self, data: MessageData, *, to: Sequence[str]) -> Message:
+        """The message written from ``data``, in its locale and time zone, to ``to``."""
+        kind = kind_of(data)
+        w = self._writer(data.locale, data.timezone)
+        subject, text = _TEMPLATES[type(data)](w, data)
+        return Message(to=to, subject=subject, text=text, locale=w.locale, kind=kind, data=data)
+
+    def _writer(self, locale: str, timezone: str) -> _Writer:
+        formatting, languages = self._resolve(locale)
+        return _Writer(self._translations(languages), formatting, zone(timezone))
+
+    def _resolve(self, requested: str) -> tuple[str, tuple[str, ...]]:
+        """``(formatting locale, the locales of the catalogs searched, in order)``
+        for a requested locale such as ``"de-AT"``.
+
+        Formatting follows the requested locale only when it or its language has a
+        catalog, so that an English fallback text never carries, say, German dates.
+        """
+        known = self._resolved.get(requested)
+        if known is not None:
+            return known
+        if len(self._resolved) >= 256:  # accounts' locales: a handful, but bounded
+            self._resolved.clear()
+        resolved: tuple[str, tuple[str, ...]] = (DEFAULT_LOCALE, (DEFAULT_LOCALE,))
+        try:
+            parsed = Locale.parse(requested.strip().replace("-", "_"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            parsed = None
+        if parsed is not None:
+            locales = self.locales
+            found = [name for name in (str(parsed), parsed.language) if name in locales]
+            if found:
+                resolved = (str(parsed), tuple(dict.fromkeys([*found, DEFAULT_LOCALE])))
+        self._resolved[requested] = resolved
+        return resolved
+
+    def _translations(self, locales: tuple[str, ...]) -> gettext.NullTranslations:
+        """One chain of translations over every catalog of ``locales``, in order (each
+        chain its own objects: a fallback, once added, is shared by whoever holds it)."""
+        chain = self._chains.get(locales)
+        if chain is None:
+            chain = gettext.NullTranslations()
+            first = True
+            for compiled in self._sources(locales):
+                translations = gettext.GNUTranslations(io.BytesIO(compiled))
+                if first:
+                    chain, first = translations, False
+                else:
+                    chain.add_fallback(translations)
+            self._chains[locales] = chain
+        return chain
+
+    def _sources(self, locales: tuple[str, ...]) -> Iterator[bytes]:
+        package = self._package_files()
+        for locale in locales:
+            yield from (host[locale] for host in self._host if locale in host)
+            if locale in package:
+                compiled = self._compiled.get(locale)
+                if compiled is None:
+                    compiled = self._compiled[locale] = _compile(package[locale], locale)
+                yield compiled
+
+
 def available_locales() -> tuple[str, ...]:
-    """The locales that have a catalog, sorted.
+    """The locales the package has a catalog for, sorted.
 
     >>> available_locales()
     ('en', 'it')
     """
-    found = [
-        entry.name
-        for entry in _locale_dir().iterdir()
-        if entry.is_dir() and (entry / "LC_MESSAGES" / f"{DOMAIN}.po").is_file()
-    ]
-    return tuple(sorted(found))
-
-
-@cache
-def _translations(language: str) -> gettext.GNUTranslations:
-    # The .po source is the only form shipped: compiling it here, with Babel, means
-    # there is no .mo file to forget to rebuild after an edit.
-    source = _locale_dir() / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    with source.open("rb") as fp:
-        catalog = read_po(fp, locale=language, domain=DOMAIN, abort_invalid=True)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
-
-
-@lru_cache(maxsize=256)
-def _resolve(requested: str) -> tuple[str, str]:
-    """``(formatting locale, catalog)`` for a requested locale such as ``"it-IT"``.
-
-    Formatting follows the requested locale only when its language has a catalog, so
-    that an English fallback text never carries, say, German dates.
-    """
-    try:
-        parsed = Locale.parse(requested.strip().replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return DEFAULT_LOCALE, DEFAULT_LOCALE
-    catalogs = available_locales()
-    for candidate in (str(parsed), parsed.language):
-        if candidate in catalogs:
-            return str(parsed), candidate
-    return DEFAULT_LOCALE, DEFAULT_LOCALE
+    return DEFAULT_RENDERER.locales
 
 
 @attrs.frozen
@@ -446,7 +748,7 @@ class _Writer:
     The method names are gettext's, so that ``pybabel extract`` finds the messages.
     """
 
-    translations: gettext.GNUTranslations
+    translations: gettext.NullTranslations
     locale: str
     tz: tzinfo
 
@@ -476,11 +778,6 @@ class _Writer:
         fraction = Decimal(format_rate(rate)).scaleb(-2, EXACT)
         with localcontext(EXACT):
             return str(format_percent(fraction, locale=self.locale, decimal_quantization=False))
-
-
-def _writer(locale: str, timezone: str) -> _Writer:
-    formatting, catalog = _resolve(locale)
-    return _Writer(_translations(catalog), formatting, zone(timezone))
 
 
 def _greeting(w: _Writer, name: str) -> str:
@@ -578,19 +875,10 @@ def _body(lines: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- rendering -------------------------------------------------------------------------
+# --- templates -------------------------------------------------------------------------
 
 
-def render_confirmation(confirmation: Confirmation, *, to: Sequence[str]) -> Message:
-    """The order confirmation email, in the confirmation's locale.
-
-    It greets the account, lists what was bought (plan, seats, billing frequency, next
-    billing date), the charges and credits with their periods, the VAT lines with their
-    legal mentions, the totals (the credit applied only when there is one), and, for
-    each subscription that gained seats, a reminder to assign them to users.
-    """
-    c = confirmation
-    w = _writer(c.locale, c.timezone)
+def _confirmation(w: _Writer, c: Confirmation) -> tuple[str, str]:
     out = [
         _greeting(w, c.account_name),
         "",
@@ -649,20 +937,10 @@ def render_confirmation(confirmation: Confirmation, *, to: Sequence[str]) -> Mes
     if added:
         out += ["", w.gettext("New seats to assign")]
         out += [f"- {_seat_reminder(w, item)}" for item in added]
-    return Message(
-        to=to,
-        subject=w.gettext("Order {order_id} confirmed", order_id=c.order_id),
-        text=_body(out),
-        locale=w.locale,
-        kind="order_confirmation",
-    )
+    return w.gettext("Order {order_id} confirmed", order_id=c.order_id), _body(out)
 
 
-def render_payment_failed(failure: PaymentFailure, *, to: Sequence[str]) -> Message:
-    """The notice that a charge was declined: when it is retried, when the
-    subscription would end, and a request to update the payment method."""
-    f = failure
-    w = _writer(f.locale, f.timezone)
+def _payment_failed(w: _Writer, f: PaymentFailure) -> tuple[str, str]:
     out = [
         _greeting(w, f.account_name),
         "",
@@ -691,19 +969,11 @@ def render_payment_failed(failure: PaymentFailure, *, to: Sequence[str]) -> Mess
         )
     else:
         out.append(w.gettext("Please update your payment method in the billing center."))
-    return Message(
-        to=to,
-        subject=w.gettext("Payment failed for your {product} subscription", product=f.product_name),
-        text=_body(out),
-        locale=w.locale,
-        kind="payment_failed",
-    )
+    subject = w.gettext("Payment failed for your {product} subscription", product=f.product_name)
+    return subject, _body(out)
 
 
-def render_subscription_lapsed(lapse: SubscriptionLapse, *, to: Sequence[str]) -> Message:
-    """The notice that a subscription ended because its renewal went unpaid."""
-    s = lapse
-    w = _writer(s.locale, s.timezone)
+def _subscription_lapsed(w: _Writer, s: SubscriptionLapse) -> tuple[str, str]:
     out = [
         _greeting(w, s.account_name),
         "",
@@ -719,19 +989,10 @@ def render_subscription_lapsed(lapse: SubscriptionLapse, *, to: Sequence[str]) -
             product=s.product_name,
         ),
     ]
-    return Message(
-        to=to,
-        subject=w.gettext("Your {product} subscription has ended", product=s.product_name),
-        text=_body(out),
-        locale=w.locale,
-        kind="subscription_lapsed",
-    )
+    return w.gettext("Your {product} subscription has ended", product=s.product_name), _body(out)
 
 
-def render_trial_expired(expiry: TrialExpiry, *, to: Sequence[str]) -> Message:
-    """The notice that a free trial expired: nothing was charged, and how to subscribe."""
-    t = expiry
-    w = _writer(t.locale, t.timezone)
+def _trial_expired(w: _Writer, t: TrialExpiry) -> tuple[str, str]:
     out = [
         _greeting(w, t.account_name),
         "",
@@ -745,20 +1006,10 @@ def render_trial_expired(expiry: TrialExpiry, *, to: Sequence[str]) -> Message:
             product=t.product_name,
         ),
     ]
-    return Message(
-        to=to,
-        subject=w.gettext("Your {product} free trial has expired", product=t.product_name),
-        text=_body(out),
-        locale=w.locale,
-        kind="trial_expired",
-    )
+    return w.gettext("Your {product} free trial has expired", product=t.product_name), _body(out)
 
 
-def render_vat_number_invalid(rejection: VatNumberRejection, *, to: Sequence[str]) -> Message:
-    """The notice that a VAT number was found invalid when checked again: VAT is
-    charged from the next invoice on, and how to restore reverse charge."""
-    r = rejection
-    w = _writer(r.locale, r.timezone)
+def _vat_number_invalid(w: _Writer, r: VatNumberRejection) -> tuple[str, str]:
     out = [
         _greeting(w, r.account_name),
         "",
@@ -776,10 +1027,56 @@ def render_vat_number_invalid(rejection: VatNumberRejection, *, to: Sequence[str
             "office, then enter it again in the billing center."
         ),
     ]
-    return Message(
-        to=to,
-        subject=w.gettext("Your VAT number {number} is not valid", number=r.vat_number),
-        text=_body(out),
-        locale=w.locale,
-        kind="vat_number_invalid",
-    )
+    return w.gettext("Your VAT number {number} is not valid", number=r.vat_number), _body(out)
+
+
+#: The template of each record: its subject and text, in the writer's locale.
+_TEMPLATES: Mapping[type, Callable[[_Writer, Any], tuple[str, str]]] = MappingProxyType(
+    {
+        Confirmation: _confirmation,
+        PaymentFailure: _payment_failed,
+        SubscriptionLapse: _subscription_lapsed,
+        TrialExpiry: _trial_expired,
+        VatNumberRejection: _vat_number_invalid,
+    }
+)
+
+#: The renderer of the package's own catalogs, shared: the one a Billing Center given
+#: none uses, and the ``render_*`` functions'.
+DEFAULT_RENDERER = GettextRenderer()
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def render_confirmation(confirmation: Confirmation, *, to: Sequence[str]) -> Message:
+    """The order confirmation email, in the confirmation's locale.
+
+    It greets the account, lists what was bought (plan, seats, billing frequency, next
+    billing date), the charges and credits with their periods, the VAT lines with their
+    legal mentions, the totals (the credit applied only when there is one), and, for
+    each subscription that gained seats, a reminder to assign them to users.
+    """
+    return DEFAULT_RENDERER.render(confirmation, to=to)
+
+
+def render_payment_failed(failure: PaymentFailure, *, to: Sequence[str]) -> Message:
+    """The notice that a charge was declined: when it is retried, when the
+    subscription would end, and a request to update the payment method."""
+    return DEFAULT_RENDERER.render(failure, to=to)
+
+
+def render_subscription_lapsed(lapse: SubscriptionLapse, *, to: Sequence[str]) -> Message:
+    """The notice that a subscription ended because its renewal went unpaid."""
+    return DEFAULT_RENDERER.render(lapse, to=to)
+
+
+def render_trial_expired(expiry: TrialExpiry, *, to: Sequence[str]) -> Message:
+    """The notice that a free trial expired: nothing was charged, and how to subscribe."""
+    return DEFAULT_RENDERER.render(expiry, to=to)
+
+
+def render_vat_number_invalid(rejection: VatNumberRejection, *, to: Sequence[str]) -> Message:
+    """The notice that a VAT number was found invalid when checked again: VAT is
+    charged from the next invoice on, and how to restore reverse charge."""
+    return DEFAULT_RENDERER.render(rejection, to=to)

@@ -9,7 +9,9 @@
 * :class:`PaymentGateway` charges and refunds with an idempotency key, and looks a
   charge (or a refund) up by that key.
 * :class:`VatVerifier` checks a VAT number online (VIES-like) and returns the evidence.
-* :class:`Notifier` delivers messages; :class:`Clock` tells the time.
+* :class:`Renderer` writes a message from the record it tells of (the library's own is
+  :class:`~subscriptions.messages.GettextRenderer`); :class:`Notifier` delivers it;
+  :class:`Clock` tells the time.
 
 The library ships complete in-memory adapters (:mod:`subscriptions.adapters.memory`), a
 SQLite adapter and a PostgreSQL one.
@@ -26,7 +28,8 @@ import attrs
 
 from .accounts import Account, VatCheck
 from .cart import Cart
-from .messages import Message
+from .errors import InvalidInput
+from .messages import Message, MessageData, Notice
 from .orders import IssuedInvoice, Order, Quote
 from .payments import (
     AttemptState,
@@ -58,6 +61,7 @@ __all__ = [
     "PaymentStatus",
     "QuoteRepository",
     "RefundRequest",
+    "Renderer",
     "SeatRepository",
     "Store",
     "SubscriptionRepository",
@@ -213,12 +217,35 @@ class IdempotencyRepository(Protocol):
 
 @attrs.frozen(kw_only=True)
 class OutboxEntry:
-    """A message to deliver after the transaction that produced it commits."""
+    """A message to deliver after the transaction that produced it commits.
+
+    ``notice`` is what a use case posted: whom the message is for (user ids) and the
+    record it is written from; it is written when it is delivered. ``message`` is what
+    an earlier version of the library stored instead: the message written when it was
+    posted, the users' ids in its ``to`` and no ``data``, delivered as it was written.
+    An entry holds one of the two.
+    """
 
     id: str
     created_at: datetime
-    message: Message
+    notice: Notice | None = None
     sent_at: datetime | None = None
+    message: Message | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.notice is None) == (self.message is None):
+            raise InvalidInput(
+                f"outbox entry {self.id!r} must hold a notice (or, as an earlier version "
+                "stored it, a written message), and only one"
+            )
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """Whom the message is for: user ids."""
+        if self.notice is not None:
+            return self.notice.to
+        assert self.message is not None
+        return self.message.to
 
 
 class OutboxRepository(Protocol):
@@ -329,7 +356,28 @@ class VatVerifier(Protocol):
     def verify(self, number: VatNumber, *, at: datetime) -> VatCheck: ...
 
 
+class Renderer(Protocol):
+    """Writes the message of a record (a :class:`~subscriptions.messages.Confirmation`,
+    a :class:`~subscriptions.messages.PaymentFailure`...: one of
+    :data:`~subscriptions.messages.MessageData`) to ``to``, the recipients'
+    addresses: a :class:`~subscriptions.messages.Message` with a subject, a text, and
+    HTML if the renderer writes any. The message's ``data`` should be the record.
+
+    The library's own, :class:`~subscriptions.messages.GettextRenderer`, writes the
+    texts of its catalogs (and of the host's). A host with templates of its own
+    writes the kinds it lays out and hands the others to it; see docs/messages.md.
+    """
+
+    def render(self, data: MessageData, *, to: Sequence[str]) -> Message: ...
+
+
 class Notifier(Protocol):
+    """Delivers a written message: ``message.to`` holds the recipients' addresses
+    (as the Billing Center's ``address_of`` hook gave them for the users), the text is
+    always there, ``html`` when the renderer wrote some, and ``data`` is the record it
+    was written from. Raising leaves the message in the outbox, to be sent next time.
+    """
+
     def send(self, message: Message) -> None: ...
 
 

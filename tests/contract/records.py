@@ -20,7 +20,18 @@ from subscriptions.accounts import Account, AccountKind, Address, VatCheck, VatC
 from subscriptions.adapters import codec
 from subscriptions.cart import Cart, CartItem, price_cart
 from subscriptions.catalog import Catalog, Plan, Price, Product
-from subscriptions.messages import Message, PaymentFailure, render_payment_failed
+from subscriptions.messages import (
+    Confirmation,
+    ConfirmationItem,
+    ConfirmationLine,
+    ConfirmationTax,
+    Notice,
+    PaymentFailure,
+    SubscriptionLapse,
+    TrialExpiry,
+    VatNumberRejection,
+    render_payment_failed,
+)
 from subscriptions.money import to_money
 from subscriptions.orders import (
     Draft,
@@ -33,6 +44,7 @@ from subscriptions.orders import (
     Seller,
     issued_documents,
 )
+from subscriptions.periods import Frequency
 from subscriptions.ports import OutboxEntry
 from subscriptions.pricing import Customer, Invoice, TaxSetup
 from subscriptions.seats import SeatAssignments, assign
@@ -48,7 +60,7 @@ from subscriptions.subscription import (
     Terms,
 )
 from subscriptions.transitions import apply
-from subscriptions.vat import TaxTreatment, parse_vat_number
+from subscriptions.vat import REVERSE_CHARGE_MENTION, TaxTreatment, parse_vat_number
 
 ROME = ZoneInfo("Europe/Rome")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -354,24 +366,132 @@ def seats(subscription_id: str) -> SeatAssignments:
     return assign(SeatAssignments(subscription_id=subscription_id, seats=5), ["anna", "bruno"])
 
 
-def message(account: Account) -> Message:
-    return render_payment_failed(
-        PaymentFailure(
-            account_name=account.name,
-            locale=account.locale,
-            timezone=account.timezone,
-            product_name="Remote Support",
-            currency="EUR",
-            amount=Decimal("1234.56"),
-            failed_at=START,
-            next_retry_at=START + timedelta(days=3),
-        ),
-        to=sorted(account.billing_contacts),
+def payment_failure(account: Account) -> PaymentFailure:
+    return PaymentFailure(
+        account_name=account.name,
+        locale=account.locale,
+        timezone=account.timezone,
+        product_name="Remote Support",
+        currency="EUR",
+        amount=Decimal("1234.56"),
+        failed_at=START,
+        next_retry_at=START + timedelta(days=3),
     )
 
 
 def outbox_entry(account: Account, entry_id: str, at: datetime) -> OutboxEntry:
-    return OutboxEntry(id=entry_id, created_at=at, message=message(account))
+    """A notice of a failed payment to the account's billing contacts, as the outbox
+    keeps it: written when it is delivered."""
+    notice = Notice(to=sorted(account.billing_contacts), data=payment_failure(account))
+    return OutboxEntry(id=entry_id, created_at=at, notice=notice)
+
+
+def notices(account: Account) -> list[Notice]:
+    """One notice of every kind the outbox keeps, with every kind of field filled: an
+    order confirmation with items, lines, a credit and two VAT lines (in the account's
+    zone), a failed 3-D Secure payment, a lapse, an expired trial, a rejected VAT
+    number."""
+    zone = ZoneInfo(account.timezone)
+    at = START.astimezone(zone)
+    to = sorted(account.billing_contacts)
+    confirmation = Confirmation(
+        order_id="ord-1",
+        invoice_number="INV-0001",
+        account_name=account.name,
+        locale=account.locale,
+        timezone=account.timezone,
+        currency="EUR",
+        placed_at=at,
+        items=[
+            ConfirmationItem(
+                product_name="Remote Support",
+                plan_name="Premium",
+                seats=5,
+                seats_added=2,
+                frequency=Frequency.ANNUAL,
+                next_billing_at=at + timedelta(days=365),
+            ),
+            ConfirmationItem(
+                product_name="Monitoring",
+                plan_name="Standard",
+                seats=1,
+                seats_added=0,
+                frequency=Frequency.MONTHLY,
+                next_billing_at=None,
+            ),
+        ],
+        lines=[
+            ConfirmationLine(
+                kind="charge",
+                product_name="Remote Support",
+                plan_name="Premium",
+                seats=5,
+                period_start=at,
+                period_end=at + timedelta(days=365),
+                amount=Decimal("1000.00"),
+            ),
+            ConfirmationLine(
+                kind="credit",
+                product_name="Remote Support",
+                plan_name="Standard",
+                seats=3,
+                period_start=at,
+                period_end=at + timedelta(days=20),
+                amount=Decimal("-100.10"),
+            ),
+        ],
+        taxes=[
+            ConfirmationTax(
+                rate=Decimal("25.5"),
+                treatment=TaxTreatment.STANDARD,
+                base=Decimal("500.00"),
+                amount=Decimal("127.50"),
+                mention=None,
+            ),
+            ConfirmationTax(
+                rate=Decimal("0"),
+                treatment=TaxTreatment.REVERSE_CHARGE,
+                base=Decimal("399.90"),
+                amount=Decimal("0.00"),
+                mention=REVERSE_CHARGE_MENTION,
+            ),
+        ],
+        subtotal=Decimal("899.90"),
+        total=Decimal("1027.40"),
+        credit_applied=Decimal("27.40"),
+        amount_charged=Decimal("1000.00"),
+        due_at=at + timedelta(days=30),
+    )
+    common = {
+        "account_name": account.name,
+        "locale": account.locale,
+        "timezone": account.timezone,
+    }
+    failure = attrs.evolve(
+        payment_failure(account), ends_at=at + timedelta(days=14), authenticate=True
+    )
+    return [
+        Notice(to=to, data=confirmation),
+        Notice(to=to, data=failure),
+        Notice(
+            to=to,
+            data=SubscriptionLapse(
+                **common, product_name="Remote Support", plan_name="Premium", ended_at=at
+            ),
+        ),
+        Notice(to=to, data=TrialExpiry(**common, product_name="Monitoring", expired_at=at)),
+        Notice(
+            to=to,
+            data=VatNumberRejection(**common, vat_number="DE136695976", checked_at=START),
+        ),
+    ]
+
+
+def written_outbox_entry(account: Account, entry_id: str, at: datetime) -> OutboxEntry:
+    """The same message as the first schemas stored it: written when it was posted, to
+    the users' ids, without the record it was written from."""
+    message = render_payment_failed(payment_failure(account), to=sorted(account.billing_contacts))
+    return OutboxEntry(id=entry_id, created_at=at, message=attrs.evolve(message, data=None))
 
 
 def unique_ids(prefix: str) -> Iterator[str]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from moneyed import Money
 
 from subscriptions.adapters import codec
+from subscriptions.ports import OutboxEntry
 from subscriptions.pricing import TaxLine
 from subscriptions.subscription import Event, EventKind
 from subscriptions.vat import TaxTreatment
@@ -54,6 +55,8 @@ def every_record() -> list[Any]:
         r.issued_invoice(de, invoice),
         r.seats("s-1"),
         r.outbox_entry(it, "m-1", r.START),
+        r.written_outbox_entry(it, "m-2", r.START),
+        *(OutboxEntry(id="m-3", created_at=r.START, notice=n) for n in r.notices(de)),
         *r.events(de),
     ]
 
@@ -282,6 +285,64 @@ def test_classes_with_computed_state_are_built_by_their_constructor() -> None:
     assert back.cached.derived == 42
 
 
+@attrs.frozen(kw_only=True)
+class Branch:
+    leaf: Leaf
+    # A record holding a union it is part of compiles (each class when first met).
+    below: Leaf | Branch | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Choice:
+    one: Leaf | Branch
+    maybe: Leaf | Branch | None = None
+    many: tuple[Leaf | Branch, ...] = ()
+
+
+def test_a_union_of_records_is_stored_under_the_name_of_each_ones_type() -> None:
+    leaf = Leaf(name="l", when=date(2026, 1, 2))
+    value = Choice(
+        one=Branch(leaf=leaf, below=Branch(leaf=leaf, below=leaf)),
+        maybe=leaf,
+        many=(leaf, Branch(leaf=leaf)),
+    )
+    text = codec.dumps(value)
+    assert text == json.dumps(codec.encode(value), separators=(",", ":"), ensure_ascii=False)
+    assert codec.loads(Choice, text) == value
+    assert codec.decode(Choice, codec.encode(value)) == value
+    data = json.loads(text)
+    assert data["maybe"] == {"Leaf": {"name": "l", "when": "2026-01-02"}}
+    assert list(data["one"]) == ["Branch"]
+    assert list(data["one"]["Branch"]["below"]["Branch"]["below"]) == ["Leaf"]
+    assert [list(item) for item in data["many"]] == [["Leaf"], ["Branch"]]
+    sparse = Choice(one=leaf)
+    assert json.loads(codec.dumps(sparse)) == {"one": data["maybe"]}
+    assert codec.loads(Choice, codec.dumps(sparse)) == sparse
+
+
+def test_a_stored_union_names_one_of_its_types() -> None:
+    leaf = {"name": "l", "when": "2026-01-02"}
+    with pytest.raises(codec.CodecError, match="'Twig' is not one of Branch, Leaf"):
+        codec.decode(Choice, {"one": {"Twig": leaf}})
+    with pytest.raises(codec.CodecError, match="an object of one key naming its type"):
+        codec.decode(Choice, {"one": leaf})
+    with pytest.raises(codec.CodecError, match="cannot store a Tree where one of Branch, Leaf"):
+        codec.dumps(Choice(one=tree()))  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class OtherLeaf:
+    x: int
+
+
+OtherLeaf.__name__ = "Leaf"  # as another module's Leaf would be
+
+
+@attrs.frozen
+class Twins:
+    either: Leaf | OtherLeaf
+
+
 def test_unsupported_field_types_are_refused_when_compiled() -> None:
     @attrs.frozen
     class Floaty:
@@ -291,6 +352,15 @@ def test_unsupported_field_types_are_refused_when_compiled() -> None:
         codec.dumps(Floaty(ratio=0.5))
     with pytest.raises(codec.CodecError, match="not an attrs value"):
         codec.dumps({"a": 1})
+
+    @attrs.frozen
+    class Mixed:
+        either: Leaf | int
+
+    with pytest.raises(codec.CodecError, match=r"only X \| None and unions of attrs records"):
+        codec.dumps(Mixed(either=1))
+    with pytest.raises(codec.CodecError, match="two records share a name"):
+        codec.dumps(Twins(either=OtherLeaf(x=1)))
 
 
 def test_compiled_once() -> None:

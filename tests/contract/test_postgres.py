@@ -7,12 +7,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import pytest
 
+from subscriptions.adapters import codec
 from subscriptions.adapters.migrations import LATEST, MIGRATIONS
 from subscriptions.errors import ConcurrencyConflict
 from subscriptions.orders import OrderState
@@ -410,6 +412,35 @@ def test_migration_6_makes_the_amounts_of_stored_orders_and_quotes_money(
         stored = uow.orders.get("ord-1")
     assert stored is not None
     assert stored.amount_due == Money("183.00", "EUR")
+
+
+def test_migration_7_keeps_the_messages_a_book_stored_written(
+    open_pg: Opener, pg_schema: tuple[str, str]
+) -> None:
+    store = open_pg()
+    store.close()
+    de = r.german_account()
+    written = r.written_outbox_entry(de, "msg-1", r.START)
+    _as_of_schema(
+        pg_schema,
+        6,
+        [
+            (
+                "INSERT INTO {schema}.outbox (id, created_at, doc) VALUES (%s, %s, %s)",
+                (written.id, written.created_at, codec.dumps(written)),
+            )
+        ],
+    )
+    reopened = open_pg()
+    assert reopened.schema_version() == LATEST
+    with reopened.unit_of_work() as uow:
+        uow.outbox.add(r.outbox_entry(de, "msg-2", r.START + timedelta(minutes=1)))
+        uow.commit()
+    with reopened.unit_of_work() as uow:
+        assert uow.outbox.pending(10) == [
+            written,
+            r.outbox_entry(de, "msg-2", r.START + timedelta(minutes=1)),
+        ]
 
 
 # -- migrate=False: open only a database at the current schema ------------------------

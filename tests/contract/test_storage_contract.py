@@ -154,6 +154,30 @@ def test_outbox_entry_and_events_round_trip(store: Store) -> None:
     assert read(store, lambda uow: uow.events.for_account(account.id)) == events
 
 
+def test_the_outbox_keeps_every_kind_of_notice_and_messages_written_before(store: Store) -> None:
+    # Each record a message is written from comes back equal, in its zone; so does a
+    # message an earlier version stored written (its users in `to`, no data).
+    account = r.german_account()
+    entries = [
+        OutboxEntry(id=f"m-{n}", created_at=r.START + timedelta(minutes=n), notice=notice)
+        for n, notice in enumerate(r.notices(account))
+    ]
+    written = r.written_outbox_entry(account, "m-written", r.START + timedelta(hours=1))
+    save(store, *[lambda uow, e=e: uow.outbox.add(e) for e in [*entries, written]])
+    back = read(store, lambda uow: uow.outbox.pending(10))
+    assert back == [*entries, written]
+    assert [e.notice.kind for e in back[:-1]] == [
+        "order_confirmation",
+        "payment_failed",
+        "subscription_lapsed",
+        "trial_expired",
+        "vat_number_invalid",
+    ]
+    assert back[0].notice.data.placed_at.tzinfo == ZoneInfo(account.timezone)
+    assert back[-1].notice is None
+    assert back[-1].users == tuple(sorted(account.billing_contacts))
+
+
 # -- accounts and subscriptions ---------------------------------------------------------
 
 
@@ -602,7 +626,7 @@ def test_outbox_pending_in_creation_order_and_mark_sent(store: Store) -> None:
         uow.commit()
     assert [e.id for e in read(store, lambda uow: uow.outbox.pending(10))] == ["m-2", "m-3"]
     with store.unit_of_work() as uow:
-        late = OutboxEntry(id="m-late", created_at=base, message=r.message(account))
+        late = r.outbox_entry(account, "m-late", base)
         uow.outbox.add(late)
         uow.outbox.mark_sent("m-late", sent_at)
         uow.outbox.mark_sent("m-3", sent_at)

@@ -212,6 +212,7 @@ def test_italian_confirmation() -> None:
         text=ITALIAN,
         locale="it_IT",
         kind="order_confirmation",
+        data=confirmation("it_IT"),
     )
 
 

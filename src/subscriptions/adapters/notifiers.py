@@ -22,14 +22,17 @@ __all__ = ["DirectoryNotifier", "StreamNotifier", "as_email"]
 
 
 def as_email(message: Message) -> EmailMessage:
-    """``message`` as an email (``To``, ``Subject``, ``Content-Language``, the text),
-    with no sender: whoever sends it adds their own."""
+    """``message`` as an email (``To``, ``Subject``, ``Content-Language``, the text, and
+    its HTML as an alternative part when the renderer wrote some), with no sender:
+    whoever sends it adds their own."""
     email = EmailMessage()
     email["To"] = ", ".join(message.to)
     email["Subject"] = message.subject
     email["Content-Language"] = message.locale.replace("_", "-")
     email["X-Subscriptions-Kind"] = message.kind
     email.set_content(message.text)
+    if message.html is not None:
+        email.add_alternative(message.html, subtype="html")
     return email
 
 
@@ -60,7 +63,8 @@ _NUMBERED = re.compile(r"^(\d{6})-.*\.eml$")
 
 class StreamNotifier:
     """Writes each message, headers then text, to ``stream`` (the command line's
-    stderr), separated by a blank line."""
+    stderr), separated by a blank line; an HTML part is for a mail client, and is not
+    written."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

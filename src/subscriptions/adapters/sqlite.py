@@ -12,7 +12,7 @@
 ...         uow.commit()
 ...     store.schema_version()
 (1, datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.timezone.utc))
-6
+7
 >>> folder.cleanup()
 
 The database is one file in WAL mode, with foreign keys enforced and a busy timeout,

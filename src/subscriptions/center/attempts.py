@@ -37,20 +37,14 @@ from ..errors import (
     PaymentNotRecorded,
     SubscriptionsError,
 )
-from ..messages import (
-    Message,
-    PaymentFailure,
-    SubscriptionLapse,
-    render_payment_failed,
-    render_subscription_lapsed,
-)
+from ..messages import Notice, PaymentFailure, SubscriptionLapse
 from ..money import money_currency
 from ..orders import Draft, InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
 from ..payments import AttemptKind, AttemptState, PaymentAttempt, PaymentResult, PaymentStatus
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind, Status, Subscription
 from . import issuing, purchase
-from .base import Center
+from .base import Center, notice
 from .refunds import refund_due
 
 __all__ = [
@@ -603,11 +597,12 @@ def _payment_failed(
     at: datetime,
     *,
     authenticate: bool = False,
-) -> Message:
+) -> Notice:
     sub = collected.subscription
     assert sub is not None
     invoice = collected.invoice
-    return render_payment_failed(
+    return notice(
+        account,
         PaymentFailure(
             account_name=account.name,
             locale=account.locale,
@@ -620,7 +615,6 @@ def _payment_failed(
             ends_at=collected.ends_at,
             authenticate=authenticate,
         ),
-        to=sorted(account.billing_contacts),
     )
 
 
@@ -646,7 +640,8 @@ def lapse_now(
     center.record(uow, account.id, lapse.events)
     center.post(
         uow,
-        render_subscription_lapsed(
+        notice(
+            account,
             SubscriptionLapse(
                 account_name=account.name,
                 locale=account.locale,
@@ -655,7 +650,6 @@ def lapse_now(
                 plan_name=center.catalog.plan(sub.product, sub.terms.plan).name,
                 ended_at=lapse.subscription.canceled_at or at,
             ),
-            to=sorted(account.billing_contacts),
         ),
     )
     if lapse.reversal is not None:

@@ -27,16 +27,25 @@ from ..accounts import Account, VatCheckStatus
 from ..catalog import Catalog
 from ..errors import InstantInFuture, InvalidInput, InvalidTransition, NoSubscription, NotFound
 from ..inputs import identifier, whole_number
-from ..messages import Message
+from ..messages import Message, MessageData, Notice
 from ..money import EXACT
 from ..orders import Seller
 from ..periods import ensure_aware
-from ..ports import Clock, Notifier, OutboxEntry, PaymentGateway, Store, UnitOfWork, VatVerifier
+from ..ports import (
+    Clock,
+    Notifier,
+    OutboxEntry,
+    PaymentGateway,
+    Renderer,
+    Store,
+    UnitOfWork,
+    VatVerifier,
+)
 from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber, eu_seller_country
 
-__all__ = ["Center", "Settings", "VatUnavailable", "new_id", "owned", "use_case"]
+__all__ = ["Center", "Settings", "VatUnavailable", "new_id", "notice", "owned", "use_case"]
 
 
 class VatUnavailable(Choice):
@@ -183,6 +192,8 @@ class Center:
         gateway: PaymentGateway,
         clock: Clock,
         notifier: Notifier | None,
+        renderer: Renderer,
+        address_of: Callable[[str], str | None] | None,
         vat_verifier: VatVerifier | None,
         policy: BillingPolicy,
         settings: Settings,
@@ -190,12 +201,26 @@ class Center:
         new_id: Callable[[str], str],
         sleep: Callable[[float], None],
     ) -> None:
+        if not callable(getattr(renderer, "render", None)):
+            raise InvalidInput(
+                f"renderer={renderer!r} has no render(data, *, to) method; pass a "
+                "GettextRenderer (subscriptions.messages) or an object that has one"
+            )
+        if address_of is not None and not callable(address_of):
+            raise InvalidInput(
+                f"address_of={address_of!r} must be a function from a user id to the "
+                "user's address (or None when the user has none)"
+            )
         self.catalog = catalog
         self.seller = seller
         self.store = store
         self.gateway = gateway
         self.clock = clock
         self.notifier = notifier
+        #: Writes each message when it is delivered.
+        self.renderer = renderer
+        #: A user's address, from their id (``None``: the user ids are the addresses).
+        self.address_of = address_of
         self.vat_verifier = vat_verifier
         self.policy = policy
         self.settings = settings
@@ -342,15 +367,24 @@ class Center:
         for event in events:
             uow.events.add(account_id, event)
 
-    def post(self, uow: UnitOfWork, message: Message | None) -> None:
-        """Put ``message`` in the outbox, in ``uow`` (sent after commit)."""
-        if message is None or not message.to:
+    def post(self, uow: UnitOfWork, notice: Notice | None) -> None:
+        """Put ``notice`` in the outbox, in ``uow``: its message is written and sent
+        after the commit (:meth:`deliver_outbox`)."""
+        if notice is None:
             return
-        uow.outbox.add(OutboxEntry(id=self.new_id("msg"), created_at=self.now(), message=message))
+        uow.outbox.add(OutboxEntry(id=self.new_id("msg"), created_at=self.now(), notice=notice))
 
     def deliver_outbox(self, *, limit: int = 100) -> int:
-        """Send the messages waiting in the outbox through the notifier; returns how
-        many were sent. A message whose sending fails stays for the next call."""
+        """Send the messages waiting in the outbox, oldest first: each one written by
+        the renderer to its users' addresses and handed to the notifier. Returns how
+        many were sent.
+
+        A message none of whose users has an address (``address_of`` returned
+        ``None`` for each) is not sent, and leaves the outbox. A message that cannot
+        be written, addressed or sent (the renderer, ``address_of`` or the notifier
+        raises) stays, as do those after it, for the next call, and the error is
+        raised; the messages sent before it are marked sent.
+        """
         whole_number(limit, what="limit", minimum=1, maximum=10_000)
         if self.notifier is None:
             return 0
@@ -360,8 +394,54 @@ class Center:
                 entries = uow.outbox.pending(limit)
                 if not entries:
                     return sent
-                for entry in entries:
-                    self.notifier.send(entry.message)
-                    uow.outbox.mark_sent(entry.id, self.now())
-                    sent += 1
-                uow.commit()
+                try:
+                    for entry in entries:
+                        message = self.written(entry)
+                        if message is not None:
+                            self.notifier.send(message)
+                            sent += 1
+                        uow.outbox.mark_sent(entry.id, self.now())
+                finally:
+                    # What was sent is marked sent, even when a later message failed.
+                    uow.commit()
+
+    def written(self, entry: OutboxEntry) -> Message | None:
+        """The message of ``entry`` as the notifier gets it, to the addresses of its
+        users; ``None`` when none of them has one."""
+        to = self.addresses(entry.users)
+        if not to:
+            return None
+        if entry.notice is None:
+            assert entry.message is not None
+            return attrs.evolve(entry.message, to=to)
+        message = self.renderer.render(entry.notice.data, to=to)
+        if not isinstance(message, Message):
+            raise InvalidInput(
+                f"the renderer {self.renderer!r} returned {message!r}; render() returns "
+                "a subscriptions.messages.Message"
+            )
+        return message
+
+    def addresses(self, users: Iterable[str]) -> tuple[str, ...]:
+        """The addresses of ``users`` (user ids), each once, through ``address_of``:
+        those it knows none for (``None``) are left out. Without the hook, the ids
+        themselves."""
+        if self.address_of is None:
+            return tuple(users)
+        found: dict[str, None] = {}
+        for user in users:
+            address = self.address_of(user)
+            if address is None:
+                continue
+            if not isinstance(address, str) or not address.strip():
+                raise InvalidInput(
+                    f"address_of({user!r}) returned {address!r}; return the user's "
+                    "address, or None when they have none"
+                )
+            found[address] = None
+        return tuple(found)
+
+
+def notice(account: Account, data: MessageData) -> Notice:
+    """The message of ``data`` to the account's billing contacts."""
+    return Notice(to=sorted(account.billing_contacts), data=data)

@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable
 
 from ..catalog import Catalog
+from ..messages import DEFAULT_RENDERER
 from ..orders import Seller
-from ..ports import Clock, Notifier, PaymentGateway, Store, VatVerifier
+from ..ports import Clock, Notifier, PaymentGateway, Renderer, Store, VatVerifier
 from ..subscription import BillingPolicy
 from ..vat import EU_VAT_RATES, RateProvider
 from . import (
@@ -80,6 +81,14 @@ __all__ = ["BillingCenter"]
 class BillingCenter:
     """The self-service Billing Center over pluggable storage and payments.
 
+    The messages the use cases post (to an account's billing contacts, user ids) are
+    written when they are delivered, by ``renderer`` (the library's own
+    :data:`~subscriptions.messages.DEFAULT_RENDERER` unless the host gives a
+    :class:`~subscriptions.ports.Renderer` of its own, such as a
+    :class:`~subscriptions.messages.GettextRenderer` with its catalogs), to the
+    addresses ``address_of`` gives for the users (``None`` for a user without one;
+    without the hook, the user ids are the addresses), and sent by ``notifier``.
+
     >>> from datetime import datetime, timezone
     >>> from subscriptions.adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
     >>> from subscriptions.adapters.memory import InMemoryStore
@@ -116,6 +125,8 @@ class BillingCenter:
         gateway: PaymentGateway,
         clock: Clock,
         notifier: Notifier | None = None,
+        renderer: Renderer = DEFAULT_RENDERER,
+        address_of: Callable[[str], str | None] | None = None,
         vat_verifier: VatVerifier | None = None,
         policy: BillingPolicy = BillingPolicy(),
         settings: Settings = Settings(),
@@ -130,6 +141,8 @@ class BillingCenter:
             gateway=gateway,
             clock=clock,
             notifier=notifier,
+            renderer=renderer,
+            address_of=address_of,
             vat_verifier=vat_verifier,
             policy=policy,
             settings=settings,
@@ -163,6 +176,14 @@ class BillingCenter:
     @property
     def notifier(self) -> Notifier | None:
         return self._center.notifier
+
+    @property
+    def renderer(self) -> Renderer:
+        return self._center.renderer
+
+    @property
+    def address_of(self) -> Callable[[str], str | None] | None:
+        return self._center.address_of
 
     @property
     def vat_verifier(self) -> VatVerifier | None:

@@ -22,6 +22,7 @@ from ..accounts import Account
 from ..catalog import Catalog
 from ..errors import InvalidInput, SubscriptionsError
 from ..inputs import optional_identifier, whole_number
+from ..messages import DEFAULT_RENDERER
 from ..orders import Seller
 from ..outlook import Forecast, Tally, Unpriced
 from ..periods import ensure_aware, localize, zone
@@ -145,6 +146,8 @@ def forecast(
         gateway=_NoPayments(),
         clock=_FixedClock(moment),
         notifier=None,
+        renderer=DEFAULT_RENDERER,
+        address_of=None,
         vat_verifier=None,
         policy=policy,
         settings=settings,

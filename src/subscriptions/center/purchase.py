@@ -22,8 +22,7 @@ from ..messages import (
     ConfirmationItem,
     ConfirmationLine,
     ConfirmationTax,
-    Message,
-    render_confirmation,
+    Notice,
 )
 from ..orders import (
     Draft,
@@ -42,7 +41,7 @@ from ..pricing import InvoiceLine, apply_credit
 from ..seats import SeatAssignments, resize
 from ..subscription import Event, EventKind
 from . import issuing, quotes
-from .base import Center
+from .base import Center, notice
 from .refunds import refund_due
 
 __all__ = ["ORDER_SLOT", "complete", "confirmation", "fail", "persist", "release"]
@@ -225,8 +224,8 @@ def confirmation(
     priced: PricedCart,
     order: Order,
     invoice: IssuedInvoice | None,
-) -> Message:
-    """The order confirmation, in the customer's language."""
+) -> Notice:
+    """The order confirmation, to the account's billing contacts."""
     names = {p.id: p for p in center.catalog.products}
 
     def plan_name(product: str, plan: str) -> str:
@@ -283,4 +282,4 @@ def confirmation(
         amount_charged=_ZERO if total < 0 else priced.amount_due,
         due_at=None if invoice is None or order.purchase_order is None else invoice.due_at,
     )
-    return render_confirmation(details, to=sorted(account.billing_contacts))
+    return notice(account, details)

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from ..accounts import Account
 from ..inputs import callback, identifier
-from ..messages import Message, TrialExpiry, render_trial_expired
+from ..messages import Notice, TrialExpiry
 from ..periods import Frequency
 from ..subscription import StartTrial, Status, Subscription, Terms, TrialEnd
 from ..transitions import advance, apply, next_due
-from .base import Center
+from .base import Center, notice
 
 __all__ = [
     "expire_trials",
@@ -114,8 +114,9 @@ def expire_trials(
         center.deliver_outbox()
 
 
-def expired_message(center: Center, account: Account, sub: Subscription, at: datetime) -> Message:
-    return render_trial_expired(
+def expired_message(center: Center, account: Account, sub: Subscription, at: datetime) -> Notice:
+    return notice(
+        account,
         TrialExpiry(
             account_name=account.name,
             locale=account.locale,
@@ -123,5 +124,4 @@ def expired_message(center: Center, account: Account, sub: Subscription, at: dat
             product_name=center.catalog.product(sub.product).name,
             expired_at=at,
         ),
-        to=sorted(account.billing_contacts),
     )

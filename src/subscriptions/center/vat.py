@@ -32,10 +32,10 @@ from .._records import revised
 from ..accounts import Account, VatCheck, VatCheckStatus
 from ..errors import ConcurrencyConflict, InvalidInput
 from ..inputs import whole_number
-from ..messages import Message, VatNumberRejection, render_vat_number_invalid
+from ..messages import Notice, VatNumberRejection
 from ..ports import VatVerifier
 from ..subscription import Event, EventKind
-from .base import Center
+from .base import Center, notice
 
 __all__ = ["VatRecheckReport", "due_for_recheck", "revalidate_vat_numbers"]
 
@@ -165,8 +165,9 @@ def _record(center: Center, seen: Account, check: VatCheck) -> str | None:
     return None
 
 
-def _invalid_message(account: Account, check: VatCheck) -> Message:
-    return render_vat_number_invalid(
+def _invalid_message(account: Account, check: VatCheck) -> Notice:
+    return notice(
+        account,
         VatNumberRejection(
             account_name=account.name,
             locale=account.locale,
@@ -174,5 +175,4 @@ def _invalid_message(account: Account, check: VatCheck) -> Message:
             vat_number=check.number,
             checked_at=check.checked_at,
         ),
-        to=sorted(account.billing_contacts),
     )

@@ -49,6 +49,13 @@ sort the same way in every store, whatever the database's locale.
    becomes the codec's ``Money`` object (``{"amount": "183.00", "currency": "EUR"}``)
    in the document's own currency; the amount's text is kept as it was.
 
+7. Outbox entries hold notices: whom a message is for (user ids) and the record it is
+   written from (``{"notice": {"to": [...], "data": {"Confirmation": {...}}}}``), the
+   message being written when it is delivered, by the host's renderer. Entries stored
+   before keep the message written when it was posted (``{"message": {...}}``) and
+   are delivered as they are, so no document changes: the step marks the books that
+   an earlier version of the library, which cannot read a notice, must refuse.
+
 A migration may have a data step besides its statements: a function over the open
 transaction (:class:`MigrationDatabase`), written once for both databases.
 """
@@ -339,6 +346,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(),
         postgres=(),
         data=_money_amounts,
+    ),
+    Migration(
+        version=7,
+        name="outbox entries hold notices, written when delivered",
+        sqlite=(),
+        postgres=(),
     ),
 )
 """Every migration, in order; ``MIGRATIONS[n - 1].version == n``."""
