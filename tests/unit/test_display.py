@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pandas
 import pytest
 
+from subscriptions.accounts import Account, Address
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.display import Section, View, shown
 from subscriptions.errors import InvalidInput
 from subscriptions.money import to_money
-from subscriptions.orders import Quote
+from subscriptions.orders import Draft, Quote, Seller, issued_documents
 from subscriptions.preview import Preview, quote
 from subscriptions.pricing import Customer, Invoice, TaxSetup
 from subscriptions.subscription import (
@@ -190,3 +192,151 @@ def test_the_html_view_escapes_every_text() -> None:
     assert "<script>" not in page
     assert "alert(" in page
     assert page.count("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;") == 8
+
+
+# -- the records ---------------------------------------------------------------------
+
+
+def test_a_product_named_script_shows_escaped_in_the_catalog() -> None:
+    catalog = _catalog(SCRIPT)
+    page = catalog._repr_html_()
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "Basic &amp; &lt;Co&gt;" in page
+    # The text view is plain text: shown as written.
+    assert SCRIPT in catalog.table()
+
+
+def test_the_catalog_has_one_row_per_price() -> None:
+    frame = pandas.DataFrame(_catalog().rows())
+    assert len(frame) == 3
+    assert list(frame.columns) == [
+        "product",
+        "product_name",
+        "trial_days",
+        "plan",
+        "plan_name",
+        "rank",
+        "frequency",
+        "currency",
+        "price",
+    ]
+    assert list(frame["price"]) == [Decimal("10.00"), Decimal("1200"), Decimal("25.00")]
+    text = _catalog().table()
+    assert "  10.00\n" in text  # EUR: two digits
+    assert "   1200\n" in text  # JPY: none
+    assert "1200.00" not in text
+
+
+def test_a_quote_has_one_row_per_invoice_line() -> None:
+    preview = _change(_context())
+    record = _quote(preview.invoice)
+    frame = pandas.DataFrame(record.rows())
+    assert list(frame["kind"]) == ["credit", "charge"]
+    assert len(frame) == len(preview.lines) == 2
+    assert sum(frame["amount"]) == preview.subtotal.amount
+    assert set(frame["currency"]) == {"EUR"}
+    assert list(frame["vat_rate"]) == [Decimal(22), Decimal(22)]
+    # Instants in UTC unless the caller names the account's zone.
+    assert str(frame["period_end"].dt.tz) == "UTC"
+    rome = pandas.DataFrame(record.rows(zone="Europe/Rome"))
+    assert str(rome["period_end"].dt.tz) == "Europe/Rome"
+    assert rome["period_end"][1] == pandas.Timestamp("2026-02-15 09:00", tz="Europe/Rome")
+
+
+def test_a_quote_shows_its_lines_totals_and_what_is_due() -> None:
+    record = _quote(quote(None, Subscribe(terms=_terms()), at=AT, context=_context()).invoice)
+    text = record.table(zone=ROME)
+    assert text.startswith("Quote quo_1\n")
+    assert "created_at      2026-01-05 09:00+01:00\n" in text
+    assert "charge  app      basic  monthly        3       10.00  2026-01-05 09:00+01:00" in text
+    assert "subtotal        30.00\n" in text
+    assert "vat 22%          6.60\n" in text
+    assert "total           36.60\n" in text
+    assert "credit_applied   0.00\n" in text
+    assert "amount_due      36.60\n" in text
+    assert "<table" in record._repr_html_()
+    # The repr is still the one attrs makes.
+    assert repr(record).startswith("Quote(id='quo_1', account_id='acct_1'")
+    assert str(record) == repr(record)
+
+
+def test_a_quote_without_an_invoice_shows_a_zero_total_with_the_currency_digits() -> None:
+    record = _quote(None)
+    assert record.rows() == []
+    text = record.table()
+    assert "lines\n(none)\n" in text
+    assert "total           0.00\n" in text
+    assert "credit_applied  0.00\n" in text
+    assert "amount_due      0.00\n" in text
+
+
+def test_yen_show_no_decimals() -> None:
+    context = _context("JPY")
+    preview = quote(None, Subscribe(terms=_terms()), at=AT, context=context)
+    text = preview.table()
+    assert "subtotal  3600\n" in text
+    assert "vat 22%    792\n" in text
+    assert "total     4392\n" in text
+    assert "." not in text.split("lines\n", 1)[1].split("\n\n", 1)[0].replace("-", "")
+    record = _quote(preview.invoice, currency="JPY")
+    assert "amount_due      4392\n" in record.table()
+
+
+def test_a_preview_shows_itself_in_the_context_zone() -> None:
+    preview = _change(_context())
+    text = preview.table()
+    assert text.startswith("Preview of app: change\n")
+    assert "zone             Europe/Rome\n" in text
+    assert "plan_after       pro\n" in text
+    assert "credit  app      basic" in text
+    assert "2026-01-15 09:00+01:00" in text
+    assert "credits   -" in text
+    frame = pandas.DataFrame(preview.rows())
+    assert str(frame["period_start"].dt.tz) == "Europe/Rome"
+    assert list(frame["amount"]) == [line.amount.amount for line in preview.lines]
+    assert repr(preview).startswith("Preview(total=Money(")
+
+
+def test_a_priced_invoice_shows_itself() -> None:
+    invoice = quote(None, Subscribe(terms=_terms()), at=AT, context=_context()).invoice
+    assert invoice is not None
+    text = invoice.table()
+    assert text.startswith("Invoice (not numbered)\n")
+    assert "issued_at  2026-01-05 08:00+00:00\n" in text
+    assert "total     36.60\n" in text
+    assert len(invoice.rows()) == 1
+
+
+def test_an_issued_invoice_shows_its_parties_escaped() -> None:
+    address = Address(line1="Via Po 2", city="Torino", postal_code="10123", country="IT")
+    seller = Seller(name="Vendor <S.r.l.>", address=address)
+    account = Account(
+        id="acct_1",
+        name=SCRIPT,
+        address=address,
+        timezone="Europe/Rome",
+        locale="it_IT",
+        currency="EUR",
+        billing_contacts=("anna",),
+    )
+    invoice = quote(None, Subscribe(terms=_terms()), at=AT, context=_context()).invoice
+    assert invoice is not None
+    (document,) = issued_documents(
+        [Draft(account=account, invoice=invoice)],
+        seller=seller,
+        first=7,
+        issued_at=AT,
+        new_id=lambda: "inv_1",
+    )
+    text = document.table(zone="Europe/Rome")
+    assert text.startswith("Invoice INV-000007\n")
+    assert f"customer   {SCRIPT}\n" in text
+    assert "issued_at  2026-01-05 09:00+01:00\n" in text
+    assert "amount_due      36.60\n" in text
+    page = document._repr_html_()
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    assert "Vendor &lt;S.r.l.&gt;" in page
+    frame = pandas.DataFrame(document.rows())
+    assert list(frame["amount"]) == [Decimal("30.00")]
