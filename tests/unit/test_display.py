@@ -4,6 +4,7 @@ that pandas takes (one per invoice line, per price, per step)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from subscriptions.money import to_money
 from subscriptions.orders import Draft, Quote, Seller, issued_documents
 from subscriptions.preview import Preview, quote
 from subscriptions.pricing import Customer, Invoice, TaxSetup
+from subscriptions.scenario import ScenarioResult, run
 from subscriptions.subscription import (
     BillingContext,
     BillingPolicy,
@@ -340,3 +342,57 @@ def test_an_issued_invoice_shows_its_parties_escaped() -> None:
     assert "Vendor &lt;S.r.l.&gt;" in page
     frame = pandas.DataFrame(document.rows())
     assert list(frame["amount"]) == [Decimal("30.00")]
+
+
+def test_a_scenario_result_is_still_the_dict_json_takes() -> None:
+    doc = {
+        "format": 1,
+        "currency": "EUR",
+        "timezone": "Europe/Rome",
+        "customer": {"country": "IT"},
+        "seller": {"country": "IT"},
+        "catalog": {
+            "products": [
+                {
+                    "id": "app",
+                    "name": SCRIPT,
+                    "plans": [
+                        {
+                            "id": "basic",
+                            "name": "Basic",
+                            "rank": 1,
+                            "prices": {"monthly": "10.00"},
+                        }
+                    ],
+                }
+            ]
+        },
+        "events": [
+            {
+                "at": "2026-01-05",
+                "action": "subscribe",
+                "product": "app",
+                "plan": "basic",
+                "seats": 2,
+                "frequency": "monthly",
+            },
+            {"at": "2026-01-06", "action": "change", "product": "app", "plan": "gold"},
+        ],
+        "until": "2026-03-10",
+    }
+    result = run(doc)
+    assert isinstance(result, dict)
+    assert isinstance(result, ScenarioResult)
+    assert json.loads(json.dumps(result)) == dict(result)
+    assert (result.currency, result.timezone) == ("EUR", "Europe/Rome")
+    frame = pandas.DataFrame(result.rows())
+    assert list(frame["invoice"]) == [1, 2, 3]
+    assert list(frame["amount"]) == [Decimal("20.00")] * 3
+    assert str(frame["issued_at"].dt.tz) == "Europe/Rome"
+    text = result.table()
+    assert "invoiced        73.20\n" in text
+    assert "credit_balance   0.00\n" in text
+    assert "refused\nevent  error" in text
+    page = result._repr_html_()
+    assert "&#x27;gold&#x27;" in page
+    assert "<script>" not in page
