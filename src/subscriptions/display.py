@@ -305,6 +305,9 @@ def _td(text: str, right: bool, tag: str = "td") -> str:
     return f"<{tag}{style}>{_escape(text)}</{tag}>"
 
 
+_CAPTION = "text-align: left; font-weight: bold"
+
+
 def _html_section(section: Section) -> str:
     headers, texts, right = section._shown()
     head = "".join(_td(h, r, "th") for h, r in zip(headers, right, strict=True))
@@ -315,8 +318,9 @@ def _html_section(section: Section) -> str:
         )
     else:
         body = f'<tr><td colspan="{max(len(headers), 1)}">(none)</td></tr>'
+    caption = f'<caption style="{_CAPTION}">{_escape(section.title)}</caption>'
     return (
-        f'<table class="subscriptions-table">\n<caption>{_escape(section.title)}</caption>\n'
+        f'<table class="subscriptions-table">\n{caption}\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
     )
 
