@@ -66,7 +66,6 @@ __all__ = [
     "View",
     "Viewable",
     "ZoneLike",
-    "in_zone",
     "shown",
     "view_zone",
 ]
@@ -83,11 +82,6 @@ ZoneLike: TypeAlias = str | tzinfo | None
 def view_zone(zone: ZoneLike, default: str | tzinfo = UTC) -> tzinfo:
     """The time zone a view shows its instants in: ``zone``, else ``default``."""
     return named_zone(default if zone is None else zone)
-
-
-def in_zone(instant: datetime | None, zone: tzinfo) -> datetime | None:
-    """``instant`` as seen in ``zone`` (``None`` stays ``None``)."""
-    return None if instant is None else instant.astimezone(zone)
 
 
 def shown(cell: Cell) -> str:
