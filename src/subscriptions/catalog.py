@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .display import Section, View, Viewable, ZoneLike
 from .errors import CatalogError, InvalidInput, PriceNotOffered, UnknownPlan, UnknownProduct
 from .inputs import identifier
-from .money import check_currency, round_amount, to_decimal
+from .money import check_currency, round_amount, to_decimal, to_money
 from .periods import Frequency, parse_frequency
 
 __all__ = ["MAX_PRICE", "Catalog", "Plan", "Price", "Product"]
@@ -199,8 +200,12 @@ class Product:
 
 
 @attrs.frozen(kw_only=True)
-class Catalog:
-    """All products on sale, looked up by id."""
+class Catalog(Viewable):
+    """All products on sale, looked up by id.
+
+    It shows itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per
+    price of each plan of each product) and, in a notebook, an HTML table.
+    """
 
     products: tuple[Product, ...] = attrs.field(converter=_tuple)
     _index: dict[str, Product] = attrs.field(init=False, repr=False, eq=False, hash=False)
@@ -259,3 +264,32 @@ class Catalog:
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._index
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The catalog as a :class:`~subscriptions.display.View`: one row per price,
+        with its product and plan (a catalog has no instant: ``zone`` changes
+        nothing)."""
+        plans = sum(len(product.plans) for product in self.products)
+        return View(
+            title="Catalog",
+            facts=(("products", len(self.products)), ("plans", plans)),
+            sections=(
+                Section(
+                    title="prices",
+                    columns=(
+                        "product", "product_name", "trial_days", "plan", "plan_name", "rank",
+                        "frequency", "currency", "price",
+                    ),
+                    cells=tuple(
+                        (
+                            product.id, product.name, product.trial_days, plan.id, plan.name,
+                            plan.rank, price.frequency.value, price.currency,
+                            to_money(price.amount, price.currency),
+                        )
+                        for product in self.products
+                        for plan in product.plans
+                        for price in plan.prices
+                    ),
+                ),
+            ),
+        )  # fmt: skip

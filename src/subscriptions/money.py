@@ -58,6 +58,7 @@ __all__ = [
     "round_fraction",
     "round_ratio",
     "round_to_unit",
+    "shown_amount",
     "split_evenly",
     "to_decimal",
     "to_money",
@@ -349,6 +350,26 @@ def format_amount(amount: Decimal, currency: str) -> str:
     """A plain string with exactly the minor unit's digits: ``'249.90'``, ``'1200'``."""
     rounded = round_amount(amount, currency)
     return f"{rounded:f}"
+
+
+def shown_amount(value: Decimal, currency: str) -> str:
+    """``value`` as shown to a person or a program: at least ``currency``'s minor
+    digits, never rounded (the one rule of every amount the library prints: the
+    command line's output, the notebook views of :mod:`subscriptions.display`).
+
+    An amount with more digits than its currency has (a prorated unit price) keeps
+    them: nothing shown is rounded away.
+
+    >>> shown_amount(Decimal("0"), "EUR"), shown_amount(Decimal("30"), "EUR")
+    ('0.00', '30.00')
+    >>> shown_amount(Decimal("1200"), "JPY"), shown_amount(Decimal("9.8765"), "EUR")
+    ('1200', '9.8765')
+    """
+    digits = minor_digits(currency)
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent < digits:
+        value = value.quantize(Decimal(1).scaleb(-digits), context=EXACT)
+    return f"{value:f}"
 
 
 def format_money(amount: Decimal, currency: str, locale: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 import attrs
@@ -22,11 +22,22 @@ from ._enum import Choice
 from ._records import moved, revised
 from .accounts import Account, Address
 from .cart import CartItem, QuoteItem
+from .display import Cell, Pairs, Section, View, Viewable, ZoneLike, view_zone
 from .errors import InvalidInput, InvalidTransition
 from .inputs import identifier, text
 from .money import to_money
 from .periods import zone
-from .pricing import Invoice, InvoiceLine, InvoiceReason, LineKind, TaxLine
+from .pricing import (
+    Invoice,
+    InvoiceLine,
+    InvoiceReason,
+    LineKind,
+    TaxLine,
+    invoice_totals,
+    lines_section,
+    settlement,
+)
+from .subscription import Terms
 from .vat import eu_seller_country, parse_vat_number
 
 __all__ = [
@@ -71,10 +82,15 @@ def _money_of_record(
 
 
 @attrs.frozen(kw_only=True)
-class Quote:
+class Quote(Viewable):
     """What the customer reviewed. ``credit_applied`` and ``amount_due`` are ``Money``
     in the quote's currency; the priced :attr:`invoice` keeps its ``Decimal`` amounts
-    (with its currency), as every invoice does."""
+    (with its currency), as every invoice does.
+
+    It shows itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per
+    line of its invoice) and, in a notebook, an HTML table; its instants in UTC
+    unless a ``zone`` is given (the account's, say: a quote does not know it).
+    """
 
     id: str
     account_id: str
@@ -94,6 +110,83 @@ class Quote:
     def total(self) -> Money:
         """The invoice's total (zero when the cart priced no invoice)."""
         return to_money(_ZERO if self.invoice is None else self.invoice.total, self.currency)
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The quote as a :class:`~subscriptions.display.View`: the lines of its
+        invoice, its totals and what is due, then what it does to each product."""
+        where = view_zone(zone)
+        invoice, currency = self.invoice, self.currency
+        facts: list[tuple[str, Cell]] = [
+            ("account", self.account_id),
+            ("created_at", self.created_at.astimezone(where)),
+            ("expires_at", self.expires_at.astimezone(where)),
+            ("currency", currency),
+        ]
+        if self.vat_number is not None:
+            facts.append(("vat_number", self.vat_number))
+        facts += [("reverse_charge", self.reverse_charge), ("prepared_by", self.prepared_by)]
+        if invoice is None:
+            totals: Pairs = (("total", self.total),)
+        else:
+            totals = invoice_totals(
+                subtotal=invoice.subtotal,
+                taxes=invoice.taxes,
+                total=invoice.total,
+                currency=currency,
+            )
+        return View(
+            title=f"Quote {self.id}",
+            facts=tuple(facts),
+            sections=(
+                lines_section(() if invoice is None else invoice.lines, currency, where),
+                _items_section(self.items, where),
+            ),
+            totals=(
+                *totals,
+                ("credit_applied", self.credit_applied),
+                ("amount_due", self.amount_due),
+            ),
+            notes=() if invoice is None else invoice.mentions,
+        )
+
+
+def _items_section(items: Sequence[QuoteItem], zone: tzinfo) -> Section:
+    """What a quote does to each product: the terms before and after."""
+    return Section(
+        title="items",
+        columns=(
+            "product",
+            "subscription_id",
+            "action",
+            "plan",
+            "seats",
+            "frequency",
+            "previous",
+            "seats_added",
+            "next_billing_at",
+            "scheduled",
+        ),
+        cells=tuple(
+            (
+                item.product,
+                item.subscription_id,
+                item.action.value,
+                item.terms.plan,
+                item.terms.seats,
+                item.terms.frequency.value,
+                None if item.previous is None else _terms(item.previous),
+                item.seats_added,
+                None if item.next_billing_at is None else item.next_billing_at.astimezone(zone),
+                item.scheduled,
+            )
+            for item in items
+        ),
+        hidden=frozenset({"subscription_id"}),
+    )
+
+
+def _terms(terms: Terms) -> str:
+    return f"{terms.plan} x{terms.seats} {terms.frequency.value}"
 
 
 class OrderState(Choice):
@@ -293,8 +386,13 @@ COLLECTIBLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.FAILED})
 
 
 @attrs.frozen(kw_only=True)
-class IssuedInvoice:
-    """A numbered invoice or credit note, immutable but for its collection status."""
+class IssuedInvoice(Viewable):
+    """A numbered invoice or credit note, immutable but for its collection status.
+
+    It shows itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per
+    line) and, in a notebook, an HTML table; its instants in UTC unless a ``zone`` is
+    given (the account's, say: a document does not know it).
+    """
 
     id: str
     number: str
@@ -329,6 +427,37 @@ class IssuedInvoice:
     @property
     def document(self) -> str:
         return "credit_note" if self.total < 0 else "invoice"
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The document as a :class:`~subscriptions.display.View`: who issued it to
+        whom, its lines, its totals and what is due."""
+        where = view_zone(zone)
+        facts: list[tuple[str, Cell]] = [
+            ("status", self.status.value),
+            ("issued_at", self.issued_at.astimezone(where)),
+        ]
+        if self.due_at is not None:
+            facts.append(("due_at", self.due_at.astimezone(where)))
+        facts += [("seller", self.seller.name), ("customer", self.customer.name)]
+        if self.customer.vat_number is not None:
+            facts.append(("customer_vat_number", self.customer.vat_number))
+        facts += [("account", self.account_id), ("reason", self.reason.value)]
+        if self.order_id is not None:
+            facts.append(("order", self.order_id))
+        if self.corrects:
+            facts.append(("corrects", ", ".join(self.corrects)))
+        facts.append(("currency", self.currency))
+        kind = "Credit note" if self.document == "credit_note" else "Invoice"
+        totals = invoice_totals(
+            subtotal=self.subtotal, taxes=self.taxes, total=self.total, currency=self.currency
+        )
+        return View(
+            title=f"{kind} {self.number}",
+            facts=tuple(facts),
+            sections=(lines_section(self.lines, self.currency, where),),
+            totals=totals + settlement(self.credit_applied, self.amount_due, self.currency),
+            notes=self.mentions,
+        )
 
     def with_status(self, status: InvoiceStatus) -> IssuedInvoice:
         """The same document with another collection status, one version later."""

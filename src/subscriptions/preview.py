@@ -9,9 +9,10 @@ from decimal import Decimal, localcontext
 from moneyed import Money
 
 from .changes import ChangePlan, PreviewLine, commit_change, plan_change, plan_totals
+from .display import Pairs, View, Viewable, ZoneLike, view_zone
 from .money import EXACT, exact_sum
 from .periods import ALWAYS_AWARE, ensure_aware
-from .pricing import Invoice, LineKind
+from .pricing import Invoice, LineKind, invoice_totals, lines_section
 from .subscription import BILLING, Action, BillingContext, Change, Outcome, Status, Subscription
 from .transitions import apply, check_in_period
 
@@ -27,12 +28,16 @@ _ZERO = Decimal(0)
 _ENDED = frozenset((Status.EXPIRED, Status.CANCELED))
 
 
-class Preview:
+class Preview(Viewable):
     """What an action would bill, priced by the very call that commits it.
 
     Amounts are ``Money``. :attr:`outcome` is the state, invoice and events that
     committing the action produces (exactly these, if nothing changed meanwhile); it
     is built on first use, from the same priced plan the totals come from.
+
+    It shows itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per
+    line) and, in a notebook, an HTML table; its instants in the billing context's
+    time zone unless a ``zone`` is given.
     """
 
     __slots__ = ("_context", "_currency", "_lines", "_outcome", "_plan", "_totals")
@@ -118,6 +123,39 @@ class Preview:
 
     def _sum(self, kind: LineKind) -> Decimal:
         return exact_sum(line.exact_amount for line in self.lines if line.kind is kind)
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The preview as a :class:`~subscriptions.display.View`: the lines the action
+        would invoice, the charges and credits among them, and the invoice's totals;
+        its facts say how the action leaves the subscription (``plan_after``...)."""
+        where = view_zone(zone, self._context.tz)
+        invoice, currency = self.invoice, self.currency
+        totals: Pairs = (("charges", self.charges), ("credits", self.credits))
+        if invoice is None:
+            totals += (("subtotal", self.subtotal), ("tax", self.tax), ("total", self.total))
+        else:
+            totals += invoice_totals(
+                subtotal=invoice.subtotal, taxes=invoice.taxes, total=invoice.total,
+                currency=currency,
+            )  # fmt: skip
+        outcome = self.outcome
+        subscription = outcome.subscription
+        return View(
+            title=f"Preview of {subscription.product}"
+            + ("" if invoice is None else f": {invoice.reason.value}"),
+            facts=(
+                ("subscription", subscription.id),
+                ("status_after", subscription.status.value),
+                ("plan_after", subscription.terms.plan),
+                ("seats_after", subscription.terms.seats),
+                ("frequency_after", subscription.terms.frequency.value),
+                ("currency", currency),
+                ("zone", str(where)),
+            ),
+            sections=(lines_section(() if invoice is None else invoice.lines, currency, where),),
+            totals=totals,
+            notes=() if invoice is None else invoice.mentions,
+        )
 
     def __repr__(self) -> str:
         return f"Preview(total={self.total!r}, lines={len(self.lines)})"

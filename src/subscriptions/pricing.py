@@ -17,13 +17,14 @@ In both cases ``subtotal`` is the sum of the lines and ``total = subtotal + taxe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import attrs
 
 from ._enum import Choice
+from .display import Cell, Pairs, Section, View, Viewable, ZoneLike, view_zone
 from .errors import InvalidInput
 from .money import (
     EXACT,
@@ -34,9 +35,18 @@ from .money import (
     quantum,
     round_fraction,
     round_to_unit,
+    to_money,
 )
 from .periods import Frequency, Period
-from .vat import EU_VAT_RATES, RateProvider, TaxDecision, TaxTreatment, VatNumber, decide_tax
+from .vat import (
+    EU_VAT_RATES,
+    RateProvider,
+    TaxDecision,
+    TaxTreatment,
+    VatNumber,
+    decide_tax,
+    format_rate,
+)
 
 __all__ = [
     "Customer",
@@ -190,8 +200,13 @@ class TaxLine:
 
 
 @attrs.frozen(kw_only=True)
-class Invoice:
-    """An invoice (or, with a negative total, a credit note) before or after numbering."""
+class Invoice(Viewable):
+    """An invoice (or, with a negative total, a credit note) before or after numbering.
+
+    It shows itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per
+    line) and, in a notebook, an HTML table; its instants in UTC unless a ``zone``
+    is given (an invoice does not know its account's).
+    """
 
     currency: str
     issued_at: datetime
@@ -221,6 +236,103 @@ class Invoice:
     @property
     def mentions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.mention for t in self.taxes if t.mention))
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The invoice as a :class:`~subscriptions.display.View`: its lines, then its
+        totals."""
+        where = view_zone(zone)
+        kind = "Credit note" if self.document == "credit_note" else "Invoice"
+        facts: Pairs = (
+            ("issued_at", self.issued_at.astimezone(where)),
+            ("reason", self.reason.value),
+            ("currency", self.currency),
+        )
+        if self.prices_include_tax:
+            facts += (("prices_include_tax", True),)
+        totals = invoice_totals(
+            subtotal=self.subtotal, taxes=self.taxes, total=self.total, currency=self.currency
+        )
+        if self.credit_applied:
+            totals += settlement(self.credit_applied, self.amount_due, self.currency)
+        return View(
+            title=f"{kind} {self.number or '(not numbered)'}",
+            facts=facts,
+            sections=(lines_section(self.lines, self.currency, where),),
+            totals=totals,
+            notes=self.mentions,
+        )
+
+
+#: The columns of an invoice line, in every view that shows one (and in its rows).
+LINE_COLUMNS = (
+    "kind",
+    "subscription_id",
+    "product",
+    "plan",
+    "frequency",
+    "seats",
+    "unit_price",
+    "period_start",
+    "period_end",
+    "amount",
+    "vat_rate",
+    "vat_treatment",
+    "currency",
+)
+#: In the rows, not in the tables a person reads (the view names the currency).
+_LINE_HIDDEN = frozenset({"subscription_id", "vat_treatment", "currency"})
+
+
+def lines_section(lines: Sequence[InvoiceLine], currency: str, zone: tzinfo = UTC) -> Section:
+    """The ``lines`` of an invoice in ``currency`` as a table, their service periods
+    in ``zone``: one row per line, with the :data:`LINE_COLUMNS`."""
+    return Section(
+        title="lines",
+        columns=LINE_COLUMNS,
+        cells=tuple(
+            (
+                line.kind.value,
+                line.subscription_id,
+                line.product,
+                line.plan,
+                line.frequency.value,
+                line.seats,
+                to_money(line.unit_price, currency),
+                line.period.start.astimezone(zone),
+                line.period.end.astimezone(zone),
+                to_money(line.amount, currency),
+                None if line.tax is None else line.tax.rate,
+                None if line.tax is None else line.tax.treatment.value,
+                currency,
+            )
+            for line in lines
+        ),
+        hidden=_LINE_HIDDEN,
+    )
+
+
+def invoice_totals(
+    *, subtotal: Decimal, taxes: Sequence[TaxLine], total: Decimal, currency: str
+) -> Pairs:
+    """The totals of an invoice as a view shows them: the subtotal, the tax of each
+    rate (``vat 22%``; a treatment other than the standard one is named), the total."""
+    lines: list[tuple[str, Cell]] = [("subtotal", to_money(subtotal, currency))]
+    for tax in taxes:
+        label = f"vat {format_rate(tax.rate)}%"
+        if tax.treatment is not TaxTreatment.STANDARD:
+            label += f" ({tax.treatment.value})"
+        lines.append((label, to_money(tax.amount, currency)))
+    lines.append(("total", to_money(total, currency)))
+    return tuple(lines)
+
+
+def settlement(credit_applied: Decimal, amount_due: Decimal, currency: str) -> Pairs:
+    """The credit balance a document used and what is left to pay, as a view shows
+    them below its total."""
+    return (
+        ("credit_applied", to_money(credit_applied, currency)),
+        ("amount_due", to_money(amount_due, currency)),
+    )
 
 
 def build_invoice(

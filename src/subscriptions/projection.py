@@ -32,21 +32,30 @@ Decimal('0.00')
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 import attrs
 
 from ._enum import Choice
 from .collection import due_at
+from .display import Pairs, Section, view_zone
 from .errors import InvalidInput
-from .money import EXACT
+from .money import EXACT, to_money
 from .periods import ensure_aware
 from .pricing import Invoice, apply_credit
 from .subscription import BillingContext, Status, Subscription
 from .transitions import advance
 
-__all__ = ["Projected", "ProjectedStep", "StepKind", "project", "totals"]
+__all__ = [
+    "Projected",
+    "ProjectedStep",
+    "StepKind",
+    "charged_totals",
+    "project",
+    "steps_section",
+    "totals",
+]
 
 #: The most steps projected for one subscription (fifty years of a monthly plan): a
 #: projection further ahead is refused rather than cut short.
@@ -172,3 +181,36 @@ def totals(steps: Sequence[ProjectedStep]) -> dict[str, Decimal]:
     for step in steps:
         out[step.currency] = EXACT.add(out.get(step.currency, Decimal(0)), step.amount_due)
     return out
+
+
+def steps_section(steps: Sequence[ProjectedStep], zone: tzinfo | None = None) -> Section:
+    """The ``steps`` as a table of a view (:mod:`subscriptions.display`): one row per
+    step, each instant in ``zone``, or in its own account's time zone without one."""
+    return Section(
+        title="steps",
+        columns=(
+            "at", "kind", "account_id", "subscription_id", "product", "plan",
+            "amount_due", "total", "currency", "invoice_id",
+        ),
+        cells=tuple(
+            (
+                step.at.astimezone(view_zone(zone, step.timezone)),
+                step.kind.value,
+                step.account_id,
+                step.subscription_id,
+                step.product,
+                step.plan,
+                to_money(step.amount_due, step.currency),
+                None if step.invoice is None else to_money(step.invoice.total, step.currency),
+                step.currency,
+                step.invoice_id,
+            )
+            for step in steps
+        ),
+        hidden=frozenset({"subscription_id", "invoice_id"}),
+    )  # fmt: skip
+
+
+def charged_totals(charged: dict[str, Decimal]) -> Pairs:
+    """What steps would charge per currency (:func:`totals`), as a view's totals."""
+    return tuple((f"charged {code}", to_money(amount, code)) for code, amount in charged.items())

@@ -23,7 +23,9 @@ from typing import Any, TypeVar
 
 import attrs
 from dateutil.parser import isoparse
+from moneyed import Money
 
+from .display import Section, View, Viewable, ZoneLike, view_zone
 from .documents import (
     catalog_from_dict,
     read_bool,
@@ -41,7 +43,7 @@ from .errors import (
     ScenarioError,
     SubscriptionsError,
 )
-from .money import Rounding, check_currency, format_amount
+from .money import Rounding, check_currency, exact_sum, format_amount, to_money
 from .periods import Frequency, localize, zone
 from .pricing import Customer, Invoice, TaxRounding, TaxSetup, apply_credit
 from .proration import CreditBasis, DayCount, Granularity, ProrationPolicy
@@ -65,7 +67,7 @@ from .subscription import (
 from .transitions import advance, apply, next_due
 from .vat import eu_seller_country, format_rate, normalize_location, vat_number_or_none
 
-__all__ = ["Scenario", "load", "run"]
+__all__ = ["Scenario", "ScenarioResult", "load", "run"]
 
 _E = TypeVar("_E")
 _T = TypeVar("_T")
@@ -319,9 +321,127 @@ def _action(
 # -- running ---------------------------------------------------------------------
 
 
-def run(doc: Mapping[str, Any]) -> dict[str, Any]:
+def run(doc: Mapping[str, Any]) -> ScenarioResult:
     """Replay a scenario document and return its output (see ``docs/scenarios.md``)."""
     return _Runner(load(doc)).run()
+
+
+class ScenarioResult(dict[str, Any], Viewable):
+    """A scenario's output: the ``dict`` of ``docs/scenarios.md`` (JSON data, every
+    amount and instant a string: ``json.dumps`` takes it as it is), that also shows
+    itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per invoice
+    line, amounts as ``Decimal`` and instants as ``datetime``) and, in a notebook, an
+    HTML table, its instants in the scenario's time zone unless a ``zone`` is given.
+    """
+
+    __slots__ = ("currency", "timezone")
+
+    def __init__(self, output: Mapping[str, Any], *, currency: str, timezone: str) -> None:
+        super().__init__(output)
+        #: The scenario's currency: every amount of the output is in it.
+        self.currency = currency
+        #: The scenario's time zone (an IANA name), where its instants are shown.
+        self.timezone = timezone
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The result as a :class:`~subscriptions.display.View`: its invoices, their
+        lines (the rows), the final subscriptions and the refused actions, read back
+        from the output's strings."""
+        where = view_zone(zone, self.timezone)
+        read = _Read(self.currency, where)
+        invoices: list[Mapping[str, Any]] = list(self.get("invoices", ()))
+        subscriptions: list[Mapping[str, Any]] = list(self.get("subscriptions", ()))
+        refused: list[Mapping[str, Any]] = list(self.get("refused", ()))
+        invoiced = exact_sum(Decimal(i["total"]) for i in invoices)
+        due = exact_sum(Decimal(i["amount_due"]) for i in invoices)
+        return View(
+            title="Scenario",
+            facts=(("currency", self.currency), ("zone", str(where)), ("invoices", len(invoices))),
+            sections=(
+                Section(
+                    title="invoices",
+                    columns=(
+                        "number", "document", "issued_at", "reason", "subtotal", "tax", "total",
+                        "credit_applied", "amount_due",
+                    ),
+                    cells=tuple(
+                        (
+                            i["number"], i["document"], read.instant(i["issued_at"]),
+                            i["reason"], read.amount(i["subtotal"]),
+                            read.money(exact_sum(Decimal(t["amount"]) for t in i["taxes"])),
+                            read.amount(i["total"]), read.amount(i["credit_applied"]),
+                            read.amount(i["amount_due"]),
+                        )
+                        for i in invoices
+                    ),
+                ),
+                Section(
+                    title="lines",
+                    columns=(
+                        "invoice", "issued_at", "kind", "product", "plan", "frequency", "seats",
+                        "unit_price", "period_start", "period_end", "amount", "currency",
+                    ),
+                    cells=tuple(
+                        (
+                            i["number"], read.instant(i["issued_at"]), line["kind"],
+                            line["product"], line["plan"], line["frequency"], line["seats"],
+                            read.amount(line["unit_price"]), read.instant(line["period_start"]),
+                            read.instant(line["period_end"]), read.amount(line["amount"]),
+                            self.currency,
+                        )
+                        for i in invoices
+                        for line in i["lines"]
+                    ),
+                    hidden=frozenset({"currency"}),
+                ),
+                Section(
+                    title="subscriptions",
+                    columns=(
+                        "product", "status", "plan", "seats", "frequency", "anchor",
+                        "current_period_start", "current_period_end",
+                    ),
+                    cells=tuple(
+                        (
+                            sub["product"], sub["status"], sub["plan"], sub["seats"],
+                            sub["frequency"], read.instant(sub["anchor"]),
+                            read.instant(sub["current_period_start"]),
+                            read.instant(sub["current_period_end"]),
+                        )
+                        for sub in subscriptions
+                    ),
+                ),
+                Section(
+                    title="refused",
+                    columns=("event", "error", "message"),
+                    cells=tuple((r["event"], r["error"], r["message"]) for r in refused),
+                ),
+            ),
+            totals=(
+                ("invoiced", read.money(invoiced)),
+                ("amount_due", read.money(due)),
+                ("credit_balance", read.amount(self.get("credit_balance", "0"))),
+            ),
+            primary=1,
+        )  # fmt: skip
+
+
+class _Read:
+    """The output's strings read back: amounts in the scenario's currency, instants
+    in the view's zone."""
+
+    __slots__ = ("currency", "zone")
+
+    def __init__(self, currency: str, zone: tzinfo) -> None:
+        self.currency, self.zone = currency, zone
+
+    def money(self, value: Decimal) -> Money:
+        return to_money(value, self.currency)
+
+    def amount(self, text: str) -> Money:
+        return to_money(Decimal(text), self.currency)
+
+    def instant(self, text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text).astimezone(self.zone)
 
 
 class _Runner:
@@ -333,18 +453,19 @@ class _Runner:
         self.balance = Decimal(0)
         self.refused: list[dict[str, Any]] = []
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ScenarioResult:
         for event in self.scenario.events:
             self._advance(until=event.at, inclusive=True)
             self._event(event)
         self._advance(until=self.scenario.until, inclusive=False)
         currency = self.context.currency
-        return {
+        output = {
             "invoices": self.invoices,
             "subscriptions": [self._sub(s) for s in self.subs.values()],
             "credit_balance": format_amount(self.balance, currency),
             "refused": self.refused,
         }
+        return ScenarioResult(output, currency=currency, timezone=str(self.context.tz))
 
     def _advance(self, *, until: datetime, inclusive: bool) -> None:
         while True:

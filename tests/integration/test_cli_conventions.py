@@ -13,7 +13,8 @@ import pytest
 from conftest import CLI_ACCOUNT, CLI_NOW, cli
 
 from subscriptions.cli import DEMO_CATALOG, hoisted, main
-from subscriptions.cli.output import redacted_url, shown_amount
+from subscriptions.cli.output import redacted_url
+from subscriptions.money import shown_amount
 
 
 def run(*argv: str) -> tuple[int, str]:

@@ -20,6 +20,7 @@ from dateutil.relativedelta import relativedelta
 
 from ..accounts import Account
 from ..catalog import Catalog
+from ..display import View, Viewable, ZoneLike, view_zone
 from ..errors import InvalidInput, SubscriptionsError
 from ..inputs import optional_identifier, whole_number
 from ..messages import DEFAULT_RENDERER
@@ -27,7 +28,7 @@ from ..orders import Seller
 from ..outlook import Forecast, Tally, Unpriced
 from ..periods import ensure_aware, localize, zone
 from ..ports import Store
-from ..projection import Projected, ProjectedStep, project, totals
+from ..projection import Projected, ProjectedStep, charged_totals, project, steps_section, totals
 from ..subscription import BillingContext, BillingPolicy, Subscription
 from ..vat import EU_VAT_RATES, RateProvider
 from .base import Center, Settings, new_id
@@ -40,13 +41,28 @@ MAX_MONTHS = 120
 
 
 @attrs.frozen(kw_only=True)
-class RenewalPreview:
+class RenewalPreview(Viewable):
     """The steps a bill run up to ``until`` would take, in subscription order, and what
-    they would charge per currency (never summed across currencies)."""
+    they would charge per currency (never summed across currencies).
+
+    It shows itself (:mod:`subscriptions.display`): ``table()``, ``rows()`` (one per
+    step) and, in a notebook, an HTML table; each step's instant in its account's
+    time zone unless a ``zone`` is given."""
 
     until: datetime
     steps: tuple[ProjectedStep, ...] = ()
     charged: dict[str, Decimal] = attrs.field(factory=dict)
+
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """The preview as a :class:`~subscriptions.display.View`: one row per step,
+        then what the run would charge in each currency."""
+        where = None if zone is None else view_zone(zone)
+        return View(
+            title="Renewals",
+            facts=(("until", self.until.astimezone(where or UTC)), ("steps", len(self.steps))),
+            sections=(steps_section(self.steps, where),),
+            totals=charged_totals(self.charged),
+        )
 
 
 def preview_renewals(

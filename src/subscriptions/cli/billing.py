@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..documents import seller_and_catalog_from_dict
+from ..money import shown_amount
 from ..outlook import Forecast, ForecastDifference, compare_forecasts
 from .env import Env, emit, instant, read_structured
-from .output import Shown, Table, shown_amount, table
+from .output import Shown, Table, table
 
 _ZERO = Decimal(0)
 

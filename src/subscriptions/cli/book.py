@@ -13,9 +13,10 @@ from ..accounts import Account, AccountKind, Address
 from ..catalog import Catalog
 from ..center import check_catalog_change
 from ..documents import catalog_to_dict, seller_and_catalog_from_dict, seller_to_dict
+from ..money import shown_amount
 from ..orders import Order, OrderState, Seller
 from .env import Env, emit, instant, read_structured
-from .output import Shown, Table, jsonable, shown_action, shown_amount, table
+from .output import Shown, Table, jsonable, shown_action, table
 
 __all__ = [
     "account_create",

@@ -16,11 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..adapters.fakes import FakeGateway
+from ..money import shown_amount
 from ..orders import Order
 from ..subscription import Event
 from .book import show_order, subscriptions_table, totals_text
 from .env import Env, UsageError, emit
-from .output import Shown, jsonable, shown_amount, table
+from .output import Shown, jsonable, table
 
 __all__ = ["HANDLERS"]
 

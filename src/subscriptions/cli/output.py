@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from moneyed import Money
 
-from ..money import EXACT, minor_digits
+from ..money import shown_amount
 
 __all__ = [
     "WITHHELD",
@@ -42,7 +42,6 @@ __all__ = [
     "plain",
     "redacted_url",
     "shown_action",
-    "shown_amount",
     "table",
 ]
 
@@ -77,21 +76,6 @@ def shown_action(value: object) -> str | None:
     if text.startswith(("https://", "http://")) and "secret" not in text:
         return text
     return WITHHELD
-
-
-def shown_amount(value: Decimal, currency: str) -> str:
-    """``value`` with at least ``currency``'s minor digits, never rounded.
-
-    >>> shown_amount(Decimal("0"), "EUR"), shown_amount(Decimal("30"), "EUR")
-    ('0.00', '30.00')
-    >>> shown_amount(Decimal("1200"), "JPY"), shown_amount(Decimal("9.8765"), "EUR")
-    ('1200', '9.8765')
-    """
-    digits = minor_digits(currency)
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent < digits:
-        value = value.quantize(Decimal(1).scaleb(-digits), context=EXACT)
-    return f"{value:f}"
 
 
 def jsonable(value: Any, *, zone: tzinfo | None = None, currency: str | None = None) -> Any:

@@ -20,10 +20,11 @@ from ..adapters.fakes import FakeGateway, InMemoryNotifier, ManualClock
 from ..center import BillingCenter
 from ..documents import catalog_to_dict, seller_and_catalog_from_dict, seller_to_dict
 from ..messages import Message
+from ..money import shown_amount
 from ..scenario import run
 from . import wiring
 from .env import UsageError, instant
-from .output import jsonable, shown_amount
+from .output import jsonable
 from .settings import CliSettings
 
 __all__ = ["DEMO_CATALOG", "demo", "examples", "render_table", "simulate"]
