@@ -284,6 +284,7 @@ def world(
         gateway=gateway,
         clock=ManualClock(START),
         notifier=notifier,
+        is_staff=lambda user: user == "staff",
     )
     w = World(center, gateway)
 

@@ -18,7 +18,6 @@ from ..errors import (
     StorageError,
     SubscriptionsError,
 )
-from ..inputs import identifier
 from ..money import to_money
 from ..orders import Quote
 from ..periods import Frequency
@@ -208,8 +207,10 @@ def quote(center: Center, account_id: str, user: str) -> Quote:
 
 
 def staff_quote(center: Center, staff_user: str, account_id: str) -> Quote:
-    """The vendor's staff prepare a quote for an account (corporate ones included)."""
-    identifier(staff_user, what="staff user id")
+    """The vendor's staff prepare a quote for an account (corporate ones included).
+    ``staff_user`` must be one of the vendor's staff, as the host's ``is_staff`` says
+    (:class:`~subscriptions.errors.NotStaff` otherwise)."""
+    center.require_staff(staff_user, "prepare staff quotes")
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         return _make_quote(center, uow, account, prepared_by=f"staff:{staff_user}")

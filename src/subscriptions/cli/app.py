@@ -699,8 +699,27 @@ def _after_checkout(cli: click.Group) -> None:
 
 def _corporate(cli: click.Group) -> None:
     handlers = commands.HANDLERS
+    people = _group(
+        cli,
+        "staff",
+        "Name the vendor's staff: who may quote and order for corporate accounts.",
+    )
+    for name, what in (
+        ("add", "Make users staff of this database's vendor (all or none)."),
+        ("remove", "Take users off the vendor's staff (all or none)."),
+    ):
+        _leaf(
+            people,
+            name,
+            what,
+            [click.Argument(["users"], nargs=-1, required=True, help="the users' ids")],
+            handler=handlers["staff"],
+        )
+    _leaf(people, "list", "The vendor's staff, by user id.", [], handler=handlers["staff"])
     corporate = _group(cli, "corporate", "Orders on purchase orders, placed by your staff.")
-    staff = click.Option(["--staff"], required=True, help="the staff member's user id")
+    staff = click.Option(
+        ["--staff"], required=True, help="the staff member's user id ('staff add' names them)"
+    )
     _leaf(
         corporate,
         "quote",
@@ -716,7 +735,7 @@ def _corporate(cli: click.Group) -> None:
         [
             _account(),
             click.Argument(["quote"], help="the quote's id ('corporate quote' prints it)"),
-            click.Option(["--staff"], required=True, help="the staff member's user id"),
+            staff,
             click.Option(["--purchase-order"], required=True, help="the customer's PO number"),
             click.Option(
                 ["--due-days"],
