@@ -710,15 +710,25 @@ class SeatNotAssigned(ActionRefused):
 
 
 class SeatsInUse(ActionRefused):
-    """Reducing seats below the number assigned, without naming who to release."""
+    """Reducing seats below the number assigned, without naming enough users to
+    release. ``seats_in_use`` users hold a seat, the change releases ``released`` of
+    them, and ``must_release`` more must go for ``seats`` to be enough."""
 
-    def __init__(self, subscription_id: str, *, seats: int, in_use: int, release: int) -> None:
+    def __init__(
+        self, subscription_id: str, *, seats: int, in_use: int, release: int, released: int = 0
+    ) -> None:
         self.subscription_id = subscription_id
         self.seats = seats
         self.seats_in_use = in_use
+        self.released = released
         self.must_release = release
+        noun = "seat" if seats == 1 else "seats"
+        named = f" and the change releases {released}" if released else ""
+        more = " more" if released else ""
         super().__init__(
-            f"cannot reduce subscription {subscription_id!r} to {seats} seats: {in_use} are "
-            f"assigned; release the seats of {release} user(s) first (release_seats; on "
-            "the command line, seats release)"
+            f"cannot reduce subscription {subscription_id!r} to {seats} {noun}: {in_use} "
+            f"are assigned{named}; release the seats of {release}{more} user(s) first "
+            "(release_seats; on the command line, seats release), or name them with the "
+            "change (release=[...] in add_to_cart or edit_cart_item; on the command line, "
+            "cart add or cart edit with --release USER)"
         )
