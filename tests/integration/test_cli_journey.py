@@ -176,6 +176,58 @@ def test_accounts_contacts_seats_and_events(book: Path) -> None:
     assert events[0]["at"].endswith("+01:00")
 
 
+def test_fewer_seats_name_the_users_to_release(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna", "--seats", "4")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "seats", "assign", "acme", "remote-support", "ann", "ben", "cy", "--user", "anna")
+    add = ("cart", "add", "acme", "remote-support", "--user", "anna", "--seats", "1")
+    status, document = cli(book, *add)
+    assert status == 2
+    assert document["error"]["type"] == "SeatsInUse"
+    assert "--release USER" in document["error"]["message"]
+    assert ok(book, "cart", "show", "acme")["items"] == []  # nothing entered the cart
+    status, document = cli(book, *add, "--release", "ben", "--release", "zed")
+    assert (status, document["error"]["type"]) == (2, "SeatNotAssigned")
+    cart = ok(book, *add, "--release", "ben", "--release", "cy")
+    assert cart["items"][0]["release"] == ["ben", "cy"]
+    edit = ("cart", "edit", "acme", "remote-support", "--user", "anna")
+    assert cli(book, *edit, "--no-release")[1]["error"]["type"] == "SeatsInUse"
+    status, _ = cli(book, *edit, "--no-release", "--release", "ben")
+    assert status == 2
+    kept = ok(book, *edit, "--plan", "premium")
+    assert kept["items"][0]["release"] == ["ben", "cy"]
+    cart = ok(book, *edit, "--seats", "2", "--release", "cy")
+    assert cart["items"][0]["release"] == ["cy"]
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    assert quote["items"][0]["release"] == ["cy"]
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k2")
+    seats = ok(book, "seats", "list", "acme", "remote-support", "--user", "anna")
+    assert (seats["seats"], seats["users"]) == (2, ["ann", "ben"])
+
+
+def test_the_cart_and_the_quote_say_who_the_order_releases(book: Path) -> None:
+    def words(*argv: str) -> str:
+        out = io.StringIO()
+        assert (
+            main(["--db", str(book), "--now", "2026-11-02T09:00:00+01:00", *argv], stdout=out) == 0
+        )
+        return out.getvalue()
+
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna", "--seats", "3")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "seats", "assign", "acme", "remote-support", "ann", "ben", "--user", "anna")
+    shown = words(
+        "cart", "add", "acme", "remote-support", "--user", "anna", "--seats", "1",
+        "--release", "ben",
+    )  # fmt: skip
+    assert shown.splitlines()[0].split() == ["product", "plan", "seats", "frequency", "releases"]
+    assert shown.splitlines()[2].split()[-1] == "ben"
+    quoted = words("quote", "acme", "--user", "anna")
+    assert "remote-support: the order releases the seats of ben\n" in quoted
+
+
 def test_events_follow_prints_one_json_object_per_line(book: Path) -> None:
     from subscriptions.cli import env as cli_env
 

@@ -478,6 +478,29 @@ def _trials(cli: click.Group) -> None:
     )
 
 
+def _release(*, edit: bool = False) -> list[click.Parameter]:
+    """Who the order releases: ``--release`` (and, to change an item, ``--no-release``)."""
+    kept = "  [default: the item's own]" if edit else ""
+    release = click.Option(
+        ["--release"],
+        metavar="USER",
+        multiple=True,
+        help="a user whose seat the order releases, for fewer seats than users hold "
+        f"(repeat the option for more){kept}",
+    )
+    if not edit:
+        return [release]
+    return [
+        release,
+        click.Option(["--no-release"], is_flag=True, help="the order releases no one"),
+    ]
+
+
+def _one_release(values: dict[str, Any]) -> None:
+    if values.get("no_release") and values.get("release"):
+        raise click.UsageError("give --release USER or --no-release, not both")
+
+
 def _cart(cli: click.Group) -> None:
     cart = _group(cli, "cart", "What an account is about to order.")
     for name, what in (
@@ -486,10 +509,21 @@ def _cart(cli: click.Group) -> None:
             "Start a cart with one product. The 'Subscribe now' button: the cart must be "
             "empty ('cart add' adds to a cart that is not).",
         ),
-        ("add", "Add a product to the cart. A product already subscribed: a change of terms."),
-        ("edit", "Change a product's plan, seats or frequency in the cart."),
+        (
+            "add",
+            "Add a product to the cart. A product already subscribed: a change of terms; "
+            "fewer seats than users hold names the users whose seats go (--release).",
+        ),
+        ("edit", "Change a product's plan, seats, frequency or users to release in the cart."),
     ):
-        _leaf(cart, name, what, [_account(), _product(), _contact(), *_terms()], handler=book.cart)
+        _leaf(
+            cart,
+            name,
+            what,
+            [_account(), _product(), _contact(), *_terms(), *_release(edit=name == "edit")],
+            handler=book.cart,
+            check=_one_release,
+        )
     _leaf(
         cart,
         "remove",
