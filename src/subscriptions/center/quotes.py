@@ -255,10 +255,10 @@ def staff_quote(center: Center, staff_user: str, account_id: str) -> Quote:
     """The vendor's staff prepare a quote for an account (corporate ones included).
     ``staff_user`` must be one of the vendor's staff, as the host's ``is_staff`` says
     (:class:`~subscriptions.errors.NotStaff` otherwise)."""
-    center.require_staff(staff_user, "prepare staff quotes")
+    staff = center.require_staff(staff_user, "prepare staff quotes")
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
-        return _make_quote(center, uow, account, prepared_by=f"staff:{staff_user}")
+        return _make_quote(center, uow, account, prepared_by=f"staff:{staff}")
 
 
 def _make_quote(center: Center, uow: UnitOfWork, account: Account, *, prepared_by: str) -> Quote:
