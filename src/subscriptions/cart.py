@@ -6,13 +6,28 @@ each item's plan level, seats and billing frequency can be edited, and items rem
 same lifecycle transition that placing the order commits (a subscription for a new
 product, a plan change for a subscribed one), so the quote is, to the cent, what the
 order charges.
+
+An item with fewer seats than users hold names the users whose seats its order
+releases (``release``); :func:`item_seats` is the rule, applied when the item enters
+the cart, when it is priced, and when its order commits:
+
+>>> from subscriptions.seats import SeatAssignments
+>>> held = SeatAssignments(subscription_id="sub-1", seats=5, users=("ada", "bo", "cy"))
+>>> fewer = CartItem(product="app", plan="basic", seats=2, frequency="monthly")
+>>> item_seats(fewer, held, subscription_id="sub-1")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+subscriptions.errors.SeatsInUse: cannot reduce subscription 'sub-1' to 2 seats: 3 are assigned; ...
+>>> item_seats(attrs.evolve(fewer, release=["bo"]), held, subscription_id="sub-1").users
+('ada', 'cy')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
+from types import MappingProxyType
 
 import attrs
 
@@ -26,10 +41,11 @@ from .errors import (
     InvalidInput,
     NotInCart,
 )
+from .inputs import user_ids
 from .money import EXACT
 from .periods import Frequency, parse_frequency
 from .pricing import Invoice, InvoiceLine, InvoiceReason, apply_credit, invoice_from_lines
-from .seats import seat_count
+from .seats import SeatAssignments, resize, seat_count
 from .subscription import (
     BILLING,
     BillingContext,
@@ -49,10 +65,16 @@ __all__ = [
     "QuoteItem",
     "add_to_cart",
     "edit_item",
+    "item_seats",
     "price_cart",
     "remove_item",
     "subscribe_now",
 ]
+
+
+def _release(value: Iterable[str]) -> tuple[str, ...]:
+    """The users to release: a list of user ids, each once, in the order given."""
+    return tuple(dict.fromkeys(user_ids(value, what="the users to release")))
 
 
 @attrs.frozen(kw_only=True)
@@ -61,6 +83,9 @@ class CartItem:
     plan: str
     seats: int = attrs.field(converter=seat_count)
     frequency: Frequency = attrs.field(converter=parse_frequency)
+    #: The users whose seats the order releases (a reduction below the seats assigned
+    #: names them), as :func:`item_seats` applies it.
+    release: tuple[str, ...] = attrs.field(default=(), converter=_release)
 
     @property
     def terms(self) -> Terms:
@@ -106,16 +131,21 @@ def edit_item(
     plan: str | None = None,
     seats: int | None = None,
     frequency: Frequency | str | None = None,
+    release: Iterable[str] | None = None,
 ) -> Cart:
-    """Change an item's plan level, seats or billing frequency."""
+    """Change an item's plan level, seats, billing frequency or users to release
+    (``None`` keeps each as it is; ``release=[]`` releases no one)."""
     current = cart.item(product)
-    if plan is None and seats is None and frequency is None:
-        raise InvalidInput("name a plan, a seat count or a frequency to change the item")
+    if plan is None and seats is None and frequency is None and release is None:
+        raise InvalidInput(
+            "name a plan, a seat count, a frequency or the users to release to change the item"
+        )
     edited = CartItem(
         product=product,
         plan=current.plan if plan is None else plan,
         seats=current.seats if seats is None else seats,
         frequency=current.frequency if frequency is None else Frequency.parse(frequency),
+        release=current.release if release is None else release,
     )
     items = tuple(edited if i.product == product else i for i in cart.items)
     return revised(cart, items=items)
@@ -125,6 +155,27 @@ def remove_item(cart: Cart, product: str) -> Cart:
     cart.item(product)
     items = tuple(i for i in cart.items if i.product != product)
     return revised(cart, items=items)
+
+
+def item_seats(
+    item: CartItem, assigned: SeatAssignments | None, *, subscription_id: str
+) -> SeatAssignments | None:
+    """What the seat assignments of ``item``'s subscription (``subscription_id``)
+    become when its order commits: ``assigned`` (as stored; ``None`` when no seat of it
+    was ever assigned) resized to the item's seats, without the users it releases.
+    ``None`` when nothing is assigned and no one is named.
+
+    The one rule of an item's seats (:func:`~subscriptions.seats.resize`): a
+    reduction below the seats assigned that does not release enough users is refused
+    with :class:`~subscriptions.errors.SeatsInUse`, a user named who holds no seat
+    with :class:`~subscriptions.errors.SeatNotAssigned`. The cart applies it when the
+    item enters it, :func:`price_cart` when it prices the item, and the order's
+    completion saves what it gives."""
+    if assigned is None:
+        if not item.release:
+            return None
+        assigned = SeatAssignments(subscription_id=subscription_id, seats=0)
+    return resize(assigned, item.seats, release=item.release)
 
 
 class ItemAction(Choice):
@@ -149,6 +200,8 @@ class QuoteItem:
     seats_added: int
     next_billing_at: datetime | None
     scheduled: bool = False
+    #: The users whose seats the order releases (the cart item's).
+    release: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -173,12 +226,15 @@ def price_cart(
     context: BillingContext,
     subscription_id: Callable[[str], str],
     ttl: timedelta = timedelta(minutes=30),
+    seats: Mapping[str, SeatAssignments] = MappingProxyType({}),
 ) -> PricedCart:
     """Price every item of ``cart`` at ``at`` with the lifecycle transitions.
 
     ``subscriptions`` maps a product id to the account's subscription record for it;
-    ``subscription_id`` names the record of a product subscribed for the first time.
-    Raises the transition's own error when an item cannot be ordered.
+    ``subscription_id`` names the record of a product subscribed for the first time;
+    ``seats`` maps a subscription id to its stored seat assignments, which each item
+    must keep within its seats (:func:`item_seats`). Raises the transition's own
+    error when an item cannot be ordered.
     """
     if not cart.items:
         raise EmptyCart()
@@ -207,6 +263,7 @@ def price_cart(
             )
             action, previous = ItemAction.SUBSCRIBE, None
         sub = outcome.subscription
+        item_seats(item, seats.get(sub.id), subscription_id=sub.id)
         scheduled = sub.scheduled is not None and sub.terms != terms
         items.append(
             QuoteItem(
@@ -219,6 +276,7 @@ def price_cart(
                 seats_added=max(0, terms.seats - (previous.seats if previous else 0)),
                 next_billing_at=None if sub.period is None else sub.period.end,
                 scheduled=scheduled,
+                release=item.release,
             )
         )
         outcomes.append(outcome)

@@ -34,6 +34,8 @@ catches them.
     │   ├── TrialAlreadyUsed
     │   ├── CorporateSelfServiceRefused
     │   ├── NotPermitted
+    │   │   └── NotStaff
+    │   │       └── NoStaffCheck
     │   ├── InvalidTransition
     │   ├── InvoiceUnpaid
     │   ├── CartNotEmpty
@@ -301,6 +303,35 @@ class CorporateSelfServiceRefused(ActionRefused):
 
 class NotPermitted(ActionRefused):
     """The acting user may not do this (only billing contacts may buy or manage)."""
+
+
+class NotStaff(NotPermitted):
+    """A use case of the vendor's staff (a corporate quote, a purchase-order order)
+    called by a user whom the host's staff check (``BillingCenter(is_staff=...)``)
+    does not accept. ``user_id`` is that user, ``action`` what was refused."""
+
+    def __init__(self, user_id: str, action: str) -> None:
+        self.user_id = user_id
+        self.action = action
+        super().__init__(
+            f"user {user_id!r} is not one of the vendor's staff and cannot {action}; ask "
+            "a staff member to do it, or have the host's staff check (is_staff) accept "
+            f"the user (on the command line: subscriptions staff add {user_id})"
+        )
+
+
+class NoStaffCheck(NotStaff):
+    """A use case of the vendor's staff on a Billing Center built without a staff
+    check: with no ``is_staff`` predicate, no user is staff, and nothing is done."""
+
+    def __init__(self, user_id: str, action: str) -> None:
+        super().__init__(user_id, action)
+        self.args = (
+            f"user {user_id!r} cannot {action}: this Billing Center has no staff check, so "
+            "no user is staff; build it with is_staff=, a function that says whether a "
+            "user id is one of your staff (BillingCenter(..., is_staff=lambda user: user "
+            "in STAFF))",
+        )
 
 
 class InvalidTransition(ActionRefused):
@@ -679,15 +710,25 @@ class SeatNotAssigned(ActionRefused):
 
 
 class SeatsInUse(ActionRefused):
-    """Reducing seats below the number assigned, without naming who to release."""
+    """Reducing seats below the number assigned, without naming enough users to
+    release. ``seats_in_use`` users hold a seat, the change releases ``released`` of
+    them, and ``must_release`` more must go for ``seats`` to be enough."""
 
-    def __init__(self, subscription_id: str, *, seats: int, in_use: int, release: int) -> None:
+    def __init__(
+        self, subscription_id: str, *, seats: int, in_use: int, release: int, released: int = 0
+    ) -> None:
         self.subscription_id = subscription_id
         self.seats = seats
         self.seats_in_use = in_use
+        self.released = released
         self.must_release = release
+        noun = "seat" if seats == 1 else "seats"
+        named = f" and the change releases {released}" if released else ""
+        more = " more" if released else ""
         super().__init__(
-            f"cannot reduce subscription {subscription_id!r} to {seats} seats: {in_use} are "
-            f"assigned; release the seats of {release} user(s) first (release_seats; on "
-            "the command line, seats release)"
+            f"cannot reduce subscription {subscription_id!r} to {seats} {noun}: {in_use} "
+            f"are assigned{named}; release the seats of {release}{more} user(s) first "
+            "(release_seats; on the command line, seats release), or name them with the "
+            "change (release=[...] in add_to_cart or edit_cart_item; on the command line, "
+            "cart add or cart edit with --release USER)"
         )

@@ -151,10 +151,21 @@ def reassign(current: SeatAssignments, from_user: str, to_user: str) -> SeatAssi
 
 
 def resize(current: SeatAssignments, seats: int, *, release: Iterable[str] = ()) -> SeatAssignments:
-    """Set the number of seats bought, releasing the named users if needed.
+    """Set the number of seats bought, releasing the named users: the one rule of a
+    seat change, which a cart item, its quote and its order all apply.
 
-    Reducing below the seats in use without naming enough users to release is
-    refused with :class:`SeatsInUse`, which says how many must go.
+    Naming a user who holds no seat is refused with :class:`SeatNotAssigned`;
+    reducing below the seats in use without naming enough users to release, with
+    :class:`SeatsInUse`, which says how many more must go. The users named are
+    released even where fewer would do.
+
+    >>> held = SeatAssignments(subscription_id="sub-1", seats=5, users=("ada", "bo", "cy"))
+    >>> resize(held, 2, release=["bo"]).users
+    ('ada', 'cy')
+    >>> resize(held, 1, release=["bo"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    subscriptions.errors.SeatsInUse: ... 3 are assigned and the change releases 1; release ...
     """
     seat_count(seats)
     released = [_check_user(u) for u in _users(release)]
@@ -167,7 +178,8 @@ def resize(current: SeatAssignments, seats: int, *, release: Iterable[str] = ())
         raise SeatsInUse(
             current.subscription_id,
             seats=seats,
-            in_use=len(users),
+            in_use=current.in_use,
             release=len(users) - seats,
+            released=len(drop),
         )
     return revised(current, seats=seats, users=users)

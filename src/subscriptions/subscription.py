@@ -353,7 +353,8 @@ class Event:
                                               ``failure_code`` (the dispute's reason)
     ``invoice_issued``, ``payment_succeeded`` ``invoice_number``
     ``payment_failed``                        ``invoice_number``, ``failure_code``
-    ``seats_assigned``, ``seats_unassigned``  ``user_ids``
+    ``seats_assigned``, ``seats_unassigned``  ``user_ids``; ``order_id`` when an order
+                                              released them
     ``seat_reassigned``                       ``user_ids`` (from, to)
     ``account_updated``                       ``note`` (what changed)
     ``vat_number_invalid``                    ``note`` (the VAT number)

@@ -264,6 +264,22 @@ def cart(account: Account) -> Cart:
     )
 
 
+def releasing_cart(account: Account) -> Cart:
+    """A cart whose change names the users to release."""
+    item = CartItem(
+        product="remote-support", plan="standard", seats=1, frequency="monthly", release=["ada"]
+    )
+    return Cart(account_id=account.id, items=(item,), version=1)
+
+
+def releasing_quote(account: Account, quote_id: str = "quo-release") -> Quote:
+    """:func:`quote`, as if its first item released two users."""
+    made = quote(account, quote_id)
+    cart = (attrs.evolve(made.cart[0], release=("ada", "grace")), *made.cart[1:])
+    items = (attrs.evolve(made.items[0], release=("ada", "grace")), *made.items[1:])
+    return attrs.evolve(made, cart=cart, items=items)
+
+
 def quote(account: Account, quote_id: str = "quo-1") -> Quote:
     """A priced quote of :func:`cart`, reverse-charged for the German account."""
     items = cart(account)

@@ -49,8 +49,10 @@ def every_record() -> list[Any]:
         r.trialing(it),
         r.past_due(it, "dunned"),
         r.cart(it),
+        r.releasing_cart(it),
         r.quote(de),
         r.quote(it),
+        r.releasing_quote(de),
         r.order(de),
         r.issued_invoice(de, invoice),
         r.seats("s-1"),
@@ -366,3 +368,25 @@ def test_unsupported_field_types_are_refused_when_compiled() -> None:
 def test_compiled_once() -> None:
     assert codec.encoder(Tree) is codec.encoder(Tree)
     assert codec.decoder(Tree) is codec.decoder(Tree)
+
+
+def test_a_cart_and_a_quote_stored_before_items_named_users_to_release() -> None:
+    """Documents written before ``release`` existed read back releasing no one; an
+    item that releases no one is written as they were, without the key."""
+    from subscriptions.cart import Cart
+    from subscriptions.orders import Quote
+
+    old_cart = (
+        '{"account_id":"acc-it","items":[{"product":"remote-support","plan":"premium",'
+        '"seats":4,"frequency":"annual"}],"version":1}'
+    )
+    cart = codec.loads(Cart, old_cart)
+    assert cart.items[0].release == ()
+    assert codec.dumps(cart) == old_cart
+    quote = r.quote(r.german_account())
+    document = codec.encode(quote)
+    assert "release" not in document["cart"][0]
+    assert "release" not in document["items"][0]
+    assert codec.decode(Quote, document) == quote
+    releasing = codec.encode(r.releasing_quote(r.german_account()))
+    assert releasing["cart"][0]["release"] == releasing["items"][0]["release"] == ["ada", "grace"]

@@ -94,7 +94,19 @@ def _every_record() -> list[Any]:
             lambda u: u.subscriptions.get("acc-it:dunned"),
         ),
         ("cart", r.cart(it), lambda u, x: u.carts.put(x), lambda u: u.carts.get(it.id)),
+        (
+            "cart releasing users",
+            r.releasing_cart(de),
+            lambda u, x: u.carts.put(x),
+            lambda u: u.carts.get(de.id),
+        ),
         ("quote", r.quote(de), lambda u, x: u.quotes.add(x), lambda u: u.quotes.get("quo-1")),
+        (
+            "quote releasing users",
+            r.releasing_quote(de),
+            lambda u, x: u.quotes.add(x),
+            lambda u: u.quotes.get("quo-release"),
+        ),
         ("order", r.order(de), lambda u, x: u.orders.add(x), lambda u: u.orders.get("ord-1")),
         (
             "credit note and invoice",

@@ -41,6 +41,14 @@ SELLER_VAT = "IT00743110157"
 
 CONTACT = "anna"
 OTHER_USER = "mallory"
+#: The vendor's staff, as the Billing Centers' staff check knows them.
+STAFF = frozenset({"sam"})
+
+
+def is_staff(user: str) -> bool:
+    """The host's staff check of the Billing Centers: :data:`STAFF`, asked each time
+    (a test that counts the questions wraps it)."""
+    return user in STAFF
 
 
 def _prices(monthly: str, annual: str) -> list[Price]:
@@ -116,6 +124,7 @@ class CenterFactory(Protocol):
         verifier: FakeVatVerifier | None = ...,
         settings: Settings | None = ...,
         policy: BillingPolicy = ...,
+        is_staff: Callable[[str], bool] | None = ...,
     ) -> BillingCenter: ...
 
 
@@ -149,14 +158,16 @@ def make_center(
     notifier: InMemoryNotifier,
     slept: list[float],
 ) -> CenterFactory:
-    """Billing Centers over the same store, gateway, clock and notifier; each test runs
-    twice, the second time called from a host with a careless decimal context."""
+    """Billing Centers over the same store, gateway, clock and notifier, whose staff
+    are :data:`STAFF` (``is_staff=None``: no staff check); each test runs twice, the
+    second time called from a host with a careless decimal context."""
 
     def factory(
         *,
         verifier: FakeVatVerifier | None = None,
         settings: Settings | None = None,
         policy: BillingPolicy = BillingPolicy(),
+        is_staff: Callable[[str], bool] | None = is_staff,
     ) -> BillingCenter:
         center = BillingCenter(
             catalog=catalog,
@@ -169,6 +180,7 @@ def make_center(
             settings=settings or Settings(),
             policy=policy,
             sleep=slept.append,
+            is_staff=is_staff,
         )
         if request.param == "careless_host":
             return _CarelessHost(center)  # type: ignore[return-value]

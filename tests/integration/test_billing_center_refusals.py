@@ -183,7 +183,7 @@ def test_cart_edits_refused(center: BillingCenter, customer: Customer, refused: 
         center.edit_cart_item(customer.id, CONTACT, "remote-support", seats=4)
     with refused(customer.id, NotInCart, "add it first"):
         center.remove_cart_item(customer.id, CONTACT, "remote-support")
-    with refused(customer.id, InvalidInput, "name a plan, a seat count or a frequency"):
+    with refused(customer.id, InvalidInput, "name a plan, a seat count, a frequency or the"):
         center.edit_cart_item(customer.id, CONTACT, "monitoring")
     center.remove_cart_item(customer.id, CONTACT, "monitoring")
     with refused(customer.id, EmptyCart, "add a product"):
@@ -634,13 +634,22 @@ def test_seats_of_a_product_not_subscribed(
 def test_reducing_seats_below_those_assigned(
     center: BillingCenter, customer: Customer, refused: Any
 ) -> None:
-    center.add_to_cart(customer.id, CONTACT, "remote-support", seats=1)
+    # Refused as it enters the cart, by each way in.
     with refused(customer.id, SeatsInUse, "release the seats of 1 user(s) first") as info:
-        center.quote(customer.id, CONTACT)
+        center.add_to_cart(customer.id, CONTACT, "remote-support", seats=1)
     error = info.value
     assert (error.seats, error.seats_in_use, error.must_release) == (1, 2, 1)
-    # Naming the user to release makes the reduction possible.
+    assert "or name them with the change" in str(error)
+    center.add_to_cart(customer.id, CONTACT, "remote-support", seats=2)
+    with refused(customer.id, SeatsInUse, "release the seats of 1 user(s) first"):
+        center.edit_cart_item(customer.id, CONTACT, "remote-support", seats=1)
+    center.remove_cart_item(customer.id, CONTACT, "monitoring")
+    center.remove_cart_item(customer.id, CONTACT, "remote-support")
+    with refused(customer.id, SeatsInUse, "release the seats of 1 user(s) first"):
+        center.subscribe_now(customer.id, CONTACT, "remote-support", seats=1)
+    # Releasing the seat first makes the reduction possible.
     center.release_seats(customer.id, CONTACT, "remote-support", ["marco"])
+    center.subscribe_now(customer.id, CONTACT, "remote-support", seats=1)
     quote = center.quote(customer.id, CONTACT)
     order = center.place_order(customer.id, CONTACT, quote.id, idempotency_key="fewer")
     assert order.state is OrderState.SUCCEEDED

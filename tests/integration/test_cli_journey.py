@@ -91,6 +91,7 @@ def test_a_corporate_order_placed_by_staff_and_confirmed_by_the_customer(book: P
     create[create.index("acme")] = "bigco"
     ok(book, *create, "--country", "IT", "--corporate")
     ok(book, "cart", "add", "bigco", "remote-support", "--user", "anna", "--seats", "20")
+    assert ok(book, "staff", "add", "sales@vendor") == {"staff": ["sales@vendor"]}
     quote = ok(book, "corporate", "quote", "bigco", "--staff", "sales@vendor")
     order = ok(
         book, "corporate", "order", "bigco", quote["id"], "--staff", "sales@vendor",
@@ -101,6 +102,59 @@ def test_a_corporate_order_placed_by_staff_and_confirmed_by_the_customer(book: P
     assert done["state"] == "succeeded"
     (invoice,) = ok(book, "invoices", "bigco", "--user", "anna")
     assert invoice["status"] == "open"  # due on the purchase order's terms
+
+
+def test_the_staff_of_a_database_are_named_on_the_command_line(book: Path) -> None:
+    create = list(CLI_ACCOUNT)
+    create[create.index("acme")] = "bigco"
+    ok(book, *create, "--country", "IT", "--corporate")
+    ok(book, "cart", "add", "bigco", "remote-support", "--user", "anna", "--seats", "20")
+
+    def refused(*argv: str, kind: str = "UsageError") -> str:
+        status, document = cli(book, *argv)
+        assert status == 2, document
+        assert document["error"]["type"] == kind, document
+        message: str = document["error"]["message"]
+        return message
+
+    # None named yet: no one is staff, and the error says how to name them.
+    assert ok(book, "staff", "list") == {"staff": []}
+    message = refused("corporate", "quote", "bigco", "--staff", "sam", kind="NotStaff")
+    assert "user 'sam' is not one of the vendor's staff" in message
+    assert "subscriptions staff add sam" in message
+    assert ok(book, "staff", "add", "sam", "tom") == {"staff": ["sam", "tom"]}
+    quote = ok(book, "corporate", "quote", "bigco", "--staff", "sam")
+    assert quote["prepared_by"] == "staff:sam"
+    # All or none, and nothing changed by a mistake.
+    assert "already on the staff: sam" in refused("staff", "add", "ann", "sam")
+    assert "not on the staff: zed" in refused("staff", "remove", "tom", "zed")
+    assert "contains whitespace" in refused("staff", "add", "a b", kind="InvalidInput")
+    assert ok(book, "staff", "list") == {"staff": ["sam", "tom"]}
+    assert ok(book, "staff", "remove", "sam") == {"staff": ["tom"]}
+    assert "'sam'" in refused(
+        "corporate", "order", "bigco", quote["id"], "--staff", "sam",
+        "--purchase-order", "PO-1", "--key", "po-1", kind="NotStaff",
+    )  # fmt: skip
+    assert ok(book, "orders", "bigco", "--user", "anna") == []
+    order = ok(
+        book, "corporate", "order", "bigco", quote["id"], "--staff", "tom",
+        "--purchase-order", "PO-1", "--key", "po-1",
+    )  # fmt: skip
+    assert order["placed_by"] == "staff:tom"
+    status, _ = cli(book, "staff", "add")
+    assert status == 2  # name at least one
+
+
+def test_the_staff_list_in_words(book: Path) -> None:
+    from subscriptions.cli import main
+
+    def words(*argv: str) -> str:
+        out = io.StringIO()
+        assert main(["--db", str(book), *argv], stdout=out) == 0
+        return out.getvalue()
+
+    assert words("staff", "list") == "No staff yet: 'subscriptions staff add USER' names them.\n"
+    assert words("staff", "add", "sam") == "staff\n-----\nsam\n"
 
 
 def test_accounts_contacts_seats_and_events(book: Path) -> None:
@@ -120,6 +174,58 @@ def test_accounts_contacts_seats_and_events(book: Path) -> None:
     events = ok(book, "events", "acme")
     assert events[0]["kind"] == "account_opened"
     assert events[0]["at"].endswith("+01:00")
+
+
+def test_fewer_seats_name_the_users_to_release(book: Path) -> None:
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna", "--seats", "4")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "seats", "assign", "acme", "remote-support", "ann", "ben", "cy", "--user", "anna")
+    add = ("cart", "add", "acme", "remote-support", "--user", "anna", "--seats", "1")
+    status, document = cli(book, *add)
+    assert status == 2
+    assert document["error"]["type"] == "SeatsInUse"
+    assert "--release USER" in document["error"]["message"]
+    assert ok(book, "cart", "show", "acme")["items"] == []  # nothing entered the cart
+    status, document = cli(book, *add, "--release", "ben", "--release", "zed")
+    assert (status, document["error"]["type"]) == (2, "SeatNotAssigned")
+    cart = ok(book, *add, "--release", "ben", "--release", "cy")
+    assert cart["items"][0]["release"] == ["ben", "cy"]
+    edit = ("cart", "edit", "acme", "remote-support", "--user", "anna")
+    assert cli(book, *edit, "--no-release")[1]["error"]["type"] == "SeatsInUse"
+    status, _ = cli(book, *edit, "--no-release", "--release", "ben")
+    assert status == 2
+    kept = ok(book, *edit, "--plan", "premium")
+    assert kept["items"][0]["release"] == ["ben", "cy"]
+    cart = ok(book, *edit, "--seats", "2", "--release", "cy")
+    assert cart["items"][0]["release"] == ["cy"]
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    assert quote["items"][0]["release"] == ["cy"]
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k2")
+    seats = ok(book, "seats", "list", "acme", "remote-support", "--user", "anna")
+    assert (seats["seats"], seats["users"]) == (2, ["ann", "ben"])
+
+
+def test_the_cart_and_the_quote_say_who_the_order_releases(book: Path) -> None:
+    def words(*argv: str) -> str:
+        out = io.StringIO()
+        assert (
+            main(["--db", str(book), "--now", "2026-11-02T09:00:00+01:00", *argv], stdout=out) == 0
+        )
+        return out.getvalue()
+
+    ok(book, "cart", "subscribe-now", "acme", "remote-support", "--user", "anna", "--seats", "3")
+    quote = ok(book, "quote", "acme", "--user", "anna")
+    ok(book, "checkout", "acme", quote["id"], "--user", "anna", "--key", "k1")
+    ok(book, "seats", "assign", "acme", "remote-support", "ann", "ben", "--user", "anna")
+    shown = words(
+        "cart", "add", "acme", "remote-support", "--user", "anna", "--seats", "1",
+        "--release", "ben",
+    )  # fmt: skip
+    assert shown.splitlines()[0].split() == ["product", "plan", "seats", "frequency", "releases"]
+    assert shown.splitlines()[2].split()[-1] == "ben"
+    quoted = words("quote", "acme", "--user", "anna")
+    assert "remote-support: the order releases the seats of ben\n" in quoted
 
 
 def test_events_follow_prints_one_json_object_per_line(book: Path) -> None:

@@ -151,8 +151,12 @@ def _use_cases(w: World) -> dict[str, tuple[dict[str, Any], int, frozenset[str]]
         "start_trial": ({**sub, "product": "monitoring", "plan": "basic", "seats": 1}, 3, none),
         "expire_trials": ({"at": START, "stop": None}, 0, frozenset({"at", "stop"})),
         "cart": ({"account_id": a}, 1, frozenset()),
-        "add_to_cart": (item, 3, none),
-        "edit_cart_item": ({**item, "product": "monitoring", "plan": "basic"}, 3, none),
+        "add_to_cart": ({**item, "release": ["ada"]}, 3, none),
+        "edit_cart_item": (
+            {**item, "product": "monitoring", "plan": "basic", "release": []},
+            3,
+            none | {"release"},
+        ),
         "remove_cart_item": ({**sub, "product": "monitoring"}, 3, frozenset()),
         "quote": ({"a": a, "u": "anna"}, 2, frozenset()),
         "staff_quote": ({"s": "staff", "a": w.corporate}, 2, frozenset()),
@@ -203,7 +207,7 @@ def _use_cases(w: World) -> dict[str, tuple[dict[str, Any], int, frozenset[str]]
 
 
 #: The arguments that take a list of users, and those that take an enumeration's name.
-LISTS = frozenset({"billing_contacts", "c", "users"})
+LISTS = frozenset({"billing_contacts", "c", "users", "release"})
 CHOICES = frozenset({"kind", "frequency", "timing"})
 #: The arguments that are free text (up to 200 characters), not ids.
 TEXTS = frozenset({"name", "purchase_order"})
@@ -284,6 +288,7 @@ def world(
         gateway=gateway,
         clock=ManualClock(START),
         notifier=notifier,
+        is_staff=lambda user: user == "staff",
     )
     w = World(center, gateway)
 

@@ -3,6 +3,7 @@ per product, edits, and a quote priced by the very transitions an order commits.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from subscriptions.cart import (
     ItemAction,
     add_to_cart,
     edit_item,
+    item_seats,
     price_cart,
     remove_item,
     subscribe_now,
@@ -31,9 +33,12 @@ from subscriptions.errors import (
     InvalidSeatCount,
     InvalidTransition,
     NotInCart,
+    SeatNotAssigned,
+    SeatsInUse,
 )
 from subscriptions.periods import Frequency
 from subscriptions.pricing import Customer, LineKind, TaxSetup
+from subscriptions.seats import SeatAssignments
 from subscriptions.subscription import BillingContext, Change, StartTrial, Status, Subscribe, Terms
 from subscriptions.transitions import apply
 
@@ -173,7 +178,9 @@ def test_edit_leaves_the_other_items_alone() -> None:
 
 def test_edit_refusals() -> None:
     cart = subscribe_now(Cart(account_id="acct"), item())
-    with pytest.raises(InvalidInput, match="name a plan, a seat count or a frequency"):
+    with pytest.raises(
+        InvalidInput, match="name a plan, a seat count, a frequency or the users to release"
+    ):
         edit_item(cart, "remote-support")
     with pytest.raises(NotInCart, match="add it first"):
         edit_item(cart, "monitoring", seats=2)
@@ -193,6 +200,94 @@ def test_remove_an_item() -> None:
         remove_item(cart, "monitoring")
     # An emptied cart takes "subscribe now" again.
     assert subscribe_now(cart, item()).items == (item(),)
+
+
+# -- the users an item releases ---------------------------------------------------------
+
+
+def held(seats: int, *users: str) -> SeatAssignments:
+    return SeatAssignments(subscription_id=sub_id("remote-support"), seats=seats, users=users)
+
+
+def test_an_item_releases_no_one_unless_it_names_users() -> None:
+    assert item().release == ()
+    named = attrs.evolve(item(), release=["ada", "grace", "ada"])
+    assert named.release == ("ada", "grace")  # each once, in the order given
+    assert attrs.evolve(item(), release=iter(["ada"])).release == ("ada",)
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("ada", "the users to release must be a list of user ids, not the string 'ada'"),
+        (None, "is not a list"),
+        ([""], "user id is empty"),
+        (["a b"], "contains whitespace"),
+        ([1], "is not a string"),
+        ({"ada": 1}, "must be a list"),
+    ],
+)
+def test_an_item_refuses_a_release_that_is_no_list_of_ids(bad: object, says: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(says)):
+        CartItem(product="p", plan="x", seats=1, frequency="monthly", release=bad)  # type: ignore[arg-type]
+
+
+def test_edit_keeps_replaces_or_clears_the_users_to_release() -> None:
+    cart = subscribe_now(Cart(account_id="acct"), attrs.evolve(item(), release=["ada"]))
+    assert edit_item(cart, "remote-support", seats=2).item("remote-support").release == ("ada",)
+    replaced = edit_item(cart, "remote-support", release=["grace"])
+    assert replaced.item("remote-support").release == ("grace",)
+    assert edit_item(cart, "remote-support", release=[]).item("remote-support").release == ()
+    with pytest.raises(InvalidInput, match="list of user ids"):
+        edit_item(cart, "remote-support", release="grace")
+
+
+def test_the_seat_rule_of_an_item() -> None:
+    fewer = item(seats=1)
+    # No one holds a seat: nothing to keep within the seats.
+    assert item_seats(fewer, None, subscription_id="s") is None
+    assert item_seats(fewer, held(3), subscription_id="s") == attrs.evolve(held(1), version=1)
+    with pytest.raises(SeatsInUse) as info:
+        item_seats(fewer, held(3, "ada", "grace"), subscription_id="s")
+    assert (info.value.seats_in_use, info.value.released, info.value.must_release) == (2, 0, 1)
+    kept = item_seats(
+        attrs.evolve(fewer, release=["ada"]), held(3, "ada", "grace"), subscription_id="s"
+    )
+    assert kept is not None
+    assert (kept.seats, kept.users) == (1, ("grace",))
+    with pytest.raises(SeatsInUse) as info:
+        item_seats(
+            attrs.evolve(fewer, release=["ada"]),
+            held(3, "ada", "grace", "linus"),
+            subscription_id="s",
+        )
+    assert (info.value.released, info.value.must_release) == (1, 1)
+    # A user named who holds no seat: refused, even when nothing is assigned at all.
+    with pytest.raises(SeatNotAssigned, match="'linus' holds no seat of subscription 's'"):
+        item_seats(attrs.evolve(fewer, release=["linus"]), None, subscription_id="s")
+    with pytest.raises(SeatNotAssigned):
+        item_seats(
+            attrs.evolve(item(seats=5), release=["linus"]), held(5, "ada"), subscription_id="s"
+        )
+
+
+def test_the_quote_applies_the_seat_rule_to_the_seats_it_is_given() -> None:
+    reduce = subscribe_now(Cart(account_id="acct"), item(seats=1))
+    stored = {sub_id("remote-support"): held(3, "ada", "grace")}
+    with pytest.raises(SeatsInUse, match="release the seats of 1 user"):
+        price_cart(
+            account(), reduce, {}, at=AT, context=CONTEXT, subscription_id=sub_id, seats=stored
+        )
+    releasing = edit_item(reduce, "remote-support", release=["grace"])
+    priced = price_cart(
+        account(), releasing, {}, at=AT, context=CONTEXT, subscription_id=sub_id, seats=stored
+    )
+    assert priced.items[0].release == ("grace",)
+    # The seats of another subscription are not this item's.
+    other = {sub_id("monitoring"): held(3, "ada", "grace")}
+    assert price_cart(
+        account(), reduce, {}, at=AT, context=CONTEXT, subscription_id=sub_id, seats=other
+    )
 
 
 # -- the priced quote --------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
 from subscriptions.adapters.sqlite import SQLiteStore
-from subscriptions.cli.settings import CliSettings
+from subscriptions.cli.settings import CliSettings, staff_of
 from subscriptions.errors import InvalidInput, StorageError
 
 DSN = os.environ.get("SUBSCRIPTIONS_TEST_POSTGRES_DSN")
@@ -26,6 +27,37 @@ def _round_trip(settings: CliSettings) -> None:
     settings.put_all({"catalog": {"n": 3}})
     assert settings.get("catalog") == {"n": 3}
     assert settings.get("seller") == {"name": "Vendor"}
+    _updates(settings)
+
+
+def _updates(settings: CliSettings) -> None:
+    """update: read and written in one transaction; nothing saved when it raises."""
+    assert settings.update("staff", lambda doc: {"users": [*(doc or {}).get("users", []), "a"]})
+    settings.update("staff", lambda doc: {"users": [*(doc or {})["users"], "b"]})
+    assert staff_of(settings) == {"a", "b"}
+
+    def refuse(doc: object) -> dict[str, object]:
+        raise InvalidInput("no")
+
+    with pytest.raises(InvalidInput):
+        settings.update("staff", refuse)
+    with pytest.raises(InvalidInput):
+        settings.update("staff", lambda doc: "not an object")  # type: ignore[arg-type,return-value]
+    assert settings.get("staff") == {"users": ["a", "b"]}
+
+    # Concurrent updates of one document never lose one.
+    def add_many(prefix: str) -> None:
+        mine = CliSettings(settings.url)
+        for i in range(15):
+            user = f"{prefix}{i}"
+            mine.update("staff", lambda doc, user=user: {"users": [*(doc or {})["users"], user]})
+
+    threads = [threading.Thread(target=add_many, args=(p,)) for p in ("x", "y")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(staff_of(settings)) == 2 + 30
 
 
 def test_sqlite_settings_round_trip_beside_the_store(tmp_path: Path) -> None:
@@ -63,3 +95,16 @@ def test_postgres_settings_round_trip() -> None:
     finally:
         with psycopg.connect(DSN, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.mark.parametrize(
+    "doc", [None, {}, {"users": "sam"}, {"users": {"sam": True}}, {"users": ["sam", 7, None]}]
+)
+def test_staff_saved_in_any_other_shape_than_a_list_of_ids_is_no_one(
+    tmp_path: Path, doc: dict[str, object] | None
+) -> None:
+    settings = CliSettings(str(tmp_path / "book.sqlite3"))
+    if doc is not None:
+        settings.put_all({"staff": doc})
+    expected = {"sam"} if doc == {"users": ["sam", 7, None]} else set()
+    assert staff_of(settings) == expected

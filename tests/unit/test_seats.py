@@ -218,7 +218,21 @@ def test_resize_below_the_seats_in_use_releasing_named_users() -> None:
 def test_resize_releasing_too_few_users() -> None:
     with pytest.raises(SeatsInUse) as info:
         resize(seats(5, "ada", "grace", "linus"), 1, release=["ada"])
-    assert info.value.must_release == 1
+    error = info.value
+    assert (error.seats_in_use, error.released, error.must_release) == (3, 1, 1)
+    assert "to 1 seat: 3 are assigned and the change releases 1" in str(error)
+    assert "release the seats of 1 more user(s) first" in str(error)
+
+
+def test_seats_in_use_says_both_ways_of_releasing() -> None:
+    with pytest.raises(SeatsInUse) as info:
+        resize(seats(5, "ada", "grace", "linus"), 2)
+    message = str(info.value)
+    assert "to 2 seats: 3 are assigned; release the seats of 1 user(s) first" in message
+    assert "(release_seats; on the command line, seats release)" in message
+    assert "or name them with the change (release=[...] in add_to_cart or edit_cart_item" in message
+    assert "cart add or cart edit with --release USER" in message
+    assert info.value.released == 0
 
 
 def test_resize_releasing_someone_without_a_seat() -> None:

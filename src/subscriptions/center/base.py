@@ -25,8 +25,17 @@ from .. import collection
 from .._enum import Choice
 from ..accounts import Account, VatCheckStatus
 from ..catalog import Catalog
-from ..errors import InstantInFuture, InvalidInput, InvalidTransition, NoSubscription, NotFound
-from ..inputs import identifier, whole_number
+from ..errors import (
+    InstantInFuture,
+    InvalidInput,
+    InvalidTransition,
+    NoStaffCheck,
+    NoSubscription,
+    NotFound,
+    NotStaff,
+    shown,
+)
+from ..inputs import callback, identifier, whole_number
 from ..messages import Message, MessageData, Notice
 from ..money import EXACT
 from ..orders import Seller
@@ -200,6 +209,7 @@ class Center:
         rates: RateProvider,
         new_id: Callable[[str], str],
         sleep: Callable[[float], None],
+        is_staff: Callable[[str], bool] | None = None,
     ) -> None:
         if not callable(getattr(renderer, "render", None)):
             raise InvalidInput(
@@ -211,6 +221,7 @@ class Center:
                 f"address_of={address_of!r} must be a function from a user id to the "
                 "user's address (or None when the user has none)"
             )
+        callback(is_staff, what="is_staff")
         self.catalog = catalog
         self.seller = seller
         self.store = store
@@ -230,6 +241,8 @@ class Center:
         #: How the bill run waits between retries of a failing gateway (tests pass a
         #: function that does not wait).
         self.sleep = sleep
+        #: The host's staff check: whether a user id is one of the vendor's staff.
+        self.is_staff = is_staff
 
     # -- time --------------------------------------------------------------------------
 
@@ -249,6 +262,27 @@ class Center:
         if instant > now:
             raise InstantInFuture(instant, now, what=what)
         return instant
+
+    # -- who acts -----------------------------------------------------------------------
+
+    def require_staff(self, staff_user: object, action: str) -> str:
+        """``staff_user`` (an identifier) if the host's staff check says it is one of
+        the vendor's staff, asked once; else :class:`~subscriptions.errors.NotStaff`
+        (:class:`~subscriptions.errors.NoStaffCheck` without a check). A check that
+        answers anything but ``True`` or ``False`` is refused: it never grants by
+        accident."""
+        user = identifier(staff_user, what="staff user id")
+        if self.is_staff is None:
+            raise NoStaffCheck(user, action)
+        answer = self.is_staff(user)
+        if answer is not True and answer is not False:
+            raise InvalidInput(
+                f"the staff check (is_staff) answered {shown(answer)} "
+                f"({type(answer).__name__}) for user {user!r}; it must return True or False"
+            )
+        if not answer:
+            raise NotStaff(user, action)
+        return user
 
     # -- accounts and their billing context --------------------------------------------
 

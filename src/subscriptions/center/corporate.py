@@ -37,8 +37,10 @@ def staff_place_corporate_order(
     the customer confirms. The purchase-order number is a one-line text of at most
     200 characters. Placed again under the same key, it returns the same order if
     the quote, purchase order and due days are the same, and is refused with
-    :class:`~subscriptions.errors.IdempotencyKeyReused` otherwise."""
-    identifier(staff_user, what="staff user id")
+    :class:`~subscriptions.errors.IdempotencyKeyReused` otherwise. ``staff_user``
+    must be one of the vendor's staff, as the host's ``is_staff`` says
+    (:class:`~subscriptions.errors.NotStaff` otherwise)."""
+    staff = center.require_staff(staff_user, "place corporate orders")
     orders.check_key(idempotency_key)
     identifier(quote_id, what="quote id")
     whole_number(due_days, what="due_days", minimum=0, maximum=MAX_DUE_DAYS)
@@ -67,7 +69,7 @@ def staff_place_corporate_order(
             idempotency_key,
             now,
             state=OrderState.AWAITING_CONFIRMATION,
-            placed_by=f"staff:{staff_user}",
+            placed_by=f"staff:{staff}",
             purchase_order=purchase_order,
             due_days=due_days,
         )

@@ -10,7 +10,10 @@ builds their wiring (:class:`~subscriptions.center.base.Center`) and delegates.
 Every use case takes the acting user. Only an account's billing contacts may convert,
 change, cancel, pay or manage seats; corporate accounts get quotes but are refused
 self-service orders (their orders are placed by the vendor's staff on purchase-order
-terms and confirmed by the customer).
+terms and confirmed by the customer). Who is staff, the host says: ``is_staff``, a
+function of a user id that answers ``True`` for the vendor's staff, asked once by each
+of the staff's use cases; without one, no user is staff and those use cases are
+refused (:class:`~subscriptions.errors.NoStaffCheck`).
 
 Every charge and refund is an attempt on record (:mod:`subscriptions.payments`):
 committed before the gateway is called, its outcome committed after; an attempt whose
@@ -133,6 +136,7 @@ class BillingCenter:
         rates: RateProvider = EU_VAT_RATES,
         new_id: Callable[[str], str] = new_id,
         sleep: Callable[[float], None] = time.sleep,
+        is_staff: Callable[[str], bool] | None = None,
     ) -> None:
         self._center = Center(
             catalog=catalog,
@@ -149,6 +153,7 @@ class BillingCenter:
             rates=rates,
             new_id=new_id,
             sleep=sleep,
+            is_staff=is_staff,
         )
 
     # -- what it was built with --------------------------------------------------------
@@ -200,6 +205,10 @@ class BillingCenter:
     @property
     def rates(self) -> RateProvider:
         return self._center.rates
+
+    @property
+    def is_staff(self) -> Callable[[str], bool] | None:
+        return self._center.is_staff
 
     # -- the wiring --------------------------------------------------------------------
 

@@ -100,7 +100,12 @@ def persist(
     saved: str | None = None,
 ) -> IssuedInvoice | None:
     """Save the subscriptions, seats, invoice, balance and cart of a purchase;
-    ``saved`` is the payment method the gateway saved when it charged the order."""
+    ``saved`` is the payment method the gateway saved when it charged the order.
+
+    The users an item releases lose their seats now, with the change (for a change
+    scheduled at the end of the term too: the seat count drops at the renewal); the
+    pricing of ``priced``, in this same transaction, has checked that the seats
+    assigned then fit (:func:`~subscriptions.cart.item_seats`)."""
     for item, outcome in zip(priced.items, priced.outcomes, strict=True):
         center.save_subscription(uow, outcome.subscription)
         seats = uow.seats.get(item.subscription_id)
@@ -108,9 +113,20 @@ def persist(
             uow.seats.put(SeatAssignments(subscription_id=item.subscription_id, seats=0))
             seats = uow.seats.get(item.subscription_id)
             assert seats is not None
-        if seats.seats != outcome.subscription.terms.seats and not item.scheduled:
-            uow.seats.put(resize(seats, outcome.subscription.terms.seats))
+        bought = seats.seats if item.scheduled else outcome.subscription.terms.seats
+        if seats.seats != bought or item.release:
+            uow.seats.put(resize(seats, bought, release=item.release))
         center.record(uow, account.id, outcome.events)
+        if item.release:
+            released = Event(
+                kind=EventKind.SEATS_UNASSIGNED,
+                at=center.now(),
+                subscription_id=item.subscription_id,
+                product=item.product,
+                user_ids=item.release,
+                order_id=order.id,
+            )
+            center.record(uow, account.id, [released])
     balance = account.credit_balance
     draft = None
     if priced.invoice is not None:

@@ -4,7 +4,7 @@ at payment that the quote still holds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from .. import cart as carts
@@ -18,13 +18,12 @@ from ..errors import (
     StorageError,
     SubscriptionsError,
 )
-from ..inputs import identifier
 from ..money import to_money
 from ..orders import Quote
 from ..periods import Frequency
 from ..ports import UnitOfWork
 from ..pricing import LineKind
-from ..seats import resize
+from ..seats import SeatAssignments
 from ..vat import TaxTreatment
 from . import trials
 from .base import Center, owned
@@ -68,7 +67,15 @@ def show_cart(center: Center, account_id: str) -> Cart:
         return uow.carts.get(account_id) or Cart(account_id=account_id)
 
 
-def _edit_cart(center: Center, account_id: str, user: str, edit: Callable[[Cart], Cart]) -> Cart:
+def _edit_cart(
+    center: Center,
+    account_id: str,
+    user: str,
+    edit: Callable[[Cart], Cart],
+    product: str | None = None,
+) -> Cart:
+    """Save what ``edit`` makes of the account's cart; the item of ``product`` (the one
+    added or edited) must keep the seats assigned within its own."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "edit the cart")
@@ -78,6 +85,12 @@ def _edit_cart(center: Center, account_id: str, user: str, edit: Callable[[Cart]
             # Refuse at once what no quote could price: an unknown plan, or a
             # frequency the plan is not offered at in the account's currency.
             center.catalog.plan(item.product, item.plan).price(item.frequency, account.currency)
+        if product is not None and product in edited:
+            # Refuse at once too a reduction below the seats assigned (the quote and
+            # the order apply the same rule, to the seats as they then stand).
+            subscription_id = center.subscription_id(account_id)(product)
+            assigned = uow.seats.get(subscription_id)
+            carts.item_seats(edited.item(product), assigned, subscription_id=subscription_id)
         uow.carts.put(edited)
         uow.commit()
     return edited
@@ -90,6 +103,7 @@ def _default_item(
     plan: str | None,
     seats: int | None,
     frequency: Frequency | str | None,
+    release: Iterable[str],
 ) -> CartItem:
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
@@ -104,7 +118,11 @@ def _default_item(
         account.currency,
     )
     return CartItem(
-        product=terms.product, plan=terms.plan, seats=terms.seats, frequency=terms.frequency
+        product=terms.product,
+        plan=terms.plan,
+        seats=terms.seats,
+        frequency=terms.frequency,
+        release=release,
     )
 
 
@@ -117,11 +135,15 @@ def subscribe_now(
     plan: str | None = None,
     seats: int | None = None,
     frequency: Frequency | str | None = None,
+    release: Iterable[str] = (),
 ) -> Cart:
     """Press "Subscribe now" on a product: the cart must be empty. Plan, seats and
-    frequency default to the trial's (or current subscription's) terms."""
-    item = _default_item(center, account_id, product, plan, seats, frequency)
-    return _edit_cart(center, account_id, user, lambda cart: carts.subscribe_now(cart, item))
+    frequency default to the trial's (or current subscription's) terms; ``release``
+    names the users whose seats the order releases (see :func:`add_to_cart`)."""
+    item = _default_item(center, account_id, product, plan, seats, frequency, release)
+    return _edit_cart(
+        center, account_id, user, lambda cart: carts.subscribe_now(cart, item), product
+    )
 
 
 def add_to_cart(
@@ -133,10 +155,17 @@ def add_to_cart(
     plan: str | None = None,
     seats: int | None = None,
     frequency: Frequency | str | None = None,
+    release: Iterable[str] = (),
 ) -> Cart:
-    """Press "Add to cart": another product in the same order."""
-    item = _default_item(center, account_id, product, plan, seats, frequency)
-    return _edit_cart(center, account_id, user, lambda cart: carts.add_to_cart(cart, item))
+    """Press "Add to cart": another product in the same order.
+
+    Fewer seats than the product's users hold is refused at once
+    (:class:`~subscriptions.errors.SeatsInUse`, saying how many must go), unless
+    ``release`` names enough of them: their seats are released when the order
+    commits, in its transaction. Naming a user who holds no seat is refused
+    (:class:`~subscriptions.errors.SeatNotAssigned`)."""
+    item = _default_item(center, account_id, product, plan, seats, frequency, release)
+    return _edit_cart(center, account_id, user, lambda cart: carts.add_to_cart(cart, item), product)
 
 
 def edit_cart_item(
@@ -148,15 +177,21 @@ def edit_cart_item(
     plan: str | None = None,
     seats: int | None = None,
     frequency: Frequency | str | None = None,
+    release: Iterable[str] | None = None,
 ) -> Cart:
-    """Change an item's plan level, seats or billing frequency."""
+    """Change an item's plan level, seats, billing frequency or the users whose
+    seats its order releases (``None`` keeps each; ``release=[]`` releases no one).
+    The edited item keeps to the seats assigned as :func:`add_to_cart` says."""
     if plan is not None:
         center.catalog.plan(product, plan)
     return _edit_cart(
         center,
         account_id,
         user,
-        lambda cart: carts.edit_item(cart, product, plan=plan, seats=seats, frequency=frequency),
+        lambda cart: carts.edit_item(
+            cart, product, plan=plan, seats=seats, frequency=frequency, release=release
+        ),
+        product,
     )
 
 
@@ -174,6 +209,8 @@ def price(
     ttl: timedelta,
 ) -> PricedCart:
     subs = center.subscriptions_by_product(uow, account.id)
+    new_id = center.subscription_id(account.id)
+    seats: dict[str, SeatAssignments] = {}
     for item in cart_items:
         sub = subs.get(item.product)
         if sub is not None:
@@ -183,14 +220,19 @@ def price(
                 raise InvoiceUnpaid(
                     item.product, unpaid.number if unpaid else sub.dunning.invoice_id
                 )
+        subscription_id = new_id(item.product) if sub is None else sub.id
+        assigned = uow.seats.get(subscription_id)
+        if assigned is not None:
+            seats[subscription_id] = assigned
     return price_cart(
         account,
         Cart(account_id=account.id, items=tuple(cart_items)),
         subs,
         at=at,
         context=center.context(account),
-        subscription_id=center.subscription_id(account.id),
+        subscription_id=new_id,
         ttl=ttl,
+        seats=seats,
     )
 
 
@@ -200,7 +242,9 @@ def quote(center: Center, account_id: str, user: str) -> Quote:
 
     The quote pins the instant, prices, tax treatment and subscription versions;
     it expires after ``Settings.quote_ttl`` (``corporate_quote_ttl`` for corporate
-    accounts). Reducing seats below those assigned is refused here already."""
+    accounts). A reduction below the seats assigned that does not release enough
+    users (as they stand now: seats may have been assigned since the cart was
+    edited) is refused here as in the cart."""
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "request a quote")
@@ -208,18 +252,19 @@ def quote(center: Center, account_id: str, user: str) -> Quote:
 
 
 def staff_quote(center: Center, staff_user: str, account_id: str) -> Quote:
-    """The vendor's staff prepare a quote for an account (corporate ones included)."""
-    identifier(staff_user, what="staff user id")
+    """The vendor's staff prepare a quote for an account (corporate ones included).
+    ``staff_user`` must be one of the vendor's staff, as the host's ``is_staff`` says
+    (:class:`~subscriptions.errors.NotStaff` otherwise)."""
+    staff = center.require_staff(staff_user, "prepare staff quotes")
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
-        return _make_quote(center, uow, account, prepared_by=f"staff:{staff_user}")
+        return _make_quote(center, uow, account, prepared_by=f"staff:{staff}")
 
 
 def _make_quote(center: Center, uow: UnitOfWork, account: Account, *, prepared_by: str) -> Quote:
     cart = uow.carts.get(account.id) or Cart(account_id=account.id)
     ttl = center.settings.corporate_quote_ttl if account.corporate else center.settings.quote_ttl
     priced = price(center, uow, account, cart.items, center.now(), ttl)
-    _check_seat_reductions(center, uow, priced)
     usable = center.usable_vat_number(account)
     quote = Quote(
         id=center.new_id("quo"),
@@ -242,13 +287,6 @@ def _make_quote(center: Center, uow: UnitOfWork, account: Account, *, prepared_b
     uow.quotes.add(quote)
     uow.commit()
     return quote
-
-
-def _check_seat_reductions(center: Center, uow: UnitOfWork, priced: PricedCart) -> None:
-    for item in priced.items:
-        seats = uow.seats.get(item.subscription_id)
-        if seats is not None:
-            resize(seats, item.terms.seats)
 
 
 def valid_quote(

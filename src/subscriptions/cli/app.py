@@ -478,6 +478,29 @@ def _trials(cli: click.Group) -> None:
     )
 
 
+def _release(*, edit: bool = False) -> list[click.Parameter]:
+    """Who the order releases: ``--release`` (and, to change an item, ``--no-release``)."""
+    kept = "  [default: the item's own]" if edit else ""
+    release = click.Option(
+        ["--release"],
+        metavar="USER",
+        multiple=True,
+        help="a user whose seat the order releases, for fewer seats than users hold "
+        f"(repeat the option for more){kept}",
+    )
+    if not edit:
+        return [release]
+    return [
+        release,
+        click.Option(["--no-release"], is_flag=True, help="the order releases no one"),
+    ]
+
+
+def _one_release(values: dict[str, Any]) -> None:
+    if values.get("no_release") and values.get("release"):
+        raise click.UsageError("give --release USER or --no-release, not both")
+
+
 def _cart(cli: click.Group) -> None:
     cart = _group(cli, "cart", "What an account is about to order.")
     for name, what in (
@@ -486,10 +509,21 @@ def _cart(cli: click.Group) -> None:
             "Start a cart with one product. The 'Subscribe now' button: the cart must be "
             "empty ('cart add' adds to a cart that is not).",
         ),
-        ("add", "Add a product to the cart. A product already subscribed: a change of terms."),
-        ("edit", "Change a product's plan, seats or frequency in the cart."),
+        (
+            "add",
+            "Add a product to the cart. A product already subscribed: a change of terms; "
+            "fewer seats than users hold names the users whose seats go (--release).",
+        ),
+        ("edit", "Change a product's plan, seats, frequency or users to release in the cart."),
     ):
-        _leaf(cart, name, what, [_account(), _product(), _contact(), *_terms()], handler=book.cart)
+        _leaf(
+            cart,
+            name,
+            what,
+            [_account(), _product(), _contact(), *_terms(), *_release(edit=name == "edit")],
+            handler=book.cart,
+            check=_one_release,
+        )
     _leaf(
         cart,
         "remove",
@@ -699,8 +733,27 @@ def _after_checkout(cli: click.Group) -> None:
 
 def _corporate(cli: click.Group) -> None:
     handlers = commands.HANDLERS
+    people = _group(
+        cli,
+        "staff",
+        "Name the vendor's staff: who may quote and order for corporate accounts.",
+    )
+    for name, what in (
+        ("add", "Make users staff of this database's vendor (all or none)."),
+        ("remove", "Take users off the vendor's staff (all or none)."),
+    ):
+        _leaf(
+            people,
+            name,
+            what,
+            [click.Argument(["users"], nargs=-1, required=True, help="the users' ids")],
+            handler=handlers["staff"],
+        )
+    _leaf(people, "list", "The vendor's staff, by user id.", [], handler=handlers["staff"])
     corporate = _group(cli, "corporate", "Orders on purchase orders, placed by your staff.")
-    staff = click.Option(["--staff"], required=True, help="the staff member's user id")
+    staff = click.Option(
+        ["--staff"], required=True, help="the staff member's user id ('staff add' names them)"
+    )
     _leaf(
         corporate,
         "quote",
@@ -716,7 +769,7 @@ def _corporate(cli: click.Group) -> None:
         [
             _account(),
             click.Argument(["quote"], help="the quote's id ('corporate quote' prints it)"),
-            click.Option(["--staff"], required=True, help="the staff member's user id"),
+            staff,
             click.Option(["--purchase-order"], required=True, help="the customer's PO number"),
             click.Option(
                 ["--due-days"],

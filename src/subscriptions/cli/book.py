@@ -218,8 +218,16 @@ def trials_expire(env: Env) -> None:
 def _cart_text(cart: Any) -> Shown:
     if not cart.items:
         return "The cart is empty.\n"
-    rows = [(i.product, i.plan, i.seats, i.frequency.value) for i in cart.items]
-    return table(rows, ("product", "plan", "seats", "frequency"))
+    rows: list[tuple[object, ...]] = [
+        (i.product, i.plan, i.seats, i.frequency.value) for i in cart.items
+    ]
+    headers: tuple[str, ...] = ("product", "plan", "seats", "frequency")
+    if any(i.release for i in cart.items):
+        rows = [
+            (*row, ", ".join(i.release) or "-") for row, i in zip(rows, cart.items, strict=True)
+        ]
+        headers = (*headers, "releases")
+    return table(rows, headers)
 
 
 def cart(env: Env) -> None:
@@ -230,14 +238,15 @@ def cart(env: Env) -> None:
     elif a.action == "remove":
         held = center.remove_cart_item(a.account, a.user, a.product)
     else:
-        operation = {
-            "subscribe-now": center.subscribe_now,
-            "add": center.add_to_cart,
-            "edit": center.edit_cart_item,
-        }[a.action]
-        held = operation(
-            a.account, a.user, a.product, plan=a.plan, seats=a.seats, frequency=a.frequency
-        )
+        terms = {"plan": a.plan, "seats": a.seats, "frequency": a.frequency}
+        if a.action == "edit":
+            release = [] if a.no_release else (list(a.release) or None)
+            held = center.edit_cart_item(a.account, a.user, a.product, **terms, release=release)
+        else:
+            operation = {"subscribe-now": center.subscribe_now, "add": center.add_to_cart}
+            held = operation[a.action](
+                a.account, a.user, a.product, **terms, release=list(a.release)
+            )
     emit(env, held, lambda: _cart_text(held))
 
 
@@ -280,6 +289,8 @@ def _quote_text(quote: Any, zone: ZoneInfo) -> Shown:
     for item in quote.items:
         if item.next_billing_at is not None:
             text += f"{item.product}: next billing date {local(item.next_billing_at)}\n"
+        if item.release:
+            text += f"{item.product}: the order releases the seats of {', '.join(item.release)}\n"
     return [*shown, text]
 
 

@@ -1,7 +1,7 @@
 """The command line's commands for the rest of the customer's life: listing and showing
 accounts, subscriptions, orders, invoices and events; cancelling and reactivating;
 paying an invoice and confirming a 3-D Secure payment; billing contacts; the vendor's
-corporate orders.
+staff and their corporate orders.
 
 Each command is a handler over the command's :class:`~.env.Env`, named in
 :data:`HANDLERS`; :mod:`.app` gives each its words on the command line.
@@ -16,12 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..adapters.fakes import FakeGateway
+from ..inputs import identifier
 from ..money import shown_amount
 from ..orders import Order
 from ..subscription import Event
 from .book import show_order, subscriptions_table, totals_text
 from .env import Env, UsageError, emit
 from .output import Shown, jsonable, table
+from .settings import STAFF_KEY, staff_in, staff_of
 
 __all__ = ["HANDLERS"]
 
@@ -283,7 +285,49 @@ def _confirm(env: Env) -> None:
         _said(env, done, f"Invoice {done.number}: {done.status.value}")
 
 
-# -- corporate orders ------------------------------------------------------------------
+# -- the vendor's staff and their corporate orders ------------------------------------
+
+
+def _staff(env: Env) -> None:
+    """Add users to the vendor's staff, take them off, or list them: one document of
+    the command line's settings, changed in one transaction (all or none)."""
+    a = env.args
+    users = [identifier(u, what="user id") for u in getattr(a, "users", [])]
+
+    def change(doc: dict[str, Any] | None) -> dict[str, Any]:
+        staff = set(staff_in(doc))
+        if a.action == "add":
+            known = sorted(u for u in users if u in staff)
+            if known:
+                raise UsageError(
+                    f"already on the staff: {', '.join(known)}; nothing changed "
+                    "('subscriptions staff list' lists the staff)"
+                )
+            staff.update(users)
+        else:
+            unknown = sorted(u for u in users if u not in staff)
+            if unknown:
+                raise UsageError(
+                    f"not on the staff: {', '.join(unknown)}; nothing changed "
+                    "('subscriptions staff list' lists the staff)"
+                )
+            staff.difference_update(users)
+        return {"users": sorted(staff)}
+
+    if a.action == "list":
+        staff = sorted(staff_of(env.saved))
+    else:
+        staff = env.saved.update(STAFF_KEY, change)["users"]
+    rows = [(user,) for user in staff]
+    emit(
+        env,
+        {"staff": staff},
+        lambda: (
+            table(rows, ("staff",))
+            if rows
+            else "No staff yet: 'subscriptions staff add USER' names them.\n"
+        ),
+    )
 
 
 def _corporate_quote(env: Env) -> None:
@@ -365,6 +409,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.show": _invoice_show,
     "invoice.pay": _invoice_pay,
     "payment.confirm": _confirm,
+    "staff": _staff,
     "corporate.quote": _corporate_quote,
     "corporate.order": _corporate_order,
     "corporate.confirm": _corporate_confirm,

@@ -30,7 +30,7 @@ from ..periods import ensure_aware
 from ..ports import Clock, Notifier, Store
 from . import wiring
 from .output import Shown, jsonable, redacted_url
-from .settings import CliSettings
+from .settings import CliSettings, staff_of
 
 if TYPE_CHECKING:
     from ..adapters.vies import ViesVerifier
@@ -254,6 +254,8 @@ class Env:
                 clock=self.clock,
                 notifier=self.notifier,
                 vat_verifier=self.verifier,
+                # The staff as 'staff add' named them, read when a staff use case asks.
+                is_staff=lambda user: user in staff_of(self.saved),
             )
         return self._center
 
