@@ -299,3 +299,34 @@ def test_the_renderer_and_the_address_book_are_checked(wiring: Wiring) -> None:
         center.deliver_outbox()
     assert [e.id for e in pending(wiring.store)] == ["m-1"]
     assert Notice(to=["jonas"], data=r.payment_failure(account)) == pending(wiring.store)[0].notice
+
+
+class BrokenNotifier(InMemoryNotifier):
+    """A notifier whose mail server is down while ``down``."""
+
+    down = True
+
+    def send(self, message: Message) -> None:
+        if self.down:
+            raise ConnectionError("the mail server refused the connection")
+        super().send(message)
+
+
+def test_a_delivery_that_fails_after_a_paid_order_never_fails_the_order(
+    wiring: Wiring, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifier = BrokenNotifier()
+    center = wiring.center(notifier=notifier)
+    account = austrian(center)
+    center.subscribe_now(account, CONTACT, "remote-support")
+    quote = center.quote(account, CONTACT)
+    with caplog.at_level("WARNING", logger="subscriptions"):
+        order = center.place_order(account, CONTACT, quote.id, idempotency_key="k1")
+    assert order.state.value == "succeeded"  # paid, and told so
+    assert "waits in the outbox" in caplog.text
+    assert [e.notice.data.order_id for e in pending(wiring.store) if e.notice] == [order.id]
+    with pytest.raises(ConnectionError):
+        center.deliver_outbox()  # the job says what is wrong
+    notifier.down = False
+    assert center.deliver_outbox() == 1
+    assert [m.kind for m in notifier.sent] == ["order_confirmation"]

@@ -276,7 +276,7 @@ def finish(center: Center, settled: Settled) -> Settled:
         refunded = send(center, settled.refund)
         record(center, settled.refund, refunded)
         settled = attrs.evolve(settled, order=_order_now(center, settled.order))
-    center.deliver_outbox()
+    center.deliver_after_commit()
     return settled
 
 

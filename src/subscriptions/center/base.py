@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import os
 import random
 import time
@@ -55,6 +56,9 @@ from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber, eu_seller_country
 
 __all__ = ["Center", "Settings", "VatUnavailable", "new_id", "notice", "owned", "use_case"]
+
+#: Where a delivery that failed after a commit is reported.
+_log = logging.getLogger("subscriptions")
 
 
 class VatUnavailable(Choice):
@@ -438,6 +442,22 @@ class Center:
                 finally:
                     # What was sent is marked sent, even when a later message failed.
                     uow.commit()
+
+    def deliver_after_commit(self) -> None:
+        """Send what a use case's commit put in the outbox, as far as it goes. A message
+        that cannot be written, addressed or sent (the host's renderer, ``address_of``
+        or notifier raised) waits in the outbox for the next :meth:`deliver_outbox`, and
+        the failure is logged (logger ``subscriptions``), never raised: the change is
+        committed and stands, so the caller must not be told it failed (an order paid
+        and reported as an error would be paid again)."""
+        try:
+            self.deliver_outbox()
+        except Exception:
+            _log.warning(
+                "a message could not be delivered after a commit; it waits in the outbox "
+                "for deliver_outbox()",
+                exc_info=True,
+            )
 
     def written(self, entry: OutboxEntry) -> Message | None:
         """The message of ``entry`` as the notifier gets it, to the addresses of its

@@ -189,7 +189,7 @@ def run_renewals(
     finally:
         if sent:
             _close(center, sent, tally, skip)
-        center.deliver_outbox()
+        center.deliver_after_commit()
     if tally.misconfigured is not None:
         raise tally.misconfigured
     return tally.report()
@@ -244,7 +244,7 @@ def _passes(
             sent.extend(_send(center, batch.items, stopping, tally))
             if tally.stopped is not None:
                 return
-        center.deliver_outbox()
+        center.deliver_after_commit()
         if acted == 0:
             return
 

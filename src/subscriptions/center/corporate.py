@@ -115,5 +115,5 @@ def confirm_corporate_order(center: Center, account_id: str, user: str, order_id
         uow.orders.update(updated)
         center.post(uow, purchase.confirmation(center, account, quote, priced, updated, invoice))
         uow.commit()
-    center.deliver_outbox()
+    center.deliver_after_commit()
     return updated

@@ -289,7 +289,7 @@ def _complete_free(center: Center, order: Order) -> Order:
                     return current
                 done, _ = purchase.complete(center, uow, current, None, None, at=center.now())
                 uow.commit()
-            center.deliver_outbox()
+            center.deliver_after_commit()
             return done
         except ConcurrencyConflict:
             if tried == _TRIES - 1:

@@ -49,7 +49,7 @@ def cancel(
                 )
             lapsed = lapse_now(center, uow, sub, unpaid, at=now)
             uow.commit()
-            center.deliver_outbox()
+            center.deliver_after_commit()
             return lapsed
         center.catch_up(sub, now)
         outcome = apply(sub, Cancel(timing=timing), at=now, context=center.context(account))

@@ -95,7 +95,7 @@ def expire_trials(
         after = ids[-1]
         for sub_id in ids:
             if stop is not None and stop():
-                center.deliver_outbox()
+                center.deliver_after_commit()
                 return expired
             with center.store.unit_of_work() as uow:
                 sub = uow.subscriptions.get(sub_id)
@@ -111,7 +111,7 @@ def expire_trials(
                 center.post(uow, expired_message(center, account, sub, due))
                 uow.commit()
                 expired += 1
-        center.deliver_outbox()
+        center.deliver_after_commit()
 
 
 def expired_message(center: Center, account: Account, sub: Subscription, at: datetime) -> Notice:

@@ -113,7 +113,7 @@ def revalidate_vat_numbers(center: Center, *, limit: int | None = None) -> VatRe
                 skipped.append((account.id, why))
             else:
                 tally[check.status.value].append(account.id)
-    center.deliver_outbox()
+    center.deliver_after_commit()
     return VatRecheckReport(
         checked=checked,
         valid=tuple(tally["valid"]),
