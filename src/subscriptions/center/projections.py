@@ -9,7 +9,6 @@ says.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -96,10 +95,12 @@ def forecast_book(
     or ``catalog`` (a candidate): the same projection as
     :meth:`~subscriptions.center.BillingCenter.preview_renewals`, added up as it goes
     (:class:`~subscriptions.outlook.Tally`), so that a book of any size is forecast in
-    constant memory. Pure over the stored book, read in one transaction: nothing is
-    written, charged or sent. A subscription the catalog cannot bill is named in
-    :attr:`~subscriptions.outlook.Forecast.unpriced`. ``at`` (default: now, never later)
-    is the instant it is made at: forecasts to compare are made at one instant."""
+    constant memory. Pure over the stored book, read a page at a time (each page one
+    transaction, as the dry run reads it): nothing is written, charged or sent. A
+    subscription the catalog cannot bill is named in
+    :attr:`~subscriptions.outlook.Forecast.unpriced`. ``at`` (default: now, never
+    later) is the instant it is made at: forecasts to compare are made at one
+    instant."""
     whole_number(months, what="months", minimum=1, maximum=MAX_MONTHS)
     if catalog is not None and not isinstance(catalog, Catalog):
         raise InvalidInput(
@@ -110,7 +111,7 @@ def forecast_book(
     seller_zone = zone(center.seller.timezone or "UTC")
     end = _months_after(now, months, seller_zone)
     tally = Tally(start=now, end=end, zone=seller_zone)
-    for projected in _projections(center, now=now, until=end, catalog=catalog, whole=True):
+    for projected in _projections(center, now=now, until=end, catalog=catalog):
         if isinstance(projected, Projected):
             tally.add(projected.steps)
         else:
@@ -192,12 +193,12 @@ def _projections(
     until: datetime,
     account_id: str | None = None,
     catalog: Catalog | None = None,
-    whole: bool = False,
 ) -> Iterator[_Projection]:
     """Each subscription of the book (or of ``account_id``) projected up to ``until``
     in its billing context (under ``catalog`` when given), its account's credit spent
     by its invoices in turn; or the subscription and the error its projection raised.
-    Read a page at a time, each in its own transaction, or (``whole``) all in one."""
+    Read a page at a time, each in its own transaction (memory stays flat however big
+    the book), and projected once the page's transaction has ended."""
     contexts: dict[tuple[object, ...], BillingContext] = {}
     candidates: dict[int, BillingContext] = {}
     credit: dict[str, Decimal] = {}
@@ -211,45 +212,42 @@ def _projections(
             swapped = candidates[id(shared)] = attrs.evolve(shared, catalog=catalog)
         return swapped
 
-    with contextlib.ExitStack() as held:
-        whole_read = held.enter_context(center.store.unit_of_work()) if whole else None
-        after: str | None = None
-        while True:
-            with contextlib.ExitStack() as page_read:
-                uow = whole_read or page_read.enter_context(center.store.unit_of_work())
-                if account_id is not None:
-                    center.load_account(uow, account_id)
-                    page = uow.subscriptions.for_account(account_id)
-                else:
-                    page = uow.subscriptions.page(after=after, limit=_PAGE)
-                owners = sorted({s.account_id for s in page if s.account_id is not None})
-                accounts = uow.accounts.get_many(owners)
-                unpaid = uow.invoices.get_many(
-                    [s.dunning.invoice_id for s in page if s.dunning is not None]
+    after: str | None = None
+    while True:
+        with center.store.unit_of_work() as uow:
+            if account_id is not None:
+                center.load_account(uow, account_id)
+                page = uow.subscriptions.for_account(account_id)
+            else:
+                page = uow.subscriptions.page(after=after, limit=_PAGE)
+            owners = sorted({s.account_id for s in page if s.account_id is not None})
+            accounts = uow.accounts.get_many(owners)
+            unpaid = uow.invoices.get_many(
+                [s.dunning.invoice_id for s in page if s.dunning is not None]
+            )
+        for sub in page:
+            account = accounts.get(sub.account_id or "")
+            if account is None:
+                continue
+            balance = credit.get(account.id, account.credit_balance)
+            collecting = None if sub.dunning is None else unpaid.get(sub.dunning.invoice_id)
+            try:
+                projected = project(
+                    sub,
+                    context=context(account),
+                    until=until,
+                    credit=balance,
+                    unpaid=None if collecting is None else collecting.amount_due,
+                    issued_from=now,
                 )
-            for sub in page:
-                account = accounts.get(sub.account_id or "")
-                if account is None:
-                    continue
-                balance = credit.get(account.id, account.credit_balance)
-                collecting = None if sub.dunning is None else unpaid.get(sub.dunning.invoice_id)
-                try:
-                    projected = project(
-                        sub,
-                        context=context(account),
-                        until=until,
-                        credit=balance,
-                        unpaid=None if collecting is None else collecting.amount_due,
-                        issued_from=now,
-                    )
-                except SubscriptionsError as error:
-                    yield sub, error
-                    continue
-                credit[account.id] = projected.credit
-                yield projected
-            if account_id is not None or len(page) < _PAGE:
-                return
-            after = page[-1].id
+            except SubscriptionsError as error:
+                yield sub, error
+                continue
+            credit[account.id] = projected.credit
+            yield projected
+        if account_id is not None or len(page) < _PAGE:
+            return
+        after = page[-1].id
 
 
 class _FixedClock:
