@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import attrs
 from moneyed import Money
@@ -236,16 +236,17 @@ class View:
         return self.table()
 
 
-class Viewable:
-    """The views of a record that builds its :class:`View` (a mixin: it adds no
-    state, and leaves the record's ``repr`` as it is)."""
+class Viewable(Protocol):
+    """The views of a record that builds its :class:`View` (a protocol its records
+    subclass for the views it gives them: it adds no state, and leaves the record's
+    ``repr`` as it is)."""
 
     __slots__ = ()
 
     def view(self, *, zone: ZoneLike = None) -> View:
         """The record's view, its instants in ``zone`` (default: the record's own time
         zone where it knows one, else UTC)."""
-        raise NotImplementedError
+        ...
 
     def table(self, *, zone: ZoneLike = None) -> str:
         """The plain text view (see :meth:`View.table`)."""

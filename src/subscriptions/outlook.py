@@ -31,8 +31,9 @@ from decimal import Decimal
 
 import attrs
 
+from .display import Pairs, Section, View, Viewable, ZoneLike, view_zone
 from .errors import InvalidInput
-from .money import EXACT
+from .money import EXACT, to_money
 from .projection import ProjectedStep, StepKind
 
 __all__ = [
@@ -106,7 +107,7 @@ def _totals(lines: Iterable[ForecastLine]) -> dict[str, ForecastTotal]:
 
 
 @attrs.frozen(kw_only=True)
-class Forecast:
+class Forecast(Viewable):
     """The invoices the book would get from ``start`` to ``end``: one line per month,
     plan and currency (in that order), and the subscriptions it could not price."""
 
@@ -125,21 +126,34 @@ class Forecast:
         """Per currency: the invoices, net and VAT of the whole forecast."""
         return _totals(self.lines)
 
-    def rows(self) -> list[dict[str, object]]:
-        """One flat row per line (``pandas.DataFrame(forecast.rows())``)."""
-        return [
-            {
-                "month": line.month,
-                "product": line.product,
-                "plan": line.plan,
-                "currency": line.currency,
-                "invoices": line.invoices,
-                "net": line.net,
-                "vat": line.vat,
-                "total": line.total,
-            }
-            for line in self.lines
-        ]
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """One row per line (``pandas.DataFrame(forecast.rows())``: amounts as
+        ``Decimal``), the totals per currency, and what could not be forecast."""
+        where = view_zone(zone, self.zone)
+        lines = Section(
+            title="invoices by month and plan",
+            columns=("month", "product", "plan", "currency", "invoices", "net", "vat", "total"),
+            cells=tuple(
+                (
+                    line.month,
+                    line.product,
+                    line.plan,
+                    line.currency,
+                    line.invoices,
+                    to_money(line.net, line.currency),
+                    to_money(line.vat, line.currency),
+                    to_money(line.total, line.currency),
+                )
+                for line in self.lines
+            ),
+        )
+        return View(
+            title=f"Forecast from {self.start.astimezone(where):%Y-%m-%d} to "
+            f"{self.end.astimezone(where):%Y-%m-%d} (months in {self.zone})",
+            sections=(lines,),
+            totals=_total_pairs(self.totals),
+            notes=_notes(self),
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -162,7 +176,7 @@ class ForecastChange:
 
 
 @attrs.frozen(kw_only=True)
-class ForecastDifference:
+class ForecastDifference(Viewable):
     """The candidate forecast less the base one, line by line and per currency."""
 
     base: Forecast
@@ -183,22 +197,73 @@ class ForecastDifference:
             for code in sorted(set(before) | set(after))
         }
 
-    def rows(self) -> list[dict[str, object]]:
-        """One flat row per changed line (``pandas.DataFrame(difference.rows())``)."""
-        return [
-            {
-                "month": c.month,
-                "product": c.product,
-                "plan": c.plan,
-                "currency": c.currency,
-                "base_net": _ZERO if c.base is None else c.base.net,
-                "candidate_net": _ZERO if c.candidate is None else c.candidate.net,
-                "net": c.net,
-                "vat": c.vat,
-                "total": c.total,
-            }
-            for c in self.lines
-        ]
+    def view(self, *, zone: ZoneLike = None) -> View:
+        """One row per changed line (``pandas.DataFrame(difference.rows())``), and the
+        change of the totals per currency."""
+        zero = Decimal(0)
+        changes = Section(
+            title="what the candidate changes",
+            columns=(
+                "month",
+                "product",
+                "plan",
+                "currency",
+                "base_net",
+                "candidate_net",
+                "net",
+                "vat",
+                "total",
+            ),
+            cells=tuple(
+                (
+                    c.month,
+                    c.product,
+                    c.plan,
+                    c.currency,
+                    to_money(zero if c.base is None else c.base.net, c.currency),
+                    to_money(zero if c.candidate is None else c.candidate.net, c.currency),
+                    to_money(c.net, c.currency),
+                    to_money(c.vat, c.currency),
+                    to_money(c.total, c.currency),
+                )
+                for c in self.lines
+            ),
+        )
+        where = view_zone(zone, self.base.zone)
+        return View(
+            title=f"A candidate catalog against today's, from "
+            f"{self.base.start.astimezone(where):%Y-%m-%d} to "
+            f"{self.base.end.astimezone(where):%Y-%m-%d}",
+            sections=(changes,),
+            totals=_total_pairs(self.totals),
+            notes=_notes(self.candidate),
+        )
+
+
+def _total_pairs(totals: Mapping[str, ForecastTotal]) -> Pairs:
+    return tuple(
+        pair
+        for code, t in totals.items()
+        for pair in (
+            (f"net {code}", to_money(t.net, code)),
+            (f"VAT {code}", to_money(t.vat, code)),
+            (f"total {code}", to_money(t.total, code)),
+        )
+    )
+
+
+def _notes(result: Forecast) -> tuple[str, ...]:
+    notes = []
+    if result.collecting:
+        notes.append(
+            f"{result.collecting} subscription(s) being collected (an unpaid renewal): not "
+            "forecast beyond it"
+        )
+    notes.extend(
+        f"not billable: {u.subscription_id} ({u.product}/{u.plan}): {u.reason}"
+        for u in result.unpriced
+    )
+    return tuple(notes)
 
 
 def _key(line: ForecastLine) -> tuple[str, str, str, str]:

@@ -187,3 +187,24 @@ def test_a_subscription_being_collected_is_counted_not_forecast_beyond_its_retry
     result = center.forecast(6)
     assert result.collecting == 1
     assert result.lines == ()
+
+
+def test_a_forecast_shows_itself(
+    center: BillingCenter, clock: ManualClock, catalog: Catalog
+) -> None:
+    rossi = open_account(center, account_id="rossi")
+    _buy(center, rossi.id, "monitoring", seats=3)
+    clock.set(DEC_1)
+    today = center.forecast(2)
+    text = today.table()
+    assert text.startswith("Forecast from 2026-12-01 to 2027-02-01 (months in Europe/Rome)")
+    assert "2026-12  monitoring  basic  EUR" in text
+    assert "30.00" in text
+    assert "6.60" in text
+    rows = today.rows()
+    assert rows[0]["net"] == Decimal("30.00")
+    assert rows[0]["vat"] == Decimal("6.60")
+    assert "<table" in today._repr_html_()
+    change = compare_forecasts(today, center.forecast(2, catalog=_dearer(catalog), at=today.start))
+    assert [row["net"] for row in change.rows()] == [Decimal("6.00"), Decimal("6.00")]
+    assert "net EUR" in change.table()
