@@ -26,7 +26,7 @@ from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.center import BillingCenter, Settings
 from subscriptions.errors import SubscriptionsError
-from subscriptions.orders import Seller
+from subscriptions.orders import OrderState, Seller
 from subscriptions.subscription import BillingPolicy
 
 ROME = ZoneInfo("Europe/Rome")
@@ -398,3 +398,23 @@ def vies_standin() -> Iterator[ViesStandin]:
     by its pid at the end. When it cannot start, the tests that need it are skipped,
     except with ``CI=true``, where they fail."""
     yield from start_vies_standin()
+
+
+def buy(center: BillingCenter, account_id: str, product: str, **terms: object) -> None:
+    """:data:`CONTACT` buys ``product`` for the account ("Subscribe now", quote, order
+    paid with the account's card)."""
+    center.subscribe_now(account_id, CONTACT, product, **terms)
+    quote = center.quote(account_id, CONTACT)
+    order = center.place_order(account_id, CONTACT, quote.id, idempotency_key=f"k-{product}")
+    assert order.state is OrderState.SUCCEEDED
+
+
+def book_state(center: BillingCenter) -> tuple[object, ...]:
+    """Everything the book holds that a host can read: to check that nothing changed."""
+    accounts = center.accounts()
+    return (
+        accounts,
+        [center.events(a.id) for a in accounts],
+        [center.invoices(a.id, CONTACT) for a in accounts],
+        [center.subscriptions(a.id) for a in accounts],
+    )

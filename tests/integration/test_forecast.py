@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
-from conftest import CONTACT, ITALY, ROME, open_account
+from conftest import CONTACT, ITALY, ROME, book_state, buy, open_account
 
 from subscriptions import compare_forecasts, forecast
 from subscriptions.adapters.fakes import FakeGateway, ManualClock
@@ -18,26 +18,9 @@ from subscriptions.adapters.memory import InMemoryStore
 from subscriptions.catalog import Catalog, Plan, Price, Product
 from subscriptions.center import BillingCenter
 from subscriptions.errors import InvalidInput
-from subscriptions.orders import OrderState, Seller
+from subscriptions.orders import Seller
 
 DEC_1 = datetime(2026, 12, 1, 9, 0, tzinfo=ROME)
-
-
-def _buy(center: BillingCenter, account_id: str, product: str, **terms: object) -> None:
-    center.subscribe_now(account_id, CONTACT, product, **terms)
-    quote = center.quote(account_id, CONTACT)
-    order = center.place_order(account_id, CONTACT, quote.id, idempotency_key=f"k-{product}")
-    assert order.state is OrderState.SUCCEEDED
-
-
-def _book(center: BillingCenter) -> tuple[object, ...]:
-    accounts = center.accounts()
-    return (
-        accounts,
-        [center.events(a.id) for a in accounts],
-        [center.invoices(a.id, CONTACT) for a in accounts],
-        [center.subscriptions(a.id) for a in accounts],
-    )
 
 
 def _dearer(catalog: Catalog) -> Catalog:
@@ -59,13 +42,13 @@ def test_a_year_of_the_book_month_by_month_under_two_catalogs(
     center: BillingCenter, clock: ManualClock, gateway: FakeGateway, catalog: Catalog
 ) -> None:
     rossi = open_account(center, account_id="rossi")
-    _buy(center, rossi.id, "monitoring", seats=3)  # 30.00 a month, 22% VAT
+    buy(center, rossi.id, "monitoring", seats=3)  # 30.00 a month, 22% VAT
     bianchi = open_account(center, account_id="bianchi")
-    _buy(center, bianchi.id, "remote-support", frequency="annual")  # 300.00 a year
+    buy(center, bianchi.id, "remote-support", frequency="annual")  # 300.00 a year
     clock.set(DEC_1)
-    before, charged = _book(center), gateway.net_charged("EUR")
+    before, charged = book_state(center), gateway.net_charged("EUR")
     today = center.forecast(12)
-    assert _book(center) == before  # pure: nothing written, charged or sent
+    assert book_state(center) == before  # pure: nothing written, charged or sent
     assert gateway.net_charged("EUR") == charged
     monitoring = [line for line in today.lines if line.product == "monitoring"]
     # Renewed on the 1st of each month from December 2026 to November 2027.
@@ -93,15 +76,15 @@ def test_a_year_of_the_book_month_by_month_under_two_catalogs(
     assert len(change.lines) == 12
     assert change.totals["EUR"].net == Decimal("72.00")
     assert change.totals["EUR"].vat == Decimal("15.84")
-    assert _book(center) == before
+    assert book_state(center) == before
 
 
 def test_a_candidate_that_no_longer_sells_a_plan_names_its_subscriptions(
     center: BillingCenter, clock: ManualClock, catalog: Catalog
 ) -> None:
     rossi = open_account(center, account_id="rossi")
-    _buy(center, rossi.id, "monitoring")
-    _buy(center, rossi.id, "remote-support")
+    buy(center, rossi.id, "monitoring")
+    buy(center, rossi.id, "remote-support")
     clock.set(DEC_1)
     without = Catalog(products=[p for p in catalog.products if p.id != "monitoring"])
     candidate = center.forecast(3, catalog=without)
@@ -124,7 +107,7 @@ def test_months_are_counted_in_the_sellers_zone(
         account_id="kiwi", name="Kiwi Ltd", address=ITALY, timezone="Pacific/Auckland",
         locale="en", currency="EUR", billing_contacts=[CONTACT], payment_method="tok_visa",
     )  # fmt: skip
-    _buy(center, account.id, "monitoring")
+    buy(center, account.id, "monitoring")
     at = datetime(2026, 11, 15, tzinfo=auckland)
     # Renewed on 1 December, 09:00 in Auckland: still 30 November in Rome; and on
     # 1 January, 09:00 there: 31 December in Rome, inside Rome's two months.
@@ -180,7 +163,7 @@ def test_a_subscription_being_collected_is_counted_not_forecast_beyond_its_retry
     center: BillingCenter, clock: ManualClock
 ) -> None:
     rossi = open_account(center, account_id="rossi")
-    _buy(center, rossi.id, "monitoring")
+    buy(center, rossi.id, "monitoring")
     center.update_payment_method(rossi.id, CONTACT, "tok_declined")
     clock.set(DEC_1)
     assert center.run_renewals().failed == 1
@@ -193,7 +176,7 @@ def test_a_forecast_shows_itself(
     center: BillingCenter, clock: ManualClock, catalog: Catalog
 ) -> None:
     rossi = open_account(center, account_id="rossi")
-    _buy(center, rossi.id, "monitoring", seats=3)
+    buy(center, rossi.id, "monitoring", seats=3)
     clock.set(DEC_1)
     today = center.forecast(2)
     text = today.table()

@@ -7,47 +7,30 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import CONTACT, ROME, open_account
+from conftest import CONTACT, ROME, book_state, buy, open_account
 
 from subscriptions.adapters.fakes import FakeGateway, ManualClock
 from subscriptions.center import BillingCenter
 from subscriptions.errors import InvalidInput
-from subscriptions.orders import InvoiceStatus, OrderState
+from subscriptions.orders import InvoiceStatus
 from subscriptions.projection import StepKind
 
 DEC_1 = datetime(2026, 12, 1, 9, 0, tzinfo=ROME)
-
-
-def _buy(center: BillingCenter, account_id: str, product: str, **terms: object) -> None:
-    center.subscribe_now(account_id, CONTACT, product, **terms)
-    quote = center.quote(account_id, CONTACT)
-    order = center.place_order(account_id, CONTACT, quote.id, idempotency_key=f"k-{product}")
-    assert order.state is OrderState.SUCCEEDED
-
-
-def _book(center: BillingCenter) -> tuple[object, ...]:
-    accounts = center.accounts()
-    return (
-        accounts,
-        [center.events(a.id) for a in accounts],
-        [center.invoices(a.id, CONTACT) for a in accounts],
-        [center.subscriptions(a.id) for a in accounts],
-    )
 
 
 def test_the_preview_is_what_the_run_then_does(
     center: BillingCenter, clock: ManualClock, gateway: FakeGateway
 ) -> None:
     rossi = open_account(center, account_id="rossi")
-    _buy(center, rossi.id, "monitoring", seats=3)
-    _buy(center, rossi.id, "remote-support")
+    buy(center, rossi.id, "monitoring", seats=3)
+    buy(center, rossi.id, "remote-support")
     bianchi = open_account(center, account_id="bianchi")
-    _buy(center, bianchi.id, "remote-support", frequency="annual")
+    buy(center, bianchi.id, "remote-support", frequency="annual")
     center.cancel(rossi.id, CONTACT, "remote-support")
     clock.set(DEC_1)
-    before = _book(center)
+    before = book_state(center)
     preview = center.preview_renewals()
-    assert _book(center) == before  # nothing written
+    assert book_state(center) == before  # nothing written
     kinds = sorted((s.account_id, s.product, s.kind) for s in preview.steps)
     assert kinds == [
         ("rossi", "monitoring", StepKind.RENEWAL),
@@ -66,7 +49,7 @@ def test_the_preview_is_what_the_run_then_does(
 
 def test_a_preview_looks_months_ahead(center: BillingCenter, clock: ManualClock) -> None:
     account = open_account(center)
-    _buy(center, account.id, "monitoring")
+    buy(center, account.id, "monitoring")
     ahead = center.preview_renewals(DEC_1 + timedelta(days=62))
     assert [s.at.astimezone(ROME).date().isoformat() for s in ahead.steps] == [
         "2026-12-01",
@@ -79,7 +62,7 @@ def test_a_preview_looks_months_ahead(center: BillingCenter, clock: ManualClock)
 
 def test_a_subscription_in_dunning_is_a_retry(center: BillingCenter, clock: ManualClock) -> None:
     account = open_account(center)
-    _buy(center, account.id, "monitoring")
+    buy(center, account.id, "monitoring")
     center.update_payment_method(account.id, CONTACT, "tok_declined")
     clock.set(DEC_1)
     center.run_renewals()
@@ -100,7 +83,7 @@ def test_a_projection_too_far_ahead_is_refused_not_cut_short(
     center: BillingCenter, clock: ManualClock
 ) -> None:
     account = open_account(center)
-    _buy(center, account.id, "monitoring")
+    buy(center, account.id, "monitoring")
     with pytest.raises(InvalidInput, match="takes more than 600 steps; project to an earlier"):
         center.preview_renewals(DEC_1 + timedelta(days=366 * 51))
     assert len(center.preview_renewals(DEC_1 + timedelta(days=365 * 49)).steps) == 49 * 12
@@ -109,8 +92,8 @@ def test_a_projection_too_far_ahead_is_refused_not_cut_short(
 def test_count_due_is_what_a_run_then_finds(center: BillingCenter, clock: ManualClock) -> None:
     for name in ("rossi", "bianchi", "verdi"):
         account = open_account(center, account_id=name)
-        _buy(center, account.id, "monitoring")
-    _buy(center, "verdi", "remote-support", frequency="annual")
+        buy(center, account.id, "monitoring")
+    buy(center, "verdi", "remote-support", frequency="annual")
     assert center.count_due() == 0
     clock.set(DEC_1)
     assert center.count_due() == 3  # the three monthly ones; the annual one is not due
