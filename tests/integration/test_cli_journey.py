@@ -437,6 +437,12 @@ def test_the_book_is_forecast_under_a_candidate_catalog(book: Path, tmp_path: Pa
     assert ok(book, "invoices", "acme", "--user", "anna") == before  # nothing written
     text = _text(book, "forecast", "--months", "3", "--catalog", str(candidate))
     assert "2026-12  monitoring  basic  20.00      25.00          +5.00 EUR   +1.10" in text
+    products_only = tmp_path / "products.json"
+    document = ok(book, "catalog", "show")
+    del document["seller"]
+    products_only.write_text(json.dumps(document), encoding="utf-8")
+    same = ok(book, "forecast", "--months", "3", "--catalog", str(products_only))
+    assert same["difference"]["lines"] == []
     status, error = cli(book, "forecast", "--months", "0")
     assert status == 2
     assert "'--months'" in error["error"]["message"]

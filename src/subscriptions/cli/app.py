@@ -839,8 +839,9 @@ def _billing(cli: click.Group) -> None:
             click.Option(
                 ["--catalog"],
                 metavar="FILE",
-                help="a candidate catalog file (the format of 'catalog load'; its seller is "
-                "not used): forecast under it too, and show what it changes",
+                help="a candidate catalog file (the format of 'catalog load', with or without "
+                "its seller, which is not used): forecast under it too, and show what it "
+                "changes",
             ),
         ],
         handler=billing.forecast,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..documents import seller_and_catalog_from_dict
+from ..documents import catalog_from_dict
 from ..money import shown_amount
 from ..outlook import Forecast, ForecastDifference, compare_forecasts
 from .env import Env, emit, instant, read_structured
@@ -176,7 +176,10 @@ def forecast(env: Env) -> None:
     if env.args.catalog is None:
         emit(env, {"forecast": _forecast_json(today)}, lambda: _forecast_text(today))
         return
-    _, candidate_catalog = seller_and_catalog_from_dict(read_structured(env.args.catalog))
+    # The candidate's seller, if the file has one, is not used: the book's is.
+    written = read_structured(env.args.catalog)
+    written.pop("seller", None)
+    candidate_catalog = catalog_from_dict(written)
     candidate = center.forecast(env.args.months, catalog=candidate_catalog, at=now)
     change = compare_forecasts(today, candidate)
     document = {
