@@ -26,6 +26,7 @@ INTERNAL = {
     "subscriptions.cli.book": "the command line's commands, documented in the README",
     "subscriptions.cli.database": "the command line's commands, documented in the README",
     "subscriptions.cli.line": "how the command line reads its global options",
+    "subscriptions.cli.parsing": "how the command line's words are declared",
     "subscriptions.cli.replay": "the command line's commands, documented in the README",
     "subscriptions.cli.show": "how the command line draws on a terminal",
     "subscriptions.cli.commands": "the command line's commands, documented in the README",

@@ -1,6 +1,7 @@
 """The command line's words: every command, its arguments and options, and their
-help, on click. Parsing a line gives an :class:`Invocation`, the handler to run and
-its parameters by name; :func:`subscriptions.cli.main` runs it.
+help, on click (declared with :mod:`.parsing`). Parsing a line gives an
+:class:`~.parsing.Invocation`, the handler to run and its parameters by name;
+:func:`subscriptions.cli.main` runs it.
 
 Help is on every command and sub-command (``-h`` or ``--help``), with each option's
 default and choices, and ends with the global options, which may be written anywhere
@@ -10,214 +11,45 @@ script.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-import attrs
 import click
 from click.shell_completion import get_completion_class
 
 from .. import __version__
 from ..accounts import AccountKind
-from ..errors import SubscriptionsError
 from ..orders import InvoiceStatus, OrderState
-from ..periods import Frequency
 from ..subscription import Status
 from . import billing, book, commands, database, replay, wiring
-from .env import DEFAULT_DB, Env, UsageError, database_url, open_store
-from .settings import CliSettings
+from .env import DEFAULT_DB
+from .parsing import (
+    COMPLETE_VAR,
+    PROGRAM,
+    SETTINGS,
+    SHELLS,
+    Group,
+    Invocation,
+    account,
+    choice_filter,
+    contact,
+    group,
+    key,
+    leaf,
+    product,
+    terms,
+    user,
+)
 
 __all__ = ["COMPLETE_VAR", "PROGRAM", "Invocation", "root"]
 
-PROGRAM = "subscriptions"
-#: The environment variable click's shell completion is driven by.
-COMPLETE_VAR = "_SUBSCRIPTIONS_COMPLETE"
-SHELLS = ("bash", "zsh", "fish")
-
-Handler = Callable[[Env], None]
-#: A command that opens no database (``simulate``, ``demo``, ``db status``...).
-Plain = Callable[[SimpleNamespace, TextIO], None]
-
-
-@attrs.frozen
-class Invocation:
-    """What a parsed line asks for: ``handler`` over an :class:`~.env.Env`, or
-    ``plain`` over the arguments and the output; ``args`` holds the global options,
-    the command's parameters, ``command`` (the first word) and ``action`` (the last)."""
-
-    args: SimpleNamespace
-    handler: Handler | None = None
-    plain: Plain | None = None
-
-
-_SETTINGS: dict[str, Any] = {
-    "help_option_names": ["-h", "--help"],
-    "show_default": True,
-    "max_content_width": 100,
-}
-
-
-def _global_options(ctx: click.Context, formatter: click.HelpFormatter) -> None:
-    """The global options, at the end of every command's help but the root's (which
-    lists them as its own)."""
-    root = ctx.find_root()
-    if root is ctx:
-        return
-    records = [p.get_help_record(root) for p in root.command.params if p.name != "version"]
-    with formatter.section("Global options (anywhere on the line)"):
-        formatter.write_dl([r for r in records if r is not None])
-
-
-class _Command(click.Command):
-    """A command whose help ends with the global options."""
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_epilog(ctx, formatter)
-        _global_options(ctx, formatter)
-
-
-class _Group(click.Group):
-    """A group of commands, its help ending with the global options."""
-
-    command_class = _Command
-    group_class = type
-
-    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super().format_epilog(ctx, formatter)
-        _global_options(ctx, formatter)
-
-
-def _leaf(
-    group: click.Group,
-    name: str,
-    help: str,
-    params: Sequence[click.Parameter],
-    *,
-    handler: Handler | None = None,
-    plain: Plain | None = None,
-    check: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
-    def callback(**values: Any) -> Invocation:
-        if check is not None:
-            check(values)
-        ctx = click.get_current_context()
-        words = ctx.command_path.split()[1:]
-        merged = {**ctx.find_root().params, **values}
-        merged = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
-        args = SimpleNamespace(**merged, command=words[0], action=words[-1])
-        return Invocation(args=args, handler=handler, plain=plain)
-
-    group.add_command(_Command(name, callback=callback, params=list(params), help=help))
-
-
-def _group(parent: click.Group, name: str, help: str) -> click.Group:
-    group = _Group(name, help=help, context_settings=_SETTINGS)
-    parent.add_command(group)
-    return group
-
-
-# -- completion of ids from the database ------------------------------------------
-
-#: How many accounts completion reads at most (a big book is not scanned at each Tab).
-_COMPLETE_SCAN = 2_000
-
-
-def _database(ctx: click.Context) -> str:
-    return database_url(ctx.find_root().params.get("db"))
-
-
-def _complete_accounts(ctx: click.Context, param: click.Parameter, typed: str) -> list[str]:
-    """The ids of the accounts starting with what is typed, from the database the line
-    names (its first accounts only); none when it cannot be read, and nothing created."""
-    try:
-        store = open_store(_database(ctx), migrate=False)
-    except (UsageError, SubscriptionsError, OSError, ImportError):
-        return []
-    try:
-        with store.unit_of_work() as uow:
-            accounts = uow.accounts.page(limit=_COMPLETE_SCAN)
-    except (SubscriptionsError, OSError):
-        return []
-    finally:
-        store.close()
-    return [a.id for a in accounts if a.id.startswith(typed)]
-
-
-def _complete_products(ctx: click.Context, param: click.Parameter, typed: str) -> list[str]:
-    """The ids of the catalog's products starting with what is typed."""
-    try:
-        catalog = CliSettings(_database(ctx)).get("catalog")
-    except (UsageError, SubscriptionsError, OSError, ImportError):
-        return []
-    ids = [str(p.get("id", "")) for p in (catalog or {}).get("products", []) if isinstance(p, dict)]
-    return [i for i in ids if i.startswith(typed)]
-
-
-# -- the parameters many commands share --------------------------------------------
-
-
-def _account() -> click.Argument:
-    return click.Argument(
-        ["account"],
-        help="the account's id ('subscriptions accounts' lists them)",
-        shell_complete=_complete_accounts,
-    )
-
-
-def _product() -> click.Argument:
-    return click.Argument(
-        ["product"],
-        help="the product's id ('catalog show' lists them)",
-        shell_complete=_complete_products,
-    )
-
-
-def _user(what: str = "the acting user's id") -> click.Option:
-    return click.Option(["--user"], required=True, help=what)
-
-
-def _contact() -> click.Option:
-    return _user("the acting user (one of the account's billing contacts)")
-
-
-def _key(what: str) -> click.Option:
-    return click.Option(
-        ["--key"], required=True, help=f"an idempotency key, any text: the same key {what} once"
-    )
-
-
-def _filter(name: str, choices: type[enum.Enum], what: str) -> click.Option:
-    return click.Option(
-        [name],
-        type=click.Choice([c.value for c in choices]),
-        multiple=True,
-        help=f"{what} (repeat the option for several)",
-    )
-
-
-def _terms(*, trial: bool = False) -> list[click.Parameter]:
-    """The terms of an item: for a trial, or for a cart (where a product already
-    subscribed keeps its own terms unless told)."""
-    own = "" if trial else ", or the subscription's own"
-    return [
-        click.Option(["--plan"], help=f"the plan's id  [default: the product's lowest plan{own}]"),
-        click.Option(["--seats"], type=int, help=f"how many seats (users)  [default: 1{own}]"),
-        click.Option(
-            ["--frequency"],
-            type=click.Choice([f.value for f in Frequency]),
-            help=f"how often it is billed  [default: monthly{own}]",
-        ),
-    ]
-
 
 def _root() -> click.Group:
-    cli = _Group(
+    cli = Group(
         PROGRAM,
         help="The billing engine's command line: a Billing Center over a database, "
         "scenario replays and a demo.",
-        context_settings=_SETTINGS,
+        context_settings=SETTINGS,
         params=[
             click.Option(
                 ["--db"],
@@ -268,7 +100,7 @@ def _one_source(values: dict[str, Any]) -> None:
 
 
 def _replays(cli: click.Group) -> None:
-    _leaf(
+    leaf(
         cli,
         "simulate",
         "Replay a scenario document and print its invoices.",
@@ -285,8 +117,8 @@ def _replays(cli: click.Group) -> None:
         plain=replay.simulate,
         check=_one_source,
     )
-    _leaf(cli, "examples", "List the bundled example scenarios.", [], plain=replay.examples)
-    _leaf(
+    leaf(cli, "examples", "List the bundled example scenarios.", [], plain=replay.examples)
+    leaf(
         cli,
         "demo",
         "Run one customer's story end to end. On a new SQLite file, with the fake gateway "
@@ -294,8 +126,8 @@ def _replays(cli: click.Group) -> None:
         [],
         plain=replay.demo,
     )
-    catalog = _group(cli, "catalog", "Load or show the catalog and the seller.")
-    _leaf(
+    catalog = group(cli, "catalog", "Load or show the catalog and the seller.")
+    leaf(
         catalog,
         "load",
         "Load a catalog file. Its seller, products, plans and prices (the format is in "
@@ -305,7 +137,7 @@ def _replays(cli: click.Group) -> None:
         [click.Argument(["file"], help="the file: .toml is read as TOML, anything else as JSON")],
         handler=book.catalog_load,
     )
-    _leaf(
+    leaf(
         catalog,
         "show",
         "Show the catalog and the seller (with --json: in the shape 'catalog load' reads).",
@@ -315,8 +147,8 @@ def _replays(cli: click.Group) -> None:
 
 
 def _databases(cli: click.Group) -> None:
-    db = _group(cli, "db", "Create, migrate and inspect the database.")
-    _leaf(
+    db = group(cli, "db", "Create, migrate and inspect the database.")
+    leaf(
         db,
         "init",
         "Create the tables, and mark the database a real book or a simulation.",
@@ -329,14 +161,14 @@ def _databases(cli: click.Group) -> None:
         ],
         handler=database.db_init,
     )
-    _leaf(
+    leaf(
         db,
         "migrate",
         "Migrate the database's tables forward. The database must exist ('db init' creates one).",
         [],
         plain=database.db_admin,
     )
-    _leaf(
+    leaf(
         db,
         "status",
         "The database's schema version, changing nothing.",
@@ -346,7 +178,7 @@ def _databases(cli: click.Group) -> None:
 
 
 def _accounts(cli: click.Group) -> None:
-    _leaf(
+    leaf(
         cli,
         "accounts",
         "List the accounts, a page at a time, in order of id.",
@@ -355,13 +187,13 @@ def _accounts(cli: click.Group) -> None:
             click.Option(
                 ["--limit"], type=click.IntRange(min=1), default=100, help="at most this many"
             ),
-            _filter("--kind", AccountKind, "show only the accounts of this kind"),
+            choice_filter("--kind", AccountKind, "show only the accounts of this kind"),
         ],
         handler=commands.HANDLERS["accounts"],
     )
-    account = _group(cli, "account", "Open, show and change an account.")
-    _leaf(
-        account,
+    account_cmds = group(cli, "account", "Open, show and change an account.")
+    leaf(
+        account_cmds,
         "create",
         "Open an account.",
         [
@@ -398,45 +230,45 @@ def _accounts(cli: click.Group) -> None:
         ],
         handler=book.account_create,
     )
-    _leaf(
-        account,
+    leaf(
+        account_cmds,
         "show",
         "Show an account and its subscriptions.",
-        [_account()],
+        [account()],
         handler=book.account_show,
     )
-    _leaf(
-        account,
+    leaf(
+        account_cmds,
         "vat",
         "Set the account's VAT number, or clear it with 'none'. Checked offline, and with "
         "VIES on a real book.",
         [
-            _account(),
+            account(),
             click.Argument(["number"], help="the VAT number with its country prefix, or 'none'"),
-            _contact(),
+            contact(),
         ],
         handler=book.account_vat,
     )
-    _leaf(
-        account,
+    leaf(
+        account_cmds,
         "payment-method",
         "Replace the account's payment method.",
         [
-            _account(),
+            account(),
             click.Argument(
                 ["token"], help="a gateway token (tok_visa...), or cus_.../pm_... on Stripe"
             ),
-            _contact(),
+            contact(),
         ],
         handler=book.account_payment,
     )
-    _leaf(
+    leaf(
         cli,
         "contacts",
         "Replace an account's billing contacts.",
         [
-            _account(),
-            _contact(),
+            account(),
+            contact(),
             click.Option(
                 ["--contact"],
                 multiple=True,
@@ -446,8 +278,8 @@ def _accounts(cli: click.Group) -> None:
         ],
         handler=commands.HANDLERS["contacts"],
     )
-    vat = _group(cli, "vat", "VAT numbers checked with VIES.")
-    _leaf(
+    vat = group(cli, "vat", "VAT numbers checked with VIES.")
+    leaf(
         vat,
         "revalidate",
         "Check VAT numbers again with VIES. Those checked longer ago than 90 days; a job of "
@@ -459,16 +291,16 @@ def _accounts(cli: click.Group) -> None:
 
 
 def _trials(cli: click.Group) -> None:
-    trial = _group(cli, "trial", "Start a free trial.")
-    _leaf(
+    trial = group(cli, "trial", "Start a free trial.")
+    leaf(
         trial,
         "start",
         "Start a product's free trial (its length is the product's trial days).",
-        [_account(), _product(), _user(), *_terms(trial=True)],
+        [account(), product(), user(), *terms(trial=True)],
         handler=book.trial_start,
     )
-    trials = _group(cli, "trials", "Expire the free trials that have ended.")
-    _leaf(
+    trials = group(cli, "trials", "Expire the free trials that have ended.")
+    leaf(
         trials,
         "expire",
         "Expire the free trials that have ended. Nothing is charged; the customer then "
@@ -502,7 +334,7 @@ def _one_release(values: dict[str, Any]) -> None:
 
 
 def _cart(cli: click.Group) -> None:
-    cart = _group(cli, "cart", "What an account is about to order.")
+    cart = group(cli, "cart", "What an account is about to order.")
     for name, what in (
         (
             "subscribe-now",
@@ -516,39 +348,39 @@ def _cart(cli: click.Group) -> None:
         ),
         ("edit", "Change a product's plan, seats, frequency or users to release in the cart."),
     ):
-        _leaf(
+        leaf(
             cart,
             name,
             what,
-            [_account(), _product(), _contact(), *_terms(), *_release(edit=name == "edit")],
+            [account(), product(), contact(), *terms(), *_release(edit=name == "edit")],
             handler=book.cart,
             check=_one_release,
         )
-    _leaf(
+    leaf(
         cart,
         "remove",
         "Take a product out of the cart.",
-        [_account(), _product(), _contact()],
+        [account(), product(), contact()],
         handler=book.cart,
     )
-    _leaf(cart, "show", "What the cart holds.", [_account()], handler=book.cart)
-    _leaf(
+    leaf(cart, "show", "What the cart holds.", [account()], handler=book.cart)
+    leaf(
         cli,
         "quote",
         "Price the cart. The invoice it would make, VAT and credit included, valid for a "
         "while; it prints the QUOTE id that checkout takes.",
-        [_account(), _contact()],
+        [account(), contact()],
         handler=book.quote,
     )
-    _leaf(
+    leaf(
         cli,
         "checkout",
         "Place the order of a quote and pay it.",
         [
-            _account(),
+            account(),
             click.Argument(["quote"], help="the quote's id ('quote' prints it)"),
-            _contact(),
-            _key("orders"),
+            contact(),
+            key("orders"),
             click.Option(
                 ["--token"],
                 help="the payment method: a gateway token (on the fake gateway tok_visa, "
@@ -557,42 +389,42 @@ def _cart(cli: click.Group) -> None:
         ],
         handler=book.checkout,
     )
-    seats = _group(cli, "seats", "Give seats to users, and take them back.")
+    seats = group(cli, "seats", "Give seats to users, and take them back.")
     for name, what in (
         ("assign", "Give seats to users."),
         ("unassign", "Take seats back from users."),
         ("release", "Free the seats of users, before ordering fewer seats (as unassign)."),
     ):
-        _leaf(
+        leaf(
             seats,
             name,
             what,
             [
-                _account(),
-                _product(),
+                account(),
+                product(),
                 click.Argument(["users"], nargs=-1, required=True, help="the users' ids"),
-                _contact(),
+                contact(),
             ],
             handler=book.seats,
         )
-    _leaf(
+    leaf(
         seats,
         "reassign",
         "Move a seat from one user to another.",
         [
-            _account(),
-            _product(),
+            account(),
+            product(),
             click.Argument(["from_user"], metavar="FROM", help="the user who gives the seat up"),
             click.Argument(["to_user"], metavar="TO", help="the user who gets it"),
-            _contact(),
+            contact(),
         ],
         handler=book.seats,
     )
-    _leaf(
+    leaf(
         seats,
         "list",
         "Who holds the product's seats.",
-        [_account(), _product(), _contact()],
+        [account(), product(), contact()],
         handler=book.seats,
     )
 
@@ -600,40 +432,40 @@ def _cart(cli: click.Group) -> None:
 def _after_checkout(cli: click.Group) -> None:
     """subscriptions, subscription, order, invoice, payment, corporate, events, fake."""
     handlers = commands.HANDLERS
-    _leaf(
+    leaf(
         cli,
         "subscriptions",
         "List an account's subscriptions.",
-        [_account(), _filter("--status", Status, "show only the subscriptions in this state")],
+        [account(), choice_filter("--status", Status, "show only the subscriptions in this state")],
         handler=handlers["subscriptions"],
     )
-    sub = _group(cli, "subscription", "Show, cancel or reactivate a subscription.")
-    _leaf(
+    sub = group(cli, "subscription", "Show, cancel or reactivate a subscription.")
+    leaf(
         sub,
         "show",
         "A subscription: its terms, period, trial, scheduled change and unpaid renewal.",
-        [_account(), _product()],
+        [account(), product()],
         handler=handlers["subscription.show"],
     )
-    _leaf(
+    leaf(
         cli,
         "orders",
         "List an account's orders, oldest first.",
         [
-            _account(),
-            _contact(),
-            _filter("--state", OrderState, "show only the orders in this state"),
+            account(),
+            contact(),
+            choice_filter("--state", OrderState, "show only the orders in this state"),
         ],
         handler=handlers["orders"],
     )
-    _leaf(
+    leaf(
         sub,
         "cancel",
         "Cancel a subscription at the end of its term, or now.",
         [
-            _account(),
-            _product(),
-            _contact(),
+            account(),
+            product(),
+            contact(),
             click.Option(
                 ["--timing"],
                 type=click.Choice(["end_of_term", "immediate"]),
@@ -644,62 +476,62 @@ def _after_checkout(cli: click.Group) -> None:
         ],
         handler=handlers["subscription.cancel"],
     )
-    _leaf(
+    leaf(
         sub,
         "reactivate",
         "Undo a cancellation at the end of the term.",
-        [_account(), _product(), _contact()],
+        [account(), product(), contact()],
         handler=handlers["subscription.reactivate"],
     )
-    order = _group(cli, "order", "Show an order's state.")
-    _leaf(
+    order = group(cli, "order", "Show an order's state.")
+    leaf(
         order,
         "show",
         "An order's state.",
         [
-            _account(),
+            account(),
             click.Argument(["order"], help="the order's id (checkout prints it)"),
-            _contact(),
+            contact(),
         ],
         handler=handlers["order.show"],
     )
-    invoice = _group(cli, "invoice", "Show or pay an invoice.")
+    invoice = group(cli, "invoice", "Show or pay an invoice.")
     invoice_id = "the invoice's number, as 'invoices ACCOUNT' lists it (or its id)"
-    _leaf(
+    leaf(
         invoice,
         "show",
         "An invoice or credit note, line by line.",
-        [_account(), click.Argument(["invoice"], help=invoice_id), _contact()],
+        [account(), click.Argument(["invoice"], help=invoice_id), contact()],
         handler=handlers["invoice.show"],
     )
-    _leaf(
+    leaf(
         invoice,
         "pay",
         "Pay an open or failed invoice now, with the account's payment method.",
-        [_account(), click.Argument(["invoice"], help=invoice_id), _contact(), _key("pays")],
+        [account(), click.Argument(["invoice"], help=invoice_id), contact(), key("pays")],
         handler=handlers["invoice.pay"],
     )
-    payment = _group(cli, "payment", "Payments waiting for the customer.")
-    _leaf(
+    payment = group(cli, "payment", "Payments waiting for the customer.")
+    leaf(
         payment,
         "confirm",
         "Complete a payment after 3-D Secure. An order's or an invoice's payment that "
         "waited for the customer to authenticate at their bank.",
         [
-            _account(),
+            account(),
             click.Argument(["payment"], help="the order's id, or the invoice's number (or id)"),
-            _contact(),
+            contact(),
         ],
         handler=handlers["payment.confirm"],
     )
     _corporate(cli)
-    _leaf(
+    leaf(
         cli,
         "events",
         "An account's events, oldest first. With --follow, new ones as they come (one JSON "
         "document per line with --json), until Ctrl-C.",
         [
-            _account(),
+            account(),
             click.Option(["--follow"], is_flag=True, help="keep printing new events until Ctrl-C"),
             click.Option(
                 ["--interval"],
@@ -710,16 +542,16 @@ def _after_checkout(cli: click.Group) -> None:
         ],
         handler=handlers["events"],
     )
-    messages = _group(cli, "messages", "The customers' messages waiting to go.")
-    _leaf(
+    messages = group(cli, "messages", "The customers' messages waiting to go.")
+    leaf(
         messages,
         "deliver",
         "Send the messages waiting in the outbox to --messages.",
         [],
         handler=handlers["messages.deliver"],
     )
-    fake = _group(cli, "fake", "The fake gateway's pretend customer (a simulation only).")
-    _leaf(
+    fake = group(cli, "fake", "The fake gateway's pretend customer (a simulation only).")
+    leaf(
         fake,
         "authenticate",
         "Finish 3-D Secure for a charge, as the customer would at the bank's page.",
@@ -733,7 +565,7 @@ def _after_checkout(cli: click.Group) -> None:
 
 def _corporate(cli: click.Group) -> None:
     handlers = commands.HANDLERS
-    people = _group(
+    people = group(
         cli,
         "staff",
         "Name the vendor's staff: who may quote and order for corporate accounts.",
@@ -742,32 +574,32 @@ def _corporate(cli: click.Group) -> None:
         ("add", "Make users staff of this database's vendor (all or none)."),
         ("remove", "Take users off the vendor's staff (all or none)."),
     ):
-        _leaf(
+        leaf(
             people,
             name,
             what,
             [click.Argument(["users"], nargs=-1, required=True, help="the users' ids")],
             handler=handlers["staff"],
         )
-    _leaf(people, "list", "The vendor's staff, by user id.", [], handler=handlers["staff"])
-    corporate = _group(cli, "corporate", "Orders on purchase orders, placed by your staff.")
+    leaf(people, "list", "The vendor's staff, by user id.", [], handler=handlers["staff"])
+    corporate = group(cli, "corporate", "Orders on purchase orders, placed by your staff.")
     staff = click.Option(
         ["--staff"], required=True, help="the staff member's user id ('staff add' names them)"
     )
-    _leaf(
+    leaf(
         corporate,
         "quote",
         "The staff price a corporate account's cart. The cart is filled by the account's "
         "billing contacts ('cart add ACCOUNT PRODUCT --user CONTACT').",
-        [_account(), staff],
+        [account(), staff],
         handler=handlers["corporate.quote"],
     )
-    _leaf(
+    leaf(
         corporate,
         "order",
         "The staff place the order of a quote, invoiced with payment terms.",
         [
-            _account(),
+            account(),
             click.Argument(["quote"], help="the quote's id ('corporate quote' prints it)"),
             staff,
             click.Option(["--purchase-order"], required=True, help="the customer's PO number"),
@@ -777,32 +609,32 @@ def _corporate(cli: click.Group) -> None:
                 default=30,
                 help="the payment terms, in days",
             ),
-            _key("orders"),
+            key("orders"),
         ],
         handler=handlers["corporate.order"],
     )
-    _leaf(
+    leaf(
         corporate,
         "confirm",
         "The customer confirms a corporate order the staff placed.",
-        [_account(), click.Argument(["order"], help="the order's id"), _contact()],
+        [account(), click.Argument(["order"], help="the order's id"), contact()],
         handler=handlers["corporate.confirm"],
     )
 
 
 def _billing(cli: click.Group) -> None:
-    _leaf(
+    leaf(
         cli,
         "invoices",
         "List an account's invoices and credit notes, in number order.",
         [
-            _account(),
-            _contact(),
-            _filter("--status", InvoiceStatus, "show only the documents in this state"),
+            account(),
+            contact(),
+            choice_filter("--status", InvoiceStatus, "show only the documents in this state"),
         ],
         handler=billing.invoices,
     )
-    _leaf(
+    leaf(
         cli,
         "renew",
         "Renew the subscriptions that are due. The bill run up to an instant: renewals, "
@@ -822,7 +654,7 @@ def _billing(cli: click.Group) -> None:
         ],
         handler=billing.renew,
     )
-    _leaf(
+    leaf(
         cli,
         "forecast",
         "Forecast what the book will invoice. Every subscription over the coming months "
@@ -846,7 +678,7 @@ def _billing(cli: click.Group) -> None:
         ],
         handler=billing.forecast,
     )
-    _leaf(
+    leaf(
         cli,
         "reconcile",
         "Resolve the payments left in flight. Orders, renewals and refunds that a process "
@@ -868,7 +700,7 @@ def _completion(cli: click.Group) -> None:
         assert complete is not None  # the choice is one of SHELLS
         out.write(complete(cli, {}, PROGRAM, COMPLETE_VAR).source() + "\n")
 
-    _leaf(
+    leaf(
         cli,
         "completion",
         "Print the shell's completion script. For bash, in ~/.bashrc: "
