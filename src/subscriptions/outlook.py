@@ -50,8 +50,20 @@ __all__ = [
 _ZERO = Decimal(0)
 
 
+class _NetAndVat:
+    """What has a ``net`` amount and its ``vat``, and so a ``total``."""
+
+    __slots__ = ()
+    net: Decimal
+    vat: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return EXACT.add(self.net, self.vat)
+
+
 @attrs.frozen(kw_only=True)
-class ForecastLine:
+class ForecastLine(_NetAndVat):
     """What the book would invoice in one ``month`` (``YYYY-MM`` in the seller's time
     zone) for one plan, in one currency: how many ``invoices``, their ``net`` amount and
     their ``vat``."""
@@ -64,22 +76,14 @@ class ForecastLine:
     net: Decimal
     vat: Decimal
 
-    @property
-    def total(self) -> Decimal:
-        return EXACT.add(self.net, self.vat)
-
 
 @attrs.frozen(kw_only=True)
-class ForecastTotal:
+class ForecastTotal(_NetAndVat):
     """A currency's sums over the whole forecast (never summed across currencies)."""
 
     invoices: int
     net: Decimal
     vat: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return EXACT.add(self.net, self.vat)
 
 
 @attrs.frozen(kw_only=True)
@@ -157,7 +161,7 @@ class Forecast(Viewable):
 
 
 @attrs.frozen(kw_only=True)
-class ForecastChange:
+class ForecastChange(_NetAndVat):
     """How one month, plan and currency differs from the base forecast to the
     candidate: ``net`` and ``vat`` are the candidate's less the base's."""
 
@@ -169,10 +173,6 @@ class ForecastChange:
     candidate: ForecastLine | None
     net: Decimal
     vat: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return EXACT.add(self.net, self.vat)
 
 
 @attrs.frozen(kw_only=True)
