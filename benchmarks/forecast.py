@@ -26,9 +26,11 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# The same seller and customer address as the bill run's benchmark (run from this folder).
+from storage import ADDRESS, SELLER
+
 from subscriptions import (
     Account,
-    Address,
     BillingCenter,
     BillingContext,
     Catalog,
@@ -37,7 +39,6 @@ from subscriptions import (
     Plan,
     Price,
     Product,
-    Seller,
     Subscribe,
     Terms,
     apply,
@@ -74,12 +75,6 @@ CATALOG = Catalog(
         )
     ]
 )
-SELLER = Seller(
-    name="Vendor S.r.l.",
-    vat_number="IT00743110157",
-    address=Address(line1="Via Roma 1", city="Milano", postal_code="20121", country="IT"),
-)
-ADDRESS = Address(line1="Via Po 2", city="Torino", postal_code="10123", country="IT")
 #: The book was sold over the year before the forecast.
 SOLD_FROM = datetime(2025, 12, 1, 9, tzinfo=UTC)
 FORECAST_AT = datetime(2026, 12, 1, 9, tzinfo=UTC)
