@@ -46,7 +46,8 @@ catches them.
     │   ├── SeatAlreadyAssigned
     │   ├── SeatNotAssigned
     │   ├── SeatsInUse
-    │   └── CardSetupIncomplete
+    │   ├── CardSetupIncomplete
+    │   └── ReadOnlySnapshot
     ├── TaxRuleError
     │   ├── SellerOutsideEU (ValueError)
     │   └── NoRateForDate (LookupError)
@@ -731,4 +732,17 @@ class SeatsInUse(ActionRefused):
             "(release_seats; on the command line, seats release), or name them with the "
             "change (release=[...] in add_to_cart or edit_cart_item; on the command line, "
             "cart add or cart edit with --release USER)"
+        )
+
+
+class ReadOnlySnapshot(ActionRefused):
+    """A write (or a claim, which holds what it reads) asked of a snapshot, the
+    read-only unit of work of ``Store.snapshot()``. ``operation`` names what was
+    asked; nothing was written and the snapshot stays open for reading."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(
+            f"{operation} is a write, and this unit of work is a read-only snapshot "
+            "(store.snapshot()); write in a unit of work of store.unit_of_work() instead"
         )

@@ -305,6 +305,16 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     def unit_of_work(self) -> UnitOfWork: ...
 
+    def snapshot(self) -> UnitOfWork:
+        """A read-only unit of work that sees the store as it was at its first read,
+        however long it stays open and whatever other units of work commit
+        meanwhile (a forecast reads a whole book through one). It keeps none of the
+        records it returns (reading a book page by page takes the memory of one
+        page) and refuses every write and claim with
+        :class:`~subscriptions.errors.ReadOnlySnapshot`, leaving the store as it was;
+        ``commit`` and ``rollback`` both just end it."""
+        ...
+
     def close(self) -> None:
         """Let go of what the store holds (connections, a pool); closing twice is
         harmless. A store is closed by whoever opened it."""

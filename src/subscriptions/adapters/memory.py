@@ -3,7 +3,9 @@
 A unit of work of an :class:`InMemoryStore` sees the committed state plus its own
 writes, rolls back unless committed, and checks versions at commit (optimistic
 concurrency), so two units of work updating one record cannot both win. Records are
-frozen values, so nothing a caller holds can change behind the store's back.
+frozen values, so nothing a caller holds can change behind the store's back. A
+snapshot (:meth:`InMemoryStore.snapshot`) sees the committed state of its first read
+throughout, and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 import attrs
 
 from ..collection import due_at
-from ..errors import ConcurrencyConflict, InvalidInput, PaymentInProgress, StorageError
+from ..errors import (
+    ConcurrencyConflict,
+    InvalidInput,
+    PaymentInProgress,
+    ReadOnlySnapshot,
+    StorageError,
+)
 from ..orders import IssuedInvoice, Order, OrderState
 from ..payments import AttemptState, PaymentAttempt
 from ..periods import ensure_aware
@@ -69,7 +77,7 @@ class _Table:
         self._label = label
 
     def _committed(self) -> dict[str, Any]:
-        return self._uow._data.tables[self._name]
+        return self._uow._tables()[self._name]
 
     def _get(self, key: str) -> Any:
         writes = self._uow._writes
@@ -96,13 +104,13 @@ class _Table:
         return found
 
     def _add(self, key: str, record: Any) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"adding {self._label} {key!r}")
         if self._get(key) is not None:
             raise InvalidInput(f"{self._label} {key!r} already exists")
         self._uow._write(self._name, key, record, base=None)
 
     def _update(self, key: str, record: Any) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"updating {self._label} {key!r}")
         current = self._get(key)
         found = None if current is None else _version(current)
         expected = _version(record)
@@ -112,6 +120,7 @@ class _Table:
         self._uow._write(self._name, key, record, base=found)
 
     def _put(self, key: str, record: Any) -> None:
+        self._uow._check_writable(f"storing {self._label} {key!r}")
         current = self._get(key)
         if current is None:
             # A record that does not exist yet may be created at version 0, or at
@@ -138,11 +147,15 @@ class _Subscriptions(_Table, repositories.SubscriptionRows):
         )
 
     def due(self, before: datetime, *, limit: int, after: str | None = None) -> list[str]:
-        return [sub.id for sub in self.claim_due(before, limit=limit, after=after)]
+        return [sub.id for sub in self._due(before, limit, after)]
 
     def claim_due(
         self, before: datetime, *, limit: int, after: str | None = None
     ) -> list[Subscription]:
+        self._uow._check_writable("claiming the subscriptions due")
+        return self._due(before, limit, after)
+
+    def _due(self, before: datetime, limit: int, after: str | None) -> list[Subscription]:
         found = []
         for key in sorted(self._keys()):
             if after is not None and key <= after:
@@ -186,11 +199,11 @@ class _Invoices(_Table, repositories.InvoiceRows):
     def take_numbers(
         self, series: str, count: int, *, now: Callable[[], datetime]
     ) -> tuple[int, datetime]:
-        self._uow._check_open()
+        self._uow._check_writable(f"taking numbers of invoice series {series!r}")
         if count < 1:
             raise InvalidInput(f"take at least one number, not {count}")
         last, issued = self._uow._read("series", series) or (0, None)
-        committed = self._uow._data.tables["series"].get(series) or (0, None)
+        committed = self._uow._tables()["series"].get(series) or (0, None)
         at = ensure_aware(now(), what="issue instant")
         if issued is not None and issued > at:
             at = issued
@@ -219,7 +232,7 @@ class _Attempts(_Table, repositories.AttemptRows):
             ):
                 found: PaymentAttempt = record
                 return found
-        known = self._uow._data.in_flight.get(target)
+        known = self._uow._in_flight().get(target)
         current = None if known is None else self.get(known)
         return current if current is not None and current.in_flight else None
 
@@ -244,14 +257,14 @@ class _Idempotency(_Table):
         return result
 
     def put(self, scope: str, key: str, value: str) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"recording idempotency key {key!r}")
         full = f"{scope}\x00{key}"
         if self._get(full) is not None:
             raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
         self._uow._write(self._name, full, value, base=None, keyed=True)
 
     def delete(self, scope: str, key: str) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"deleting idempotency key {key!r}")
         full = f"{scope}\x00{key}"
         if self._get(full) is not None:
             self._uow._write(self._name, full, None, base=None, keyed=True)
@@ -262,6 +275,7 @@ class _Outbox(_Table):
         self._add(entry.id, entry)
 
     def pending(self, limit: int) -> list[OutboxEntry]:
+        self._uow._check_writable("claiming the outbox entries to deliver")
         entries = [self._get(k) for k in self._keys()]
         waiting = sorted(
             (e for e in entries if e is not None and e.sent_at is None),
@@ -270,7 +284,7 @@ class _Outbox(_Table):
         return waiting[:limit]
 
     def mark_sent(self, entry_id: str, at: datetime) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"marking outbox entry {entry_id!r} sent")
         entry: OutboxEntry | None = self._get(entry_id)
         if entry is None:
             raise InvalidInput(f"no outbox entry {entry_id!r}")
@@ -279,7 +293,7 @@ class _Outbox(_Table):
 
 class _Events(_Table):
     def add(self, account_id: str, event: Event) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"adding an event of account {account_id!r}")
         key = f"{account_id}\x00{self._uow._next_seq()}"
         self._uow._write(self._name, key, (account_id, event), base=None, append=True)
 
@@ -300,10 +314,18 @@ _UNWRITTEN: Any = object()
 
 
 class InMemoryUnitOfWork(RolledBackOnExit):
-    """A transaction over an :class:`InMemoryStore`; rolls back unless committed."""
+    """A transaction over an :class:`InMemoryStore`; rolls back unless committed.
 
-    def __init__(self, data: _Data) -> None:
+    With ``snapshot`` it is the store's ``snapshot()``: at its first read it takes a
+    copy of the committed tables (of references: records are frozen values, shared,
+    not copied), reads only that copy, and refuses every write and claim
+    (:class:`~subscriptions.errors.ReadOnlySnapshot`)."""
+
+    def __init__(self, data: _Data, *, snapshot: bool = False) -> None:
         self._data = data
+        self._snapshot = snapshot
+        self._seen_tables: dict[str, dict[str, Any]] | None = None
+        self._seen_in_flight: dict[str, str] = {}
         self._writes: dict[_Key, Any] = {}
         self._bases: dict[_Key, tuple[int | None, bool, bool]] = {}
         self._keyed: dict[_Key, Any] = {}
@@ -326,13 +348,38 @@ class InMemoryUnitOfWork(RolledBackOnExit):
                 "this unit of work is already committed or rolled back; start a new one"
             )
 
+    def _check_writable(self, operation: str) -> None:
+        self._check_open()
+        if self._snapshot:
+            raise ReadOnlySnapshot(operation)
+
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        """The committed tables this unit of work reads: the live ones, or a
+        snapshot's copy, taken at its first read."""
+        if not self._snapshot:
+            return self._data.tables
+        tables = self._seen_tables
+        if tables is None:
+            with self._data.lock:
+                tables = {name: dict(rows) for name, rows in self._data.tables.items()}
+                self._seen_in_flight = dict(self._data.in_flight)
+            self._seen_tables = tables
+        return tables
+
+    def _in_flight(self) -> dict[str, str]:
+        """The committed attempts in flight by target, as :meth:`_tables` sees them."""
+        if not self._snapshot:
+            return self._data.in_flight
+        self._tables()
+        return self._seen_in_flight
+
     def _next_seq(self) -> int:
         return next(_sequence)
 
     def _read(self, table: str, key: str) -> Any:
         if (table, key) in self._writes:
             return self._writes[(table, key)]
-        return self._data.tables[table].get(key)
+        return self._tables()[table].get(key)
 
     def _write(
         self,
@@ -417,11 +464,14 @@ class InMemoryUnitOfWork(RolledBackOnExit):
                 else:
                     self._data.tables[table][key] = record
             self._index_attempts()
+        self._seen_tables = None
         self._done = True
 
     def rollback(self) -> None:
         self._writes.clear()
         self._bases.clear()
+        self._seen_tables = None
+        self._seen_in_flight = {}
         self._done = True
 
     def _end_of_block(self) -> None:
@@ -440,6 +490,14 @@ class InMemoryStore(ClosedOnExit):
         if self._closed:
             raise StorageError("the in-memory store is closed; open a new InMemoryStore")
         return InMemoryUnitOfWork(self._data)
+
+    def snapshot(self) -> InMemoryUnitOfWork:
+        """A read-only unit of work that sees the store as it was at its first read
+        (see :meth:`subscriptions.ports.Store.snapshot`): it copies the committed
+        tables' references then, once, and reads only that copy."""
+        if self._closed:
+            raise StorageError("the in-memory store is closed; open a new InMemoryStore")
+        return InMemoryUnitOfWork(self._data, snapshot=True)
 
     def close(self) -> None:
         """Close the store: later units of work are refused (what it holds is gone

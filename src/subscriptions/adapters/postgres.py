@@ -14,7 +14,8 @@ database (and schema) already at the version this library uses;
 explicitly.
 
 Concurrency control is correct with any number of application processes: each unit
-of work is one ``READ COMMITTED`` transaction; updates are optimistic
+of work is one ``READ COMMITTED`` transaction (a :meth:`~PostgresStore.snapshot` one
+``REPEATABLE READ READ ONLY`` transaction); updates are optimistic
 (``UPDATE ... WHERE id = %s AND version = %s``, which also waits for a concurrent
 writer of the row and then sees its version), so of two transactions that change
 the same record one wins and the other gets a
@@ -190,14 +191,15 @@ def migrate_schema(
 
 
 class _PostgresBackend(CursorBackend):
-    __slots__ = ("connection", "cursor", "where")
+    __slots__ = ("connection", "cursor", "snapshot", "where")
 
     driver_error = psycopg.Error
 
-    def __init__(self, connection: _Connection, where: str) -> None:
+    def __init__(self, connection: _Connection, where: str, *, snapshot: bool) -> None:
         self.connection = connection
         self.cursor = connection.cursor()
         self.where = where
+        self.snapshot = snapshot
 
     def translated(self, exc: Exception) -> SubscriptionsError:
         return _translate(exc, self.where)
@@ -349,19 +351,37 @@ class _PostgresDialect(Dialect):
     ) -> Iterable[tuple[str, Sequence[Any]]]:
         yield f"{sql_prefix} WHERE {key} = ANY(%s)", (list(keys),)
 
-    def acquire(self) -> Backend:
+    def acquire(self, *, snapshot: bool = False) -> Backend:
         try:
             connection = self._pool.getconn(timeout=self._timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise _translate(exc, self._where) from exc
-        return _PostgresBackend(connection, self._where)
+        if snapshot:
+            # psycopg begins the transaction with these at the first statement:
+            # BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY.
+            try:
+                connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                connection.read_only = True
+            except psycopg.Error as exc:
+                connection.close()
+                self._pool.putconn(connection)
+                raise _translate(exc, self._where) from exc
+        return _PostgresBackend(connection, self._where, snapshot=snapshot)
 
     def release(self, backend: Backend) -> None:
         assert isinstance(backend, _PostgresBackend)
+        connection = backend.connection
         try:
             backend.cursor.close()
+            if backend.snapshot:
+                try:
+                    connection.isolation_level = None
+                    connection.read_only = None
+                except psycopg.Error:
+                    # Not reset, so not reusable: the pool discards a closed one.
+                    connection.close()
         finally:
-            self._pool.putconn(backend.connection)
+            self._pool.putconn(connection)
 
 
 class PostgresStore(ClosedOnExit):
@@ -444,6 +464,15 @@ class PostgresStore(ClosedOnExit):
         if self._pool.closed:
             raise StorageError(f"the PostgresStore of {self._where} is closed")
         return SqlUnitOfWork(self._dialect)
+
+    def snapshot(self) -> SqlUnitOfWork:
+        """A read-only unit of work that sees the database as it was at its first read
+        (see :meth:`subscriptions.ports.Store.snapshot`): one ``REPEATABLE READ READ
+        ONLY`` transaction, which blocks no writer. While it is open the server keeps
+        the row versions it may still read (vacuum waits for it): end it when done."""
+        if self._pool.closed:
+            raise StorageError(f"the PostgresStore of {self._where} is closed")
+        return SqlUnitOfWork(self._dialect, snapshot=True)
 
     def schema_version(self) -> int:
         """The schema version of the database."""

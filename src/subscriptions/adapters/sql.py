@@ -43,6 +43,7 @@ from ..errors import (
     DuplicateRecord,
     InvalidInput,
     PaymentInProgress,
+    ReadOnlySnapshot,
     SubscriptionsError,
 )
 from ..orders import IssuedInvoice, Order, Quote
@@ -176,8 +177,9 @@ class Dialect(abc.ABC):
         """Statements ``<sql_prefix> WHERE <key> IN keys``, with their parameters."""
 
     @abc.abstractmethod
-    def acquire(self) -> Backend:
-        """A backend with its transaction begun."""
+    def acquire(self, *, snapshot: bool = False) -> Backend:
+        """A backend with its transaction begun: with ``snapshot``, a read-only
+        transaction that sees one state of the database throughout."""
 
     @abc.abstractmethod
     def release(self, backend: Backend) -> None:
@@ -336,7 +338,7 @@ class _Op:
 class _Table:
     """Documents of one record type: the identity map, the queued writes, the SQL."""
 
-    __slots__ = ("_decode", "_pending", "_seen", "_sql", "_uow", "spec")
+    __slots__ = ("_decode", "_pending", "_remembers", "_seen", "_sql", "_uow", "spec")
 
     def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
         self._uow = uow
@@ -345,6 +347,9 @@ class _Table:
         self._decode = self._sql.decode
         #: key -> the record as this unit of work knows it (None: known to be missing)
         self._seen: dict[str, Any] = {}
+        #: Whether records read are kept in ``_seen``: a snapshot, which never
+        #: writes, keeps nothing (a whole book read page by page stays one page).
+        self._remembers = not uow._snapshot
         self._pending: dict[str, _Op] = {}
         uow._tables.append(self)
 
@@ -353,12 +358,14 @@ class _Table:
         if record is _UNSEEN:
             rows = self._uow._db().query(self._sql.get, (key,))
             record = self._decode(rows[0][0]) if rows else None
-            self._seen[key] = record
+            if self._remembers:
+                self._seen[key] = record
         return record
 
     def _get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         seen = self._seen
         missing = [k for k in dict.fromkeys(keys) if k not in seen]
+        found: dict[str, Any] = {}
         if missing:
             db = self._uow._db()
             decode = self._decode
@@ -366,7 +373,10 @@ class _Table:
                 self._sql.many_prefix, self.spec.key, missing
             ):
                 for key, doc in db.query(sql, params):
-                    seen[key] = decode(doc)
+                    found[key] = decode(doc)
+            if not self._remembers:
+                return {k: r for k in keys if (r := found.get(k)) is not None}
+            seen.update(found)
             for key in missing:
                 seen.setdefault(key, None)
         return {k: r for k in keys if (r := seen[k]) is not None}
@@ -379,6 +389,8 @@ class _Table:
     def _rows(self, rows: Iterable[tuple[str, Any]]) -> list[Any]:
         """Records from (key, doc) rows; a record this unit of work holds wins."""
         seen, decode = self._seen, self._decode
+        if not self._remembers:
+            return [decode(doc) for _, doc in rows]
         found = []
         for key, doc in rows:
             record = seen.get(key)
@@ -388,14 +400,14 @@ class _Table:
         return found
 
     def _add(self, key: str, record: Any) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"adding {self.spec.label} {key!r}")
         if self._seen.get(key) is not None:
             raise InvalidInput(f"{self.spec.label} {key!r} already exists")
         self._pending[key] = _Op(_INSERT, record, None)
         self._seen[key] = record
 
     def _update(self, key: str, record: Any) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"updating {self.spec.label} {key!r}")
         expected = record.version - 1
         current = self._seen.get(key, _UNSEEN)
         if current is not _UNSEEN:
@@ -410,7 +422,7 @@ class _Table:
         self._seen[key] = record
 
     def _put(self, key: str, record: Any) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"storing {self.spec.label} {key!r}")
         version = record.version
         current = self._seen.get(key, _UNSEEN)
         if current is _UNSEEN:
@@ -519,6 +531,7 @@ class _Subscriptions(_Table, repositories.SubscriptionRows):
     def claim_due(
         self, before: datetime, *, limit: int, after: str | None = None
     ) -> list[Subscription]:
+        self._uow._check_writable("claiming the subscriptions due")
         lock = self._uow._dialect.lock_pending
         return self._rows(self._due("id, doc", before, limit, after, lock))
 
@@ -582,7 +595,7 @@ class _Invoices(_Table, repositories.InvoiceRows):
         self, series: str, count: int, *, now: Callable[[], datetime]
     ) -> tuple[int, datetime]:
         uow = self._uow
-        uow._check_open()
+        uow._check_writable(f"taking numbers of invoice series {series!r}")
         if count < 1:
             raise InvalidInput(f"take at least one number, not {count}")
         counter = self._series.get(series)
@@ -660,6 +673,8 @@ class _Attempts(_Table, repositories.AttemptRows):
         self, states: Sequence[AttemptState], *, limit: int, after: str | None = None
     ) -> list[PaymentAttempt]:
         wanted = frozenset(states)
+        if not wanted:
+            return []
         if wanted == IN_FLIGHT:
             predicate = IN_FLIGHT_SQL
         else:
@@ -702,6 +717,7 @@ class _Outbox(_Table):
         self._add(entry.id, entry)
 
     def pending(self, limit: int) -> list[ports.OutboxEntry]:
+        self._uow._check_writable("claiming the outbox entries to deliver")
         db = self._uow._flushed()
         dialect = self._uow._dialect
         rows = db.query(
@@ -715,7 +731,7 @@ class _Outbox(_Table):
 
     def mark_sent(self, entry_id: str, at: datetime) -> None:
         uow = self._uow
-        uow._check_open()
+        uow._check_writable(f"marking outbox entry {entry_id!r} sent")
         op = self._pending.get(entry_id)
         if op is not None:
             op.record = self._seen[entry_id] = attrs.evolve(op.record, sent_at=at)
@@ -763,12 +779,14 @@ class _Idempotency:
                 self._uow._dialect.sql("SELECT value FROM idempotency WHERE scope = ? AND key = ?"),
                 full,
             )
-            value = self._seen[full] = rows[0][0] if rows else None
+            value = rows[0][0] if rows else None
+            if not self._uow._snapshot:
+                self._seen[full] = value
         result: str | None = value
         return result
 
     def put(self, scope: str, key: str, value: str) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"recording idempotency key {key!r}")
         full = (scope, key)
         if self._seen.get(full) is not None:
             raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
@@ -776,7 +794,7 @@ class _Idempotency:
         self._seen[full] = value
 
     def delete(self, scope: str, key: str) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"deleting idempotency key {key!r}")
         full = (scope, key)
         if self._pending.pop(full, None) is not None:
             # Recorded by this unit of work only: nothing to delete in the database.
@@ -832,7 +850,7 @@ class _Events:
         self._pending: list[tuple[str, str]] = []
 
     def add(self, account_id: str, event: Event) -> None:
-        self._uow._check_open()
+        self._uow._check_writable(f"adding an event of account {account_id!r}")
         self._pending.append((account_id, codec.dumps(event)))
 
     def for_account(self, account_id: str) -> list[Event]:
@@ -866,10 +884,16 @@ class SqlUnitOfWork(RolledBackOnExit):
     The transaction begins with the first read or write and ends with
     :meth:`commit`, :meth:`rollback` or the end of the ``with`` block. Reads after
     the end run in a new short transaction, ended with the ``with`` block.
+
+    With ``snapshot``, the unit of work is the store's ``snapshot()``: one read-only
+    transaction that sees the database as it was at its first read, keeps none of
+    the records it returns, and refuses every write and claim before it reaches the
+    database (:class:`~subscriptions.errors.ReadOnlySnapshot`).
     """
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, *, snapshot: bool = False) -> None:
         self._dialect = dialect
+        self._snapshot = snapshot
         self._backend: Backend | None = None
         self._done = False
         self._tables: list[_Table] = []
@@ -896,10 +920,15 @@ class SqlUnitOfWork(RolledBackOnExit):
                 "this unit of work is already committed or rolled back; start a new one"
             )
 
+    def _check_writable(self, operation: str) -> None:
+        self._check_open()
+        if self._snapshot:
+            raise ReadOnlySnapshot(operation)
+
     def _db(self) -> Backend:
         backend = self._backend
         if backend is None:
-            backend = self._backend = self._dialect.acquire()
+            backend = self._backend = self._dialect.acquire(snapshot=self._snapshot)
         return backend
 
     def _flushed(self) -> Backend:

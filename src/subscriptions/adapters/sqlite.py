@@ -27,7 +27,9 @@ A unit of work is one ``BEGIN IMMEDIATE`` transaction on a connection of its own
 store keeps idle connections for reuse): it takes SQLite's write lock with its first
 read or write, so units of work queue (up to ``timeout`` seconds) rather than fail on
 a stale snapshot, and versions are still checked for changes made between two units
-of work. Plain readers of the file are never blocked (WAL). A lock not obtained in
+of work. Plain readers of the file are never blocked (WAL), and neither is a
+:meth:`~SQLiteStore.snapshot`: a deferred read transaction on a connection that
+refuses writes, which sees the file as it was at its first read. A lock not obtained in
 time raises :class:`DatabaseConflict` (a
 :class:`~subscriptions.errors.ConcurrencyConflict`); any other database failure raises
 :class:`StorageError`.
@@ -124,15 +126,16 @@ def _closed_on_error(connection: sqlite3.Connection, path: str) -> Iterator[None
 
 
 class _SQLiteBackend(CursorBackend):
-    __slots__ = ("broken", "connection", "cursor", "path")
+    __slots__ = ("broken", "connection", "cursor", "path", "snapshot")
 
     driver_error = sqlite3.Error
 
-    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: str, *, snapshot: bool) -> None:
         self.connection = connection
         self.cursor = connection.cursor()
         self.path = path
         self.broken = False
+        self.snapshot = snapshot
 
     def translated(self, exc: Exception) -> SubscriptionsError:
         assert isinstance(exc, sqlite3.Error)
@@ -197,19 +200,30 @@ class _SQLiteDialect(Dialect):
             marks = ", ".join("?" * len(chunk))
             yield f"{sql_prefix} WHERE {key} IN ({marks})", chunk
 
-    def acquire(self) -> Backend:
+    def acquire(self, *, snapshot: bool = False) -> Backend:
         store = self._store
         connection = store._checkout()
-        backend = _SQLiteBackend(connection, store._path)
+        backend = _SQLiteBackend(connection, store._path, snapshot=snapshot)
         try:
-            backend.cursor.execute("BEGIN IMMEDIATE")
+            if snapshot:
+                # A deferred transaction takes no lock; its first read fixes the
+                # state it sees (WAL), and the connection refuses writes meanwhile.
+                backend.cursor.execute("PRAGMA query_only = ON")
+                backend.cursor.execute("BEGIN")
+            else:
+                backend.cursor.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            store._checkin(connection, broken=False)
+            store._checkin(connection, broken=snapshot)
             raise _translate(exc, store._path) from exc
         return backend
 
     def release(self, backend: Backend) -> None:
         assert isinstance(backend, _SQLiteBackend)
+        if backend.snapshot and not backend.broken:
+            try:
+                backend.cursor.execute("PRAGMA query_only = OFF")
+            except sqlite3.Error:
+                backend.broken = True
         backend.cursor.close()
         self._store._checkin(backend.connection, broken=backend.broken)
 
@@ -496,6 +510,16 @@ class SQLiteStore(ClosedOnExit):
         if self._closed:
             raise StorageError(f"the SQLiteStore of {self._path!r} is closed")
         return SqlUnitOfWork(self._dialect)
+
+    def snapshot(self) -> SqlUnitOfWork:
+        """A read-only unit of work that sees the file as it was at its first read
+        (see :meth:`subscriptions.ports.Store.snapshot`): a deferred transaction, so
+        it waits for no writer and no writer waits for it. While it is open the
+        write-ahead log cannot be copied back past the state it sees, so the log
+        grows with what others write meanwhile: end it when done."""
+        if self._closed:
+            raise StorageError(f"the SQLiteStore of {self._path!r} is closed")
+        return SqlUnitOfWork(self._dialect, snapshot=True)
 
     def schema_version(self) -> int:
         """The schema version of the database file."""
