@@ -1,5 +1,7 @@
-"""What a bill run would do, from the book as it stands: a projection that reads a page
-of subscriptions at a time and writes nothing (``subscriptions renew --dry-run``).
+"""What a bill run would do, from the book as it stands: a projection that reads the
+book through one snapshot of the store (:meth:`subscriptions.ports.Store.snapshot`), a
+page of subscriptions at a time, and writes nothing (``subscriptions renew --dry-run``,
+``subscriptions forecast``).
 
 Each subscription is projected by the pure core (:func:`subscriptions.projection.project`)
 in the billing context the bill run would use, its account's credit balance spent by
@@ -9,7 +11,8 @@ says.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import NoReturn
@@ -23,7 +26,7 @@ from ..display import View, Viewable, ZoneLike, view_zone
 from ..errors import InvalidInput, SubscriptionsError
 from ..inputs import optional_identifier, whole_number
 from ..messages import DEFAULT_RENDERER
-from ..orders import Seller
+from ..orders import IssuedInvoice, Seller
 from ..outlook import Forecast, Tally, Unpriced
 from ..periods import ensure_aware, localize, zone
 from ..ports import Store
@@ -70,16 +73,18 @@ def preview_renewals(
     """What :meth:`~subscriptions.center.BillingCenter.run_renewals` would invoice, retry
     and cancel up to ``until`` (default: now; a later instant projects the months
     ahead), for every account or only ``account_id``'s. Pure over the stored book:
-    nothing is written, charged or sent."""
+    nothing is written, charged or sent. The book is read through one snapshot, so
+    what runs meanwhile changes nothing in the preview."""
     optional_identifier(account_id, what="account id")
     now = center.now()
     at = now if until is None else ensure_aware(until, what="until")
     steps: list[ProjectedStep] = []
-    for projected in _projections(center, now=now, until=at, account_id=account_id):
-        if isinstance(projected, Projected):
-            steps.extend(projected.steps)
-        else:
-            raise projected[1]
+    with closing(_projections(center, now=now, until=at, account_id=account_id)) as each:
+        for projected in each:
+            if isinstance(projected, Projected):
+                steps.extend(projected.steps)
+            else:
+                raise projected[1]
     return RenewalPreview(until=at, steps=tuple(steps), charged=totals(steps))
 
 
@@ -95,8 +100,10 @@ def forecast_book(
     or ``catalog`` (a candidate): the same projection as
     :meth:`~subscriptions.center.BillingCenter.preview_renewals`, added up as it goes
     (:class:`~subscriptions.outlook.Tally`), so that a book of any size is forecast in
-    constant memory. Pure over the stored book, read a page at a time (each page one
-    transaction, as the dry run reads it): nothing is written, charged or sent. A
+    constant memory. Pure over the stored book, read a page at a time through one
+    snapshot of the store (:meth:`~subscriptions.ports.Store.snapshot`), so that a
+    bill run or a checkout meanwhile changes nothing in it: nothing is written,
+    charged or sent. A
     subscription the catalog cannot bill is named in
     :attr:`~subscriptions.outlook.Forecast.unpriced`. ``at`` (default: now, never
     later) is the instant it is made at: forecasts to compare are made at one
@@ -111,19 +118,20 @@ def forecast_book(
     seller_zone = zone(center.seller.timezone or "UTC")
     end = _months_after(now, months, seller_zone)
     tally = Tally(start=now, end=end, zone=seller_zone)
-    for projected in _projections(center, now=now, until=end, catalog=catalog):
-        if isinstance(projected, Projected):
-            tally.add(projected.steps)
-        else:
-            sub, error = projected
-            tally.refuse(
-                Unpriced(
-                    subscription_id=sub.id,
-                    product=sub.terms.product,
-                    plan=sub.terms.plan,
-                    reason=" ".join(str(error).split()),
+    with closing(_projections(center, now=now, until=end, catalog=catalog)) as each:
+        for projected in each:
+            if isinstance(projected, Projected):
+                tally.add(projected.steps)
+            else:
+                sub, error = projected
+                tally.refuse(
+                    Unpriced(
+                        subscription_id=sub.id,
+                        product=sub.terms.product,
+                        plan=sub.terms.plan,
+                        reason=" ".join(str(error).split()),
+                    )
                 )
-            )
     return tally.forecast()
 
 
@@ -193,12 +201,12 @@ def _projections(
     until: datetime,
     account_id: str | None = None,
     catalog: Catalog | None = None,
-) -> Iterator[_Projection]:
+) -> Generator[_Projection, None, None]:
     """Each subscription of the book (or of ``account_id``) projected up to ``until``
     in its billing context (under ``catalog`` when given), its account's credit spent
     by its invoices in turn; or the subscription and the error its projection raised.
-    Read a page at a time, each in its own transaction (memory stays flat however big
-    the book), and projected once the page's transaction has ended."""
+    Read through one snapshot of the store, a page at a time: the snapshot keeps
+    nothing it returns, so memory stays flat however big the book."""
     contexts: dict[tuple[object, ...], BillingContext] = {}
     candidates: dict[int, BillingContext] = {}
     credit: dict[str, Decimal] = {}
@@ -213,8 +221,8 @@ def _projections(
         return swapped
 
     after: str | None = None
-    while True:
-        with center.store.unit_of_work() as uow:
+    with center.store.snapshot() as uow:
+        while True:
             if account_id is not None:
                 center.load_account(uow, account_id)
                 page = uow.subscriptions.for_account(account_id)
@@ -225,29 +233,48 @@ def _projections(
             unpaid = uow.invoices.get_many(
                 [s.dunning.invoice_id for s in page if s.dunning is not None]
             )
-        for sub in page:
-            account = accounts.get(sub.account_id or "")
-            if account is None:
-                continue
-            balance = credit.get(account.id, account.credit_balance)
-            collecting = None if sub.dunning is None else unpaid.get(sub.dunning.invoice_id)
-            try:
-                projected = project(
-                    sub,
-                    context=context(account),
-                    until=until,
-                    credit=balance,
-                    unpaid=None if collecting is None else collecting.amount_due,
-                    issued_from=now,
-                )
-            except SubscriptionsError as error:
-                yield sub, error
-                continue
+            yield from _projected_page(page, accounts, unpaid, context, credit, now, until)
+            if account_id is not None or len(page) < _PAGE:
+                return
+            after = page[-1].id
+            # Let go of this page before the next one is read: one page in memory.
+            del page, accounts, unpaid
+
+
+def _projected_page(
+    page: list[Subscription],
+    accounts: dict[str, Account],
+    unpaid: dict[str, IssuedInvoice],
+    context: Callable[[Account], BillingContext],
+    credit: dict[str, Decimal],
+    now: datetime,
+    until: datetime,
+) -> Iterator[_Projection]:
+    """The projections of one page of subscriptions, ``credit`` (by account) spent as
+    they go."""
+    for sub in page:
+        account = accounts.get(sub.account_id or "")
+        if account is None:
+            continue
+        balance = credit.get(account.id, account.credit_balance)
+        collecting = None if sub.dunning is None else unpaid.get(sub.dunning.invoice_id)
+        try:
+            projected = project(
+                sub,
+                context=context(account),
+                until=until,
+                credit=balance,
+                unpaid=None if collecting is None else collecting.amount_due,
+                issued_from=now,
+            )
+        except SubscriptionsError as error:
+            yield sub, error
+            continue
+        if projected.credit != balance:
+            # Only what a projection spent is kept (an account's balance is the
+            # snapshot's on every page): accounts without credit take no memory.
             credit[account.id] = projected.credit
-            yield projected
-        if account_id is not None or len(page) < _PAGE:
-            return
-        after = page[-1].id
+        yield projected
 
 
 class _FixedClock:
