@@ -62,6 +62,14 @@ def pg_schema() -> Iterator[tuple[str, str]]:
 StoreFactory = Callable[[], Any]
 
 
+def save(store: Any, *writes: Callable[[Any], None]) -> None:
+    """Run ``writes`` in one unit of work of ``store`` and commit it."""
+    with store.unit_of_work() as uow:
+        for write in writes:
+            write(uow)
+        uow.commit()
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param

@@ -19,16 +19,9 @@ from subscriptions.orders import InvoiceStatus
 from subscriptions.subscription import Event, EventKind
 
 from . import records as r
-from .conftest import StoreFactory
+from .conftest import StoreFactory, save
 
 Store = Any
-
-
-def save(store: Store, *writes: Callable[[Any], None]) -> None:
-    with store.unit_of_work() as uow:
-        for write in writes:
-            write(uow)
-        uow.commit()
 
 
 def book(store: Store) -> None:

@@ -27,17 +27,9 @@ from subscriptions.subscription import Event, EventKind, Status
 from subscriptions.transitions import advance, next_due
 
 from . import records as r
-from .conftest import StoreFactory
+from .conftest import StoreFactory, save
 
 Store = Any
-
-
-def save(store: Store, *writes: Callable[[Any], None]) -> None:
-    """Run ``writes`` in one unit of work and commit it."""
-    with store.unit_of_work() as uow:
-        for write in writes:
-            write(uow)
-        uow.commit()
 
 
 def fail(uow: Any) -> None:
