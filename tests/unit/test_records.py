@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from subscriptions._records import moved, revised, version_after
+from subscriptions._records import moved, revised, slot_setter, version_after
 from subscriptions.cart import Cart
 from subscriptions.errors import InvalidInput
 
@@ -42,6 +42,28 @@ def test_moved_copies_without_checking_and_leaves_the_record_alone() -> None:
     assert copy == attrs.evolve(cart, version=4, items=())
     assert copy is not cart
     assert cart.version == 3
+
+
+def test_a_slot_setter_sets_a_slot_or_falls_back_to_setattr() -> None:
+    @attrs.frozen
+    class Slotted:
+        a: int
+        version: int = 0
+
+    @attrs.frozen(slots=False)
+    class Plain:
+        a: int
+        version: int = 0
+
+    for cls in (Slotted, Plain):
+        built = object.__new__(cls)
+        slot_setter(cls, "a")(built, 7)
+        slot_setter(cls, "version")(built, 2)
+        assert built == cls(a=7, version=2)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            built.a = 8  # type: ignore[misc]
+        # The copier is built on it, for either kind of class.
+        assert moved(built, a=9) == cls(a=9, version=3)
 
 
 def test_what_replaces_a_missing_record_is_version_0() -> None:

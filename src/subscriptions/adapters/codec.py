@@ -63,6 +63,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from moneyed import Money
 
+from .._records import slot_setter
 from ..errors import CodecError
 from ..money import money_currency
 
@@ -299,7 +300,6 @@ class _Compiler:
             "_date": date.fromisoformat,
             "_MISSING": attrs.NOTHING,
             "_new": object.__new__,
-            "_set": object.__setattr__,
             "_esc": encode_basestring,
             "_json": _json_encode,
         }
@@ -529,7 +529,8 @@ class _Compiler:
         if self._trusted(cls):
             lines.append(f"    o = _new({target})")
             for index, (field, _) in enumerate(self._fields(cls)):
-                lines.append(f"    _set(o, {field.name!r}, a{index})")
+                setter = self._name("set_", slot_setter(cls, field.name))
+                lines.append(f"    {setter}(o, a{index})")
             lines.append("    return o")
         else:
             lines.append(f"    return {target}({', '.join(arguments)})")
