@@ -110,7 +110,7 @@ def _unpack_refund(packed: tuple[Any, ...]) -> RefundRequest:
 def _pack_result(result: PaymentResult) -> tuple[Any, ...]:
     amount = result.amount
     return (
-        result.status.value,
+        result.status._value_,
         result.charge_id,
         None if amount is None else amount.amount,
         None if amount is None else amount.currency.code,

@@ -104,13 +104,13 @@ class _Table:
         return found
 
     def _add(self, key: str, record: Any) -> None:
-        self._uow._check_writable(f"adding {self._label} {key!r}")
+        self._uow._check_writable("adding {} {!r}", self._label, key)
         if self._get(key) is not None:
             raise InvalidInput(f"{self._label} {key!r} already exists")
         self._uow._write(self._name, key, record, base=None)
 
     def _update(self, key: str, record: Any) -> None:
-        self._uow._check_writable(f"updating {self._label} {key!r}")
+        self._uow._check_writable("updating {} {!r}", self._label, key)
         current = self._get(key)
         found = None if current is None else _version(current)
         expected = _version(record)
@@ -120,7 +120,7 @@ class _Table:
         self._uow._write(self._name, key, record, base=found)
 
     def _put(self, key: str, record: Any) -> None:
-        self._uow._check_writable(f"storing {self._label} {key!r}")
+        self._uow._check_writable("storing {} {!r}", self._label, key)
         current = self._get(key)
         if current is None:
             # A record that does not exist yet may be created at version 0, or at
@@ -199,7 +199,7 @@ class _Invoices(_Table, repositories.InvoiceRows):
     def take_numbers(
         self, series: str, count: int, *, now: Callable[[], datetime]
     ) -> tuple[int, datetime]:
-        self._uow._check_writable(f"taking numbers of invoice series {series!r}")
+        self._uow._check_writable("taking numbers of invoice series {!r}", series)
         if count < 1:
             raise InvalidInput(f"take at least one number, not {count}")
         last, issued = self._uow._read("series", series) or (0, None)
@@ -257,14 +257,14 @@ class _Idempotency(_Table):
         return result
 
     def put(self, scope: str, key: str, value: str) -> None:
-        self._uow._check_writable(f"recording idempotency key {key!r}")
+        self._uow._check_writable("recording idempotency key {!r}", key)
         full = f"{scope}\x00{key}"
         if self._get(full) is not None:
             raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
         self._uow._write(self._name, full, value, base=None, keyed=True)
 
     def delete(self, scope: str, key: str) -> None:
-        self._uow._check_writable(f"deleting idempotency key {key!r}")
+        self._uow._check_writable("deleting idempotency key {!r}", key)
         full = f"{scope}\x00{key}"
         if self._get(full) is not None:
             self._uow._write(self._name, full, None, base=None, keyed=True)
@@ -284,7 +284,7 @@ class _Outbox(_Table):
         return waiting[:limit]
 
     def mark_sent(self, entry_id: str, at: datetime) -> None:
-        self._uow._check_writable(f"marking outbox entry {entry_id!r} sent")
+        self._uow._check_writable("marking outbox entry {!r} sent", entry_id)
         entry: OutboxEntry | None = self._get(entry_id)
         if entry is None:
             raise InvalidInput(f"no outbox entry {entry_id!r}")
@@ -293,7 +293,7 @@ class _Outbox(_Table):
 
 class _Events(_Table):
     def add(self, account_id: str, event: Event) -> None:
-        self._uow._check_writable(f"adding an event of account {account_id!r}")
+        self._uow._check_writable("adding an event of account {!r}", account_id)
         key = f"{account_id}\x00{self._uow._next_seq()}"
         self._uow._write(self._name, key, (account_id, event), base=None, append=True)
 
@@ -348,10 +348,13 @@ class InMemoryUnitOfWork(RolledBackOnExit):
                 "this unit of work is already committed or rolled back; start a new one"
             )
 
-    def _check_writable(self, operation: str) -> None:
-        self._check_open()
-        if self._snapshot:
-            raise ReadOnlySnapshot(operation)
+    def _check_writable(self, operation: str, *subjects: object) -> None:
+        """Refuse a write once the unit of work has ended, or in a snapshot.
+        ``operation`` says what was asked, a format string over ``subjects``: it is
+        formatted only when refused (every write of a bill run passes here)."""
+        if self._done or self._snapshot:
+            self._check_open()
+            raise ReadOnlySnapshot(operation.format(*subjects))
 
     def _tables(self) -> dict[str, dict[str, Any]]:
         """The committed tables this unit of work reads: the live ones, or a

@@ -231,7 +231,7 @@ def _quote_values(quote: Quote, _: Callable[[datetime], Any]) -> tuple[Any, ...]
 
 
 def _order_values(order: Order, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    return (order.account_id, order.state.value)
+    return (order.account_id, order.state._value_)
 
 
 def _invoice_values(invoice: IssuedInvoice, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
@@ -239,7 +239,9 @@ def _invoice_values(invoice: IssuedInvoice, _: Callable[[datetime], Any]) -> tup
 
 
 def _attempt_values(attempt: PaymentAttempt, _: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    return (attempt.account_id, attempt.target, attempt.state.value)
+    # ``_value_`` is a plain attribute; ``.value`` goes through a descriptor in Python
+    # (twice per renewal here).
+    return (attempt.account_id, attempt.target, attempt.state._value_)
 
 
 _ACCOUNTS = _Spec("accounts", "account", "id", Account, True)
@@ -400,14 +402,14 @@ class _Table:
         return found
 
     def _add(self, key: str, record: Any) -> None:
-        self._uow._check_writable(f"adding {self.spec.label} {key!r}")
+        self._uow._check_writable("adding {} {!r}", self.spec.label, key)
         if self._seen.get(key) is not None:
             raise InvalidInput(f"{self.spec.label} {key!r} already exists")
         self._pending[key] = _Op(_INSERT, record, None)
         self._seen[key] = record
 
     def _update(self, key: str, record: Any) -> None:
-        self._uow._check_writable(f"updating {self.spec.label} {key!r}")
+        self._uow._check_writable("updating {} {!r}", self.spec.label, key)
         expected = record.version - 1
         current = self._seen.get(key, _UNSEEN)
         if current is not _UNSEEN:
@@ -422,7 +424,7 @@ class _Table:
         self._seen[key] = record
 
     def _put(self, key: str, record: Any) -> None:
-        self._uow._check_writable(f"storing {self.spec.label} {key!r}")
+        self._uow._check_writable("storing {} {!r}", self.spec.label, key)
         version = record.version
         current = self._seen.get(key, _UNSEEN)
         if current is _UNSEEN:
@@ -460,7 +462,7 @@ class _Table:
                 record = op.record
                 extra = () if values is None else values(record, instant)
                 if kind == _STATUS:
-                    status = record.status.value
+                    status = record.status._value_
                     rows.append((record.version, status, record.version, key, op.base))
                 elif kind == _UPDATE:
                     rows.append((record.version, *extra, dumps(record), key, op.base))
@@ -595,7 +597,7 @@ class _Invoices(_Table, repositories.InvoiceRows):
         self, series: str, count: int, *, now: Callable[[], datetime]
     ) -> tuple[int, datetime]:
         uow = self._uow
-        uow._check_writable(f"taking numbers of invoice series {series!r}")
+        uow._check_writable("taking numbers of invoice series {!r}", series)
         if count < 1:
             raise InvalidInput(f"take at least one number, not {count}")
         counter = self._series.get(series)
@@ -731,7 +733,7 @@ class _Outbox(_Table):
 
     def mark_sent(self, entry_id: str, at: datetime) -> None:
         uow = self._uow
-        uow._check_writable(f"marking outbox entry {entry_id!r} sent")
+        uow._check_writable("marking outbox entry {!r} sent", entry_id)
         op = self._pending.get(entry_id)
         if op is not None:
             op.record = self._seen[entry_id] = attrs.evolve(op.record, sent_at=at)
@@ -786,7 +788,7 @@ class _Idempotency:
         return result
 
     def put(self, scope: str, key: str, value: str) -> None:
-        self._uow._check_writable(f"recording idempotency key {key!r}")
+        self._uow._check_writable("recording idempotency key {!r}", key)
         full = (scope, key)
         if self._seen.get(full) is not None:
             raise ConcurrencyConflict("idempotency key", key, expected=0, found=1)
@@ -794,7 +796,7 @@ class _Idempotency:
         self._seen[full] = value
 
     def delete(self, scope: str, key: str) -> None:
-        self._uow._check_writable(f"deleting idempotency key {key!r}")
+        self._uow._check_writable("deleting idempotency key {!r}", key)
         full = (scope, key)
         if self._pending.pop(full, None) is not None:
             # Recorded by this unit of work only: nothing to delete in the database.
@@ -850,7 +852,7 @@ class _Events:
         self._pending: list[tuple[str, str]] = []
 
     def add(self, account_id: str, event: Event) -> None:
-        self._uow._check_writable(f"adding an event of account {account_id!r}")
+        self._uow._check_writable("adding an event of account {!r}", account_id)
         self._pending.append((account_id, codec.dumps(event)))
 
     def for_account(self, account_id: str) -> list[Event]:
@@ -920,10 +922,13 @@ class SqlUnitOfWork(RolledBackOnExit):
                 "this unit of work is already committed or rolled back; start a new one"
             )
 
-    def _check_writable(self, operation: str) -> None:
-        self._check_open()
-        if self._snapshot:
-            raise ReadOnlySnapshot(operation)
+    def _check_writable(self, operation: str, *subjects: object) -> None:
+        """Refuse a write once the unit of work has ended, or in a snapshot.
+        ``operation`` says what was asked, a format string over ``subjects``: it is
+        formatted only when refused (every write of a bill run passes here)."""
+        if self._done or self._snapshot:
+            self._check_open()
+            raise ReadOnlySnapshot(operation.format(*subjects))
 
     def _db(self) -> Backend:
         backend = self._backend
