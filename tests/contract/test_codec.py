@@ -282,6 +282,19 @@ def test_a_missing_required_field_is_a_clear_error() -> None:
         codec.loads(Tree, "{not json")
 
 
+def test_a_document_is_read_as_json_reads_it_and_anything_around_it_is_refused() -> None:
+    text = codec.dumps(tree())
+    assert codec.loads(Tree, f" \n{text}\t") == codec.loads(Tree, text) == tree()
+    for bad, problem in (
+        (text + "x", "Extra data"),
+        (text + text, "Extra data"),
+        ("", "Expecting value"),
+        (text[:-1], "Expecting"),
+    ):
+        with pytest.raises(codec.CodecError, match=problem):
+            codec.loads(Tree, bad)
+
+
 def test_classes_with_computed_state_are_built_by_their_constructor() -> None:
     back = codec.loads(Holder, codec.dumps(Holder(cached=Cached(value=21))))
     assert back.cached.derived == 42

@@ -50,6 +50,7 @@ import enum
 import functools
 import itertools
 import json
+import json.scanner
 import operator
 import types
 import typing
@@ -79,7 +80,27 @@ _Decoder = Callable[[Any], Any]
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _json_encode = _JSON.encode
-_json_decode = json.JSONDecoder().decode
+_DECODER = json.JSONDecoder()
+_json_full_decode = _DECODER.decode
+# (typeshed types make_scanner's argument as a make_scanner; it takes the decoder.)
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    _DECODER  # type: ignore[arg-type]
+)
+
+
+def _json_decode(text: str) -> Any:
+    """The value of the JSON ``text``, as ``json.loads`` gives it. A stored document
+    is one value with nothing around it, scanned directly (``JSONDecoder.decode``
+    skips whitespace on both sides first, with two regular-expression matches run
+    from Python); any other text goes through the whole decoder, which reads
+    whitespace around the value and says what is wrong with anything else."""
+    try:
+        value, end = _scan_once(text, 0)
+    except (StopIteration, ValueError):
+        end = -1
+    if end != len(text):
+        return _json_full_decode(text)
+    return value
 
 
 def _encode_datetime(value: datetime) -> str:
