@@ -128,6 +128,23 @@ def test_instants_keep_their_instant_offset_and_zone(at: datetime) -> None:
         assert back.at.fold == at.fold or back.at.utcoffset() == at.utcoffset()
 
 
+def test_an_instant_known_in_utc_keeps_its_own_zone_and_amounts_their_exponent() -> None:
+    rome = ZoneInfo("Europe/Rome")
+    at = datetime(2026, 5, 4, 8, 30, tzinfo=UTC)
+    utc_text = codec.dumps(Event(kind=EventKind.TRIAL_STARTED, at=at))
+    # The same instant in Rome is equal to it (and hashes alike): its text is its own.
+    local_text = codec.dumps(Event(kind=EventKind.TRIAL_STARTED, at=at.astimezone(rome)))
+    assert '"2026-05-04T08:30:00+00:00"' in utc_text
+    assert '"2026-05-04T10:30:00+02:00[Europe/Rome]"' in local_text
+    assert codec.loads(Event, local_text).at.tzinfo is rome
+    # Amounts read again are the values written, exponent and sign included, zero too.
+    for text in ("10.00", "10.0", "-0.00", "0", "1E+2", "10.00"):
+        line = codec.loads(
+            TaxLine, f'{{"rate":"{text}","treatment":"standard","base":"0","amount":"0"}}'
+        )
+        assert line.rate.as_tuple() == Decimal(text).as_tuple()
+
+
 def test_a_wall_time_in_a_dst_gap_or_fold_reads_back_equal() -> None:
     rome = ZoneInfo("Europe/Rome")
     skipped = datetime(2026, 3, 29, 2, 30, tzinfo=rome)

@@ -130,6 +130,20 @@ _UTC_TEXT: dict[datetime, str] = {}
 _INSTANTS: dict[str, datetime] = {}
 
 
+#: Decimals of texts (prices and rates repeat in every document), bounded.
+_DECIMALS: dict[str, Decimal] = {}
+
+
+def _decode_decimal(text: str) -> Decimal:
+    """The ``Decimal`` of a stored amount's text, kept for the next document
+    (decimals are immutable values, shared safely)."""
+    value = Decimal(text)
+    if len(_DECIMALS) >= _CACHE_SIZE:
+        _DECIMALS.clear()
+    _DECIMALS[text] = value
+    return value
+
+
 _ZONES: dict[str, ZoneInfo] = {}
 
 
@@ -200,8 +214,9 @@ def _records(tp: Any, args: tuple[Any, ...]) -> tuple[type, ...]:
 
 @attrs.frozen
 class _Scalar:
-    """How a scalar type is stored: templates over the value's expression (``{}``) that
-    encode it to its dict form and decode it back; ``quoted`` when the dict form is a
+    """How a scalar type is stored: templates over the value's expression (``{}``, or
+    ``{0}`` where it appears more than once: a name or an attribute, cheap to read
+    again) that encode it to its dict form and decode it back; ``quoted`` when the dict form is a
     JSON string that needs no escaping (so the text encoder writes it between quotes)."""
 
     encode: str
@@ -210,8 +225,13 @@ class _Scalar:
 
 
 _SCALARS: dict[type, _Scalar] = {
-    Decimal: _Scalar(encode="str({})", decode="Decimal({})", quoted=True),
-    datetime: _Scalar(encode="_enc_dt({})", decode="_dec_dt({})", quoted=True),
+    Decimal: _Scalar(encode="str({0})", decode="(_decimals({0}) or _dec({0}))", quoted=True),
+    # A UTC instant's text is looked up in place (a document holds several).
+    datetime: _Scalar(
+        encode="(({0}.tzinfo is _UTC and _utc_text({0})) or _enc_dt({0}))",
+        decode="_dec_dt({0})",
+        quoted=True,
+    ),
     date: _Scalar(encode="{}.isoformat()", decode="_date({})", quoted=True),
     Money: _Scalar(encode="_enc_money({})", decode="_dec_money({})", quoted=False),
 }
@@ -314,6 +334,10 @@ class _Compiler:
         self._names = itertools.count()
         self._namespace: dict[str, Any] = {
             "Decimal": Decimal,
+            "_dec": _decode_decimal,
+            "_decimals": _DECIMALS.get,
+            "_UTC": UTC,
+            "_utc_text": _UTC_TEXT.get,
             "_enc_dt": _encode_datetime,
             "_dec_dt": _decode_datetime,
             "_enc_money": _encode_money,
