@@ -36,7 +36,15 @@ import attrs
 
 from ._enum import Choice
 from .errors import InvalidInput
-from .money import EXACT, Rounding, minor_digits, round_amount, round_ratio, to_decimal
+from .money import (
+    EXACT,
+    Rounding,
+    exact_multiply,
+    minor_digits,
+    round_amount,
+    round_ratio,
+    to_decimal,
+)
 from .periods import Period
 
 __all__ = [
@@ -218,7 +226,13 @@ def prorate_units(
     top, bottom = price.as_integer_ratio()
     scale = _SCALES[digits] if digits < 5 else 10**digits
     minor = round_ratio(top * units * numerator * scale, bottom * denominator, rounding)
-    return Decimal(minor).scaleb(-digits, EXACT) if digits else Decimal(minor)
+    if not digits:
+        return Decimal(minor)
+    # The minor units times the unit: exact, the value of Decimal(minor).scaleb(-digits)
+    # (and its exponent), for less.
+    unit = _UNITS[digits] if digits < 5 else Decimal(1).scaleb(-digits, EXACT)
+    return exact_multiply(minor, unit)
 
 
 _SCALES = (1, 10, 100, 1_000, 10_000)
+_UNITS = tuple(Decimal(1).scaleb(-digits, EXACT) for digits in range(len(_SCALES)))

@@ -8,7 +8,14 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subscriptions.money import Rounding, allocate, quantum, round_fraction, split_evenly
+from subscriptions.money import (
+    Rounding,
+    allocate,
+    quantum,
+    round_fraction,
+    round_ratio,
+    split_evenly,
+)
 from tests.strategies import currency_amounts, ratios, to_minor
 
 
@@ -70,3 +77,37 @@ def test_round_fraction_is_within_half_a_unit(
     to_minor(rounded, currency)
     # Rounding is symmetric around zero in both modes.
     assert round_fraction(-value, currency, mode) == -rounded
+
+
+def _reference_round(value: Fraction, mode: Rounding) -> int:
+    """``value`` rounded to an integer, ties per ``mode``, the plain way: the floor of
+    the magnitude, then up past half (or at half, away from zero or to even)."""
+    magnitude = abs(value)
+    floor = magnitude.numerator // magnitude.denominator
+    rest = magnitude - floor
+    if rest > Fraction(1, 2) or (
+        rest == Fraction(1, 2) and (mode is Rounding.HALF_UP or floor % 2 == 1)
+    ):
+        floor += 1
+    return -floor if value < 0 else floor
+
+
+@given(
+    st.one_of(st.integers(-(10**6), 10**6), st.integers(-(10**40), 10**40)),
+    st.one_of(st.integers(1, 10**3), st.integers(1, 10**20)).flatmap(
+        lambda d: st.sampled_from([d, -d])
+    ),
+    st.sampled_from(list(Rounding)),
+)
+def test_round_ratio_is_the_exact_rounding_of_the_fraction(
+    numerator: int, denominator: int, mode: Rounding
+) -> None:
+    expected = _reference_round(Fraction(numerator, denominator), mode)
+    assert round_ratio(numerator, denominator, mode) == expected
+    # Ties, by construction: an odd multiple of half the denominator.
+    tie = (2 * numerator + 1) * denominator
+    assert round_ratio(tie, 2 * denominator, mode) == _reference_round(
+        Fraction(tie, 2 * denominator), mode
+    )
+    # Symmetric around zero in both modes.
+    assert round_ratio(-numerator, denominator, mode) == -expected

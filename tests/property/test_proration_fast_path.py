@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -25,9 +26,9 @@ from subscriptions import (
     Rounding,
 )
 from subscriptions.changes import unused_value as _unused_value
-from subscriptions.money import EXACT
+from subscriptions.money import EXACT, round_ratio
 from subscriptions.periods import Period, period_containing
-from subscriptions.proration import prorate_ratio, ratio
+from subscriptions.proration import prorate_ratio, prorate_units, ratio
 
 CATALOG = Catalog(
     products=[
@@ -131,3 +132,24 @@ def test_ties_follow_the_rounding_mode(
         assert str(got) == expected
         credit = _unused_value(Decimal(basis), 1, at, at.toordinal(), whole, ctx, 1, True)
         assert str(credit) == str(EXACT.minus(Decimal(expected)))
+
+
+@given(
+    price=st.integers(-(10**12), 10**12).flatmap(
+        lambda n: st.integers(0, 6).map(lambda e: Decimal(n).scaleb(-e))
+    ),
+    units=st.integers(-500, 500),
+    numerator=st.integers(0, 400),
+    denominator=st.integers(1, 400),
+    digits=st.integers(0, 6),
+    rounding=st.sampled_from(list(Rounding)),
+)
+def test_prorate_units_rounds_the_exact_product_once(
+    price: Decimal, units: int, numerator: int, denominator: int, digits: int, rounding: Rounding
+) -> None:
+    got = prorate_units(price, units, numerator, denominator, digits, rounding)
+    exact = Fraction(price) * units * numerator / denominator * 10**digits
+    minor = round_ratio(exact.numerator, exact.denominator, rounding)
+    # The value rounded once, written with exactly the minor unit's digits.
+    assert got.as_tuple() == Decimal(minor).scaleb(-digits, EXACT).as_tuple()
+    assert abs(Fraction(got) * 10**digits - exact) <= Fraction(1, 2)
