@@ -9,9 +9,16 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from subscriptions.money import Rounding, quantum
+from subscriptions.money import EXACT, Rounding, quantum, round_ratio
 from subscriptions.periods import Frequency, Period
-from subscriptions.pricing import InvoiceLine, InvoiceReason, LineKind, TaxRounding, build_invoice
+from subscriptions.pricing import (
+    InvoiceLine,
+    InvoiceReason,
+    LineKind,
+    TaxRounding,
+    build_invoice,
+    tax_on,
+)
 from subscriptions.proration import Granularity, ProrationPolicy, fraction, prorate
 from subscriptions.vat import TaxDecision
 from tests.strategies import (
@@ -149,3 +156,23 @@ def test_invoices_add_up_exactly(
             for tax_line in invoice.taxes:
                 exact = Fraction(tax_line.base) * Fraction(tax_line.rate) / 100
                 assert abs(Fraction(tax_line.amount) - exact) <= unit / 2
+
+
+@given(
+    st.integers(-(10**12), 10**12).flatmap(
+        lambda n: st.integers(0, 6).map(lambda e: Decimal(n).scaleb(-e))
+    ),
+    st.integers(0, 10**4).flatmap(lambda n: st.integers(0, 3).map(lambda e: Decimal(n).scaleb(-e))),
+    currencies,
+    st.sampled_from(list(Rounding)),
+)
+def test_tax_on_rounds_the_exact_tax_once(
+    base: Decimal, rate: Decimal, currency: str, rounding: Rounding
+) -> None:
+    unit = quantum(currency)
+    tax = tax_on(base, rate, unit, rounding.decimal_mode)
+    # The exact tax in minor units, rounded once (ties per the mode), written with the
+    # minor unit's digits; a zero is never "-0.00".
+    minor = Fraction(base) * Fraction(rate) / 100 / Fraction(unit)
+    expected = EXACT.multiply(round_ratio(minor.numerator, minor.denominator, rounding), unit)
+    assert tax.as_tuple() == expected.as_tuple()

@@ -410,6 +410,28 @@ def test_tax_decisions_are_an_explicit_bounded_cache_a_caller_may_share() -> Non
     assert italian == TaxSetup(seller_country="IT", customer=Customer(country="IT"))
     for n in range(200):
         italian.decide(day + timedelta(days=n))
-    assert len(shared._by_day) <= shared.limit
+    assert shared._count <= shared.limit
     assert german.decide(day).rate == Decimal("19")  # refilled after forgetting
     assert "of 50" in repr(shared)
+
+
+def test_a_shared_tax_decisions_cache_answers_each_setup_in_any_order() -> None:
+    from datetime import date, timedelta
+
+    from subscriptions.pricing import Customer, TaxDecisions, TaxSetup
+
+    shared = TaxDecisions(limit=7)
+    italian = TaxSetup(seller_country="IT", customer=Customer(country="IT"), decisions=shared)
+    german = TaxSetup(seller_country="IT", customer=Customer(country="DE"), decisions=shared)
+    # Equal to the first but another object: it shares the first one's decisions.
+    also_italian = TaxSetup(seller_country="IT", customer=Customer(country="IT"), decisions=shared)
+    day = date(2026, 1, 1)
+    first = italian.decide(day)
+    for n in range(40):  # alternating, and past the limit more than once
+        on = day + timedelta(days=n % 10)
+        assert italian.decide(on).rate == Decimal("22")
+        assert german.decide(on).rate == Decimal("19")
+        assert also_italian.decide(on).rate == Decimal("22")
+        assert shared._count <= shared.limit
+    assert also_italian.decide(day) is italian.decide(day)
+    assert italian.decide(day) == first
