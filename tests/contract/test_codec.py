@@ -145,6 +145,40 @@ def test_an_instant_known_in_utc_keeps_its_own_zone_and_amounts_their_exponent()
         assert line.rate.as_tuple() == Decimal(text).as_tuple()
 
 
+def test_a_leaf_record_read_again_is_the_value_read_before_and_only_that() -> None:
+    from subscriptions.periods import Period
+
+    start = datetime(2026, 6, 1, 7, tzinfo=UTC)
+    june = Period.between(start, start + timedelta(days=30))
+    first, again = (codec.loads(Period, codec.dumps(june)) for _ in range(2))
+    assert first == june
+    assert first is again
+    later = codec.loads(Period, codec.dumps(Period.between(start, start + timedelta(days=31))))
+    assert later is not first
+    assert later.end == start + timedelta(days=31)
+    # Known by the texts, so an amount keeps the exponent it was written with.
+    lines = [
+        codec.loads(
+            TaxLine,
+            f'{{"rate":"{rate}","treatment":"standard","base":"1","amount":"0.22"}}',
+        )
+        for rate in ("22", "22.0", "22")
+    ]
+    assert lines[0] is lines[2]
+    assert lines[1] is not lines[0]
+    assert [line.rate.as_tuple().exponent for line in lines] == [0, -1, 0]
+    # A record holding another record is built anew each time.
+    event = Event(kind=EventKind.TRIAL_STARTED, at=start)
+    assert codec.loads(Event, codec.dumps(event)) is not codec.loads(Event, codec.dumps(event))
+
+    @attrs.define
+    class Mutable:
+        name: str
+
+    # A record that can change is never shared.
+    assert codec.loads(Mutable, '{"name":"a"}') is not codec.loads(Mutable, '{"name":"a"}')
+
+
 def test_a_wall_time_in_a_dst_gap_or_fold_reads_back_equal() -> None:
     rome = ZoneInfo("Europe/Rome")
     skipped = datetime(2026, 3, 29, 2, 30, tzinfo=rome)

@@ -134,6 +134,18 @@ _INSTANTS: dict[str, datetime] = {}
 _DECIMALS: dict[str, Decimal] = {}
 
 
+#: Leaf records kept per class: few enough that the flat memory of a forecast
+#: stays flat (a value held costs a record and its key).
+_LEAF_CACHE_SIZE = 4096
+
+
+def _keep(known: dict[Any, Any], key: Any, value: Any) -> None:
+    """Remember a leaf record decoded from ``key`` (its field values), bounded."""
+    if len(known) >= _LEAF_CACHE_SIZE:
+        known.clear()
+    known[key] = value
+
+
 def _decode_decimal(text: str) -> Decimal:
     """The ``Decimal`` of a stored amount's text, kept for the next document
     (decimals are immutable values, shared safely)."""
@@ -339,6 +351,7 @@ class _Compiler:
             "_UTC": UTC,
             "_utc_text": _UTC_TEXT.get,
             "_enc_dt": _encode_datetime,
+            "_keep": _keep,
             "_dec_dt": _decode_datetime,
             "_enc_money": _encode_money,
             "_dec_money": _decode_money,
@@ -576,12 +589,55 @@ class _Compiler:
             for index, (field, _) in enumerate(self._fields(cls)):
                 setter = self._name("set_", slot_setter(cls, field.name))
                 lines.append(f"    {setter}(o, a{index})")
+            if self._leaf(cls):
+                lines[1:1] = self._known_leaf(cls)
+                lines.append("    _keep(known, k, o)")
             lines.append("    return o")
         else:
             lines.append(f"    return {target}({', '.join(arguments)})")
         function: _Decoder = self._compile("\n".join(lines) + "\n", "decode", cls)
         self.decoders[cls] = function
         return function
+
+    def _leaf(self, cls: type) -> bool:
+        """Whether ``cls`` is frozen and every field of it is stored as one JSON
+        string, number, boolean or null (no record, collection or amount within): a
+        value of it is then known by its document's field values alone, and may be
+        shared."""
+        fields = self._fields(cls)
+        if not fields:
+            return False
+        probe: Any = object.__new__(cls)
+        try:
+            setattr(probe, fields[0][0].name, None)
+        except attrs.exceptions.FrozenInstanceError:
+            pass
+        else:
+            return False
+        for _, tp in fields:
+            kind, _, args = _kind(tp)
+            if kind is _Kind.OPTIONAL:
+                tp = args[0]
+                kind, _, _ = _kind(tp)
+            if kind not in (_Kind.IDENTITY, _Kind.ENUM, _Kind.SCALAR) or tp is Money:
+                return False
+        return True
+
+    def _known_leaf(self, cls: type) -> list[str]:
+        """The first lines of a leaf record's decoder: the value decoded before from
+        the same field values, if any (periods, terms, tax decisions and addresses
+        repeat from document to document; frozen values are shared safely)."""
+        known = self._name("known_", {})
+        # (A field left out and a field given as null may decode differently.)
+        fields = self._fields(cls)
+        values = ", ".join(f"d.get({(f.alias or f.name)!r}, _MISSING)" for f, _ in fields)
+        return [
+            f"    known = {known}",
+            f"    k = ({values},)",
+            "    o = known.get(k)",
+            "    if o is not None:",
+            "        return o",
+        ]
 
     @staticmethod
     def _trusted(cls: type) -> bool:
