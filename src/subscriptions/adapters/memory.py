@@ -23,7 +23,6 @@ from ..errors import (
     ConcurrencyConflict,
     InvalidInput,
     PaymentInProgress,
-    ReadOnlySnapshot,
     StorageError,
 )
 from ..orders import IssuedInvoice, Order, OrderState
@@ -341,20 +340,6 @@ class InMemoryUnitOfWork(RolledBackOnExit):
         self.idempotency = _Idempotency(self, "idempotency", "idempotency key")
         self.outbox = _Outbox(self, "outbox", "outbox entry")
         self.events = _Events(self, "events", "event")
-
-    def _check_open(self) -> None:
-        if self._done:
-            raise InvalidInput(
-                "this unit of work is already committed or rolled back; start a new one"
-            )
-
-    def _check_writable(self, operation: str, *subjects: object) -> None:
-        """Refuse a write once the unit of work has ended, or in a snapshot.
-        ``operation`` says what was asked, a format string over ``subjects``: it is
-        formatted only when refused (every write of a bill run passes here)."""
-        if self._done or self._snapshot:
-            self._check_open()
-            raise ReadOnlySnapshot(operation.format(*subjects))
 
     def _tables(self) -> dict[str, dict[str, Any]]:
         """The committed tables this unit of work reads: the live ones, or a

@@ -43,7 +43,6 @@ from ..errors import (
     DuplicateRecord,
     InvalidInput,
     PaymentInProgress,
-    ReadOnlySnapshot,
     SubscriptionsError,
 )
 from ..orders import IssuedInvoice, Order, Quote
@@ -915,20 +914,6 @@ class SqlUnitOfWork(RolledBackOnExit):
         self._events = _Events(self)
         self.idempotency: ports.IdempotencyRepository = self._idempotency
         self.events: ports.EventRepository = self._events
-
-    def _check_open(self) -> None:
-        if self._done:
-            raise InvalidInput(
-                "this unit of work is already committed or rolled back; start a new one"
-            )
-
-    def _check_writable(self, operation: str, *subjects: object) -> None:
-        """Refuse a write once the unit of work has ended, or in a snapshot.
-        ``operation`` says what was asked, a format string over ``subjects``: it is
-        formatted only when refused (every write of a bill run passes here)."""
-        if self._done or self._snapshot:
-            self._check_open()
-            raise ReadOnlySnapshot(operation.format(*subjects))
 
     def _db(self) -> Backend:
         backend = self._backend
