@@ -134,6 +134,16 @@ _INSTANTS: dict[str, datetime] = {}
 _DECIMALS: dict[str, Decimal] = {}
 
 
+def _decode_decimal(text: str) -> Decimal:
+    """The ``Decimal`` of a stored amount's text, kept for the next document
+    (decimals are immutable values, shared safely)."""
+    value = Decimal(text)
+    if len(_DECIMALS) >= _CACHE_SIZE:
+        _DECIMALS.clear()
+    _DECIMALS[text] = value
+    return value
+
+
 #: Leaf records kept per class: few enough that the flat memory of a forecast
 #: stays flat (a value held costs a record and its key).
 _LEAF_CACHE_SIZE = 4096
@@ -144,16 +154,6 @@ def _keep(known: dict[Any, Any], key: Any, value: Any) -> None:
     if len(known) >= _LEAF_CACHE_SIZE:
         known.clear()
     known[key] = value
-
-
-def _decode_decimal(text: str) -> Decimal:
-    """The ``Decimal`` of a stored amount's text, kept for the next document
-    (decimals are immutable values, shared safely)."""
-    value = Decimal(text)
-    if len(_DECIMALS) >= _CACHE_SIZE:
-        _DECIMALS.clear()
-    _DECIMALS[text] = value
-    return value
 
 
 _ZONES: dict[str, ZoneInfo] = {}
@@ -226,10 +226,11 @@ def _records(tp: Any, args: tuple[Any, ...]) -> tuple[type, ...]:
 
 @attrs.frozen
 class _Scalar:
-    """How a scalar type is stored: templates over the value's expression (``{}``, or
-    ``{0}`` where it appears more than once: a name or an attribute, cheap to read
-    again) that encode it to its dict form and decode it back; ``quoted`` when the dict form is a
-    JSON string that needs no escaping (so the text encoder writes it between quotes)."""
+    """How a scalar type is stored: templates over the value's expression (``{}``,
+    or ``{0}`` where it appears more than once: a name or an attribute, cheap to
+    read again) that encode it to its dict form and decode it back; ``quoted`` when
+    the dict form is a JSON string that needs no escaping (so the text encoder
+    writes it between quotes)."""
 
     encode: str
     decode: str
