@@ -40,7 +40,17 @@ class Preview(Viewable):
     time zone unless a ``zone`` is given.
     """
 
-    __slots__ = ("_context", "_currency", "_lines", "_outcome", "_plan", "_totals")
+    __slots__ = (
+        "_context",
+        "_currency",
+        "_lines",
+        "_outcome",
+        "_plan",
+        "_planned",
+        "_subtotal",
+        "_tax",
+        "_total",
+    )
 
     def __init__(
         self,
@@ -53,9 +63,14 @@ class Preview(Viewable):
         self._outcome = outcome
         self._plan = plan
         self._lines: tuple[PreviewLine, ...] | None = None
-        #: (subtotal, tax) of a planned change whose totals need no invoice; None
-        #: when the invoice must be built (or for an outcome)
-        self._totals = None if plan is None else plan_totals(plan, context)
+        totals = None if plan is None else plan_totals(plan, context)
+        #: whether the totals are the planned change's, with no invoice to build
+        self._planned = totals is not None
+        self._subtotal: Decimal | None = None
+        self._tax: Decimal | None = None
+        self._total: Decimal | None = None
+        if totals is not None:
+            self._subtotal, self._tax, self._total = totals
 
     @property
     def currency(self) -> str:
@@ -83,7 +98,7 @@ class Preview(Viewable):
 
     def _build_lines(self) -> tuple[PreviewLine, ...]:
         plan = self._plan
-        if plan is not None and self._totals is not None:
+        if plan is not None and self._planned:
             # Tax-exclusive lines: the planned lines are the invoice's.
             charge = plan.charge
             return (*plan.credits, charge) if charge is not None else tuple(plan.credits)
@@ -94,22 +109,36 @@ class Preview(Viewable):
         return tuple(PreviewLine.of(line, currency) for line in invoice.lines)
 
     def _invoice_totals(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(subtotal, tax, total) of the invoice the action makes (zeros for none),
+        kept for the next read."""
         invoice = self.outcome.invoice
         if invoice is None:
-            return _ZERO, _ZERO, _ZERO
-        return invoice.subtotal, invoice.tax_total, invoice.total
+            totals = _ZERO, _ZERO, _ZERO
+        else:
+            totals = invoice.subtotal, invoice.tax_total, invoice.total
+        self._subtotal, self._tax, self._total = totals
+        return totals
 
     @property
     def subtotal(self) -> Money:
-        return Money((self._totals or self._invoice_totals())[0], self._currency)
+        subtotal = self._subtotal
+        if subtotal is None:
+            subtotal, _, _ = self._invoice_totals()
+        return Money(subtotal, self._currency)
 
     @property
     def tax(self) -> Money:
-        return Money((self._totals or self._invoice_totals())[1], self._currency)
+        tax = self._tax
+        if tax is None:
+            _, tax, _ = self._invoice_totals()
+        return Money(tax, self._currency)
 
     @property
     def total(self) -> Money:
-        return Money((self._totals or self._invoice_totals())[2], self._currency)
+        total = self._total
+        if total is None:
+            _, _, total = self._invoice_totals()
+        return Money(total, self._currency)
 
     @property
     def credits(self) -> Money:
