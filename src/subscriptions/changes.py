@@ -303,7 +303,10 @@ def plan_change(sub: Subscription, action: Change, at: datetime, ctx: BillingCon
         )
     current = offers.get((old.product, old.plan, old.frequency, currency))
     # (A plan no longer sold at the current frequency still has its rank.)
-    old_rank = ctx.catalog.plan(old.product, old.plan).rank if current is None else current[1]
+    if current is None:
+        old_rank = ctx.catalog.plan(old.product, old.plan).rank
+    else:
+        _, old_rank = current
     if rank != old_rank:
         kind = _UPGRADE if rank > old_rank else _DOWNGRADE
     else:

@@ -667,7 +667,8 @@ class GettextRenderer:
         """The locale a message asked for in ``requested`` is written in
         (:attr:`Message.locale`): the requested one when it or its language has a
         catalog, else :data:`DEFAULT_LOCALE`."""
-        return self._resolve(requested)[0]
+        locale, _ = self._resolve(requested)
+        return locale
 
     def render(self, data: MessageData, *, to: Sequence[str]) -> Message:
         """The message written from ``data``, in its locale and time zone, to ``to``."""

@@ -234,7 +234,8 @@ class BillingContext:
 
     def unit_price(self, terms: Terms) -> Decimal:
         """The catalog's per-seat price for ``terms``, or a clear NotFound error."""
-        return self.catalog.offer(terms.product, terms.plan, terms.frequency, self.currency)[0]
+        price, _ = self.catalog.offer(terms.product, terms.plan, terms.frequency, self.currency)
+        return price
 
     def check(self, terms: Terms) -> Terms:
         self.unit_price(terms)

@@ -587,7 +587,8 @@ def _close(
             break
         except StorageError as exc:
             if tried == _RECORD_TRIES - 1:
-                first = results[0][0].attempt
+                first_item, _, _ = results[0]
+                first = first_item.attempt
                 raise PaymentNotRecorded(first.idempotency_key, cause=exc) from exc
             center.sleep(center.settings.gateway_backoff.total_seconds() * 2**tried)
     # A concurrent change to one of them: record each on its own, reading afresh.

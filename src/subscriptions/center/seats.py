@@ -122,4 +122,5 @@ def show_seats(center: Center, account_id: str, user: str, product: str) -> Seat
     with center.store.unit_of_work() as uow:
         account = center.load_account(uow, account_id)
         require_billing_contact(account, user, "see seat assignments")
-        return _seats_for(center, uow, account, product)[1]
+        _, seats = _seats_for(center, uow, account, product)
+        return seats
