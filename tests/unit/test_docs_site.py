@@ -20,6 +20,7 @@ INTERNAL = {
     "subscriptions.adapters.closing": "the stores' shared machinery: no name a host uses",
     "subscriptions.adapters.repositories": "the stores' shared machinery: no name a host uses",
     "subscriptions.adapters.sql": "the stores' shared machinery: no name a host uses",
+    "subscriptions.adapters.sql_tables": "the stores' shared machinery: no name a host uses",
     "subscriptions.cli": "the command line, documented in the README",
     "subscriptions.cli.app": "the command line's words, documented by its --help",
     "subscriptions.cli.billing": "the command line's commands, documented in the README",
