@@ -143,6 +143,14 @@ def test_an_instant_known_in_utc_keeps_its_own_zone_and_amounts_their_exponent()
             TaxLine, f'{{"rate":"{text}","treatment":"standard","base":"0","amount":"0"}}'
         )
         assert line.rate.as_tuple() == Decimal(text).as_tuple()
+    # A zero is read once too (a miss is not mistaken for a falsy amount).
+    zeros = [
+        codec.loads(
+            TaxLine, f'{{"rate":"{rate}","treatment":"standard","base":"0.00","amount":"0"}}'
+        )
+        for rate in ("4", "5")
+    ]
+    assert zeros[0].base is zeros[1].base
 
 
 def test_a_leaf_record_read_again_is_the_value_read_before_and_only_that() -> None:

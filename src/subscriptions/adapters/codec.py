@@ -238,7 +238,12 @@ class _Scalar:
 
 
 _SCALARS: dict[type, _Scalar] = {
-    Decimal: _Scalar(encode="str({0})", decode="(_decimals({0}) or _dec({0}))", quoted=True),
+    # (A miss is None, tested as such: a zero amount is falsy.)
+    Decimal: _Scalar(
+        encode="str({0})",
+        decode="(_known if (_known := _decimals({0})) is not None else _dec({0}))",
+        quoted=True,
+    ),
     # A UTC instant's text is looked up in place (a document holds several).
     datetime: _Scalar(
         encode="(({0}.tzinfo is _UTC and _utc_text({0})) or _enc_dt({0}))",
