@@ -17,7 +17,8 @@ import pytest
 import stripe
 from moneyed import Money
 
-from subscriptions.adapters.stripe import CardSetup, StripeGateway, from_minor, to_minor
+from subscriptions.adapters.stripe import CardSetup, StripeGateway
+from subscriptions.adapters.stripe_amounts import from_minor, to_minor
 from subscriptions.errors import (
     AmountNotRepresentable,
     GatewayMisconfigured,

@@ -25,7 +25,9 @@ module                                       what it holds
 :mod:`~subscriptions.adapters.postgres`      :class:`~subscriptions.adapters.postgres.PostgresStore`
                                              (extra ``postgres``)
 :mod:`~subscriptions.adapters.stripe`        :class:`~subscriptions.adapters.stripe.StripeGateway`,
-                                             the payment gateway on Stripe (extra ``stripe``)
+                                             the payment gateway on Stripe (extra ``stripe``);
+                                             its amounts in
+                                             :mod:`~subscriptions.adapters.stripe_amounts`
 :mod:`~subscriptions.adapters.sql`           the SQL stores' common unit of work
 :mod:`~subscriptions.adapters.sql_tables`    the tables it reads and writes
 :mod:`~subscriptions.adapters.codec`         records to JSON documents and back
