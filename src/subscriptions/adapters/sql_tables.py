@@ -174,24 +174,13 @@ _UNSEEN: Any = object()
 _INSERT, _UPDATE, _UPSERT, _STATUS = 0, 1, 2, 3
 
 
-class _Op:
-    """A queued write: insert, update (from version ``base``) or upsert."""
-
-    __slots__ = ("base", "kind", "record")
-
-    def __init__(self, kind: int, record: Any, base: int | None) -> None:
-        self.kind = kind
-        self.record = record
-        self.base = base
-
-
 # -- repositories ------------------------------------------------------------------------
 
 
 class _Table:
     """Documents of one record type: the identity map, the queued writes, the SQL."""
 
-    __slots__ = ("_decode", "_pending", "_remembers", "_seen", "_sql", "_uow", "spec")
+    __slots__ = ("_bases", "_decode", "_pending", "_remembers", "_seen", "_sql", "_uow", "spec")
 
     def __init__(self, uow: SqlUnitOfWork, spec: _Spec) -> None:
         self._uow = uow
@@ -203,7 +192,12 @@ class _Table:
         #: Whether records read are kept in ``_seen``: a snapshot, which never
         #: writes, keeps nothing (a whole book read page by page stays one page).
         self._remembers = not uow._snapshot
-        self._pending: dict[str, _Op] = {}
+        #: key -> how its queued write is made (_INSERT, _UPDATE, _UPSERT, _STATUS),
+        #: and the version an update is made from; the record written is the one in
+        #: ``_seen``. (Ints only: these dicts are never traversed by the cyclic GC,
+        #: which a batch of thousands of queued writes would otherwise feed.)
+        self._pending: dict[str, int] = {}
+        self._bases: dict[str, int] = {}
         uow._tables.append(self)
 
     def _get(self, key: str) -> Any:
@@ -256,7 +250,7 @@ class _Table:
         self._uow._check_writable("adding {} {!r}", self.spec.label, key)
         if self._seen.get(key) is not None:
             raise InvalidInput(f"{self.spec.label} {key!r} already exists")
-        self._pending[key] = _Op(_INSERT, record, None)
+        self._pending[key] = _INSERT
         self._seen[key] = record
 
     def _update(self, key: str, record: Any) -> None:
@@ -267,11 +261,9 @@ class _Table:
             found = None if current is None else current.version
             if found != expected:
                 raise ConcurrencyConflict(self.spec.label, key, expected=expected, found=found)
-        op = self._pending.get(key)
-        if op is None:
-            self._pending[key] = _Op(_UPDATE, record, expected)
-        else:
-            op.record = record
+        if key not in self._pending:
+            self._pending[key] = _UPDATE
+            self._bases[key] = expected
         self._seen[key] = record
 
     def _put(self, key: str, record: Any) -> None:
@@ -281,13 +273,13 @@ class _Table:
         if current is _UNSEEN:
             # Created at version 0 (or 1, edited from an implicit empty version 0) if
             # missing, else updated from the version before: one upsert decides.
-            kind = _UPSERT if version in (0, 1) else _UPDATE
-            self._pending[key] = _Op(kind, record, version - 1)
+            self._pending[key] = _UPSERT if version in (0, 1) else _UPDATE
+            self._bases[key] = version - 1
             self._seen[key] = record
         elif current is None:
             if version not in (0, 1):
                 raise ConcurrencyConflict(self.spec.label, key, expected=version - 1, found=None)
-            self._pending[key] = _Op(_INSERT, record, None)
+            self._pending[key] = _INSERT
             self._seen[key] = record
         else:
             self._update(key, record)
@@ -296,44 +288,43 @@ class _Table:
         pending = self._pending
         if not pending:
             return
-        spec, sql = self.spec, self._sql
+        spec, sql, seen, bases = self.spec, self._sql, self._seen, self._bases
         values, instant = spec.values, self._uow._dialect.instant
         dumps, versioned = codec.dumps, spec.versioned
-        batches: tuple[list[tuple[str, _Op]], ...] = ([], [], [], [])
+        batches: tuple[list[str], ...] = ([], [], [], [])
         # Sorted, so that concurrent transactions lock rows in the same order.
         for key in sorted(pending):
-            op = pending[key]
-            batches[op.kind].append((key, op))
+            batches[pending[key]].append(key)
         pending.clear()
         for kind, batch in enumerate(batches):
             if not batch:
                 continue
             rows: list[tuple[Any, ...]] = []
-            for key, op in batch:
-                record = op.record
+            for key in batch:
+                record = seen[key]
                 extra = () if values is None else values(record, instant)
                 if kind == _STATUS:
                     status = record.status._value_
-                    rows.append((record.version, status, record.version, key, op.base))
+                    rows.append((record.version, status, record.version, key, bases[key]))
                 elif kind == _UPDATE:
-                    rows.append((record.version, *extra, dumps(record), key, op.base))
+                    rows.append((record.version, *extra, dumps(record), key, bases[key]))
                 elif kind == _UPSERT:
-                    rows.append((key, record.version, *extra, dumps(record), op.base))
+                    rows.append((key, record.version, *extra, dumps(record), bases[key]))
                 elif versioned:
                     rows.append((key, record.version, *extra, dumps(record)))
                 else:
                     rows.append((key, *extra, dumps(record)))
             statement = (sql.insert, sql.update, sql.upsert, sql.status)[kind]
             counts = db.execute_counted(statement, rows)
-            for (key, op), count in zip(batch, counts, strict=True):
+            for key, count in zip(batch, counts, strict=True):
                 if count:
                     continue
                 if kind == _INSERT:
-                    self._refused(db, key, op.record)
+                    self._refused(db, key, seen[key])
                 found_rows = db.query(sql.version, (key,))
                 found = found_rows[0][0] if found_rows else None
-                assert op.base is not None
-                raise ConcurrencyConflict(spec.label, key, expected=op.base, found=found)
+                raise ConcurrencyConflict(spec.label, key, expected=bases[key], found=found)
+        bases.clear()
 
     def _refused(self, db: Backend, key: str, record: Any) -> None:
         """An insert the database did not make: the record exists already."""
@@ -342,6 +333,7 @@ class _Table:
     def _reset(self) -> None:
         self._seen.clear()
         self._pending.clear()
+        self._bases.clear()
 
 
 class _Accounts(_Table, repositories.AccountRows):
@@ -432,7 +424,7 @@ class _Invoices(_Table, repositories.InvoiceRows):
         self._update(changed.id, changed)
         if not queued:
             # Only the status moved: write that field, not the whole document again.
-            self._pending[changed.id].kind = _STATUS
+            self._pending[changed.id] = _STATUS
 
     def for_account(self, account_id: str) -> list[IssuedInvoice]:
         db = self._uow._flushed()
@@ -585,9 +577,8 @@ class _Outbox(_Table):
     def mark_sent(self, entry_id: str, at: datetime) -> None:
         uow = self._uow
         uow._check_writable("marking outbox entry {!r} sent", entry_id)
-        op = self._pending.get(entry_id)
-        if op is not None:
-            op.record = self._seen[entry_id] = attrs.evolve(op.record, sent_at=at)
+        if entry_id in self._pending:
+            self._seen[entry_id] = attrs.evolve(self._seen[entry_id], sent_at=at)
             return
         if self._seen.get(entry_id) is not None:
             self._marks[entry_id] = at
