@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from moneyed import Money
 
 from subscriptions.adapters import codec
+from subscriptions.periods import Period
 from subscriptions.ports import OutboxEntry
 from subscriptions.pricing import TaxLine
 from subscriptions.subscription import Event, EventKind
@@ -179,12 +180,77 @@ def test_a_leaf_record_read_again_is_the_value_read_before_and_only_that() -> No
     event = Event(kind=EventKind.TRIAL_STARTED, at=start)
     assert codec.loads(Event, codec.dumps(event)) is not codec.loads(Event, codec.dumps(event))
 
+    # Frozensets of names are shared too, field by field.
+    account = r.italian_account()
+    one, two = (codec.loads(type(account), codec.dumps(account)) for _ in range(2))
+    assert one.billing_contacts == account.billing_contacts
+    assert one.billing_contacts is two.billing_contacts
+
     @attrs.define
     class Mutable:
         name: str
 
     # A record that can change is never shared.
     assert codec.loads(Mutable, '{"name":"a"}') is not codec.loads(Mutable, '{"name":"a"}')
+
+
+@attrs.frozen
+class Dated:
+    period: Period
+    tags: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Loose:
+    names: list[str]
+
+
+@attrs.frozen
+class Outer:
+    loose: Loose
+    dated: Dated
+
+
+def test_a_value_nested_again_is_written_from_its_text_and_only_while_it_cannot_change() -> None:
+    start = datetime(2026, 6, 1, 7, tzinfo=UTC)
+    june = Period.between(start, start + timedelta(days=30))
+    first = Event(kind=EventKind.TRIAL_STARTED, at=start, ends_at=start)
+    immutable = codec._COMPILER.nested_text_encoder(Dated)
+    assert immutable is not codec._COMPILER.text_encoder(Dated)
+    # A frozen record holding a list can change through it: never remembered.
+    assert codec._COMPILER.nested_text_encoder(Loose) is codec._COMPILER.text_encoder(Loose)
+    names = ["a"]
+    outer = Outer(loose=Loose(names=names), dated=Dated(period=june, tags=("x",)))
+    text = codec.dumps(outer)
+    assert text == json.dumps(codec.encode(outer), separators=(",", ":"))
+    names.append("b")
+    assert codec.dumps(outer) == json.dumps(codec.encode(outer), separators=(",", ":"))
+    assert '"names":["a","b"]' in codec.dumps(outer)
+    # Equal values are each written in full; a value's text is its own.
+    for days in range(1, 40):
+        period = Period.between(start, start + timedelta(days=days))
+        dated = Dated(period=period)
+        assert codec.dumps(dated) == json.dumps(codec.encode(dated), separators=(",", ":"))
+    assert codec.dumps(first) == json.dumps(codec.encode(first), separators=(",", ":"))
+
+
+def test_a_bounded_memory_of_texts_forgets_whole_and_stays_right() -> None:
+    start = datetime(2026, 6, 1, 7, tzinfo=UTC)
+    held = []
+    for minutes in range(codec._NESTED_KEPT + 50):
+        period = Period.between(start, start + timedelta(days=1, minutes=minutes))
+        line = TaxLine(
+            rate=Decimal(minutes),
+            treatment=TaxTreatment.STANDARD,
+            base=Decimal("1"),
+            amount=Decimal("0.22"),
+        )
+        held.append((period, line))
+    encode = codec._COMPILER.nested_text_encoder(Period)
+    for period, _ in held:
+        assert encode(period) == codec.dumps(period)
+    # Again, after the memory was cleared once.
+    assert all(encode(period) == codec.dumps(period) for period, _ in held[::97])
 
 
 def test_a_wall_time_in_a_dst_gap_or_fold_reads_back_equal() -> None:

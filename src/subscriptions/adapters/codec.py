@@ -130,6 +130,11 @@ _UTC_TEXT: dict[datetime, str] = {}
 _INSTANTS: dict[str, datetime] = {}
 
 
+#: How many nested immutable values each class's shared text encoder keeps the text
+#: of (a batch of renewals' periods and lines; leaf values shared across batches).
+_NESTED_KEPT = 4_096
+
+
 #: Decimals of texts (prices and rates repeat in every document), bounded.
 _DECIMALS: dict[str, Decimal] = {}
 
@@ -154,6 +159,18 @@ def _keep(known: dict[Any, Any], key: Any, value: Any) -> None:
     if len(known) >= _LEAF_CACHE_SIZE:
         known.clear()
     known[key] = value
+
+
+def _frozenset(items: list[Any], known: dict[tuple[Any, ...], frozenset[Any]]) -> frozenset[Any]:
+    """The frozenset of a stored list of strings or numbers, the one read before from
+    the same list if any (``known`` is its field's own, so ``1`` and ``true`` never
+    meet)."""
+    key = tuple(items)
+    value = known.get(key)
+    if value is None:
+        value = frozenset(key)
+        _keep(known, key, value)
+    return value
 
 
 _ZONES: dict[str, ZoneInfo] = {}
@@ -348,6 +365,7 @@ class _Compiler:
     def __init__(self) -> None:
         self.encoders: dict[type, _Encoder] = {}
         self.text_encoders: dict[type, Callable[[Any], str]] = {}
+        self.nested_text_encoders: dict[type, Callable[[Any], str]] = {}
         self.decoders: dict[type, _Decoder] = {}
         self._names = itertools.count()
         self._namespace: dict[str, Any] = {
@@ -358,6 +376,7 @@ class _Compiler:
             "_utc_text": _UTC_TEXT.get,
             "_enc_dt": _encode_datetime,
             "_keep": _keep,
+            "_frozenset": _frozenset,
             "_dec_dt": _decode_datetime,
             "_enc_money": _encode_money,
             "_dec_money": _decode_money,
@@ -411,6 +430,10 @@ class _Compiler:
                 if decode:
                     # The same collection type: list, tuple, set or frozenset.
                     collection = origin.__name__
+                    if origin is frozenset and args[0] in _IDENTITY:
+                        # Frozensets of names repeat (every account's contacts):
+                        # shared, like leaf records.
+                        return f"_frozenset({expr}, {self._name('known_', {})})"
                     if inner is None:
                         return f"{collection}({expr})"
                     return f"{collection}([{inner} for {var} in {expr}])"
@@ -445,7 +468,7 @@ class _Compiler:
                 texts = {member._value_: _json_encode(member._value_) for member in tp}
                 return [(False, f"{self._name('texts_', texts)}[{expr}._value_]")]
             case _Kind.ATTRS:
-                return [(False, f"{self._name('text_', self.text_encoder(tp))}({expr})")]
+                return [(False, f"{self._name('text_', self.nested_text_encoder(tp))}({expr})")]
             case _Kind.RECORDS:
                 function = self._name("text_", self.records_encoder(args, text=True))
                 return [(False, f"{function}({expr})")]
@@ -455,7 +478,7 @@ class _Compiler:
                 if element is str:
                     joined = f"','.join(map(_esc, {items}))"
                 elif isinstance(element, type) and attrs.has(element):
-                    function = self._name("text_", self.text_encoder(element))
+                    function = self._name("text_", self.nested_text_encoder(element))
                     joined = f"','.join(map({function}, {items}))"
                 else:
                     var = self._var()
@@ -488,6 +511,82 @@ class _Compiler:
         function: Callable[[Any], str] = self._compile(source, "encode_text", cls)
         self.text_encoders[cls] = function
         return function
+
+    def nested_text_encoder(self, cls: type) -> Callable[[Any], str]:
+        """The text encoder of ``cls`` where a value of it is nested in another record.
+
+        For a deeply immutable class (:meth:`_immutable`) the texts of the values it
+        encoded last are kept by identity: one renewal writes its period in the
+        subscription, the invoice line and again in the line the subscription keeps
+        open, and every invoice the seller's party and the tax decision its context
+        shares, so each is encoded once. Each text is kept with its value, which
+        keeps the value alive and its ``id`` its own; the memory is cleared whole
+        when it holds :data:`_NESTED_KEPT` values.
+        """
+        known = self.nested_text_encoders.get(cls)
+        if known is not None:
+            return known
+        encode = self.text_encoder(cls)
+        if not self._immutable(cls, set()):
+            self.nested_text_encoders[cls] = encode
+            return encode
+        kept: dict[int, tuple[Any, str]] = {}
+        recall = kept.get
+
+        def encode_shared(value: Any) -> str:
+            key = id(value)
+            hit = recall(key)
+            if hit is not None and hit[0] is value:
+                return hit[1]
+            text = encode(value)
+            if len(kept) >= _NESTED_KEPT:
+                kept.clear()
+            kept[key] = (value, text)
+            return text
+
+        self.nested_text_encoders[cls] = encode_shared
+        return encode_shared
+
+    def _immutable(self, cls: type, seen: set[type]) -> bool:
+        """Whether no value of ``cls`` can change after it is made: it is frozen and
+        each field holds a string, number, boolean, enum, decimal or date, or a
+        tuple, frozenset or record (itself immutable) of such."""
+        if cls in seen:
+            return False  # a record nested in itself: not worth the proof
+        seen.add(cls)
+        if not self._frozen(cls):
+            return False
+        return all(self._immutable_type(tp, seen) for _, tp in self._fields(cls))
+
+    def _immutable_type(self, tp: Any, seen: set[type]) -> bool:
+        kind, origin, args = _kind(tp)
+        match kind:
+            case _Kind.IDENTITY | _Kind.ENUM:
+                return True
+            case _Kind.SCALAR:
+                return tp is not Money  # py-moneyed's Money can be assigned to
+            case _Kind.OPTIONAL:
+                return self._immutable_type(args[0], seen)
+            case _Kind.ATTRS:
+                return self._immutable(tp, set(seen))
+            case _Kind.RECORDS:
+                return all(self._immutable(one, set(seen)) for one in args)
+            case _Kind.SEQUENCE | _Kind.SET:
+                return origin in (tuple, frozenset) and self._immutable_type(args[0], seen)
+        return False
+
+    @staticmethod
+    def _frozen(cls: type) -> bool:
+        """Whether ``cls`` (an attrs class with fields) refuses assignment."""
+        fields = attrs.fields(cls)
+        if not fields:
+            return False
+        probe: Any = object.__new__(cls)
+        try:
+            setattr(probe, fields[0].name, None)
+        except attrs.exceptions.FrozenInstanceError:
+            return True
+        return False
 
     def records_encoder(self, classes: tuple[type, ...], *, text: bool) -> Callable[[Any], Any]:
         """What encodes a value of one of ``classes`` under its class name: as JSON
@@ -611,14 +710,7 @@ class _Compiler:
         value of it is then known by its document's field values alone, and may be
         shared."""
         fields = self._fields(cls)
-        if not fields:
-            return False
-        probe: Any = object.__new__(cls)
-        try:
-            setattr(probe, fields[0][0].name, None)
-        except attrs.exceptions.FrozenInstanceError:
-            pass
-        else:
+        if not self._frozen(cls):
             return False
         for _, tp in fields:
             kind, _, args = _kind(tp)
