@@ -37,7 +37,7 @@ from decimal import Decimal
 
 import attrs
 
-from ._records import revised
+from ._records import quick_init, revised
 from .errors import InvalidTransition
 from .orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
 from .periods import Period
@@ -104,6 +104,7 @@ def unpaid_from(invoice: IssuedInvoice, sub: Subscription) -> datetime:
     return sub.period.start if sub.period is not None else invoice.issued_at
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Collected:
     """An attempt's outcome applied to the invoice and its subscription.

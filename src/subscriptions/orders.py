@@ -19,7 +19,7 @@ import attrs
 from moneyed import Money
 
 from ._enum import Choice
-from ._records import moved, revised
+from ._records import moved, quick_init, revised
 from .accounts import Account, Address
 from .cart import CartItem, QuoteItem
 from .display import Cell, Pairs, Section, View, Viewable, ZoneLike, view_zone
@@ -296,6 +296,7 @@ def order_moved(order: Order, state: OrderState, *, at: datetime, **changes: obj
     return revised(order, state=state, updated_at=max(at, order.updated_at), **changes)
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Party:
     """A party named on an invoice: name, postal address, VAT number."""
@@ -385,6 +386,7 @@ class InvoiceStatus(Choice):
 COLLECTIBLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.FAILED})
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class IssuedInvoice(Viewable):
     """A numbered invoice or credit note, immutable but for its collection status.
@@ -496,6 +498,7 @@ def corrected_numbers(
 # -- issuing: numbers, dates and parties of the documents ---------------------------
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Draft:
     """A document to issue: the priced invoice and what the issuing adds to it."""

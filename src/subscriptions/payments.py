@@ -53,7 +53,7 @@ import attrs
 from moneyed import Money
 
 from ._enum import Choice
-from ._records import moved
+from ._records import moved, quick_init
 from .errors import InvalidInput, InvalidTransition
 from .money import EXACT, money_currency
 from .orders import IssuedInvoice, OrderFailure
@@ -110,6 +110,7 @@ class PaymentStatus(Choice):
     REFUNDED = "refunded"
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class ChargeRequest:
     """One charge, as sent under its key (every resend is the same request).
@@ -135,6 +136,7 @@ class RefundRequest:
     reason: str
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class PaymentResult:
     """What the gateway answered, or knows, about one key.

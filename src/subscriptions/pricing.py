@@ -24,6 +24,7 @@ from fractions import Fraction
 import attrs
 
 from ._enum import Choice
+from ._records import quick_init
 from .display import Cell, Pairs, Section, View, Viewable, ZoneLike, view_zone
 from .errors import InvalidInput
 from .money import (
@@ -200,6 +201,7 @@ class TaxSetup:
         return self.decide(instant.astimezone(tz).date())
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class InvoiceLine:
     """One line of an invoice: a charge for a span, or a credit for its unused part.
@@ -221,6 +223,7 @@ class InvoiceLine:
     tax: TaxDecision | None = None
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class TaxLine:
     """The tax of one (rate, treatment) group of an invoice."""
@@ -232,6 +235,7 @@ class TaxLine:
     mention: str | None = None
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Invoice(Viewable):
     """An invoice (or, with a negative total, a credit note) before or after numbering.

@@ -27,6 +27,7 @@ import attrs
 from moneyed import Currency, Money
 
 from ._enum import Choice
+from ._records import quick_init
 from .catalog import Catalog
 from .errors import InvalidInput
 from .money import Rounding, check_currency, minor_digits, money_currency, quantum
@@ -245,6 +246,7 @@ class BillingContext:
         return None if self.tax is None else self.tax.decide_at(instant, self.tz)
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Dunning:
     """The collection of a subscription's unpaid renewal invoice.
@@ -262,6 +264,7 @@ class Dunning:
     next_retry_at: datetime | None
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Subscription:
     """The state of one product's subscription for an account.
@@ -330,6 +333,7 @@ class EventKind(Choice):
     VAT_NUMBER_INVALID = "vat_number_invalid"
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Event:
     """A state change, as a frozen record with typed fields: each kind fills the ones
@@ -383,6 +387,7 @@ class Event:
     note: str = ""
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Outcome:
     """A transition's result: the new state, its invoice (or None) and its events."""

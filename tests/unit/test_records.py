@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+
 import attrs
 import pytest
 
-from subscriptions._records import moved, revised, slot_setter, version_after
+from subscriptions._records import moved, quick_init, revised, slot_setter, version_after
 from subscriptions.cart import Cart
 from subscriptions.errors import InvalidInput
 
@@ -64,6 +66,90 @@ def test_a_slot_setter_sets_a_slot_or_falls_back_to_setattr() -> None:
             built.a = 8  # type: ignore[misc]
         # The copier is built on it, for either kind of class.
         assert moved(built, a=9) == cls(a=9, version=3)
+
+
+def test_a_quick_init_takes_the_same_arguments_and_stores_the_same_values() -> None:
+    @attrs.frozen
+    class Plain:
+        a: int
+        b: str = "b"
+        c: list[int] = attrs.Factory(list)
+        _d: int = 4
+        e: int = attrs.field(default=5, kw_only=True)
+
+    original = inspect.signature(Plain)
+    attrs_built = [Plain(1), Plain(1, "x", [2], 3, e=6)]
+    quick = quick_init(Plain)
+    assert quick is Plain
+    assert inspect.signature(Plain) == original
+    assert [Plain(1), Plain(1, "x", [2], 3, e=6)] == attrs_built
+    assert Plain(1).c is not Plain(1).c  # a factory per instance
+    assert Plain(d=9, a=1)._d == 9
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        Plain(1).a = 2  # type: ignore[misc]
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'a'"):
+        Plain()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'f'"):
+        Plain(1, f=2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Plain(1, "x", [2], 3, 6)  # type: ignore[misc]
+
+    @attrs.frozen(kw_only=True)
+    class Empty:
+        pass
+
+    assert quick_init(Empty)() == Empty()
+
+
+def test_a_quick_init_is_refused_where_attrs_would_check_or_compute_something() -> None:
+    @attrs.frozen
+    class Checked:
+        a: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class Converted:
+        a: int = attrs.field(converter=int)
+
+    @attrs.frozen
+    class Computed:
+        a: int
+        b: int = attrs.field(init=False, default=0)
+
+    @attrs.frozen
+    class Posted:
+        a: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    @attrs.frozen(cache_hash=True)
+    class Hashed:
+        a: int
+
+    @attrs.frozen(slots=False)
+    class Unslotted:
+        a: int
+
+    for cls in (Checked, Converted, Computed, Posted, Hashed, Unslotted):
+        with pytest.raises(TypeError, match="quick_init"):
+            quick_init(cls)
+
+
+def test_the_records_built_quickly_are_built_as_attrs_builds_them() -> None:
+    from datetime import UTC, datetime
+
+    from subscriptions.subscription import Event, EventKind
+
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    event = Event(kind=EventKind.SEATS_ASSIGNED, at=at, user_ids=("u1",))
+    assert attrs.asdict(event, recurse=False) == {
+        **{f.name: f.default for f in attrs.fields(Event)},
+        "kind": EventKind.SEATS_ASSIGNED,
+        "at": at,
+        "user_ids": ("u1",),
+    }
+    assert attrs.evolve(event, note="n").note == "n"
+    assert "kind" in inspect.signature(Event).parameters
 
 
 def test_what_replaces_a_missing_record_is_version_0() -> None:

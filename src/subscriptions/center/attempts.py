@@ -27,7 +27,7 @@ import attrs
 from moneyed import Money
 
 from .. import collection, payments
-from .._records import revised
+from .._records import quick_init, revised
 from ..accounts import Account
 from ..errors import (
     ConcurrencyConflict,
@@ -177,6 +177,7 @@ def confirm(center: Center, attempt: PaymentAttempt) -> Settled | None:
 # -- recording outcomes ----------------------------------------------------------------
 
 
+@quick_init
 @attrs.frozen(kw_only=True)
 class Settled:
     """An attempt's outcome as recorded, and what it did.
