@@ -351,9 +351,11 @@ class FakeGateway:
         self._requests, self._results = requests, results
         self._refunded, self._refunds, self._count = refunded, refunds, count
 
-    def _store(self, request: ChargeRequest, result: PaymentResult) -> None:
+    def _store(
+        self, request: ChargeRequest, result: PaymentResult, packed: tuple[Any, ...]
+    ) -> None:
         key = request.idempotency_key
-        self._requests[key] = _pack_request(request)
+        self._requests[key] = packed
         self._results[key] = _pack_result(result)
         if self._journal is not None:
             self._append(
@@ -418,14 +420,14 @@ class FakeGateway:
                     )
                 return _unpack_result(self._results[request.idempotency_key])
             if request.payment_method == "tok_timeout":
-                self._store(request, self._succeed(request))
+                self._store(request, self._succeed(request), packed)
                 raise GatewayUnavailable(
                     "the payment gateway timed out; the charge may have gone through: "
                     "reconcile the order to find out"
                 )
             result = self._decide(request)
             if result.status is not PaymentStatus.TRANSIENT_ERROR:
-                self._store(request, result)
+                self._store(request, result, packed)
             return result
 
     def _succeed(self, request: ChargeRequest) -> PaymentResult:
