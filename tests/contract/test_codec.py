@@ -253,6 +253,22 @@ def test_a_bounded_memory_of_texts_forgets_whole_and_stays_right() -> None:
     assert all(encode(period) == codec.dumps(period) for period, _ in held[::97])
 
 
+def test_the_texts_kept_are_let_go_when_a_unit_of_work_ends(tmp_path: Any) -> None:
+    from subscriptions.adapters.sqlite import SQLiteStore
+
+    start = datetime(2026, 6, 1, 7, tzinfo=UTC)
+    codec.dumps(Dated(period=Period.between(start, start + timedelta(days=3))))
+    assert any(codec._COMPILER.kept_texts)
+    codec.forget_texts()
+    assert not any(codec._COMPILER.kept_texts)
+    with SQLiteStore(tmp_path / "book.sqlite3") as store, store.unit_of_work() as uow:
+        uow.accounts.add(r.italian_account())
+        uow.flush()
+        assert any(codec._COMPILER.kept_texts)  # its address, while the work goes on
+        uow.commit()
+    assert not any(codec._COMPILER.kept_texts)
+
+
 def test_a_wall_time_in_a_dst_gap_or_fold_reads_back_equal() -> None:
     rome = ZoneInfo("Europe/Rome")
     skipped = datetime(2026, 3, 29, 2, 30, tzinfo=rome)

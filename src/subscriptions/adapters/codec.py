@@ -68,7 +68,7 @@ from .._records import slot_setter
 from ..errors import CodecError
 from ..money import money_currency
 
-__all__ = ["decode", "dumps", "encode", "loads"]
+__all__ = ["decode", "dumps", "encode", "forget_texts", "loads"]
 
 T = TypeVar("T")
 
@@ -131,7 +131,8 @@ _INSTANTS: dict[str, datetime] = {}
 
 
 #: How many nested immutable values each class's shared text encoder keeps the text
-#: of (a batch of renewals' periods and lines; leaf values shared across batches).
+#: of at most (a batch of renewals' lines, written in its subscriptions and again in
+#: its invoices).
 _NESTED_KEPT = 4_096
 
 
@@ -366,6 +367,8 @@ class _Compiler:
         self.encoders: dict[type, _Encoder] = {}
         self.text_encoders: dict[type, Callable[[Any], str]] = {}
         self.nested_text_encoders: dict[type, Callable[[Any], str]] = {}
+        #: The texts each shared nested encoder keeps (:func:`forget_texts`).
+        self.kept_texts: list[dict[int, tuple[Any, str]]] = []
         self.decoders: dict[type, _Decoder] = {}
         self._names = itertools.count()
         self._namespace: dict[str, Any] = {
@@ -520,8 +523,9 @@ class _Compiler:
         subscription, the invoice line and again in the line the subscription keeps
         open, and every invoice the seller's party and the tax decision its context
         shares, so each is encoded once. Each text is kept with its value, which
-        keeps the value alive and its ``id`` its own; the memory is cleared whole
-        when it holds :data:`_NESTED_KEPT` values.
+        keeps the value alive and its ``id`` its own, until :func:`forget_texts`
+        (a unit of work of the SQL stores ends) or until it holds
+        :data:`_NESTED_KEPT` values; then it is cleared whole.
         """
         known = self.nested_text_encoders.get(cls)
         if known is not None:
@@ -531,6 +535,7 @@ class _Compiler:
             self.nested_text_encoders[cls] = encode
             return encode
         kept: dict[int, tuple[Any, str]] = {}
+        self.kept_texts.append(kept)
         recall = kept.get
 
         def encode_shared(value: Any) -> str:
@@ -814,6 +819,13 @@ def dumps(record: Any) -> str:
             raise CodecError(f"cannot encode {record!r}: not an attrs value")
         function = _COMPILER.text_encoder(cls)
     return function(record)
+
+
+def forget_texts() -> None:
+    """Let go of the texts (and the values) the nested encoders keep: what a unit of
+    work wrote is not held after it ends."""
+    for kept in _COMPILER.kept_texts:
+        kept.clear()
 
 
 def loads(cls: type[T], text: str | bytes) -> T:

@@ -26,6 +26,7 @@ from .. import ports
 from ..errors import (
     SubscriptionsError,
 )
+from . import codec
 from .closing import RolledBackOnExit
 from .sql_tables import (
     _ACCOUNTS,
@@ -266,6 +267,7 @@ class SqlUnitOfWork(RolledBackOnExit):
             table._reset()
         self._idempotency._reset()
         self._events._reset()
+        codec.forget_texts()
 
     def _end(self, *, commit: bool) -> None:
         backend, self._backend = self._backend, None
