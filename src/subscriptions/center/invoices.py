@@ -34,6 +34,10 @@ from .orders import check_key
 
 __all__ = ["confirm_invoice_payment", "find_invoice", "pay_invoice"]
 
+#: Looks at an invoice's payments before a collision with concurrent callers is
+#: reported as one.
+_TRIES = 5
+
 
 def find_invoice(uow: UnitOfWork, account_id: str, invoice_id: str) -> IssuedInvoice:
     return owned(
@@ -64,7 +68,7 @@ def pay_invoice(
     (:meth:`reconcile` resolves it)."""
     check_key(idempotency_key)
     attempt: PaymentAttempt | None = None
-    for tried in range(2):
+    for tried in range(_TRIES):
         now = center.now()
         try:
             with center.store.unit_of_work() as uow:
@@ -110,9 +114,11 @@ def pay_invoice(
             raise
         except ConcurrencyConflict:
             # Another payment of it began meanwhile (or this key was recorded by a
-            # concurrent call): look again.
+            # concurrent call): look again. The writer collided with may itself be
+            # rolled back (one side of a deadlock), so a look may find nothing yet
+            # and collide again; a few tries settle it.
             attempt = None
-            if tried:
+            if tried == _TRIES - 1:
                 raise
     assert attempt is not None
     return _as_it_stands(center, attempt)

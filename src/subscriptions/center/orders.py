@@ -160,7 +160,7 @@ def place_order(
     optional_identifier(payment_method, what="payment method")
     made: PaymentAttempt | None = None
     order: Order | None = None
-    for tried in range(2):
+    for tried in range(_TRIES):
         now = center.now()
         try:
             with center.store.unit_of_work() as uow:
@@ -215,9 +215,13 @@ def place_order(
             made, order = None, placed
             break
         except ConcurrencyConflict:
-            # Another caller of the same key recorded it first: take that order.
+            # Another caller of the same key recorded it first: the next try finds
+            # that order under the key. Under load the writer we collided with may
+            # not be the one that commits (PostgreSQL aborts one side of a deadlock),
+            # so a try may find nothing yet and collide again: each collision means
+            # some caller got further, and a few tries settle it.
             made = None
-            if tried:
+            if tried == _TRIES - 1:
                 raise
     assert order is not None
     return drive(center, order, made)
