@@ -681,51 +681,22 @@ def test_a_caller_of_a_key_whose_order_another_completed_meanwhile_gets_that_ord
     assert len(gateway.charge_requests) == 1
 
 
-class _CollidingCommits:
-    """A store whose next ``collisions`` commits conflict, as with a concurrent
-    writer that is then rolled back (one side of a deadlock): nothing of those units
-    of work is kept, and no one else's order is found afterwards."""
-
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-        self.collisions = 0
-
-    def unit_of_work(self) -> Any:
-        uow = self._store.unit_of_work()
-        owner = self
-        commit = uow.commit
-
-        def colliding_commit() -> None:
-            if owner.collisions:
-                owner.collisions -= 1
-                uow.rollback()
-                raise ConcurrencyConflict("idempotency key", "k", expected=0, found=1)
-            commit()
-
-        uow.commit = colliding_commit  # type: ignore[method-assign]
-        return uow
-
-
 def test_an_order_placed_through_repeated_collisions_is_placed_once(
-    catalog: Any, seller: Any, store: InMemoryStore, gateway: FakeGateway, clock: ManualClock
+    center: BillingCenter, gateway: FakeGateway
 ) -> None:
-    colliding = _CollidingCommits(store)
-    center = BillingCenter(
-        catalog=catalog, seller=seller, store=colliding, gateway=gateway, clock=clock
-    )
     account = open_account(center)
     center.subscribe_now(account.id, CONTACT, "monitoring")
     quote = center.quote(account.id, CONTACT)
-    colliding.collisions = 3
-    order = center.place_order(account.id, CONTACT, quote.id, idempotency_key="k")
-    assert order.state is OrderState.SUCCEEDED
-    assert len(gateway.charge_requests) == 1
-    center.subscribe_now(account.id, CONTACT, "monitoring", seats=3)
-    again = center.quote(account.id, CONTACT)
-    colliding.collisions = 50  # a store that never lets it through: the conflict is told
-    with pytest.raises(ConcurrencyConflict):
-        center.place_order(account.id, CONTACT, again.id, idempotency_key="k2")
-    colliding.collisions = 0
+    with _store_fails(center) as colliding:
+        colliding.collisions = 3
+        order = center.place_order(account.id, CONTACT, quote.id, idempotency_key="k")
+        assert order.state is OrderState.SUCCEEDED
+        assert len(gateway.charge_requests) == 1
+        center.subscribe_now(account.id, CONTACT, "monitoring", seats=3)
+        again = center.quote(account.id, CONTACT)
+        colliding.collisions = 50  # a store that never lets it through: the conflict is told
+        with pytest.raises(ConcurrencyConflict):
+            center.place_order(account.id, CONTACT, again.id, idempotency_key="k2")
     assert len(gateway.charge_requests) == 1
     assert [o.id for o in center.orders(account.id, CONTACT)][-1] == order.id
 
@@ -735,7 +706,7 @@ def test_an_invoice_paid_through_repeated_collisions_is_charged_once(
 ) -> None:
     center.update_payment_method(paying.id, CONTACT, "tok_visa")
     requests = len(gateway.charge_requests)
-    with _colliding(center) as colliding:
+    with _store_fails(center) as colliding:
         colliding.collisions = 3
         paid = center.pay_invoice(paying.id, CONTACT, past_due.id, idempotency_key="pay-1")
     assert paid.status is InvoiceStatus.PAID
@@ -744,25 +715,16 @@ def test_an_invoice_paid_through_repeated_collisions_is_charged_once(
     ]
 
 
-@contextmanager
-def _colliding(center: BillingCenter) -> Iterator[_CollidingCommits]:
-    host = getattr(center, "_wrapped", center)
-    inner = host._center
-    colliding = _CollidingCommits(inner.store)
-    real, inner.store = inner.store, colliding
-    try:
-        yield colliding
-    finally:
-        inner.store = real
-
-
 class _FailingCommits:
     """A store whose commits fail while ``failing`` is set (a read-only file, a full
-    disk): nothing of those units of work is kept."""
+    disk), and whose next ``collisions`` commits conflict, as with a concurrent writer
+    that is then rolled back (one side of a deadlock): nothing of those units of work
+    is kept."""
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
         self.failing = False
+        self.collisions = 0
 
     def unit_of_work(self) -> Any:
         uow = self._store.unit_of_work()
@@ -770,6 +732,10 @@ class _FailingCommits:
         commit = uow.commit
 
         def failing_commit() -> None:
+            if owner.collisions:
+                owner.collisions -= 1
+                uow.rollback()
+                raise ConcurrencyConflict("idempotency key", "k", expected=0, found=1)
             if owner.failing:
                 uow.rollback()
                 raise StorageError("the database file is read-only")
