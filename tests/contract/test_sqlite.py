@@ -110,6 +110,7 @@ def test_wal_foreign_keys_and_busy_timeout_are_on(tmp_path: Path) -> None:
             assert connection.execute("PRAGMA synchronous").fetchone() == (2,)
             assert connection.execute("PRAGMA cache_size").fetchone() == (-64 * 1024,)
             assert connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (10_000,)
+            assert connection.execute("PRAGMA temp_store").fetchone() == (2,)  # memory
         finally:
             store._checkin(connection, broken=False)
     with SQLiteStore(path, cache_mb=8, checkpoint_pages=500) as store:

@@ -378,7 +378,8 @@ class SQLiteStore(ClosedOnExit):
     and commits faster. ``cache_mb`` is each connection's page cache;
     ``checkpoint_pages`` how many pages the write-ahead log may hold before they are
     copied back into the database file (each copy is one more wait for the disk: the
-    bill run writes a few pages per renewal). Close the store (or use it as a context
+    bill run writes a few pages per renewal). Temporary files (the journal of each
+    batch's savepoint, sorts) are kept in memory. Close the store (or use it as a context
     manager) to close its connections.
     """
 
@@ -411,6 +412,11 @@ class SQLiteStore(ClosedOnExit):
             f"synchronous = {synchronous.upper()}",
             f"cache_size = -{cache_mb * 1024}",
             f"wal_autocheckpoint = {checkpoint_pages}",
+            # Temporary files in memory, the statement journal first: every batch of
+            # writes runs under a savepoint (to learn which row a conflict refused),
+            # and SQLite copies each page it changes there before changing it,
+            # spilling to a temporary file past 64 KiB (several writes per renewal).
+            "temp_store = MEMORY",
         )
         self._timeout = timeout
         self._synchronous = synchronous
