@@ -17,12 +17,12 @@ by the thousand cheaper to construct):
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["moved", "quick_init", "revised", "slot_setter", "version_after"]
+__all__ = ["filling", "moved", "quick_init", "revised", "slot_setter", "version_after"]
 
 _T = TypeVar("_T")
 _C = TypeVar("_C", bound=type[Any])
@@ -41,15 +41,10 @@ def revised(record: _T, **changes: Any) -> _T:
 def moved(record: _T, **changes: Any) -> _T:
     """``record`` with ``changes``, as its next version, copied without checks."""
     try:
-        make_copy = _COPIERS[type(record)]
+        move = _MOVERS[type(record)]
     except KeyError:
-        make_copy = _copier(type(record))
-    copy = make_copy(record)
-    put = object.__setattr__
-    for name, value in changes.items():
-        put(copy, name, value)
-    put(copy, "version", record.version + 1)  # type: ignore[attr-defined]
-    result: _T = copy
+        move = _mover(type(record))
+    result: _T = move(record, changes)
     return result
 
 
@@ -60,7 +55,7 @@ def version_after(record: Any | None) -> int:
 
 #: The generated functions, by record type (made on first use).
 _REVISERS: dict[type[Any], Callable[..., Any]] = {}
-_COPIERS: dict[type[Any], Callable[[Any], Any]] = {}
+_MOVERS: dict[type[Any], Callable[[Any, dict[str, Any]], Any]] = {}
 
 
 def _reviser(cls: type[Any]) -> Callable[..., Any]:
@@ -81,9 +76,8 @@ def _reviser(cls: type[Any]) -> Callable[..., Any]:
 def slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
     """What sets field ``name`` of a new ``cls`` instance that nobody holds yet (a
     frozen record being built): the slot's own descriptor, which skips the attribute
-    lookup of ``object.__setattr__`` (a third faster; records are rebuilt field by
-    field on every read of a store), or ``object.__setattr__`` for a field that is
-    not a slot."""
+    lookup of ``object.__setattr__``, or ``object.__setattr__`` for a field that is
+    not a slot. (:func:`filling` writes plain assignments instead where it can.)"""
     descriptor = getattr(cls, name, None)
     if type(descriptor) is types.MemberDescriptorType:
         setter: Callable[[Any, Any], None] = descriptor.__set__
@@ -95,14 +89,87 @@ def slot_setter(cls: type[Any], name: str) -> Callable[[Any, Any], None]:
     return put
 
 
+def _twin(cls: type[Any]) -> type[Any] | None:
+    """A mutable class with the layout of ``cls`` (the same bases, the same slots),
+    whose instances may become ``cls`` instances by ``__class__`` assignment; or
+    ``None`` where CPython would refuse that (a slot for weak references, which it
+    places after the others, a base with its own ``__setattr__``, a ``__dict__``)."""
+    try:
+        return _TWINS[cls]
+    except KeyError:
+        pass
+    twin: type[Any] | None = None
+    slots = cls.__dict__.get("__slots__")
+    if isinstance(slots, tuple) and "__weakref__" not in slots and "__dict__" not in slots:
+        candidate = type(f"{cls.__name__}Being", cls.__bases__, {"__slots__": slots})
+        inherited: Any = candidate.__setattr__
+        if inherited is object.__setattr__:
+            try:
+                probe: Any = object.__new__(candidate)
+                probe.__class__ = cls
+                _SET_CLASS(probe, candidate)
+            except TypeError:
+                pass
+            else:
+                twin = candidate
+    _TWINS[cls] = twin
+    return twin
+
+
+_TWINS: dict[type[Any], type[Any] | None] = {}
+#: ``object.__setattr__(instance, "__class__", ...)``, also on a frozen instance.
+_SET_CLASS: Callable[[Any, type[Any]], None] = object.__dict__["__class__"].__set__
+
+
+def filling(
+    cls: type[Any],
+    target: str,
+    values: Sequence[tuple[str, str]],
+    name: Callable[[str, Any], str],
+    *,
+    made: bool = False,
+    then: Sequence[str] = (),
+) -> list[str]:
+    """Source lines (not indented) that make ``target`` a new ``cls`` instance whose
+    fields hold ``values`` (field name, expression), for generated constructors,
+    copiers and decoders of frozen slotted records; ``name(prefix, value)`` makes
+    ``value`` visible to the generated code and returns its name there. With
+    ``made``, ``target`` is already a new instance of exactly ``cls`` (an
+    ``__init__``'s ``self``). The lines ``then`` run once the fields are set, on an
+    instance that ``object.__setattr__`` may still change.
+
+    Setting a slot of a frozen record goes through its descriptor's ``__set__``, a
+    call with an argument tuple per field. Where CPython allows it (:func:`_twin`),
+    the record is built as an instance of its mutable twin instead, each field set
+    by plain assignment, then given its class: a third of the cost for a dozen
+    fields. Nobody holds the instance before it has its class (an expression that
+    raises leaves a twin behind for the collector, never a record).
+    """
+    twin = _twin(cls)
+    if twin is None:
+        lines = [] if made else [f"{target} = {name('new_', object.__new__)}({name('cls_', cls)})"]
+        for field, expression in values:
+            lines.append(f"{name('set_', slot_setter(cls, field))}({target}, {expression})")
+        return [*lines, *then]
+    kind = name("being_", twin)
+    if made:
+        lines = [f"{name('set_class_', _SET_CLASS)}({target}, {kind})"]
+    else:
+        lines = [f"{target} = {name('new_', object.__new__)}({kind})"]
+    lines.extend(f"{target}.{field} = {expression}" for field, expression in values)
+    lines.extend(then)
+    lines.append(f"{target}.__class__ = {name('cls_', cls)}")
+    return lines
+
+
 def quick_init(cls: _C) -> _C:
     """Give a frozen, slotted attrs class with nothing to check an ``__init__`` that
-    sets each slot through its descriptor (:func:`slot_setter`).
+    fills the instance as :func:`filling` does.
 
     The constructor attrs writes for a frozen class goes through
     ``object.__setattr__`` once per field; this one takes the same arguments, in the
     same order and of the same kinds, with the same defaults (a factory called per
-    instance), and stores the same values, a third faster (a renewal makes a dozen
+    instance), and stores the same values, several times faster (a renewal makes a dozen
     such records, its events among them). A class with a validator, a converter, a
     field left out of ``__init__``, an ``on_setattr`` hook, a pre- or post-init, or
     a cached hash keeps attrs' own and is refused here, so that nothing is skipped.
@@ -134,9 +201,8 @@ def quick_init(cls: _C) -> _C:
     names: dict[str, Any] = {"NOTHING": attrs.NOTHING}
     positional: list[str] = []
     keywords: list[str] = []
-    body: list[str] = []
+    values: list[tuple[str, str]] = []
     for index, field in enumerate(fields):
-        names[f"put_{index}"] = slot_setter(cls, field.name)
         parameter = field.alias
         value = parameter
         if isinstance(field.default, _FACTORY):
@@ -147,9 +213,23 @@ def quick_init(cls: _C) -> _C:
             names[f"default_{index}"] = field.default
             parameter += f"=default_{index}"
         (keywords if field.kw_only else positional).append(parameter)
-        body.append(f"    put_{index}(self, {value})\n")
+        values.append((field.name, value))
     signature = ", ".join(["self", *positional, *(["*", *keywords] if keywords else [])])
-    source = f"def __init__({signature}):\n" + ("".join(body) or "    pass\n")
+    namer = _namer(names)
+    # A subclass's instance keeps its class: only an instance of ``cls`` itself is
+    # built through the twin.
+    fast = filling(cls, "self", values, namer, made=True)
+    slow = [f"{namer('set_', slot_setter(cls, f))}(self, {v})" for f, v in values]
+    if _twin(cls) is None or not values:
+        body = "".join(f"    {line}\n" for line in slow) or "    pass\n"
+    else:
+        body = (
+            "    if type(self) is cls:\n"
+            + "".join(f"        {line}\n" for line in fast)
+            + "    else:\n"
+            + "".join(f"        {line}\n" for line in slow)
+        )
+    source = f"def __init__({signature}):\n" + body
     init = _compiled(source, "__init__", cls, **names)
     init.__annotations__ = dict(getattr(cls.__init__, "__annotations__", {}))
     init.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -161,14 +241,35 @@ def quick_init(cls: _C) -> _C:
 _FACTORY: Any = type(attrs.Factory(list))
 
 
-def _copier(cls: type[Any]) -> Callable[[Any], Any]:
-    """``copy(old)`` for ``cls``: a new instance, slot by slot (unrolled)."""
-    fields = attrs.fields(cls)
-    setters = {f"put_{i}": slot_setter(cls, f.name) for i, f in enumerate(fields)}
-    body = "".join(f"    put_{i}(new, old.{f.name})\n" for i, f in enumerate(fields))
-    source = f"def copy(old):\n    new = make(cls)\n{body}    return new\n"
-    copy = _COPIERS[cls] = _compiled(source, "copy", cls, make=object.__new__, **setters)
-    return copy
+def _mover(cls: type[Any]) -> Callable[[Any, dict[str, Any]], Any]:
+    """``move(old, changes)`` for ``cls``: a new instance holding ``old``'s fields
+    (unrolled), ``changes`` over them and the next version."""
+    names: dict[str, Any] = {}
+    values = [(f.name, f"old.{f.name}") for f in attrs.fields(cls) if f.name != "version"]
+    then = [
+        "for name, value in changes.items():",
+        "    put(new, name, value)",
+        "put(new, 'version', old.version + 1)",
+    ]
+    lines = filling(cls, "new", values, _namer(names), then=then)
+    body = "".join(f"    {line}\n" for line in lines)
+    source = f"def move(old, changes):\n{body}    return new\n"
+    move = _MOVERS[cls] = _compiled(source, "move", cls, put=object.__setattr__, **names)
+    return move
+
+
+def _namer(names: dict[str, Any]) -> Callable[[str, Any], str]:
+    """``name(prefix, value)`` for :func:`filling`, registering in ``names``."""
+
+    def name(prefix: str, value: Any) -> str:
+        for known, held in names.items():
+            if held is value and known.startswith(prefix):
+                return known
+        key = f"{prefix}{len(names)}"
+        names[key] = value
+        return key
+
+    return name
 
 
 def _compiled(source: str, name: str, cls: type[Any], **names: Any) -> Callable[..., Any]:

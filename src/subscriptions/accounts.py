@@ -50,7 +50,7 @@ def _optional_text(_: object, attribute: attrs.Attribute[str | None], value: obj
         raise InvalidInput(f"address {attribute.name} must be a non-empty string or None")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Address:
     """A postal address; ``country`` is ISO 3166-1 alpha-2, ``region`` ISO 3166-2."""
 
@@ -89,7 +89,7 @@ class VatCheckStatus(Choice):
     UNAVAILABLE = "unavailable"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class VatCheck:
     """The evidence of a VAT number check, kept with the account.
 
@@ -152,7 +152,7 @@ def _check_zone(_: object, __: attrs.Attribute[str], value: str) -> None:
     zone(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Account:
     id: str
     name: str = attrs.field(validator=_name)

@@ -77,7 +77,7 @@ def _release(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(user_ids(value, what="the users to release")))
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class CartItem:
     product: str
     plan: str
@@ -94,7 +94,7 @@ class CartItem:
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Cart:
     account_id: str
     items: tuple[CartItem, ...] = ()
@@ -187,7 +187,7 @@ class ItemAction(Choice):
     CHANGE = "change"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class QuoteItem:
     """What the order does to one product, as priced."""
 
@@ -204,7 +204,7 @@ class QuoteItem:
     release: tuple[str, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class PricedCart:
     """The result of :func:`price_cart`: items, the invoice and what is due."""
 

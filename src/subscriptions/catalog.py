@@ -47,7 +47,7 @@ def _currency(value: object) -> str:
     return check_currency(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Price:
     """The price of one seat for one period of ``frequency``, in ``currency``."""
 
@@ -105,7 +105,7 @@ def _check_id(kind: str, value: object) -> None:
         raise CatalogError(str(exc)) from None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Plan:
     """A plan level of a product. A higher ``rank`` is a higher level."""
 
@@ -157,7 +157,7 @@ class Plan:
         return tuple(f for f in Frequency if (f, currency) in self._index)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Product:
     """A product sold per seat in plan levels; ``trial_days`` None means no trial."""
 
@@ -199,7 +199,7 @@ class Product:
             raise UnknownPlan(self.id, str(plan_id), known=tuple(self._index)) from None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Catalog(Viewable):
     """All products on sale, looked up by id.
 

@@ -105,7 +105,7 @@ def unpaid_from(invoice: IssuedInvoice, sub: Subscription) -> datetime:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Collected:
     """An attempt's outcome applied to the invoice and its subscription.
 
@@ -264,7 +264,7 @@ def uncharged(
     return Collected(invoice=_status(invoice, status), subscription=changed, events=())
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Lapse:
     """An unpaid subscription ended where its paid period did.
 

@@ -140,7 +140,7 @@ def _cells_fit(instance: Section, attribute: attrs.Attribute[Any], value: Any) -
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Section:
     """A table of a view: ``cells`` in rows under ``columns``. The ``hidden`` columns
     are in :meth:`rows` but not in the text or HTML table (a currency the view's
@@ -176,7 +176,7 @@ class Section:
 Pairs: TypeAlias = tuple[tuple[str, Cell], ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class View:
     """A record as a person sees it: a ``title``, ``facts`` (label and value pairs
     above the tables), ``sections`` (tables), ``totals`` (label and amount pairs,

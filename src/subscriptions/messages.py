@@ -214,7 +214,7 @@ def _check_optional_data(
 # --- values ----------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Message:
     """A written message, ready for a notifier: a subject, a plain-text body, and an HTML
     one when the renderer wrote one.
@@ -243,7 +243,7 @@ class Message:
     data: MessageData | None = attrs.field(default=None, validator=_check_optional_data)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ConfirmationItem:
     """A subscription the order created or changed, as it stands after the order.
 
@@ -270,7 +270,7 @@ class ConfirmationItem:
 _LINE_KINDS = ("charge", "credit")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ConfirmationLine:
     """A priced line of the order: a charge (``amount >= 0``) or a credit (``<= 0``)
     for the half-open period ``[period_start, period_end)``."""
@@ -297,7 +297,7 @@ class ConfirmationLine:
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ConfirmationTax:
     """One VAT line of the order: ``rate`` is a percentage (``Decimal("22")``).
 
@@ -314,7 +314,7 @@ class ConfirmationTax:
     mention: str | None = attrs.field(validator=_check_optional_text)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Confirmation:
     """Everything the order confirmation shows, taken from the placed order.
 
@@ -383,7 +383,7 @@ class Confirmation:
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class PaymentFailure:
     """A charge that the payment provider declined.
 
@@ -408,7 +408,7 @@ class PaymentFailure:
         _check_rounded(self.amount, self.currency, "amount")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class SubscriptionLapse:
     """A subscription that ended, at ``ended_at``, because its renewal went unpaid."""
 
@@ -420,7 +420,7 @@ class SubscriptionLapse:
     ended_at: datetime = attrs.field(validator=_check_aware)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class TrialExpiry:
     """A free trial that ended at ``expired_at`` without being converted."""
 
@@ -431,7 +431,7 @@ class TrialExpiry:
     expired_at: datetime = attrs.field(validator=_check_aware)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class VatNumberRejection:
     """A VAT number that the registry (VIES), checked again at ``checked_at``, no longer
     knows: reverse charge stops and VAT is charged from the next invoice on."""
@@ -477,7 +477,7 @@ def kind_of(data: MessageData) -> str:
     return kind
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Notice:
     """A message before it is written: whom it is for (``to``: user ids, the account's
     billing contacts) and the record it is written from.
@@ -742,7 +742,7 @@ def available_locales() -> tuple[str, ...]:
     return DEFAULT_RENDERER.locales
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class _Writer:
     """Texts and formats in one locale and time zone.
 

@@ -81,7 +81,7 @@ def _money_of_record(
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Quote(Viewable):
     """What the customer reviewed. ``credit_applied`` and ``amount_due`` are ``Money``
     in the quote's currency; the priced :attr:`invoice` keeps its ``Decimal`` amounts
@@ -253,7 +253,7 @@ def failure_of_code(code: str | None) -> OrderFailure:
     return OrderFailure.DECLINED
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Order:
     """An order placed from a quote. ``amount_due`` is ``Money`` in the order's
     currency: what the order charges."""
@@ -297,7 +297,7 @@ def order_moved(order: Order, state: OrderState, *, at: datetime, **changes: obj
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Party:
     """A party named on an invoice: name, postal address, VAT number."""
 
@@ -320,7 +320,7 @@ _MAIN_ZONES = {
 }  # fmt: skip
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Seller:
     """The vendor: who issues the invoices, the series they are numbered in, and the
     time zone its books are kept in (a forecast's months): its own ``timezone``, or its
@@ -387,7 +387,7 @@ COLLECTIBLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.FAILED})
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class IssuedInvoice(Viewable):
     """A numbered invoice or credit note, immutable but for its collection status.
 
@@ -499,7 +499,7 @@ def corrected_numbers(
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Draft:
     """A document to issue: the priced invoice and what the issuing adds to it."""
 

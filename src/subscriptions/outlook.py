@@ -62,7 +62,7 @@ class _NetAndVat:
         return EXACT.add(self.net, self.vat)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ForecastLine(_NetAndVat):
     """What the book would invoice in one ``month`` (``YYYY-MM`` in the seller's time
     zone) for one plan, in one currency: how many ``invoices``, their ``net`` amount and
@@ -77,7 +77,7 @@ class ForecastLine(_NetAndVat):
     vat: Decimal
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ForecastTotal(_NetAndVat):
     """A currency's sums over the whole forecast (never summed across currencies)."""
 
@@ -86,7 +86,7 @@ class ForecastTotal(_NetAndVat):
     vat: Decimal
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Unpriced:
     """A subscription the forecast's catalog cannot bill (a plan or price it no longer
     offers): what the bill run would refuse, named rather than left out silently."""
@@ -110,7 +110,7 @@ def _totals(lines: Iterable[ForecastLine]) -> dict[str, ForecastTotal]:
     }
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Forecast(Viewable):
     """The invoices the book would get from ``start`` to ``end``: one line per month,
     plan and currency (in that order), and the subscriptions it could not price."""
@@ -160,7 +160,7 @@ class Forecast(Viewable):
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ForecastChange(_NetAndVat):
     """How one month, plan and currency differs from the base forecast to the
     candidate: ``net`` and ``vat`` are the candidate's less the base's."""
@@ -175,7 +175,7 @@ class ForecastChange(_NetAndVat):
     vat: Decimal
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ForecastDifference(Viewable):
     """The candidate forecast less the base one, line by line and per currency."""
 

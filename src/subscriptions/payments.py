@@ -111,7 +111,7 @@ class PaymentStatus(Choice):
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ChargeRequest:
     """One charge, as sent under its key (every resend is the same request).
 
@@ -128,7 +128,7 @@ class ChargeRequest:
     account_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class RefundRequest:
     idempotency_key: str
     charge_id: str
@@ -137,7 +137,7 @@ class RefundRequest:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class PaymentResult:
     """What the gateway answered, or knows, about one key.
 
@@ -176,7 +176,7 @@ class GatewayEventKind(Choice):
     DISPUTED = "disputed"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class GatewayEvent:
     """A gateway's notification, verified and read into the port's terms.
 
@@ -271,7 +271,7 @@ def _positive(instance: object, attribute: attrs.Attribute[Decimal], value: Deci
         raise InvalidInput(f"a payment attempt's {attribute.name} must be a positive Decimal")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class PaymentAttempt:
     """One charge or refund sent (or about to be sent) to the gateway, on record.
 

@@ -261,7 +261,7 @@ def _utc_end(value: datetime) -> datetime:
     return ensure_aware(value, what="period end", in_range=False).astimezone(UTC)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, weakref_slot=False)
 class Period:
     """A half-open span of time ``[start, end)`` between two aware instants.
 

@@ -215,7 +215,7 @@ class IdempotencyRepository(Protocol):
         ...
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class OutboxEntry:
     """A message to deliver after the transaction that produced it commits.
 

@@ -90,7 +90,7 @@ class InvoiceReason(Choice):
     ORDER = "order"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Customer:
     """Where and who the customer is, for tax: country, region and a valid VAT number.
 
@@ -179,7 +179,7 @@ class _SetupDecisions:
         self.by_day: dict[date, TaxDecision] = {}
 
 
-@attrs.frozen(kw_only=True, cache_hash=True)
+@attrs.frozen(kw_only=True, cache_hash=True, weakref_slot=False)
 class TaxSetup:
     """How an account's invoices are taxed: seller, customer, rates, rounding.
 
@@ -202,7 +202,7 @@ class TaxSetup:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class InvoiceLine:
     """One line of an invoice: a charge for a span, or a credit for its unused part.
 
@@ -224,7 +224,7 @@ class InvoiceLine:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class TaxLine:
     """The tax of one (rate, treatment) group of an invoice."""
 
@@ -236,7 +236,7 @@ class TaxLine:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Invoice(Viewable):
     """An invoice (or, with a negative total, a credit note) before or after numbering.
 

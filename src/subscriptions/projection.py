@@ -71,7 +71,7 @@ class StepKind(Choice):
     RETRY = "retry"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ProjectedStep:
     """One step the bill run would take: ``at`` when it is due; ``invoice`` the invoice
     it would issue (``None`` for a cancellation, a trial expiry or a retry, whose
@@ -91,7 +91,7 @@ class ProjectedStep:
     invoice_id: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Projected:
     """A subscription's projected ``steps``, and the account's ``credit`` left after
     them."""

@@ -85,7 +85,7 @@ class CreditBasis(Choice):
     PRICE = "price"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ProrationPolicy:
     granularity: Granularity = Granularity.DAY
     day_count: DayCount = DayCount.ACTUAL

@@ -86,7 +86,7 @@ _ACTION_KEYS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ScenarioEvent:
     index: int
     at: datetime
@@ -96,7 +96,7 @@ class ScenarioEvent:
     refusal: SubscriptionsError | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Scenario:
     """A validated scenario, ready to run."""
 

@@ -70,7 +70,7 @@ def _users(value: Iterable[str]) -> tuple[str, ...]:
     return user_ids(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class SeatAssignments:
     """Who holds the seats of one subscription, in assignment order."""
 

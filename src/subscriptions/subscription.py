@@ -100,7 +100,7 @@ def _currency(value: object) -> str:
     return check_currency(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Terms:
     """What a subscription bills: a plan of a product, a seat count, a frequency."""
 
@@ -110,7 +110,7 @@ class Terms:
     frequency: Frequency = attrs.field(converter=parse_frequency)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ChangePolicy:
     """When plan changes take effect, per kind of change.
 
@@ -129,7 +129,7 @@ class ChangePolicy:
         return self.upgrade if kind is ChangeKind.UPGRADE else self.downgrade
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class BillingPolicy:
     """Every policy choice of the billing rules, each with its default."""
 
@@ -144,7 +144,7 @@ def _zone(value: object) -> tzinfo:
     return zone(value)  # type: ignore[arg-type]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class BillingContext:
     """What the rules need besides the state: catalog, currency, zone, policies, tax.
 
@@ -247,7 +247,7 @@ class BillingContext:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Dunning:
     """The collection of a subscription's unpaid renewal invoice.
 
@@ -265,7 +265,7 @@ class Dunning:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Subscription:
     """The state of one product's subscription for an account.
 
@@ -334,7 +334,7 @@ class EventKind(Choice):
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Event:
     """A state change, as a frozen record with typed fields: each kind fills the ones
     it is about, the others stay empty.
@@ -388,7 +388,7 @@ class Event:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Outcome:
     """A transition's result: the new state, its invoice (or None) and its events."""
 
@@ -400,18 +400,18 @@ class Outcome:
 # -- actions -------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class StartTrial:
     terms: Terms
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Subscribe:
     terms: Terms
     billing_day: int | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Change:
     plan: str | None = None
     seats: int | None = None
@@ -419,12 +419,12 @@ class Change:
     timing: ChangeTiming | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Cancel:
     timing: CancelTiming = CancelTiming.END_OF_TERM
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Reactivate:
     pass
 

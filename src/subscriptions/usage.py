@@ -37,7 +37,7 @@ __all__ = ["Use", "cart_uses", "lost_uses", "quote_uses", "subscription_uses"]
 _OVER = frozenset((Status.EXPIRED, Status.CANCELED))
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Use:
     """An offer a stored record needs: ``record`` names the record for people."""
 

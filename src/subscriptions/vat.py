@@ -204,7 +204,7 @@ def _known_countries() -> frozenset[str]:
     return frozenset(codes - {"EU", "EZ", "QO", "UN", "ZZ"} | {"XI"})
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Territory:
     """A part of a member state that is outside the EU VAT area (Article 6 of the VAT
     Directive), or treated as such for electronically supplied services.
@@ -431,7 +431,7 @@ def _check_rate_region(instance: VatRate, _: attrs.Attribute[str | None], value:
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class VatRate:
     """The standard VAT rate of a country (or of one of its regions) from a start date.
 
@@ -602,7 +602,7 @@ def _to_rate_tuple(rates: Iterable[VatRate]) -> tuple[VatRate, ...]:
 _Series = tuple[tuple[date, ...], tuple[Decimal, ...]]
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class DatedRateTable:
     """A :class:`RateProvider` over a sequence of :class:`VatRate` entries.
 
@@ -739,7 +739,7 @@ def _check_vat_number(instance: VatNumber, _: attrs.Attribute[str], value: str) 
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class VatNumber:
     """A VAT identification number in compact form, such as ``DE136695976``.
 
@@ -927,7 +927,7 @@ def _check_decision_rate(
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class TaxDecision:
     """What :func:`decide_tax` decided: the treatment, the rate (a percentage), the
     country whose rate or rules apply (``None`` when out of scope) and the legal mention

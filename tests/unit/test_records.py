@@ -7,7 +7,15 @@ import inspect
 import attrs
 import pytest
 
-from subscriptions._records import moved, quick_init, revised, slot_setter, version_after
+from subscriptions._records import (
+    _twin,
+    filling,
+    moved,
+    quick_init,
+    revised,
+    slot_setter,
+    version_after,
+)
 from subscriptions.cart import Cart
 from subscriptions.errors import InvalidInput
 
@@ -150,6 +158,98 @@ def test_the_records_built_quickly_are_built_as_attrs_builds_them() -> None:
     }
     assert attrs.evolve(event, note="n").note == "n"
     assert "kind" in inspect.signature(Event).parameters
+
+
+def test_a_record_without_a_weakref_slot_is_built_through_its_twin() -> None:
+    @attrs.frozen(weakref_slot=False)
+    class Twinned:
+        a: int
+        b: list[int] = attrs.Factory(list)
+        version: int = 0
+
+    @attrs.frozen
+    class Weak:  # a slot for weak references: CPython refuses the swap
+        a: int
+
+    assert _twin(Twinned) is not None
+    assert _twin(Weak) is None
+    reference = attrs.asdict(Twinned(1, [2], 3), recurse=False)
+    quick_init(Twinned)
+    built = Twinned(1, [2], 3)
+    assert type(built) is Twinned
+    assert attrs.asdict(built, recurse=False) == reference
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.a = 2  # type: ignore[misc]
+    copy = moved(built, a=5, version=40)  # the version is the rule's
+    assert type(copy) is Twinned
+    assert (copy.a, copy.b, copy.version) == (5, [2], 4)
+    assert (built.a, built.version) == (1, 3)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        copy.a = 6  # type: ignore[misc]
+
+    class Sub(Twinned):
+        __slots__ = ()
+
+    # A subclass's instance keeps its own class (built by the slot setters).
+    assert type(Sub(7)) is Sub
+    assert Sub(7).a == 7
+
+
+def test_a_factory_that_raises_leaves_no_record_behind() -> None:
+    def broken() -> list[int]:
+        raise RuntimeError("no list today")
+
+    @quick_init
+    @attrs.frozen(weakref_slot=False)
+    class Failing:
+        a: int
+        b: list[int] = attrs.Factory(broken)
+
+    with pytest.raises(RuntimeError, match="no list today"):
+        Failing(1)
+    assert Failing(1, [3]).b == [3]
+
+
+def test_filling_names_the_values_it_uses() -> None:
+    @attrs.frozen(weakref_slot=False)
+    class Pair:
+        a: int
+        b: int
+
+    names: dict[str, object] = {}
+
+    def name(prefix: str, value: object) -> str:
+        names[f"{prefix}{len(names)}"] = value
+        return f"{prefix}{len(names) - 1}"
+
+    lines = filling(Pair, "o", [("a", "x"), ("b", "x + 1")], name)
+    source = "def make(x):\n" + "".join(f"    {line}\n" for line in lines) + "    return o\n"
+    exec(source, names)
+    made = names["make"](4)  # type: ignore[operator]
+    assert type(made) is Pair
+    assert made == Pair(4, 5)
+
+
+def test_every_record_of_the_library_is_built_through_its_twin() -> None:
+    # A record declared with a weak-reference slot would silently be built the slow
+    # way (by its slot descriptors) everywhere: each is declared without one.
+    import importlib
+    import pkgutil
+
+    import subscriptions
+
+    records = []
+    for module in pkgutil.walk_packages(subscriptions.__path__, "subscriptions."):
+        if module.name.endswith("__main__"):
+            continue
+        namespace = vars(importlib.import_module(module.name))
+        records += [
+            value
+            for value in namespace.values()
+            if isinstance(value, type) and attrs.has(value) and value.__module__ == module.name
+        ]
+    assert len(records) > 50
+    assert [cls.__qualname__ for cls in records if _twin(cls) is None] == []
 
 
 def test_what_replaces_a_missing_record_is_version_0() -> None:

@@ -64,7 +64,7 @@ from zoneinfo import ZoneInfo
 import attrs
 from moneyed import Money
 
-from .._records import slot_setter
+from .._records import filling
 from ..errors import CodecError
 from ..money import money_currency
 
@@ -242,7 +242,7 @@ def _records(tp: Any, args: tuple[Any, ...]) -> tuple[type, ...]:
     return args
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class _Scalar:
     """How a scalar type is stored: templates over the value's expression (``{}``,
     or ``{0}`` where it appears more than once: a name or an attribute, cheap to
@@ -385,7 +385,6 @@ class _Compiler:
             "_dec_money": _decode_money,
             "_date": date.fromisoformat,
             "_MISSING": attrs.NOTHING,
-            "_new": object.__new__,
             "_esc": encode_basestring,
             "_json": _json_encode,
         }
@@ -695,10 +694,9 @@ class _Compiler:
             arguments.append(f"{key}={local}")
         target = self._name("cls_", cls)
         if self._trusted(cls):
-            lines.append(f"    o = _new({target})")
-            for index, (field, _) in enumerate(self._fields(cls)):
-                setter = self._name("set_", slot_setter(cls, field.name))
-                lines.append(f"    {setter}(o, a{index})")
+            fields = self._fields(cls)
+            values = [(field.name, f"a{index}") for index, (field, _) in enumerate(fields)]
+            lines.extend(f"    {line}" for line in filling(cls, "o", values, self._name))
             if self._leaf(cls):
                 lines[1:1] = self._known_leaf(cls)
                 lines.append("    _keep(known, k, o)")

@@ -53,7 +53,7 @@ IN_FLIGHT_SQL = IN_FLIGHT_PREDICATE
 # -- tables ------------------------------------------------------------------------------
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class _Spec:
     """A table of documents: its key, its extra columns and how a record fills them."""
 

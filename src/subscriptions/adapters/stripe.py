@@ -113,7 +113,7 @@ def saved_method(customer: str, payment_method: str) -> str:
     return f"{customer}/{payment_method}"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class CardSetup:
     """A card setup started for an account: the host's card page confirms it in the
     browser with ``client_secret`` (never logged, not in the repr), then asks

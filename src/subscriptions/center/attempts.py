@@ -138,7 +138,7 @@ def send_patiently(
     return None  # pragma: no cover - the loop returns
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Answer:
     """What the gateway said when asked about a key: ``known`` is false when it could
     not be asked; ``result`` is ``None`` when it never received the key."""
@@ -178,7 +178,7 @@ def confirm(center: Center, attempt: PaymentAttempt) -> Settled | None:
 
 
 @quick_init
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Settled:
     """An attempt's outcome as recorded, and what it did.
 

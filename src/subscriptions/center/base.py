@@ -72,7 +72,7 @@ class VatUnavailable(Choice):
     REFUSE = "refuse"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Settings:
     """The Billing Center's policies beyond the billing rules."""
 

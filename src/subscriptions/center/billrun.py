@@ -59,7 +59,7 @@ _UNSENT = "the bill run stopped before sending it"
 _RECORD_TRIES = 3
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class BillRunReport:
     """What a bill run did.
 
@@ -138,7 +138,7 @@ class _Charge:
         self.charge = charge
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class _Batch:
     items: list[_Item]
     last: str

@@ -74,7 +74,7 @@ class EventOutcome(Choice):
     DEFERRED = "deferred"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class GatewayEventApplied:
     """What applying a gateway event did: the ``attempt`` it is about as it now
     stands, and the ``order`` or ``invoice`` that attempt pays."""

@@ -42,7 +42,7 @@ _PAGE = 500
 MAX_MONTHS = 120
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class RenewalPreview(Viewable):
     """The steps a bill run up to ``until`` would take, in subscription order, and what
     they would charge per currency (never summed across currencies).

@@ -35,7 +35,7 @@ __all__ = ["ReconcileReport", "Review", "reconcile", "resolve", "review"]
 _PAGE = 200
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ReconcileReport:
     """What a reconcile found and did.
 
@@ -55,7 +55,7 @@ class ReconcileReport:
     errors: tuple[tuple[str, str], ...] = ()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Review:
     """What needs a person: attempts whose outcome stayed unknown, refunds the gateway
     refused, and how many attempts are in flight."""

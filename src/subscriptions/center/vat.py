@@ -40,7 +40,7 @@ from .base import Center, notice
 __all__ = ["VatRecheckReport", "due_for_recheck", "revalidate_vat_numbers"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class VatRecheckReport:
     """What a re-validation did, with the account ids of each outcome.
 

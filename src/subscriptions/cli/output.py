@@ -143,7 +143,7 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Table:
     """Rows under headers, every cell already text."""
 

@@ -47,7 +47,7 @@ Handler = Callable[[Env], None]
 Plain = Callable[[SimpleNamespace, TextIO], None]
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Invocation:
     """What a parsed line asks for: ``handler`` over an :class:`~.env.Env`, or
     ``plain`` over the arguments and the output; ``args`` holds the global options,

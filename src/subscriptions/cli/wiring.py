@@ -67,7 +67,7 @@ class WiringError(Exception):
     """The command line cannot be wired as asked (shown as a usage error)."""
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class Book:
     """What the database says of itself: whether it is a simulation, and a
     simulation's clock (the latest instant a command ran at with ``--now``)."""

@@ -81,7 +81,7 @@ class MigrationDatabase(Protocol):
         ...
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Migration:
     """One schema step: the statements that make it, per database, and its data step."""
 
