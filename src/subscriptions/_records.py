@@ -170,9 +170,11 @@ def quick_init(cls: _C) -> _C:
     ``object.__setattr__`` once per field; this one takes the same arguments, in the
     same order and of the same kinds, with the same defaults (a factory called per
     instance), and stores the same values, several times faster (a renewal makes a dozen
-    such records, its events among them). A class with a validator, a converter, a
-    field left out of ``__init__``, an ``on_setattr`` hook, a pre- or post-init, or
-    a cached hash keeps attrs' own and is refused here, so that nothing is skipped.
+    such records, its events among them); then it runs the validators, field by field
+    (unless ``attrs.validators.set_disabled(True)``), and ``__attrs_post_init__``, as
+    attrs' does. A class with a converter, a field left out of ``__init__``, an
+    ``on_setattr`` hook, a pre-init or a cached hash keeps attrs' own and is refused
+    here, so that nothing is skipped.
     Applied above ``@attrs.frozen``.
     """
     record: Any = cls  # (attrs.has would narrow the type of ``cls`` itself)
@@ -180,23 +182,23 @@ def quick_init(cls: _C) -> _C:
     if not attrs.has(record) or slots is None:
         raise TypeError(f"quick_init: {cls.__qualname__} is not a slotted attrs class")
     fields = attrs.fields(record)
-    for name in ("__attrs_pre_init__", "__attrs_post_init__"):
-        if hasattr(cls, name):
-            raise TypeError(f"quick_init: {cls.__qualname__} has {name}, which would be skipped")
+    if hasattr(cls, "__attrs_pre_init__"):
+        raise TypeError(
+            f"quick_init: {cls.__qualname__} has __attrs_pre_init__, which would be skipped"
+        )
     if "_attrs_cached_hash" in slots:
         raise TypeError(f"quick_init: {cls.__qualname__} caches its hash")
     for field in fields:
         skipped = (
-            field.validator is not None
-            or field.converter is not None
+            field.converter is not None
             or not field.init
             or field.on_setattr not in (None, attrs.setters.NO_OP)
             or (isinstance(field.default, _FACTORY) and field.default.takes_self)
         )
         if skipped or type(getattr(cls, field.name, None)) is not types.MemberDescriptorType:
             raise TypeError(
-                f"quick_init: {cls.__qualname__}.{field.name} is checked, converted or "
-                "computed by attrs' constructor; keep it"
+                f"quick_init: {cls.__qualname__}.{field.name} is converted or computed by "
+                "attrs' constructor; keep it"
             )
     names: dict[str, Any] = {"NOTHING": attrs.NOTHING}
     positional: list[str] = []
@@ -229,6 +231,19 @@ def quick_init(cls: _C) -> _C:
             + "    else:\n"
             + "".join(f"        {line}\n" for line in slow)
         )
+    # Then, as attrs' constructor does: the validators in the order of the fields
+    # (unless attrs' validators are disabled), then the post-init.
+    checks = [
+        f"        {namer('validator_', field.validator)}(self, "
+        f"{namer('attribute_', field)}, self.{field.name})\n"
+        for field in fields
+        if field.validator is not None
+    ]
+    if checks:
+        body += f"    if not {namer('disabled_', attrs.validators.get_disabled)}():\n"
+        body += "".join(checks)
+    if hasattr(cls, "__attrs_post_init__"):
+        body += "    self.__attrs_post_init__()\n"
     source = f"def __init__({signature}):\n" + body
     init = _compiled(source, "__init__", cls, **names)
     init.__annotations__ = dict(getattr(cls.__init__, "__annotations__", {}))

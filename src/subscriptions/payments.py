@@ -271,6 +271,7 @@ def _positive(instance: object, attribute: attrs.Attribute[Decimal], value: Deci
         raise InvalidInput(f"a payment attempt's {attribute.name} must be a positive Decimal")
 
 
+@quick_init
 @attrs.frozen(kw_only=True, weakref_slot=False)
 class PaymentAttempt:
     """One charge or refund sent (or about to be sent) to the gateway, on record.

@@ -109,11 +109,7 @@ def test_a_quick_init_takes_the_same_arguments_and_stores_the_same_values() -> N
     assert quick_init(Empty)() == Empty()
 
 
-def test_a_quick_init_is_refused_where_attrs_would_check_or_compute_something() -> None:
-    @attrs.frozen
-    class Checked:
-        a: int = attrs.field(validator=attrs.validators.instance_of(int))
-
+def test_a_quick_init_is_refused_where_attrs_would_convert_or_compute_something() -> None:
     @attrs.frozen
     class Converted:
         a: int = attrs.field(converter=int)
@@ -124,10 +120,10 @@ def test_a_quick_init_is_refused_where_attrs_would_check_or_compute_something() 
         b: int = attrs.field(init=False, default=0)
 
     @attrs.frozen
-    class Posted:
+    class Prepared:
         a: int
 
-        def __attrs_post_init__(self) -> None:
+        def __attrs_pre_init__(self) -> None:
             pass
 
     @attrs.frozen(cache_hash=True)
@@ -138,9 +134,47 @@ def test_a_quick_init_is_refused_where_attrs_would_check_or_compute_something() 
     class Unslotted:
         a: int
 
-    for cls in (Checked, Converted, Computed, Posted, Hashed, Unslotted):
+    for cls in (Converted, Computed, Prepared, Hashed, Unslotted):
         with pytest.raises(TypeError, match="quick_init"):
             quick_init(cls)
+
+
+@pytest.mark.parametrize("weakref_slot", [False, True], ids=["twin", "setters"])
+def test_a_quick_init_checks_as_attrs_checks(weakref_slot: bool) -> None:
+    seen: list[str] = []
+
+    def positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+        seen.append(f"{attribute.name}={value}")
+        if value <= 0:
+            raise ValueError(f"{attribute.name} must be positive, not {value}")
+
+    @quick_init
+    @attrs.frozen(weakref_slot=weakref_slot)
+    class Checked:
+        a: int = attrs.field(validator=positive)
+        b: int = 1
+        c: int = attrs.field(default=2, validator=positive)
+
+        def __attrs_post_init__(self) -> None:
+            seen.append("post")
+            if self.a == self.c:
+                raise ValueError("a and c differ")
+
+    assert Checked(3) == Checked(3, 1, 2)
+    assert seen[:3] == ["a=3", "c=2", "post"]  # in the order of the fields, then post
+    with pytest.raises(ValueError, match="a must be positive, not 0"):
+        Checked(0)
+    with pytest.raises(ValueError, match="c must be positive"):
+        Checked(1, c=-1)
+    with pytest.raises(ValueError, match="a and c differ"):
+        Checked(2)
+    seen.clear()
+    attrs.validators.set_disabled(True)
+    try:
+        assert Checked(0).a == 0  # as attrs' own: the validators are off, not the post-init
+    finally:
+        attrs.validators.set_disabled(False)
+    assert seen == ["post"]
 
 
 def test_the_records_built_quickly_are_built_as_attrs_builds_them() -> None:
