@@ -18,6 +18,9 @@ from .vat import TaxDecision
 
 __all__ = []
 
+# Members read on the renewal's path, bound once (see Choice).
+_CHARGE = LineKind.CHARGE
+
 
 def charge_line(
     sub_id: str,
@@ -28,7 +31,7 @@ def charge_line(
     tax: TaxDecision | None,
 ) -> InvoiceLine:
     return InvoiceLine(
-        kind=LineKind.CHARGE,
+        kind=_CHARGE,
         subscription_id=sub_id,
         product=terms.product,
         plan=terms.plan,

@@ -60,6 +60,10 @@ __all__ = [
     "unpaid_from",
 ]
 
+# Members read on the renewal's path, bound once (see Choice).
+_PAID, _PAYMENT_SUCCEEDED = InvoiceStatus.PAID, EventKind.PAYMENT_SUCCEEDED
+_CLOSED = (InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED)
+
 
 def due_at(sub: Subscription) -> datetime | None:
     """When the bill run next has work for ``sub``: collecting its unpaid invoice (the
@@ -164,12 +168,12 @@ def action_required(invoice: IssuedInvoice) -> IssuedInvoice:
 def charged(invoice: IssuedInvoice, sub: Subscription | None, *, at: datetime) -> Collected:
     """The money came in: the invoice is paid, and a subscription being collected for it
     is active again (recovered, if it was past due)."""
-    if invoice.status in (InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED):
+    if invoice.status in _CLOSED:
         raise InvalidTransition(
             f"invoice {invoice.number} is already {invoice.status.value}; a second payment "
             "of it is refunded instead"
         )
-    events = [Event(kind=EventKind.PAYMENT_SUCCEEDED, at=at, invoice_number=invoice.number)]
+    events = [Event(kind=_PAYMENT_SUCCEEDED, at=at, invoice_number=invoice.number)]
     changed = None
     if sub is not None and _collecting(sub, invoice):
         changed = revised(
@@ -177,9 +181,7 @@ def charged(invoice: IssuedInvoice, sub: Subscription | None, *, at: datetime) -
         )
         if sub.status is Status.PAST_DUE:
             events.append(new_event(EventKind.SUBSCRIPTION_RECOVERED, at, sub))
-    return Collected(
-        invoice=_status(invoice, InvoiceStatus.PAID), subscription=changed, events=tuple(events)
-    )
+    return Collected(invoice=_status(invoice, _PAID), subscription=changed, events=tuple(events))
 
 
 def declined(

@@ -233,6 +233,12 @@ class AttemptState(Choice):
         return self in IN_FLIGHT
 
 
+# Members read on the renewal's path, bound once (see Choice).
+_CHARGE, _REFUND = AttemptKind.CHARGE, AttemptKind.REFUND
+_PENDING, _SUCCEEDED = AttemptState.PENDING, AttemptState.SUCCEEDED
+_CHARGED, _REFUNDED = PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED
+
+
 IN_FLIGHT = frozenset(
     {
         AttemptState.PENDING,
@@ -318,7 +324,7 @@ class PaymentAttempt:
                 "a payment attempt pays exactly one thing: give one of order_id, "
                 "invoice_id or refund_of"
             )
-        if (self.kind is AttemptKind.REFUND) != (self.refund_of is not None):
+        if (self.kind is _REFUND) != (self.refund_of is not None):
             raise InvalidInput("a refund attempt names the charge it refunds, and only it")
 
     @property
@@ -352,7 +358,7 @@ class PaymentAttempt:
 def _pending(*, at: datetime, lease: timedelta, **fields: Any) -> PaymentAttempt:
     """A new attempt, committed before it is sent, held by its maker for ``lease``."""
     return PaymentAttempt(
-        state=AttemptState.PENDING,
+        state=_PENDING,
         created_at=at,
         updated_at=at,
         lease_until=at + lease,
@@ -403,7 +409,7 @@ def invoice_attempt(
     return _pending(
         at=at,
         lease=lease,
-        kind=AttemptKind.CHARGE,
+        kind=_CHARGE,
         account_id=invoice.account_id,
         number=number,
         idempotency_key=invoice_key(invoice.id, number),
@@ -455,7 +461,7 @@ def refund_attempt(
 
 def charge_request(attempt: PaymentAttempt) -> ChargeRequest:
     """The request that sends ``attempt``: the same request, key included, every time."""
-    if attempt.kind is not AttemptKind.CHARGE or attempt.payment_method is None:
+    if attempt.kind is not _CHARGE or attempt.payment_method is None:
         raise InvalidTransition(f"attempt {attempt.id!r} is not a charge with a payment method")
     return ChargeRequest(
         idempotency_key=attempt.idempotency_key,
@@ -510,7 +516,7 @@ def with_result(attempt: PaymentAttempt, result: PaymentResult, *, at: datetime)
     status = result.status
     captured = None if result.amount is None else result.amount.amount
     reference = result.charge_id or attempt.charge_id
-    if attempt.kind is AttemptKind.REFUND:
+    if attempt.kind is _REFUND:
         if status in (PaymentStatus.REFUNDED, PaymentStatus.SUCCEEDED):
             return _moved(
                 attempt,
@@ -526,12 +532,12 @@ def with_result(attempt: PaymentAttempt, result: PaymentResult, *, at: datetime)
             decline_code=result.decline_code or status.value,
             message=result.message or "the gateway refused the refund",
         )
-    if status is PaymentStatus.SUCCEEDED or status is PaymentStatus.REFUNDED:
+    if status is _CHARGED or status is _REFUNDED:
         # A charge refunded since still took the money first: it succeeded.
         return _moved(
             attempt,
             at,
-            state=AttemptState.SUCCEEDED,
+            state=_SUCCEEDED,
             charge_id=reference,
             captured=captured if captured is not None else attempt.amount,
             next_action=None,

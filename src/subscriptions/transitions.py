@@ -56,6 +56,11 @@ __all__ = [
     "next_due",
 ]
 
+# Members read on the renewal's path, bound once (see Choice).
+_TRIALING, _ACTIVE = Status.TRIALING, Status.ACTIVE
+_PENDING_CANCELLATION = Status.PENDING_CANCELLATION
+_RENEWAL, _RENEWED = InvoiceReason.RENEWAL, EventKind.SUBSCRIPTION_RENEWED
+
 
 def apply(
     subscription: Subscription | None,
@@ -291,7 +296,7 @@ def _reactivate(sub: Subscription, at: datetime) -> Outcome:
 
 def next_due(sub: Subscription) -> datetime | None:
     """When the subscription's next automatic step is due, or ``None``."""
-    if sub.status is Status.TRIALING:
+    if sub.status is _TRIALING:
         return sub.trial.end if sub.trial is not None else None
     if sub.status in BILLING and sub.period is not None:
         return sub.period.end
@@ -323,9 +328,9 @@ def advance(sub: Subscription, *, context: BillingContext, at: datetime | None =
                 "taken when it is due or later"
             )
     with localcontext(EXACT):
-        if sub.status is Status.TRIALING:
+        if sub.status is _TRIALING:
             return _end_trial(sub, due, context, at)
-        if sub.status is Status.PENDING_CANCELLATION:
+        if sub.status is _PENDING_CANCELLATION:
             changed = revised(sub, status=Status.CANCELED, open_charges=(), canceled_at=due)
             return Outcome(
                 subscription=changed,
@@ -385,7 +390,7 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) 
     changed = revised(
         sub,
         terms=terms,
-        status=Status.ACTIVE,
+        status=_ACTIVE,
         anchor=anchor,
         billing_day=day,
         period_index=index,
@@ -396,6 +401,6 @@ def _renew(sub: Subscription, due: datetime, ctx: BillingContext, at: datetime) 
     )
     return Outcome(
         subscription=changed,
-        invoice=invoice_of([charge], at, InvoiceReason.RENEWAL, ctx),
-        events=(new_event(EventKind.SUBSCRIPTION_RENEWED, due, changed),),
+        invoice=invoice_of([charge], at, _RENEWAL, ctx),
+        events=(new_event(_RENEWED, due, changed),),
     )

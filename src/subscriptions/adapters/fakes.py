@@ -54,6 +54,9 @@ from .journal import FileJournal
 
 __all__ = ["TEST_TOKENS", "FakeGateway", "FakeVatVerifier", "InMemoryNotifier", "ManualClock"]
 
+# Members read on the renewal's path, bound once (see Choice).
+_CHARGED, _TRANSIENT = PaymentStatus.SUCCEEDED, PaymentStatus.TRANSIENT_ERROR
+
 
 # The fake gateway keeps its records packed in plain tuples of strings, decimals and
 # flags (a storage format, like a database row), which the garbage collector stops
@@ -426,13 +429,13 @@ class FakeGateway:
                     "reconcile the order to find out"
                 )
             result = self._decide(request)
-            if result.status is not PaymentStatus.TRANSIENT_ERROR:
+            if result.status is not _TRANSIENT:
                 self._store(request, result, packed)
             return result
 
     def _succeed(self, request: ChargeRequest) -> PaymentResult:
         return PaymentResult(
-            status=PaymentStatus.SUCCEEDED,
+            status=_CHARGED,
             charge_id=self._new_charge_id(),
             amount=request.amount,
         )

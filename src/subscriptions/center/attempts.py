@@ -62,6 +62,10 @@ __all__ = [
     "sent",
 ]
 
+# Members read on the renewal's path, bound once (see Choice).
+_REFUND, _SUCCEEDED = AttemptKind.REFUND, AttemptState.SUCCEEDED
+_TRANSIENT = PaymentStatus.TRANSIENT_ERROR
+
 #: How many times recording an outcome is tried again after a conflict.
 _RECORD_TRIES = 5
 #: Invoice states with nothing left to collect.
@@ -81,7 +85,7 @@ def send(center: Center, attempt: PaymentAttempt) -> PaymentResult | None:
     """Send ``attempt`` once; ``None`` when the gateway did not answer (the outcome is
     unknown). A refund the gateway refuses comes back as a declined result."""
     gateway = center.gateway
-    refund = attempt.kind is AttemptKind.REFUND
+    refund = attempt.kind is _REFUND
     try:
         if refund:
             return gateway.refund(payments.refund_request(attempt))
@@ -129,7 +133,7 @@ def send_patiently(
     delay = settings.gateway_backoff.total_seconds()
     for tried in range(settings.gateway_retries + 1):
         result = send(center, attempt)
-        if result is not None and result.status is not PaymentStatus.TRANSIENT_ERROR:
+        if result is not None and result.status is not _TRANSIENT:
             return result
         if tried == settings.gateway_retries or (stop is not None and stop()):
             return result
@@ -213,7 +217,7 @@ def apply(
 
     The bill run passes the ``invoice``, ``subscription`` and ``account`` it holds.
     """
-    if attempt.kind is AttemptKind.REFUND:
+    if attempt.kind is _REFUND:
         return _apply_refund(center, uow, attempt, result, at=at, not_charged=not_charged)
     miss = None if not_charged is None else (not_charged, code)
     if attempt.order_id is not None:
@@ -479,7 +483,7 @@ def _apply_invoice(
     state = done.state
     scheduled = attempt.off_session
     settled_already = invoice.status in _DONE
-    if state is AttemptState.SUCCEEDED:
+    if state is _SUCCEEDED:
         if settled_already:
             refund = refund_due(
                 center,

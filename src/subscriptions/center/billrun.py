@@ -54,6 +54,11 @@ from .reconcile import reconcile
 
 __all__ = ["BillRunReport", "count_due", "run_renewals"]
 
+# Members read on the renewal's path, bound once (see Choice).
+_CHARGING, _OPEN = InvoiceStatus.CHARGING, InvoiceStatus.OPEN
+_TRIALING = Status.TRIALING
+_CHARGED, _SUCCEEDED = payments.PaymentStatus.SUCCEEDED, AttemptState.SUCCEEDED
+
 _UNSENT = "the bill run stopped before sending it"
 #: How many times the recording transaction is tried when the store fails.
 _RECORD_TRIES = 3
@@ -412,7 +417,7 @@ def _step(
     draft = Draft(
         account=account,
         invoice=settled,
-        status=(InvoiceStatus.CHARGING if chargeable else InvoiceStatus.OPEN) if due else None,
+        status=(_CHARGING if chargeable else _OPEN) if due else None,
         tax_point=now,
         attempts=1 if chargeable else 0,
     )
@@ -423,7 +428,7 @@ def _step(
         uow.accounts.update(account)
     if seats is not None:
         uow.seats.put(seats)
-    delta.counts["trials_converted" if was is Status.TRIALING else "renewed"] += 1
+    delta.counts["trials_converted" if was is _TRIALING else "renewed"] += 1
     return _Charge(draft, new, account, charge=due), account
 
 
@@ -632,7 +637,7 @@ def _record_all(
 
 
 def _paid(result: PaymentResult) -> bool:
-    return result.status is payments.PaymentStatus.SUCCEEDED
+    return result.status is _CHARGED
 
 
 def _count(
@@ -645,7 +650,7 @@ def _count(
 ) -> None:
     state = settled.attempt.state
     counts = tally.counts
-    if state is AttemptState.SUCCEEDED:
+    if state is _SUCCEEDED:
         if item.retry:
             counts["recovered"] += 1 if settled.recovered else 0
         else:

@@ -23,6 +23,9 @@ from .base import Center
 
 __all__ = ["corrected", "issue"]
 
+# Members read on the renewal's path, bound once (see Choice).
+_ISSUED = EventKind.INVOICE_ISSUED
+
 
 def corrected(uow: UnitOfWork, account_id: str, lines: Sequence[InvoiceLine]) -> tuple[str, ...]:
     """The numbers of the account's invoices whose charges these credit lines reverse
@@ -52,6 +55,6 @@ def issue(center: Center, uow: UnitOfWork, drafts: Sequence[Draft]) -> list[Issu
         uow.invoices.add(document)
         uow.events.add(
             document.account_id,
-            Event(kind=EventKind.INVOICE_ISSUED, at=issued_at, invoice_number=document.number),
+            Event(kind=_ISSUED, at=issued_at, invoice_number=document.number),
         )
     return issued
