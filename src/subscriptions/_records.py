@@ -148,9 +148,7 @@ def filling(
     twin = _twin(cls)
     if twin is None:
         lines = [] if made else [f"{target} = {name('new_', object.__new__)}({name('cls_', cls)})"]
-        for field, expression in values:
-            lines.append(f"{name('set_', slot_setter(cls, field))}({target}, {expression})")
-        return [*lines, *then]
+        return [*lines, *_setting(cls, target, values, name), *then]
     kind = name("being_", twin)
     if made:
         lines = [f"{name('set_class_', _SET_CLASS)}({target}, {kind})"]
@@ -160,6 +158,14 @@ def filling(
     lines.extend(then)
     lines.append(f"{target}.__class__ = {name('cls_', cls)}")
     return lines
+
+
+def _setting(
+    cls: type[Any], target: str, values: Sequence[tuple[str, str]], name: Callable[[str, Any], str]
+) -> list[str]:
+    """The lines of :func:`filling` that set each field of ``target`` through its
+    slot's descriptor (:func:`slot_setter`)."""
+    return [f"{name('set_', slot_setter(cls, f))}({target}, {value})" for f, value in values]
 
 
 def quick_init(cls: _C) -> _C:
@@ -220,11 +226,11 @@ def quick_init(cls: _C) -> _C:
     namer = _namer(names)
     # A subclass's instance keeps its class: only an instance of ``cls`` itself is
     # built through the twin.
-    fast = filling(cls, "self", values, namer, made=True)
-    slow = [f"{namer('set_', slot_setter(cls, f))}(self, {v})" for f, v in values]
+    slow = _setting(cls, "self", values, namer)
     if _twin(cls) is None or not values:
         body = "".join(f"    {line}\n" for line in slow) or "    pass\n"
     else:
+        fast = filling(cls, "self", values, namer, made=True)
         body = (
             "    if type(self) is cls:\n"
             + "".join(f"        {line}\n" for line in fast)

@@ -39,7 +39,7 @@ import attrs
 
 from ._records import quick_init, revised
 from .errors import InvalidTransition
-from .orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice
+from .orders import COLLECTIBLE, DONE, InvoiceStatus, IssuedInvoice
 from .periods import Period
 from .pricing import Invoice, InvoiceReason, LineKind
 from .subscription import Dunning, Event, EventKind, Status, Subscription, new_event
@@ -62,7 +62,6 @@ __all__ = [
 
 # Members read on the renewal's path, bound once (see Choice).
 _PAID, _PAYMENT_SUCCEEDED = InvoiceStatus.PAID, EventKind.PAYMENT_SUCCEEDED
-_CLOSED = (InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED)
 
 
 def due_at(sub: Subscription) -> datetime | None:
@@ -168,7 +167,7 @@ def action_required(invoice: IssuedInvoice) -> IssuedInvoice:
 def charged(invoice: IssuedInvoice, sub: Subscription | None, *, at: datetime) -> Collected:
     """The money came in: the invoice is paid, and a subscription being collected for it
     is active again (recovered, if it was past due)."""
-    if invoice.status in _CLOSED:
+    if invoice.status in DONE:
         raise InvalidTransition(
             f"invoice {invoice.number} is already {invoice.status.value}; a second payment "
             "of it is refunded instead"

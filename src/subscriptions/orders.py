@@ -42,6 +42,7 @@ from .vat import eu_seller_country, parse_vat_number
 
 __all__ = [
     "COLLECTIBLE",
+    "DONE",
     "Draft",
     "InvoiceStatus",
     "IssuedInvoice",
@@ -384,6 +385,8 @@ class InvoiceStatus(Choice):
 
 #: The states in which a new attempt may collect an invoice.
 COLLECTIBLE = frozenset({InvoiceStatus.OPEN, InvoiceStatus.FAILED})
+#: The states of an invoice with nothing left to collect.
+DONE = frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED})
 
 
 @quick_init

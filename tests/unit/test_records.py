@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 
 import attrs
@@ -239,8 +240,12 @@ def test_a_factory_that_raises_leaves_no_record_behind() -> None:
         a: int
         b: list[int] = attrs.Factory(broken)
 
+    twin = _twin(Failing)
+    assert twin is not None
     with pytest.raises(RuntimeError, match="no list today"):
         Failing(1)
+    gc.collect()
+    assert [o for o in gc.get_objects() if type(o) in (Failing, twin)] == []
     assert Failing(1, [3]).b == [3]
 
 

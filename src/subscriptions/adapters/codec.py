@@ -668,7 +668,8 @@ class _Compiler:
         self.decoders[cls] = lambda data: self.decoders[cls](data)
         lines = ["def decode(d):"]
         arguments = []
-        for index, (field, tp) in enumerate(self._fields(cls)):
+        fields = self._fields(cls)
+        for index, (field, tp) in enumerate(fields):
             local = f"a{index}"
             key = field.alias or field.name
             convert = self.convert(tp, local, decode=True)
@@ -694,7 +695,6 @@ class _Compiler:
             arguments.append(f"{key}={local}")
         target = self._name("cls_", cls)
         if self._trusted(cls):
-            fields = self._fields(cls)
             values = [(field.name, f"a{index}") for index, (field, _) in enumerate(fields)]
             lines.extend(f"    {line}" for line in filling(cls, "o", values, self._name))
             if self._leaf(cls):

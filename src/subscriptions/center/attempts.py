@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..messages import Notice, PaymentFailure, SubscriptionLapse
 from ..money import money_currency
-from ..orders import Draft, InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
+from ..orders import DONE, Draft, InvoiceStatus, IssuedInvoice, Order, OrderState, order_moved
 from ..payments import AttemptKind, AttemptState, PaymentAttempt, PaymentResult, PaymentStatus
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind, Status, Subscription
@@ -68,8 +68,6 @@ _TRANSIENT = PaymentStatus.TRANSIENT_ERROR
 
 #: How many times recording an outcome is tried again after a conflict.
 _RECORD_TRIES = 5
-#: Invoice states with nothing left to collect.
-_DONE = frozenset({InvoiceStatus.PAID, InvoiceStatus.VOID, InvoiceStatus.SETTLED})
 _LOAD: Any = object()
 #: How long after its making an attempt may be sent again under its key: well within
 #: the shortest time a gateway keeps idempotency keys (Stripe: 24 hours).
@@ -482,7 +480,7 @@ def _apply_invoice(
             uow.attempts.update(done)
     state = done.state
     scheduled = attempt.off_session
-    settled_already = invoice.status in _DONE
+    settled_already = invoice.status in DONE
     if state is _SUCCEEDED:
         if settled_already:
             refund = refund_due(

@@ -55,8 +55,20 @@ from ..pricing import Customer, TaxSetup
 from ..subscription import BillingContext, BillingPolicy, Event, Subscription
 from ..vat import RateProvider, VatNumber, eu_seller_country
 
-__all__ = ["Center", "Settings", "VatUnavailable", "new_id", "notice", "owned", "use_case"]
+__all__ = [
+    "COLLISION_TRIES",
+    "Center",
+    "Settings",
+    "VatUnavailable",
+    "new_id",
+    "notice",
+    "owned",
+    "use_case",
+]
 
+#: How many times a use case tries again after colliding with a concurrent caller
+#: (a version conflict) before it reports the collision.
+COLLISION_TRIES = 5
 #: Where a delivery that failed after a commit is reported.
 _log = logging.getLogger("subscriptions")
 

@@ -50,14 +50,12 @@ from ..payments import (
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind
 from . import attempts
-from .base import Center
+from .base import COLLISION_TRIES, Center
 
 __all__ = ["EventOutcome", "GatewayEventApplied", "apply_gateway_event"]
 
 #: The idempotency scope of the events applied (by the gateway's event id).
 SCOPE = "gateway-event"
-#: How many times applying an event is tried again after a conflict.
-_TRIES = 5
 
 
 class EventOutcome(Choice):
@@ -181,7 +179,7 @@ def _resolve(
     result: PaymentResult | None,
 ) -> GatewayEventApplied:
     settled: attempts.Settled | None = None
-    for tried in range(_TRIES):
+    for tried in range(COLLISION_TRIES):
         try:
             with center.store.unit_of_work() as uow:
                 if uow.idempotency.get(SCOPE, event.id) is not None:
@@ -198,7 +196,7 @@ def _resolve(
                 uow.commit()
             break
         except ConcurrencyConflict as exc:
-            if tried == _TRIES - 1:
+            if tried == COLLISION_TRIES - 1:
                 raise PaymentNotRecorded(attempt.idempotency_key, cause=exc) from exc
     assert settled is not None
     settled = attempts.finish(center, settled)

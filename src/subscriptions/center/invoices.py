@@ -29,14 +29,10 @@ from ..orders import COLLECTIBLE, InvoiceStatus, IssuedInvoice, Order
 from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from . import attempts, orders
-from .base import Center, owned
+from .base import COLLISION_TRIES, Center, owned
 from .orders import check_key
 
 __all__ = ["confirm_invoice_payment", "find_invoice", "pay_invoice"]
-
-#: Looks at an invoice's payments before a collision with concurrent callers is
-#: reported as one.
-_TRIES = 5
 
 
 def find_invoice(uow: UnitOfWork, account_id: str, invoice_id: str) -> IssuedInvoice:
@@ -68,7 +64,7 @@ def pay_invoice(
     (:meth:`reconcile` resolves it)."""
     check_key(idempotency_key)
     attempt: PaymentAttempt | None = None
-    for tried in range(_TRIES):
+    for tried in range(COLLISION_TRIES):
         now = center.now()
         try:
             with center.store.unit_of_work() as uow:
@@ -118,7 +114,7 @@ def pay_invoice(
             # rolled back (one side of a deadlock), so a look may find nothing yet
             # and collide again; a few tries settle it.
             attempt = None
-            if tried == _TRIES - 1:
+            if tried == COLLISION_TRIES - 1:
                 raise
     assert attempt is not None
     return _as_it_stands(center, attempt)

@@ -32,7 +32,7 @@ from ..payments import AttemptState, PaymentAttempt
 from ..ports import UnitOfWork
 from ..subscription import Event, EventKind
 from . import attempts, purchase, quotes
-from .base import Center, owned
+from .base import COLLISION_TRIES, Center, owned
 
 __all__ = [
     "check_key",
@@ -45,8 +45,6 @@ __all__ = [
     "place_order",
     "record_order",
 ]
-
-_TRIES = 5
 
 
 def check_key(idempotency_key: object) -> None:
@@ -160,7 +158,7 @@ def place_order(
     optional_identifier(payment_method, what="payment method")
     made: PaymentAttempt | None = None
     order: Order | None = None
-    for tried in range(_TRIES):
+    for tried in range(COLLISION_TRIES):
         now = center.now()
         try:
             with center.store.unit_of_work() as uow:
@@ -221,7 +219,7 @@ def place_order(
             # so a try may find nothing yet and collide again: each collision means
             # some caller got further, and a few tries settle it.
             made = None
-            if tried == _TRIES - 1:
+            if tried == COLLISION_TRIES - 1:
                 raise
     assert order is not None
     return drive(center, order, made)
@@ -284,7 +282,7 @@ def _resume(center: Center, order: Order, attempt: PaymentAttempt, quote: Quote 
 
 def _complete_free(center: Center, order: Order) -> Order:
     """Complete an order with nothing to charge."""
-    for tried in range(_TRIES):
+    for tried in range(COLLISION_TRIES):
         try:
             with center.store.unit_of_work() as uow:
                 current = uow.orders.get(order.id)
@@ -296,7 +294,7 @@ def _complete_free(center: Center, order: Order) -> Order:
             center.deliver_after_commit()
             return done
         except ConcurrencyConflict:
-            if tried == _TRIES - 1:
+            if tried == COLLISION_TRIES - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
